@@ -1,0 +1,88 @@
+"""Typed exceptions and warnings raised by mixedmodels.
+
+Every error names what went wrong (the column, the token, the value) and
+what to do about it, so that a user never has to read a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "MixedModelsError",
+    "FormulaError",
+    "DataError",
+    "ColumnNotFoundError",
+    "ModelSpecificationError",
+    "ConvergenceWarning",
+    "SingularFitWarning",
+    "RankDeficiencyWarning",
+]
+
+
+class MixedModelsError(Exception):
+    """Base class of every error raised on purpose by mixedmodels."""
+
+
+class FormulaError(MixedModelsError, ValueError):
+    """A formula that cannot be parsed; the message points at the text.
+
+    Parameters
+    ----------
+    message:
+        What is wrong and what to do.
+    formula:
+        The full formula text.
+    position:
+        0-based character offset of the offending text (``None`` if unknown).
+    """
+
+    def __init__(self, message: str, formula: str | None = None, position: int | None = None):
+        self.formula = formula
+        self.position = position
+        self.reason = message
+        text = message
+        if formula is not None:
+            text += f"\n  {formula}"
+            if position is not None:
+                text += "\n  " + " " * max(position, 0) + "^"
+        super().__init__(text)
+
+
+class DataError(MixedModelsError, ValueError):
+    """The data cannot be used as given (types, missing values, weights...)."""
+
+
+class ColumnNotFoundError(DataError):
+    """A variable named in a formula or argument is not a column of the data."""
+
+    def __init__(self, name: str, available: Iterable[str], where: str = "the formula"):
+        available = [str(a) for a in available]
+        self.name = name
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+        if not close:
+            close = [a for a in available if a.lower() == name.lower()]
+        msg = f"column '{name}' used in {where} is not in the data"
+        if close:
+            msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+        else:
+            shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
+            msg += f"; the data has columns: {shown}"
+        super().__init__(msg)
+
+
+class ModelSpecificationError(MixedModelsError, ValueError):
+    """The model cannot be identified from this data (lme4's checks)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped without a convincing optimum."""
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is singular: some variance component is (nearly) zero."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """The fixed-effects model matrix is rank deficient; columns were dropped."""
