@@ -1,0 +1,398 @@
+"""The ``mixedmodels`` command: fit a model from the shell, list datasets.
+
+Examples
+--------
+.. code-block:: sh
+
+    mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy
+    mixedmodels fit "y ~ x + (1 | g)" --data mydata.parquet --ml --format json
+    mixedmodels datasets
+    mixedmodels datasets sleepstudy --csv \\
+        | mixedmodels fit "Reaction ~ Days + (1 | Subject)" --data -
+
+Errors a user can fix (a bad formula, an unknown column, an unreadable
+file) are reported as ``mixedmodels: error: ...`` on stderr with exit
+status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from . import datasets
+from .errors import DataError, FormulaError, MixedModelsError
+
+__all__ = ["main", "read_data", "render_markdown", "build_parser"]
+
+PROG = "mixedmodels"
+
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_TSV_SUFFIXES = {".tsv", ".tab"}
+_DATA_SUFFIXES = {".csv", ".txt", ".gz", ".bz2", ".xz", ".zip", ".zst"}
+_DATA_SUFFIXES |= _PARQUET_SUFFIXES | _TSV_SUFFIXES
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_data(spec: str, stdin: TextIO | None = None) -> tuple[pd.DataFrame, str]:
+    """Read the data named by ``--data``.
+
+    Parameters
+    ----------
+    spec:
+        ``-`` (CSV on standard input), the path of a CSV / TSV / Parquet file
+        (compressed CSV such as ``.csv.gz`` works), or the name of a bundled
+        dataset (see ``mixedmodels datasets``). An existing file wins over a
+        dataset of the same name.
+    stdin:
+        Stream read for ``-``; ``sys.stdin`` when omitted.
+
+    Returns
+    -------
+    (DataFrame, str)
+        The data and a label naming where they came from.
+
+    Raises
+    ------
+    DataError
+        The file is missing or cannot be parsed (the message names the
+        path), or ``spec`` is neither a file nor a bundled dataset.
+    """
+    if spec == "-":
+        stream = sys.stdin if stdin is None else stdin
+        try:
+            return pd.read_csv(stream), "<stdin>"
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read CSV from standard input: {_first_line(exc)}") from exc
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return _read_file(path), spec
+    if path.is_dir():
+        raise DataError(f"data path '{spec}' is a directory, not a data file")
+    known = {name.lower() for name in datasets.list_datasets()}
+    if spec.lower() in known:
+        return datasets.load(spec), spec
+    if any(sep in spec for sep in ("/", "\\")) or path.suffix.lower() in _DATA_SUFFIXES:
+        raise DataError(f"data file '{spec}' does not exist")
+    raise DataError(
+        f"'{spec}' is neither a data file nor a bundled dataset "
+        f"(bundled: {', '.join(datasets.list_datasets())})"
+    )
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    """Parse ``path`` by its suffix: Parquet, TSV, else CSV (maybe compressed)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    try:
+        if suffixes and suffixes[-1] in _PARQUET_SUFFIXES:
+            return pd.read_parquet(path)
+        sep = "\t" if set(suffixes) & _TSV_SUFFIXES else ","
+        frame = pd.read_csv(path, sep=sep)
+    except ImportError as exc:
+        raise DataError(
+            f"cannot read data file '{path}': {_first_line(exc)} "
+            "(install the 'polars' extra: pip install 'mixedmodels[polars]')"
+        ) from exc
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read data file '{path}': {_first_line(exc)}") from exc
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"cannot read data file '{path}': found {frame.shape[1]} column(s); "
+            "expected a table with a header row and comma-separated columns"
+        )
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    """First non-empty line of an exception's message (or its type name)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
+# ------------------------------------------------------------------------ markdown
+
+
+def render_markdown(model: Any, data_label: str | None = None) -> str:
+    """Render a fitted linear mixed model as a Markdown report.
+
+    Uses only the model's public attributes: ``REML``, ``formula``, ``nobs``,
+    ``ngroups``, the fit criteria, ``varcorr.to_frame()``,
+    ``summary().coefficients`` and ``is_singular``.
+    """
+    reml = bool(model.REML)
+    lines = [f"## Linear mixed model fit by {'REML' if reml else 'maximum likelihood'}", ""]
+    lines.append(f"- **Formula:** `{model.formula}`")
+    if data_label:
+        lines.append(f"- **Data:** {data_label}")
+    groups = "; ".join(f"{name}, {int(n)}" for name, n in dict(model.ngroups).items())
+    lines.append(f"- **Observations:** {int(model.nobs)}; **groups:** {groups}")
+    lines.append("")
+    if reml:
+        criterion = [[_num(model.reml_criterion)]]
+        lines += _table(["REML criterion at convergence"], criterion, text_columns=0)
+    else:
+        n_par = len(model.fixef) + len(model.theta) + 1
+        row = [_num(model.aic), _num(model.bic), _num(model.loglik), _num(model.deviance)]
+        row.append(str(int(model.nobs) - n_par))
+        lines += _table(["AIC", "BIC", "logLik", "deviance", "df.resid"], [row], text_columns=0)
+    lines += ["", "### Random effects", ""]
+    lines += _random_effects_table(model.varcorr.to_frame())
+    lines += ["", "### Fixed effects", ""]
+    coefs = model.summary().coefficients
+    columns = [str(c) for c in coefs.columns]
+    formatted = [_format_column(coefs[c].to_numpy(dtype=float)) for c in coefs.columns]
+    body = [[f"`{term}`"] + [col[i] for col in formatted] for i, term in enumerate(coefs.index)]
+    lines += _table(["Term", *columns], body)
+    if bool(model.is_singular):
+        lines += [
+            "",
+            "> **Singular fit:** some variance component is estimated as zero "
+            "(or a correlation as ±1); consider a simpler random-effects structure.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _random_effects_table(vc: pd.DataFrame) -> list[str]:
+    """lme4's random-effects block (Groups, Name, Variance, Std.Dev., Corr)."""
+    terms: dict[str, list[tuple[str, float, float]]] = {}
+    corr: dict[tuple[str, str, str], float] = {}
+    for rec in vc.itertuples(index=False):
+        grp, var1, var2 = str(rec.grp), _label(rec.var1), _label(rec.var2)
+        if var2 is None:
+            terms.setdefault(grp, []).append((var1 or "", float(rec.vcov), float(rec.sdcor)))
+        else:
+            corr[(grp, var1 or "", var2)] = float(rec.sdcor)
+    n_corr = max((len(v) - 1 for g, v in terms.items() if g != "Residual"), default=0)
+    header = ["Groups", "Name", "Variance", "Std.Dev."]
+    if n_corr:
+        header += ["Corr"] + [" "] * (n_corr - 1)
+    variances = _format_column(np.array([t[1] for v in terms.values() for t in v]))
+    sds = _format_column(np.array([t[2] for v in terms.values() for t in v]))
+    body: list[list[str]] = []
+    k = 0
+    for grp, entries in terms.items():
+        names = [name for name, _, _ in entries]
+        for j, name in enumerate(names):
+            row = [grp if j == 0 else "", f"`{name}`" if name else "", variances[k], sds[k]]
+            cells = []
+            for i in range(n_corr):
+                value = corr.get((grp, names[i], name)) if i < j else None
+                cells.append("" if value is None or math.isnan(value) else f"{value:.2f}")
+            body.append(row + cells)
+            k += 1
+    return _table(header, body, text_columns=2)
+
+
+def _label(value: Any) -> str | None:
+    """A var1/var2 cell as text, ``None`` for R's NA."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def _table(header: list[str], body: list[list[str]], text_columns: int = 1) -> list[str]:
+    """A Markdown table: the first ``text_columns`` left-aligned, numbers right."""
+    align = ["---" if i < text_columns else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return lines
+
+
+def _num(value: float) -> str:
+    """A single criterion, 6 significant digits (``1743.63``)."""
+    value = float(value)
+    return "NA" if math.isnan(value) else f"{value:.6g}"
+
+
+def _format_column(values: np.ndarray, significant: int = 4) -> list[str]:
+    """Format a column with common decimals: the smallest entry keeps 4 digits."""
+    finite = np.abs(values[np.isfinite(values) & (values != 0)])
+    decimals = 0
+    if finite.size:
+        decimals = significant - 1 - math.floor(math.log10(float(finite.min())))
+        decimals = min(max(decimals, 0), 6)
+    return ["NA" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in values]
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def _jsonable(obj: Any) -> Any:
+    """Make ``obj`` strict JSON: numpy scalars/arrays to Python, NaN/inf to null."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``mixedmodels fit``: read the data, fit with lmer, print the result."""
+    import mixedmodels
+
+    data, label = read_data(args.data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = mixedmodels.lmer(args.formula, data, REML=not args.ml, weights=args.weights)
+    if args.format == "json":
+        text = json.dumps(_jsonable(model.to_dict()), indent=2, allow_nan=False) + "\n"
+    elif args.format == "markdown":
+        text = render_markdown(model, label)
+    else:
+        text = str(model.summary()).rstrip("\n") + "\n"
+    out.write(text)
+    seen: set[str] = set()
+    for w in caught:
+        message = str(w.message)
+        if message not in seen:
+            seen.add(message)
+            err.write(f"{PROG}: warning: {message}\n")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``mixedmodels datasets [NAME] [--csv]``: list, describe or dump datasets."""
+    if args.name is None:
+        if args.csv:
+            raise DataError("--csv needs a dataset name, e.g. 'mixedmodels datasets cake --csv'")
+        names = datasets.list_datasets()
+        width = max(len(n) for n in names)
+        for name in names:
+            meta = datasets.info(name)
+            out.write(f"{name:<{width}}  {meta.rows:>6} rows  {meta.title}\n")
+        return 0
+    if args.csv:
+        datasets.load(args.name).to_csv(out, index=False)
+    else:
+        out.write(datasets.describe(args.name) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mixedmodels`` command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Linear mixed-effects models with lme4's formulas and numbers.",
+        epilog=f"Run '{PROG} COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of unexpected errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit a linear mixed model (lme4's lmer) and print its summary",
+        description="Fit a linear mixed model, as lme4's lmer(FORMULA, data), and print it.",
+        epilog='example: mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument("formula", metavar="FORMULA", help="lme4 model formula, quoted")
+    fit.add_argument(
+        "--data",
+        "-d",
+        required=True,
+        metavar="DATA",
+        help="bundled dataset name, CSV/TSV/Parquet file, or '-' for CSV on stdin",
+    )
+    fit.add_argument(
+        "--ml", action="store_true", help="maximum likelihood instead of REML (REML=FALSE)"
+    )
+    fit.add_argument("--weights", metavar="COLUMN", help="column of prior weights")
+    fit.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="output: lme4's summary text (default), every number as JSON, or Markdown",
+    )
+    fit.set_defaults(handler=_cmd_fit)
+
+    ds = sub.add_parser(
+        "datasets",
+        help="list the bundled datasets, or describe one",
+        description="List the bundled datasets; with NAME, describe that dataset.",
+    )
+    ds.add_argument("name", nargs="?", metavar="NAME", help="dataset to describe")
+    ds.add_argument("--csv", action="store_true", help="write the dataset as CSV to stdout")
+    ds.set_defaults(handler=_cmd_datasets)
+    return parser
+
+
+def _version() -> str:
+    """Installed version of the package ("unknown" when run from a bare tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mixedmodels")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mixedmodels`` command line; return the exit status.
+
+    0 on success, 2 for errors a user can fix (bad arguments, formula,
+    columns, data), 1 for an unexpected internal error, 130 on Ctrl-C.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    out, err = sys.stdout, sys.stderr
+    try:
+        return args.handler(args, out, err)
+    except FormulaError as exc:
+        err.write(f"{PROG}: error: {exc}\n")
+    except MixedModelsError as exc:
+        err.write(f"{PROG}: error: {_first_line(exc)}\n")
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        _silence_stdout()
+        return 0
+    except Exception as exc:
+        if args.debug:
+            raise
+        err.write(
+            f"{PROG}: internal error: {type(exc).__name__}: {_first_line(exc)} "
+            "(run with --debug for the traceback)\n"
+        )
+        return 1
+    return 2
