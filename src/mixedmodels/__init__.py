@@ -1,0 +1,14 @@
+"""mixedmodels: lme4's linear and generalized linear mixed models in Python.
+
+>>> import mixedmodels as mm
+>>> d = mm.datasets.load("sleepstudy")
+>>> m = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+>>> print(m.summary())
+"""
+
+from . import errors
+from .lmm import LinearMixedModel, lmer
+from .optimize import OptimizerControl
+
+__all__ = ["LinearMixedModel", "OptimizerControl", "errors", "lmer"]
+__version__ = "0.1.0"

@@ -1,0 +1,135 @@
+"""Stage 3 of the pipeline: the cross-product blocks (sufficient statistics).
+
+With the random-effect terms in lme4's order, term 1 first, write
+``R = [Z_2 … Z_K  X  y]`` for everything after term 1 (r columns). The
+likelihood depends on the data only through
+
+* ``A11 = Z_1' W Z_1``: block diagonal, one S₁×S₁ block per level of term 1
+  (stored as an array ``(nl₁, S₁, S₁)``);
+* ``A21 = R' W Z_1``: r × q₁, sparse (level pairs) except for the X and y rows;
+* ``A22 = R' W R``: r × r, dense;
+* n, p and ``Σ log wᵢ``.
+
+Every block is a sum over rows grouped by level codes, so another backend
+(DuckDB over Parquet, Dask) can produce the same :class:`CrossProducts`
+without ever holding the rows in memory; the engine only sees this object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["TermDims", "CrossProducts", "crossprod"]
+
+
+@dataclass(frozen=True)
+class TermDims:
+    """Size of one random-effect term: ``nl`` levels × ``S`` effects per level."""
+
+    nl: int
+    S: int
+
+    @property
+    def q(self) -> int:
+        return self.nl * self.S
+
+
+@dataclass
+class CrossProducts:
+    """The blocks of A = [Z X y]' W [Z X y] the engine factorizes.
+
+    Layout of the r "rest" rows: the q_k columns of terms 2..K (level-major:
+    level l, effect s at offset l·S + s), then the p columns of X, then y.
+    """
+
+    dims: list[TermDims]
+    A11: np.ndarray  # (nl1, S1, S1)
+    A21: sp.csc_matrix  # (r, q1)
+    A22: np.ndarray  # (r, r), symmetric
+    n: int
+    p: int
+    sum_log_w: float
+
+    @property
+    def r(self) -> int:
+        return int(self.A22.shape[0])
+
+    @property
+    def rz(self) -> int:
+        """Number of rest rows that belong to random-effect terms 2..K."""
+        return sum(d.q for d in self.dims[1:])
+
+
+def _term_matrix(codes: np.ndarray, Z: np.ndarray, nl: int) -> sp.csr_matrix:
+    """Sparse n × (nl·S) matrix with row i holding Z[i] at level codes[i]."""
+    n, S = Z.shape
+    cols = (codes[:, None] * S + np.arange(S)[None, :]).ravel()
+    rows = np.repeat(np.arange(n), S)
+    return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, nl * S))
+
+
+def crossprod(
+    codes: list[np.ndarray],
+    Zs: list[np.ndarray],
+    nls: list[int],
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> CrossProducts:
+    """In-memory cross-products of a design (terms in lme4's order).
+
+    ``codes[k]`` are the level codes of term k's grouping factor,
+    ``Zs[k]`` its raw n × S_k model matrix, ``nls[k]`` its number of levels.
+    """
+    n, p = X.shape
+    if weights is None:
+        sw = None
+        sum_log_w = 0.0
+    else:
+        sw = np.sqrt(weights)
+        with np.errstate(divide="ignore"):
+            sum_log_w = float(np.sum(np.log(weights)))
+    dims = [TermDims(nl, Z.shape[1]) for nl, Z in zip(nls, Zs)]
+
+    def wt(a: np.ndarray) -> np.ndarray:
+        if sw is None:
+            return a
+        return a * (sw[:, None] if a.ndim == 2 else sw)
+
+    Z1 = wt(Zs[0])
+    c1 = codes[0]
+    d1 = dims[0]
+    S1 = d1.S
+    A11 = np.empty((d1.nl, S1, S1))
+    for s in range(S1):
+        for t in range(s, S1):
+            v = np.bincount(c1, weights=Z1[:, s] * Z1[:, t], minlength=d1.nl)
+            A11[:, s, t] = v
+            A11[:, t, s] = v
+
+    Xy = np.column_stack([wt(X), wt(y)])
+    rest_sparse = [_term_matrix(c, wt(Z), nl) for c, Z, nl in zip(codes[1:], Zs[1:], nls[1:])]
+    Z1m = _term_matrix(c1, Z1, d1.nl).tocsc()
+    # A21: rest' W Z1 (sparse rows for terms 2..K, dense rows for X and y)
+    xy_z1 = np.asarray((Z1m.T @ Xy).T)  # (p+1, q1)
+    blocks21 = [(Zk.T @ Z1m) for Zk in rest_sparse] + [sp.csc_matrix(xy_z1)]
+    A21 = sp.vstack(blocks21, format="csc")
+    A21.sum_duplicates()
+    A21.sort_indices()
+    # A22: rest' W rest, dense
+    r = sum(d.q for d in dims[1:]) + p + 1
+    A22 = np.zeros((r, r))
+    offs = np.cumsum([0] + [d.q for d in dims[1:]])
+    for a, Za in enumerate(rest_sparse):
+        for b in range(a + 1):
+            blk = (Za.T @ rest_sparse[b]).toarray()
+            A22[offs[a] : offs[a + 1], offs[b] : offs[b + 1]] = blk
+            A22[offs[b] : offs[b + 1], offs[a] : offs[a + 1]] = blk.T
+        zx = np.asarray(Za.T @ Xy)
+        A22[offs[a] : offs[a + 1], offs[-1] :] = zx
+        A22[offs[-1] :, offs[a] : offs[a + 1]] = zx.T
+    A22[offs[-1] :, offs[-1] :] = Xy.T @ Xy
+    return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w)

@@ -1,0 +1,315 @@
+"""Stage 2 of the pipeline: formula + data -> design (y, X, w, offset, Z-terms).
+
+Rows with a missing value in any variable the model uses are dropped (as
+R's ``na.omit``) and recorded; factor levels that no longer occur are
+dropped (lme4's ``drop.unused.levels``); a rank-deficient X loses columns
+as lme4 drops them (limited pivoting: a column is dropped when it is, to
+a relative tolerance of 1e-7, a combination of the columns before it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError, RankDeficiencyWarning
+from ..formula import ParsedFormula, parse_formula
+from .model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
+from .random import ReTerm, check_identifiable, interaction_factor, lme4_order
+from .variables import Categorical, Numeric, TransformState, Variable, evaluate, to_categorical
+
+__all__ = ["Design", "build_design", "as_pandas", "drop_dependent_columns"]
+
+
+@dataclass
+class Design:
+    """Everything the later stages need, after NA removal.
+
+    ``y`` is the response (n,) — or (n, 2) for ``cbind`` responses — ``X``
+    the fixed-effects model matrix (n × p) with ``x_names``, ``weights``
+    the prior weights (ones if none), ``offset`` (zeros if none) and
+    ``terms`` the random-effect terms in lme4's order.
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    response: Variable
+    X: np.ndarray
+    x_names: list[str]
+    weights: np.ndarray
+    offset: np.ndarray
+    terms: list[ReTerm]
+    rows: np.ndarray  # positions (0-based) of the data rows used
+    n_input: int
+    fixed_spec: MatrixSpec
+    state: TransformState
+    dropped_columns: list[str] = field(default_factory=list)
+    has_weights: bool = False
+    has_offset: bool = False
+    index: Any = None  # the data's index labels of the rows used
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_omitted(self) -> int:
+        return self.n_input - self.n
+
+
+def as_pandas(data: Any) -> pd.DataFrame:
+    """Accept pandas, polars (eager or lazy), pyarrow tables or dicts of columns."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    mod = type(data).__module__
+    if mod.startswith("polars"):
+        if hasattr(data, "collect"):
+            data = data.collect()
+        return data.to_pandas()
+    if mod.startswith("pyarrow"):
+        return data.to_pandas()
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    raise DataError(
+        f"data must be a pandas or polars DataFrame (or a dict of columns), got {type(data).__name__}"
+    )
+
+
+def _vector_argument(
+    value: Any, data: pd.DataFrame, name: str
+) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.columns:
+            from ..errors import ColumnNotFoundError
+
+            raise ColumnNotFoundError(value, data.columns, f"{name}=")
+        col = data[value]
+        try:
+            return col.to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{name} column '{value}' is not numeric") from exc
+    arr = np.asarray(value, dtype=float).ravel()
+    if arr.shape[0] != len(data):
+        raise DataError(f"{name} has {arr.shape[0]} values but the data has {len(data)} rows")
+    return arr
+
+
+def drop_dependent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Indices of columns to keep: drop each column that depends on earlier ones.
+
+    Mirrors R's ``qr(X, tol = 1e-7)`` limited pivoting used by lme4: a column
+    whose residual norm, after projecting on the kept columns before it, is
+    below ``tol`` times its own norm is dropped.
+    """
+    n, p = X.shape
+    if p == 0:
+        return np.arange(0)
+    keep: list[int] = []
+    Q = np.zeros((n, 0))
+    for j in range(p):
+        x = X[:, j]
+        nx = np.linalg.norm(x)
+        if nx == 0.0:
+            continue
+        r = x - Q @ (Q.T @ x)
+        r = r - Q @ (Q.T @ r)  # re-orthogonalise once
+        nr = np.linalg.norm(r)
+        if nr <= tol * nx:
+            continue
+        keep.append(j)
+        Q = np.column_stack([Q, r / nr])
+    return np.array(keep, dtype=np.intp)
+
+
+def _evaluate_all(
+    exprs: list[str], data: pd.DataFrame, state: TransformState, where: str
+) -> dict[str, Variable]:
+    return {e: evaluate(e, data, state, where) for e in exprs}
+
+
+def _missing(v: Variable) -> np.ndarray:
+    if isinstance(v, Categorical):
+        return v.codes < 0
+    vals = v.values
+    return np.isnan(vals) if vals.ndim == 1 else np.isnan(vals).any(axis=1)
+
+
+def _take(v: Variable, rows: np.ndarray) -> Variable:
+    if isinstance(v, Categorical):
+        return v.take(rows).drop_unused()
+    return v.take(rows)
+
+
+def build_design(
+    formula: str | ParsedFormula,
+    data: Any,
+    weights: Any = None,
+    offset: Any = None,
+    na_action: str = "omit",
+    require_random: bool = True,
+) -> Design:
+    """Evaluate a formula on data: the model frame and its matrices."""
+    parsed = parse_formula(formula) if isinstance(formula, str) else formula
+    data = as_pandas(data)
+    if na_action not in ("omit", "raise", "exclude"):
+        raise DataError(f"na_action must be 'omit' or 'raise', got {na_action!r}")
+    if require_random and not parsed.has_random:
+        raise FormulaError(
+            "no random-effect terms: add one such as (1 | group), or use mm.lm() for a "
+            "model without random effects",
+            parsed.text,
+            len(parsed.text),
+        )
+    state = TransformState()
+    fixed = parse_terms(parsed.fixed, parsed.text)
+    bar_specs: list[TermSpec] = [parse_terms(b.expr, parsed.text) for b in parsed.bars]
+
+    response = evaluate(parsed.response, data, state, "the response")
+    variables = _evaluate_all(fixed.variables, data, state, "the fixed effects")
+    offsets_in_formula = [
+        evaluate(o, data, state, "offset()") for o in fixed.offsets
+    ]
+    bar_vars: list[dict[str, Variable]] = []
+    for b, spec in zip(parsed.bars, bar_specs):
+        bv = {}
+        for e in spec.variables:
+            bv[e] = variables[e] if e in variables else evaluate(e, data, state, f"the term {b.text}")
+        bar_vars.append(bv)
+    groups: dict[str, Categorical] = {}
+    for b in parsed.bars:
+        for g in b.group_vars:
+            if g not in groups:
+                from ..errors import ColumnNotFoundError
+
+                if g not in data.columns:
+                    raise ColumnNotFoundError(g, data.columns, f"the grouping factor of {b.text}")
+                groups[g] = to_categorical(data[g], g)
+
+    w = _vector_argument(weights, data, "weights")
+    off = _vector_argument(offset, data, "offset")
+
+    # --- missing values: drop rows with NA in any used variable -------------
+    n_input = len(data)
+    miss = _missing(response).copy()
+    for v in list(variables.values()) + offsets_in_formula:
+        miss |= _missing(v)
+    for bv in bar_vars:
+        for v in bv.values():
+            miss |= _missing(v)
+    for g in groups.values():
+        miss |= g.codes < 0
+    if w is not None:
+        miss |= np.isnan(w)
+    if off is not None:
+        miss |= np.isnan(off)
+    if miss.any() and na_action == "raise":
+        first = int(np.flatnonzero(miss)[0])
+        raise DataError(
+            f"{int(miss.sum())} rows have missing values in the model's variables "
+            f"(first: row {data.index[first]!r}); use na_action='omit' to drop them"
+        )
+    rows = np.flatnonzero(~miss)
+    if rows.size == 0:
+        raise DataError(
+            "no rows left after removing missing values: every row has an NA in some "
+            "variable of the model"
+        )
+    if miss.any():
+        response = _take(response, rows)
+        variables = {k: _take(v, rows) for k, v in variables.items()}
+        offsets_in_formula = [_take(v, rows) for v in offsets_in_formula]
+        bar_vars = [{k: _take(v, rows) for k, v in bv.items()} for bv in bar_vars]
+        groups = {k: v.take(rows) for k, v in groups.items()}
+        w = None if w is None else w[rows]
+        off = None if off is None else off[rows]
+    else:
+        variables = {
+            k: (v.drop_unused() if isinstance(v, Categorical) else v) for k, v in variables.items()
+        }
+    n = rows.size
+
+    # --- response, weights, offset ---------------------------------------------
+    if isinstance(response, Categorical):
+        y = response.codes.astype(float)
+    else:
+        y = response.values.astype(float)
+    if w is not None:
+        if not np.all(np.isfinite(w)):
+            raise DataError("weights must be finite; found infinite values")
+        if np.any(w < 0):
+            raise DataError(f"weights must be non-negative; found {int((w < 0).sum())} negative")
+    total_offset = np.zeros(n) if off is None else off.copy()
+    for o in offsets_in_formula:
+        total_offset += o.values if o.values.ndim == 1 else o.values[:, 0]
+
+    # --- fixed effects ---------------------------------------------------------
+    X, fixed_spec = build_matrix(fixed, variables, n)
+    dropped: list[str] = []
+    keep = drop_dependent_columns(X)
+    if keep.size < X.shape[1]:
+        dropped = [fixed_spec.column_names[j] for j in range(X.shape[1]) if j not in set(keep)]
+        X = X[:, keep]
+        fixed_spec.column_names = [fixed_spec.column_names[j] for j in keep]
+        fixed_spec.assign = [fixed_spec.assign[j] for j in keep]
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+
+    # --- random-effect terms ---------------------------------------------------
+    terms: list[ReTerm] = []
+    for b, spec, bv in zip(parsed.bars, bar_specs, bar_vars):
+        Z, zspec = build_matrix(spec, bv, n)
+        if Z.shape[1] == 0:
+            raise FormulaError(
+                f"the random-effect term {b.text} has no columns", parsed.text, b.position
+            )
+        factor = interaction_factor([groups[g] for g in b.group_vars])
+        terms.append(ReTerm(b, factor, Z, zspec.column_names, zspec))
+    terms = lme4_order(terms)
+    if terms:
+        check_identifiable(terms, n)
+
+    return Design(
+        formula=parsed,
+        y=y,
+        response=response,
+        X=X,
+        x_names=list(fixed_spec.column_names),
+        weights=np.ones(n) if w is None else w,
+        offset=total_offset,
+        terms=terms,
+        rows=rows,
+        n_input=n_input,
+        fixed_spec=fixed_spec,
+        state=state,
+        dropped_columns=dropped,
+        has_weights=w is not None,
+        has_offset=off is not None or bool(offsets_in_formula),
+        index=data.index[rows],
+    )
+
+
+def numeric_response(design: Design) -> np.ndarray:
+    """The response as a numeric vector, or a clear error."""
+    r = design.response
+    if isinstance(r, Categorical) or (isinstance(r, Numeric) and r.values.ndim != 1):
+        raise DataError(
+            f"the response '{design.formula.response}' must be a numeric column for a linear "
+            "mixed model; it is categorical (use mm.glmer(..., family='binomial') for a "
+            "binary outcome)"
+        )
+    return design.y

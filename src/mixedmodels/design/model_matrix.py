@@ -1,0 +1,176 @@
+"""Model matrices from formula terms, coded as R's ``model.matrix`` codes them.
+
+Terms come from :mod:`formulaic`'s parser (ordered by degree, as R orders
+them); the columns are built here so that names and codings are R's:
+
+* a factor F inside a term T is coded by contrasts when T without F is
+  empty or contained in an earlier term, else by indicators (R's
+  ``TermCode``); without an intercept the first factor is coded by
+  indicators;
+* a term's columns are the row-wise products of its factors' columns, the
+  first factor varying fastest, names joined by ``:``;
+* unordered factors use treatment contrasts, ordered ones ``contr.poly``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import FormulaError
+from .contrasts import contr_poly, contr_treatment, full_dummy
+from .variables import Categorical, Numeric, Variable
+
+__all__ = ["TermSpec", "parse_terms", "build_matrix", "MatrixSpec"]
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    """The terms of one right-hand side: factor expressions per term."""
+
+    intercept: bool
+    terms: tuple[tuple[str, ...], ...]
+    offsets: tuple[str, ...] = ()
+
+    @property
+    def variables(self) -> list[str]:
+        out: list[str] = []
+        for t in self.terms:
+            for f in t:
+                if f not in out:
+                    out.append(f)
+        return out
+
+
+@lru_cache(maxsize=512)
+def parse_terms(rhs: str, context: str = "") -> TermSpec:
+    """Parse a right-hand side (``"1 + Days"``, ``"recipe * temperature"``)."""
+    from formulaic import Formula
+
+    try:
+        parsed = Formula(rhs)
+    except Exception as exc:  # formulaic raises several exception types
+        raise FormulaError(f"cannot parse '{rhs}': {exc}", context or rhs) from exc
+    intercept = False
+    terms: list[tuple[str, ...]] = []
+    offsets: list[str] = []
+    for term in parsed:
+        exprs = tuple(str(f.expr) for f in term.factors)
+        if exprs == ("1",):
+            intercept = True
+        elif exprs == ("0",):
+            continue
+        elif len(exprs) == 1 and exprs[0].replace(" ", "").startswith("offset("):
+            inner = exprs[0].strip()[len("offset(") : -1]
+            offsets.append(inner.strip())
+        else:
+            terms.append(exprs)
+    return TermSpec(intercept, tuple(terms), tuple(offsets))
+
+
+@dataclass
+class MatrixSpec:
+    """What is needed to rebuild the same columns on new data."""
+
+    term_spec: TermSpec
+    codings: list[list[str]] = field(default_factory=list)  # per term: "contrast"/"full"/"num"
+    levels: dict[str, list[str]] = field(default_factory=dict)
+    ordered: dict[str, bool] = field(default_factory=dict)
+    column_names: list[str] = field(default_factory=list)
+    assign: list[int] = field(default_factory=list)  # term index per column (0 = intercept)
+
+
+def _display(expr: str) -> str:
+    """Name a numeric expression as R deparses it (``I(x^2)``)."""
+    return expr.replace(" ^ ", "^").replace(" ** ", "**").strip("`")
+
+
+def _codings(spec: TermSpec, vars_: dict[str, Variable]) -> list[list[str]]:
+    sets = [frozenset(t) for t in spec.terms]
+    codings: list[list[str]] = []
+    for j, term in enumerate(spec.terms):
+        row = []
+        for f in term:
+            if not isinstance(vars_[f], Categorical):
+                row.append("num")
+                continue
+            rest = sets[j] - {f}
+            if not rest:
+                row.append("contrast")
+            elif any(rest <= sets[k] for k in range(j)):
+                row.append("contrast")
+            else:
+                row.append("full")
+        codings.append(row)
+    if not spec.intercept:
+        for j, term in enumerate(spec.terms):
+            hit = [i for i, f in enumerate(term) if isinstance(vars_[f], Categorical)]
+            if hit:
+                codings[j][hit[0]] = "full"
+                break
+    return codings
+
+
+def _factor_block(
+    expr: str, var: Variable, coding: str
+) -> tuple[np.ndarray, list[str]]:
+    if isinstance(var, Numeric):
+        mat = var.matrix
+        base = _display(expr)
+        return mat, [base + s for s in var.suffixes]
+    if coding == "full":
+        cmat, suffixes = full_dummy(var.levels)
+    elif var.ordered:
+        cmat, suffixes = contr_poly(var.levels)
+    else:
+        cmat, suffixes = contr_treatment(var.levels)
+    codes = var.codes
+    block = cmat[np.maximum(codes, 0)]
+    if (codes < 0).any():
+        block[codes < 0] = np.nan
+    base = _display(expr)
+    return block, [base + s for s in suffixes]
+
+
+def build_matrix(
+    spec: TermSpec, vars_: dict[str, Variable], n: int, matrix_spec: MatrixSpec | None = None
+) -> tuple[np.ndarray, MatrixSpec]:
+    """Build the model matrix for ``spec`` from evaluated variables.
+
+    With ``matrix_spec`` from an earlier call (the fit), the same codings
+    are used (for prediction on new data).
+    """
+    codings = matrix_spec.codings if matrix_spec is not None else _codings(spec, vars_)
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    assign: list[int] = []
+    if spec.intercept:
+        blocks.append(np.ones((n, 1)))
+        names.append("(Intercept)")
+        assign.append(0)
+    for j, term in enumerate(spec.terms):
+        cols = [np.ones(n)]
+        cnames = [""]
+        for f, coding in zip(term, codings[j]):
+            block, bnames = _factor_block(f, vars_[f], coding)
+            cols = [c * block[:, k] for k in range(block.shape[1]) for c in cols]
+            cnames = [
+                (a + ":" + b) if a else b for b in bnames for a in cnames
+            ]
+        if cols:
+            blocks.append(np.column_stack(cols))
+            names.extend(cnames)
+            assign.extend([j + 1] * len(cols))
+    X = np.hstack(blocks) if blocks else np.zeros((n, 0))
+    if matrix_spec is None:
+        matrix_spec = MatrixSpec(
+            term_spec=spec,
+            codings=codings,
+            levels={k: v.levels for k, v in vars_.items() if isinstance(v, Categorical)},
+            ordered={k: v.ordered for k, v in vars_.items() if isinstance(v, Categorical)},
+            column_names=names,
+            assign=assign,
+        )
+    return X, matrix_spec

@@ -1,0 +1,251 @@
+"""Evaluate the variables of a formula on a data frame, R-style.
+
+A *variable* is what one formula factor evaluates to: a numeric vector (or
+matrix) or a categorical (integer codes into an ordered list of level
+labels). Level order follows R: a pandas Categorical keeps its own order,
+logical columns are ``FALSE < TRUE``, other columns are sorted (numbers
+numerically, strings lexically) and labelled as R prints them.
+Expressions (``log(x)``, ``I(x^2)``, ``scale(x)``) are evaluated in a small
+namespace of numpy functions; stateful transforms remember their
+parameters so that ``predict`` on new data uses the fitted ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ColumnNotFoundError, DataError, FormulaError
+
+__all__ = [
+    "Categorical",
+    "Numeric",
+    "Variable",
+    "to_categorical",
+    "is_categorical_series",
+    "r_label",
+    "evaluate",
+    "expression_names",
+    "TransformState",
+]
+
+
+@dataclass
+class Categorical:
+    """A factor: ``codes[i]`` indexes ``levels`` (−1 marks a missing value)."""
+
+    codes: np.ndarray
+    levels: list[str]
+    ordered: bool = False
+
+    def take(self, rows: np.ndarray) -> Categorical:
+        return Categorical(self.codes[rows], self.levels, self.ordered)
+
+    def drop_unused(self) -> Categorical:
+        """Drop levels that do not occur (R's ``drop.unused.levels``)."""
+        present = np.zeros(len(self.levels), dtype=bool)
+        present[self.codes[self.codes >= 0]] = True
+        if present.all():
+            return self
+        remap = np.cumsum(present) - 1
+        codes = np.where(self.codes >= 0, remap[np.maximum(self.codes, 0)], -1)
+        levels = [lv for lv, keep in zip(self.levels, present) if keep]
+        return Categorical(codes.astype(np.intp), levels, self.ordered)
+
+
+@dataclass
+class Numeric:
+    """A numeric variable: ``values`` is (n,) or (n, k) with column ``suffixes``."""
+
+    values: np.ndarray
+    suffixes: list[str] = field(default_factory=lambda: [""])
+
+    def take(self, rows: np.ndarray) -> Numeric:
+        return Numeric(self.values[rows], self.suffixes)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        v = self.values
+        return v[:, None] if v.ndim == 1 else v
+
+
+Variable = Categorical | Numeric
+
+
+def r_label(x: Any) -> str:
+    """Label a level as R's ``as.character`` would (``2`` not ``2.0``)."""
+    if isinstance(x, (bool, np.bool_)):
+        return "TRUE" if x else "FALSE"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        if float(x).is_integer():
+            return str(int(x))
+        return f"{float(x):.15g}"
+    return str(x)
+
+
+def is_categorical_series(s: pd.Series) -> bool:
+    """True for columns R would treat as factors (strings, categoricals, logicals)."""
+    dt = s.dtype
+    return (
+        isinstance(dt, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dt)
+        or pd.api.types.is_object_dtype(dt)
+        or pd.api.types.is_string_dtype(dt)
+    )
+
+
+def to_categorical(s: pd.Series | np.ndarray, name: str = "") -> Categorical:
+    """Convert a column to a factor with R's level order."""
+    if not isinstance(s, pd.Series):
+        s = pd.Series(s)
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        cats = [r_label(c) for c in dt.categories]
+        return Categorical(np.asarray(s.cat.codes, dtype=np.intp), cats, bool(dt.ordered))
+    if pd.api.types.is_bool_dtype(dt):
+        codes = np.where(s.isna(), -1, s.fillna(False).astype(bool).astype(np.intp))
+        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
+    missing = s.isna().to_numpy()
+    present = s[~missing]
+    if pd.api.types.is_numeric_dtype(dt):
+        uniq = np.unique(present.to_numpy())
+        labels = [r_label(u) for u in uniq]
+        codes = np.full(len(s), -1, dtype=np.intp)
+        codes[~missing] = np.searchsorted(uniq, present.to_numpy())
+        return Categorical(codes, labels)
+    values = present.astype(str).to_numpy()
+    uniq, inv = np.unique(values, return_inverse=True)
+    codes = np.full(len(s), -1, dtype=np.intp)
+    codes[~missing] = inv
+    return Categorical(codes, [str(u) for u in uniq])
+
+
+class TransformState(dict):
+    """Parameters of stateful transforms (``scale``, ``center``) by expression."""
+
+
+_FUNCS: dict[str, Any] = {
+    "log": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "expm1": np.expm1,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "I": lambda x: x,
+    "np": np,
+    "pi": np.pi,
+}
+_STATEFUL = ("scale", "center")
+_FACTOR_FUNCS = ("factor", "C", "ordered", "as_factor")
+
+
+def expression_names(expr: str) -> list[str]:
+    """Column names an expression refers to, in order of appearance."""
+    try:
+        tree = ast.parse(_python_syntax(expr), mode="eval")
+    except SyntaxError as exc:
+        raise FormulaError(f"cannot read the expression '{expr}': {exc.msg}", expr) from exc
+    called = {
+        n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    }
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id not in called and node.id not in _FUNCS:
+            if node.id not in out:
+                out.append(node.id)
+    return out
+
+
+def _python_syntax(expr: str) -> str:
+    expr = expr.replace("^", "**")
+    # backquoted names -> plain (only valid identifiers supported inside)
+    return re.sub(r"`([^`]+)`", r"\1", expr)
+
+
+def _column(data: pd.DataFrame, name: str, where: str) -> pd.Series:
+    if name not in data.columns:
+        raise ColumnNotFoundError(name, data.columns, where)
+    return data[name]
+
+
+def _numeric_array(s: pd.Series, name: str) -> np.ndarray:
+    try:
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"column '{name}' could not be read as numbers") from exc
+
+
+def evaluate(
+    expr: str, data: pd.DataFrame, state: TransformState, where: str = "the formula"
+) -> Variable:
+    """Evaluate one formula factor (column name or expression) on ``data``."""
+    name = expr.strip().strip("`")
+    if name in data.columns:
+        s = data[name]
+        if is_categorical_series(s):
+            return to_categorical(s, name)
+        return Numeric(_numeric_array(s, name))
+    m = re.fullmatch(r"\s*(factor|C|ordered|as_factor)\(\s*`?([^`(),]+?)`?\s*\)\s*", expr)
+    if m:
+        col = _column(data, m.group(2), where)
+        cat = to_categorical(col.astype("category") if not is_categorical_series(col) else col)
+        if m.group(1) == "ordered":
+            cat.ordered = True
+        return cat
+    names = expression_names(expr)
+    env: dict[str, Any] = dict(_FUNCS)
+    for n in names:
+        col = _column(data, n, where)
+        if is_categorical_series(col):
+            raise DataError(
+                f"column '{n}' is categorical and cannot be used inside the expression '{expr}'"
+            )
+        env[n] = _numeric_array(col, n)
+
+    def scale(x: np.ndarray, center: bool = True, scale: bool = True) -> np.ndarray:
+        key = ("scale", expr)
+        if key not in state:
+            mu = float(np.nanmean(x)) if center else 0.0
+            sd = float(np.sqrt(np.nansum((x - mu) ** 2) / (np.sum(~np.isnan(x)) - 1))) if scale else 1.0
+            state[key] = (mu, sd)
+        mu, sd = state[key]
+        return (x - mu) / sd
+
+    def center_(x: np.ndarray) -> np.ndarray:
+        key = ("center", expr)
+        if key not in state:
+            state[key] = float(np.nanmean(x))
+        return x - state[key]
+
+    env["scale"] = scale
+    env["center"] = center_
+    try:
+        with np.errstate(all="ignore"):
+            value = eval(compile(_python_syntax(expr), "<formula>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
+    except FormulaError:
+        raise
+    except Exception as exc:
+        raise FormulaError(f"cannot evaluate '{expr}': {exc}", expr) from exc
+    arr = np.asarray(value, dtype=float)
+    n = len(data)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape[0] != n:
+        raise FormulaError(f"'{expr}' gives {arr.shape[0]} values for {n} rows", expr)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 1:
+        return Numeric(arr)
+    return Numeric(arr, [str(j + 1) for j in range(arr.shape[1])])

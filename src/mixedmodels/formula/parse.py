@@ -1,0 +1,291 @@
+"""Parse lme4 model formulas into a fixed part and random-effect bars.
+
+The grammar is lme4's::
+
+    response ~ fixed_terms + (expr | group) + (expr || group) + ...
+
+* ``(expr | g)``: one random-effect term with a full (correlated) covariance
+  for the columns of ``expr``'s model matrix (intercept included unless
+  ``0 +`` or ``- 1``).
+* ``(expr || g)``: one term per formula term of ``expr``, uncorrelated
+  (lme4's ``expandDoubleVerts``): ``(x || g)`` = ``(1 | g) + (0 + x | g)``.
+* ``g`` may be ``a``, ``a:b`` (interaction factor) or ``a/b`` (nesting,
+  ``= a + b:a`` as lme4 expands it).
+
+The fixed part is returned as text for :mod:`formulaic` to parse; the
+random parts as :class:`RandomBar` objects with their positions in the
+original text so that errors can point at them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..errors import FormulaError
+
+__all__ = ["RandomBar", "ParsedFormula", "parse_formula", "split_top_level"]
+
+
+@dataclass(frozen=True)
+class RandomBar:
+    """One random-effect term ``(expr | group)`` after ``||`` and ``/`` expansion.
+
+    Attributes
+    ----------
+    expr:
+        Right-hand side of the bar, a formula for the raw model matrix of
+        the term (``"1 + Days"``, ``"0 + Machine"``...).
+    group:
+        The grouping factor as lme4 names it (``"Subject"``, ``"cask:batch"``).
+    group_vars:
+        The variables whose interaction forms the grouping factor,
+        slowest-varying first (``("cask", "batch")`` for ``cask:batch``).
+    text:
+        The bar as written (for messages).
+    position:
+        Offset of the bar in the formula text.
+    """
+
+    expr: str
+    group: str
+    group_vars: tuple[str, ...]
+    text: str
+    position: int
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A parsed lme4 formula."""
+
+    text: str
+    response: str
+    fixed: str
+    bars: tuple[RandomBar, ...] = field(default_factory=tuple)
+
+    @property
+    def has_random(self) -> bool:
+        return len(self.bars) > 0
+
+
+_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
+
+
+def _matching_paren(text: str, start: int, formula: str, offset: int) -> int:
+    """Index of the ``)`` matching ``text[start] == '('``."""
+    depth = 0
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise FormulaError("unbalanced '(': no matching ')'", formula, offset + start)
+
+
+def split_top_level(text: str, sep: str) -> list[tuple[str, int]]:
+    """Split ``text`` at ``sep`` characters outside parentheses.
+
+    Returns the pieces with their start offsets.
+    """
+    pieces: list[tuple[str, int]] = []
+    depth = 0
+    start = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            pieces.append((text[start:i], start))
+            start = i + 1
+    pieces.append((text[start:], start))
+    return pieces
+
+
+def _check_parens(text: str) -> None:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError("unexpected ')' without a matching '('", text, i)
+    if depth > 0:
+        pos = text.rfind("(")
+        raise FormulaError("unbalanced '(': no matching ')'", text, pos)
+
+
+def _find_bar(inner: str) -> tuple[int, int] | None:
+    """Position and width (1 or 2) of the top-level ``|`` / ``||`` in ``inner``."""
+    depth = 0
+    i = 0
+    while i < len(inner):
+        ch = inner[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            if i + 1 < len(inner) and inner[i + 1] == "|":
+                return i, 2
+            return i, 1
+        i += 1
+    return None
+
+
+def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, ...]]:
+    """Expand a grouping expression into interaction tuples.
+
+    ``a`` -> [(a,)]; ``a:b`` -> [(a, b)]; ``a/b`` -> [(a,), (b, a)];
+    ``a/b/c`` -> [(a,), (b, a), (c, b, a)] (lme4 names nested factors ``b:a``).
+    """
+    nest = [p.strip() for p in group.split("/")]
+    out: list[tuple[str, ...]] = []
+    prefix: tuple[str, ...] = ()
+    for part in nest:
+        if not part:
+            raise FormulaError("empty grouping factor in random-effect term", formula, pos)
+        names = tuple(n.strip() for n in part.strip("() ").split(":"))
+        for n in names:
+            if not _NAME.match(n):
+                raise FormulaError(
+                    f"grouping factor '{n}' must be a column name (or names joined by ':' "
+                    "or '/')",
+                    formula,
+                    pos + max(group.find(n), 0),
+                )
+        names = tuple(n.strip("`") for n in names)
+        prefix = names + prefix
+        out.append(prefix)
+    return out
+
+
+def _expand_double_bar(expr: str, formula: str, pos: int) -> list[str]:
+    """lme4's ``expandDoubleVerts``: one ``0 + term`` per term of ``expr``."""
+    from formulaic import Formula
+
+    try:
+        parsed = Formula(expr)
+    except Exception as exc:  # formulaic raises many types
+        raise FormulaError(f"cannot parse '{expr}' inside '||': {exc}", formula, pos) from exc
+    exprs: list[str] = []
+    for term in parsed:
+        name = str(term)
+        if name == "1":
+            exprs.append("1")
+        else:
+            exprs.append("0 + " + name)
+    return exprs
+
+
+def _parse_bar(inner: str, formula: str, offset: int) -> list[RandomBar]:
+    found = _find_bar(inner)
+    assert found is not None
+    at, width = found
+    expr = inner[:at].strip()
+    group = inner[at + width :].strip()
+    text = "(" + inner + ")"
+    if not expr:
+        raise FormulaError(
+            "random-effect term has nothing left of '|'; write (1 | g) for a random intercept",
+            formula,
+            offset + at,
+        )
+    if not group:
+        raise FormulaError(
+            "random-effect term has no grouping factor right of '|'", formula, offset + at + width
+        )
+    if _find_bar(group) is not None:
+        raise FormulaError("more than one '|' in a random-effect term", formula, offset + at + 1)
+    groups = _group_parts(group, formula, offset + at + width + 1)
+    exprs = _expand_double_bar(expr, formula, offset) if width == 2 else [expr]
+    bars = []
+    for gvars in groups:
+        gname = ":".join(gvars)
+        for e in exprs:
+            bars.append(RandomBar(e, gname, gvars, text, offset - 1))
+    return bars
+
+
+@lru_cache(maxsize=256)
+def parse_formula(text: str) -> ParsedFormula:
+    """Split an lme4 formula into response, fixed part and random bars.
+
+    Raises :class:`FormulaError` pointing at the offending text.
+    """
+    if not isinstance(text, str):
+        raise FormulaError(f"formula must be a string like 'y ~ x + (1 | g)', got {text!r}")
+    _check_parens(text)
+    tilde = [p for p, _ in split_top_level(text, "~")]
+    if len(tilde) != 2:
+        if len(tilde) == 1:
+            raise FormulaError("formula needs a response and a '~', as in 'y ~ x + (1 | g)'", text, 0)
+        second = text.find("~", text.find("~") + 1)
+        raise FormulaError("formula has more than one '~'", text, second)
+    lhs, rhs = tilde
+    rhs_off = len(lhs) + 1
+    response = lhs.strip()
+    if not response:
+        raise FormulaError("formula has no response left of '~'", text, 0)
+
+    fixed_parts: list[str] = []
+    bars: list[RandomBar] = []
+    # Walk the right-hand side, lifting out top-level parenthesised bar terms.
+    i = 0
+    buf_start = 0
+    pieces: list[tuple[str, int]] = []
+    while i < len(rhs):
+        ch = rhs[i]
+        if ch == "(":
+            close = _matching_paren(rhs, i, text, rhs_off)
+            inner = rhs[i + 1 : close]
+            if _find_bar(inner) is not None:
+                # a bar term: it must be a top-level summand
+                before = rhs[buf_start:i].rstrip()
+                if before and not before.endswith("+"):
+                    op = before[-1]
+                    raise FormulaError(
+                        f"random-effect term must be added with '+', found '{op}' before it",
+                        text,
+                        rhs_off + i,
+                    )
+                pieces.append((rhs[buf_start:i], buf_start))
+                bars.extend(_parse_bar(inner, text, rhs_off + i + 1))
+                buf_start = close + 1
+                after = rhs[buf_start:].lstrip()
+                if after and not after.startswith("+"):
+                    raise FormulaError(
+                        f"random-effect term must be followed by '+', found '{after[0]}'",
+                        text,
+                        rhs_off + close + 1,
+                    )
+                i = close + 1
+                continue
+            i = close + 1
+            continue
+        if ch == "|":
+            raise FormulaError(
+                "'|' outside parentheses: random-effect terms are written (expr | group)",
+                text,
+                rhs_off + i,
+            )
+        i += 1
+    pieces.append((rhs[buf_start:], buf_start))
+    for piece, _ in pieces:
+        p = piece.strip()
+        # remove dangling '+' left where bars were lifted out
+        p = re.sub(r"^\+|\+$", "", p.strip()).strip()
+        p = re.sub(r"^\+|\+$", "", p).strip()
+        if p:
+            fixed_parts.append(p)
+    fixed = " + ".join(fixed_parts)
+    # normalise dangling operators such as "x +  + z"
+    fixed = re.sub(r"\+\s*\+", "+", fixed).strip()
+    if fixed == "" or re.fullmatch(r"[+\s]*", fixed):
+        fixed = "1"
+    return ParsedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars))

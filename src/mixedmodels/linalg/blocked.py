@@ -1,0 +1,265 @@
+"""Stage 4 of the pipeline: the blocked Cholesky factor L(θ).
+
+With term 1 first and R = [Z_2 … Z_K X y] the rest (see
+:mod:`mixedmodels.crossprod`), the lower Cholesky factor of
+
+    Ω(θ) = Λ'A Λ + diag(I_q, 0_{p+1}),   Λ = blockdiag(Λ_1, Λ_r, I_{p+1})
+
+is computed block by block:
+
+* ``L11``: per level l of term 1, ``M_l = T₁' A11_l T₁ + I = L11_l L11_l'``
+  (scalar terms: ``m_l = θ² a_l + 1``);
+* ``L21 = Λ_r' A21 Λ_1 L11⁻ᵀ`` is never formed during the optimization; only
+  the rank update ``L21 L21' = Λ_r' (A21 C A21') Λ_r`` with
+  ``C = blockdiag_l(T₁ M_l⁻¹ T₁')`` enters
+* ``L22 L22' = Λ_r'(A22 − A21 C A21')Λ_r + diag(I_{rz}, 0)`` (dense LAPACK
+  Cholesky). Its trailing (p+1) block holds R_X' and r = √pwrss.
+
+``A21 C A21'`` is computed either densely (few rest rows: a batched small
+solve and one GEMM) or, for large crossed designs, as one sparse
+matrix-vector product ``G c`` whose operator G (fixed pattern of level
+pairs) is precomputed once — the same work MixedModels.jl does in its
+sparse rank-k update, but vectorized.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack, solve_triangular
+
+from ..crossprod import CrossProducts
+
+__all__ = ["BlockedCholesky", "FactorizationError"]
+
+_DENSE_FLOP_LIMIT = 3e7
+
+
+class FactorizationError(ArithmeticError):
+    """Ω(θ) is not numerically positive definite at this θ."""
+
+
+class BlockedCholesky:
+    """L(θ) for one set of cross-products; ``update(θ)`` refactors in place."""
+
+    def __init__(self, cp: CrossProducts, tri_index: list[tuple[np.ndarray, np.ndarray]]):
+        self.cp = cp
+        self.tri = tri_index
+        self.ntheta = [len(t[0]) for t in tri_index]
+        self.theta_offsets = np.cumsum([0] + self.ntheta)
+        d1 = cp.dims[0]
+        self.nl1, self.S1 = d1.nl, d1.S
+        self.r = cp.r
+        self.rz = cp.rz
+        self.p = cp.p
+        self.scalar1 = self.S1 == 1
+        self.a11 = cp.A11[:, 0, 0].copy() if self.scalar1 else None
+        self.rest_scalar = all(d.S == 1 for d in cp.dims[1:])
+        self._prepare_rest_lambda()
+        flops = float(self.r) ** 2 * d1.q
+        self.dense_update = flops <= _DENSE_FLOP_LIMIT or self.r <= 64
+        if self.dense_update:
+            dense = cp.A21.toarray()  # (r, q1)
+            self.A21_levels = np.ascontiguousarray(
+                dense.reshape(self.r, self.nl1, self.S1).transpose(1, 0, 2)
+            )  # (nl1, r, S1)
+            if self.scalar1:
+                self.A21_levels = np.ascontiguousarray(self.A21_levels[:, :, 0])
+        else:
+            self._prepare_sparse_update()
+        self.L22 = np.empty((self.r, self.r), order="F")
+        self.theta = np.full(int(self.theta_offsets[-1]), np.nan)
+
+    # -- set-up ---------------------------------------------------------------
+    def _prepare_rest_lambda(self) -> None:
+        """Index maps that build Λ_r (block diagonal) from θ."""
+        cp = self.cp
+        self.rest_diag_map = np.zeros(self.r, dtype=np.intp)  # into [θ, 1]
+        nth = int(self.theta_offsets[-1])
+        self.rest_diag_map[:] = nth  # points at the trailing 1.0
+        rows, cols, src = [], [], []
+        off = 0
+        for k, d in enumerate(cp.dims[1:], start=1):
+            ri, ci = self.tri[k]
+            base = self.theta_offsets[k]
+            for level in range(d.nl):
+                rows.append(off + level * d.S + ri)
+                cols.append(off + level * d.S + ci)
+                src.append(base + np.arange(len(ri)))
+            if d.S == 1:
+                self.rest_diag_map[off : off + d.q] = base
+            off += d.q
+        tail = np.arange(off, self.r)
+        rows.append(tail)
+        cols.append(tail)
+        src.append(np.full(tail.size, nth))
+        self.lam_rows = np.concatenate(rows).astype(np.intp)
+        self.lam_cols = np.concatenate(cols).astype(np.intp)
+        self.lam_src = np.concatenate(src).astype(np.intp)
+
+    def _prepare_sparse_update(self) -> None:
+        """Precompute G with (A21 C A21')[i, j] = Σ G[(i,j), (l,s,t)] C_l[s, t]."""
+        A = self.cp.A21.tocoo()
+        S1 = self.S1
+        level = A.col // S1
+        eff = A.col % S1
+        order = np.argsort(level, kind="stable")
+        row, level, eff, val = A.row[order], level[order], eff[order], A.data[order]
+        counts = np.bincount(level, minlength=self.nl1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        reps = counts[level]  # each entry pairs with every entry of its level
+        left = np.repeat(np.arange(row.size), reps)
+        pos_in_block = np.arange(left.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        right = starts[level[left]] + pos_in_block
+        pair = row[left].astype(np.int64) * self.r + row[right]
+        cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
+        coef = val[left] * val[right]
+        uniq, inv = np.unique(pair, return_inverse=True)
+        self.pair_index = uniq
+        self.G = sp.csr_matrix(
+            (coef, (inv, cidx)), shape=(uniq.size, self.nl1 * S1 * S1)
+        )
+        self.G.sum_duplicates()
+
+    # -- per evaluation -------------------------------------------------------
+    def lambda_rest(self, theta: np.ndarray) -> sp.csr_matrix:
+        ext = np.append(theta, 1.0)
+        return sp.csr_matrix(
+            (ext[self.lam_src], (self.lam_rows, self.lam_cols)), shape=(self.r, self.r)
+        )
+
+    def T(self, theta: np.ndarray, k: int) -> np.ndarray:
+        S = self.cp.dims[k].S
+        T = np.zeros((S, S))
+        T[self.tri[k]] = theta[self.theta_offsets[k] : self.theta_offsets[k + 1]]
+        return T
+
+    def update(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """Refactor at θ. Returns (log|L_Z|², log|R_X|², pwrss).
+
+        Raises :class:`FactorizationError` when Ω(θ) is not positive definite.
+        """
+        theta = np.asarray(theta, dtype=float)
+        self.theta = theta.copy()
+        cp = self.cp
+        if self.scalar1:
+            t1 = theta[0]
+            m = t1 * t1 * self.a11 + 1.0
+            self.m1 = m
+            logdet1 = float(np.sum(np.log(m)))
+            if self.dense_update:
+                V = self.A21_levels * (t1 / np.sqrt(m))[:, None]
+                S = cp.A22 - V.T @ V
+            else:
+                S = self._sparse_update(t1 * t1 / m)
+        else:
+            T1 = self.T(theta, 0)
+            M = T1.T @ cp.A11 @ T1
+            M[:, np.arange(self.S1), np.arange(self.S1)] += 1.0
+            try:
+                Lm = np.linalg.cholesky(M)
+            except np.linalg.LinAlgError as exc:
+                raise FactorizationError(str(exc)) from exc
+            self.Lm1 = Lm
+            logdet1 = 2.0 * float(np.sum(np.log(np.diagonal(Lm, axis1=1, axis2=2))))
+            if self.dense_update:
+                W = self.A21_levels @ T1  # (nl1, r, S1)
+                V = np.linalg.solve(Lm, W.transpose(0, 2, 1))  # (nl1, S1, r)
+                U = V.reshape(-1, self.r)
+                S = cp.A22 - U.T @ U
+            else:
+                Minv = np.linalg.inv(M)
+                C = T1 @ Minv @ T1.T
+                S = self._sparse_update(C.ravel())
+        S = self._scale_rest(S, theta)
+        rz = self.rz
+        if rz:
+            S[np.arange(rz), np.arange(rz)] += 1.0
+        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise FactorizationError(f"dpotrf info={info}")
+        self.L22 = L
+        diag = np.diagonal(L)
+        logdet_z = logdet1 + 2.0 * float(np.sum(np.log(diag[:rz])))
+        logdet_x = 2.0 * float(np.sum(np.log(diag[rz : rz + self.p])))
+        pwrss = float(diag[-1] ** 2)
+        return logdet_z, logdet_x, pwrss
+
+    def _sparse_update(self, c: np.ndarray) -> np.ndarray:
+        S = self.cp.A22.copy()
+        flat = S.reshape(-1)
+        flat[self.pair_index] -= self.G @ c
+        return S
+
+    def _scale_rest(self, S: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        if self.rz == 0:
+            return S
+        if self.rest_scalar:
+            d = np.append(theta, 1.0)[self.rest_diag_map]
+            S *= d[:, None]
+            S *= d[None, :]
+            return S
+        lam = self.lambda_rest(theta)
+        tmp = lam.T @ S
+        return np.asarray(lam.T @ tmp.T)
+
+    # -- after convergence ----------------------------------------------------
+    def solve(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Spherical random effects u (per term, (nl, S)) and β at the last θ."""
+        L = self.L22
+        r, rz, p = self.r, self.rz, self.p
+        Lr = np.tril(L[:-1, :-1])
+        lvec = L[-1, :-1]
+        w = solve_triangular(Lr, lvec, lower=True, trans="T") if r > 1 else np.zeros(0)
+        beta = w[rz : rz + p]
+        full = np.append(w, -1.0)
+        lam = self.lambda_rest(self.theta)
+        v = lam @ full
+        h = (self.cp.A21.T @ v).reshape(self.nl1, self.S1)
+        if self.scalar1:
+            u1 = -(self.theta[0] * h[:, 0] / self.m1)[:, None]
+        else:
+            T1 = self.T(self.theta, 0)
+            rhs = (h @ T1)[:, :, None]  # T1' h_l
+            u1 = -np.linalg.solve(
+                self.Lm1.transpose(0, 2, 1), np.linalg.solve(self.Lm1, rhs)
+            )[:, :, 0]
+        us = [u1]
+        off = 0
+        for d in self.cp.dims[1:]:
+            us.append(w[off : off + d.q].reshape(d.nl, d.S))
+            off += d.q
+        return us, beta
+
+    def rx(self) -> np.ndarray:
+        """R_X (upper triangular p × p) with R_X'R_X = X'V⁻¹X / σ² structure."""
+        rz, p = self.rz, self.p
+        return np.tril(self.L22[rz : rz + p, rz : rz + p]).T
+
+    def cond_var_spherical(self) -> list[np.ndarray]:
+        """Per term, per level: the S×S blocks of (L_Z L_Z')⁻¹ (u-scale)."""
+        cp, rz = self.cp, self.rz
+        out: list[np.ndarray] = []
+        if self.scalar1:
+            Minv = (1.0 / self.m1)[:, None, None]
+        else:
+            Minv = np.linalg.inv(self.Lm1 @ self.Lm1.transpose(0, 2, 1))
+        if rz == 0:
+            out.append(Minv)
+            return out
+        Lz = np.tril(self.L22[:rz, :rz])
+        lam = self.lambda_rest(self.theta)[:rz, :rz]
+        A21z = cp.A21[:rz, :]
+        T1 = self.T(self.theta, 0)
+        # B = Λ_rz' A21z Λ1 M⁻¹ (rz × q1), computed level-blockwise
+        B = np.asarray((lam.T @ A21z).todense()).reshape(rz, self.nl1, self.S1)
+        B = np.einsum("rls,st,ltu->rlu", B, T1, Minv)
+        Y = solve_triangular(Lz, B.reshape(rz, -1), lower=True).reshape(rz, self.nl1, self.S1)
+        out.append(Minv + np.einsum("rls,rlt->lst", Y, Y))
+        Linv = solve_triangular(Lz, np.eye(rz), lower=True)
+        off = 0
+        for d in cp.dims[1:]:
+            blk = Linv[:, off : off + d.q].reshape(rz, d.nl, d.S)
+            out.append(np.einsum("rls,rlt->lst", blk, blk))
+            off += d.q
+        return out

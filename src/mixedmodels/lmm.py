@@ -1,0 +1,247 @@
+"""Linear mixed models: the profiled (RE)ML objective and ``lmer``.
+
+With L(θ) from :mod:`mixedmodels.linalg`, r² = pwrss, p = rank X, n rows
+and prior weights w:
+
+* ML:   d(θ) = log|L_Z|² + n (1 + log(2π r²/n)) − Σ log wᵢ
+* REML: d(θ) = log|L_Z|² + log|R_X|² + (n−p)(1 + log(2π r²/(n−p))) − Σ log wᵢ
+
+σ̂² = r²/n (ML) or r²/(n−p) (REML), β̂ from R_X β = c, b = Λu and
+vcov(β̂) = σ̂² (R_X'R_X)⁻¹. The design (formula, frame, cross-products) is
+built once; the optimizer only calls :meth:`LinearMixedModel.objective`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .crossprod import CrossProducts, crossprod
+from .design import Design, build_design, numeric_response
+from .errors import ConvergenceWarning, SingularFitWarning
+from .linalg import BlockedCholesky, FactorizationError
+from .optimize import OptimizerControl, OptResult, bobyqa
+from .results.model_results import MixedModelResults
+
+__all__ = ["LinearMixedModel", "lmer"]
+
+_LOG2PI = math.log(2.0 * math.pi)
+_BAD = 1e100  # finite "infeasible" value for the optimizer
+
+
+class LinearMixedModel(MixedModelResults):
+    """A linear mixed model fitted by (RE)ML, lme4's ``lmerMod``.
+
+    Create with :func:`lmer`. Everything a user reads off an lme4 fit is an
+    attribute or method: ``fixef``, ``ranef``, ``coef``, ``varcorr``,
+    ``vcov``, ``sigma``, ``theta``, ``loglik``, ``aic``, ``bic``,
+    ``predict``, ``summary()``, ``tidy()`` ...
+    """
+
+    family = "gaussian"
+    link = "identity"
+
+    def __init__(
+        self,
+        design: Design,
+        REML: bool = True,
+        control: OptimizerControl | None = None,
+        data_name: str | None = None,
+    ):
+        self.design = design
+        self.REML = bool(REML)
+        self.control = control or OptimizerControl()
+        self.data_name = data_name
+        self.y = numeric_response(design)
+        self.cp: CrossProducts = self._crossprod(self.y - design.offset)
+        self.factor = BlockedCholesky(self.cp, [t.tri_index for t in design.terms])
+        self.lower = np.concatenate([t.theta_lower for t in design.terms])
+        self.theta_names = [nm for t in design.terms for nm in t.theta_names]
+        self.optinfo: dict[str, Any] = {}
+        self._fitted_state = False
+
+    # -- stage 3 ----------------------------------------------------------------
+    def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
+        d = self.design
+        return crossprod(
+            [t.factor.codes for t in d.terms],
+            [t.Z for t in d.terms],
+            [t.nl for t in d.terms],
+            d.X,
+            y_eff,
+            d.weights if d.has_weights else None,
+        )
+
+    # -- objective --------------------------------------------------------------
+    def objective(self, theta: np.ndarray, REML: bool | None = None) -> float:
+        """Profiled deviance (ML) or REML criterion at θ."""
+        reml = self.REML if REML is None else REML
+        try:
+            ld_z, ld_x, pwrss = self.factor.update(theta)
+        except FactorizationError:
+            return _BAD
+        return self._criterion(ld_z, ld_x, pwrss, reml)
+
+    def _criterion(self, ld_z: float, ld_x: float, pwrss: float, reml: bool) -> float:
+        cp = self.cp
+        if pwrss <= 0 or not math.isfinite(pwrss):
+            return _BAD
+        if reml:
+            nmp = cp.n - cp.p
+            return ld_z + ld_x + nmp * (1.0 + _LOG2PI + math.log(pwrss / nmp)) - cp.sum_log_w
+        return ld_z + cp.n * (1.0 + _LOG2PI + math.log(pwrss / cp.n)) - cp.sum_log_w
+
+    # -- stage 5 ----------------------------------------------------------------
+    def fit(self, start: np.ndarray | None = None, verbose: bool = False) -> LinearMixedModel:
+        """Optimize θ (BOBYQA) and compute every result at the optimum."""
+        x0 = (
+            np.concatenate([t.theta_start for t in self.design.terms])
+            if start is None
+            else np.asarray(start, dtype=float)
+        )
+        res = bobyqa(self.objective, x0, self.lower, control=self.control)
+        self._set_optimum(res)
+        return self
+
+    def _set_optimum(self, res: OptResult) -> None:
+        theta = res.x.copy()
+        self.opt = res
+        self.optinfo = {
+            "optimizer": "bobyqa (NLopt LN_BOBYQA)",
+            "feval": res.feval,
+            "message": res.message,
+            "code": res.code,
+            "seconds": res.seconds,
+            "warnings": [],
+        }
+        self._finalize(theta)
+        self._check_fit(res)
+
+    def _finalize(self, theta: np.ndarray) -> None:
+        """Factor at θ̂ and extract β̂, σ̂, u, b, fitted values."""
+        ld_z, ld_x, pwrss = self.factor.update(theta)
+        self._theta = theta
+        self._ld_z, self._ld_x, self._pwrss = ld_z, ld_x, pwrss
+        self._crit = self._criterion(ld_z, ld_x, pwrss, self.REML)
+        cp = self.cp
+        us, beta = self.factor.solve()
+        self._beta = beta
+        self._u = us
+        self._b = [
+            u @ self.factor.T(theta, k).T for k, u in enumerate(us)
+        ]  # b_l = T_k u_l
+        denom = cp.n - cp.p if self.REML else cp.n
+        self._sigma = math.sqrt(pwrss / denom)
+        d = self.design
+        eta = d.X @ beta + d.offset
+        for t, b in zip(d.terms, self._b):
+            eta = eta + np.einsum("ij,ij->i", t.Z, b[t.factor.codes])
+        self._fitted = eta
+        rx = self.factor.rx()
+        rxinv = np.linalg.inv(rx) if rx.size else rx
+        self._vcov_unscaled = rxinv @ rxinv.T
+        self._cond_var_cache: list[np.ndarray] | None = None
+        self._fitted_state = True
+
+    def _check_fit(self, res: OptResult) -> None:
+        msgs = self.optinfo["warnings"]
+        if not res.ok:
+            msg = (
+                f"optimizer stopped with {res.message} after {res.feval} evaluations; "
+                "the estimates may not be at the optimum: try start=m.theta, "
+                "rescale predictors, or simplify the random effects"
+            )
+            msgs.append(msg)
+            warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        if self.is_singular:
+            msg = "boundary (singular) fit: see help('isSingular')"
+            msgs.append(msg)
+            warnings.warn(msg, SingularFitWarning, stacklevel=4)
+
+    # -- criteria -----------------------------------------------------------------
+    @property
+    def reml_criterion(self) -> float:
+        """REML criterion at convergence (REML fits); the ML deviance for ML fits."""
+        return self._crit
+
+    @property
+    def deviance(self) -> float:
+        """−2 log-likelihood (ML). For REML fits: the ML deviance at the REML estimates."""
+        if not self.REML:
+            return self._crit
+        return self._criterion(self._ld_z, self._ld_x, self._pwrss, reml=False)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (restricted log-likelihood for REML fits, as lme4)."""
+        return -0.5 * self._crit
+
+    @property
+    def df_model(self) -> int:
+        """Number of parameters: p + nθ + 1 (σ)."""
+        return self.cp.p + len(self._theta) + 1
+
+    # -- refits -------------------------------------------------------------------
+    def refit(self, y: np.ndarray | None = None, REML: bool | None = None) -> LinearMixedModel:
+        """A new fit with the same structure and a new response (or criterion).
+
+        The formula, frame and grouping structure are reused; only the
+        cross-products involving y are recomputed. Used by bootstrap,
+        simulation-based power and by :func:`mixedmodels.anova` (ML refits).
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.REML = self.REML if REML is None else bool(REML)
+        if y is not None:
+            y = np.asarray(y, dtype=float)
+            if y.shape != self.y.shape:
+                raise ValueError(f"new response has shape {y.shape}, expected {self.y.shape}")
+            new.y = y
+            new.cp = new._crossprod(y - self.design.offset)
+        else:
+            new.cp = self.cp
+        new.factor = BlockedCholesky(new.cp, [t.tri_index for t in self.design.terms])
+        new.optinfo = {}
+        return new.fit(start=self._theta)
+
+
+def lmer(
+    formula: str,
+    data: Any,
+    REML: bool = True,
+    weights: Any = None,
+    offset: Any = None,
+    na_action: str = "omit",
+    control: OptimizerControl | None = None,
+    start: Any = None,
+) -> LinearMixedModel:
+    """Fit a linear mixed model, as lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula:
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data:
+        pandas or polars DataFrame.
+    REML:
+        REML (default, as lme4) or maximum likelihood.
+    weights, offset:
+        Column names or arrays: prior weights (residual variance σ²/wᵢ) and
+        a known offset added to the linear predictor.
+    na_action:
+        ``"omit"`` drops rows with missing values (reported in the summary);
+        ``"raise"`` raises instead.
+    control:
+        :class:`~mixedmodels.optimize.OptimizerControl` (tolerances).
+    start:
+        Starting θ (lme4's order) as an array or a Series.
+    """
+    design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
+    model = LinearMixedModel(design, REML=REML, control=control)
+    if isinstance(start, pd.Series):
+        start = start.to_numpy()
+    return model.fit(start=start)

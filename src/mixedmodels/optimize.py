@@ -1,0 +1,117 @@
+"""Stage 5 of the pipeline: minimise the profiled deviance over θ with BOBYQA.
+
+lme4's default optimizer for ``lmer`` is nloptwrap (NLopt's LN_BOBYQA) with
+``xtol_abs = 1e-8, ftol_abs = 1e-8`` and NLopt's relative tolerances
+``xtol_rel = 1e-4``; θ's diagonal entries are bounded below by 0. We use
+the same algorithm through the same C library. After the run, parameters
+within ``boundary_tol`` of a bound are tried on it (lme4's
+``boundary.tol``) and kept when the criterion is no worse.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import nlopt
+import numpy as np
+
+__all__ = ["OptimizerControl", "OptResult", "bobyqa"]
+
+_RESULT_NAMES = {
+    nlopt.SUCCESS: "NLOPT_SUCCESS",
+    nlopt.STOPVAL_REACHED: "NLOPT_STOPVAL_REACHED",
+    nlopt.FTOL_REACHED: "NLOPT_FTOL_REACHED",
+    nlopt.XTOL_REACHED: "NLOPT_XTOL_REACHED",
+    nlopt.MAXEVAL_REACHED: "NLOPT_MAXEVAL_REACHED",
+    nlopt.MAXTIME_REACHED: "NLOPT_MAXTIME_REACHED",
+}
+
+
+@dataclass
+class OptimizerControl:
+    """Optimizer settings (lme4's ``lmerControl(optCtrl=...)`` defaults)."""
+
+    xtol_abs: float = 1e-8
+    ftol_abs: float = 1e-8
+    xtol_rel: float = 1e-4
+    ftol_rel: float = 0.0
+    maxeval: int = 100_000
+    boundary_tol: float = 1e-5
+    initial_step: float | None = None
+
+
+@dataclass
+class OptResult:
+    """Outcome of one optimization."""
+
+    x: np.ndarray
+    fun: float
+    feval: int
+    message: str
+    code: int
+    seconds: float
+    history: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.code > 0 and self.code != nlopt.MAXEVAL_REACHED
+
+
+def bobyqa(
+    fn: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray | None = None,
+    control: OptimizerControl | None = None,
+) -> OptResult:
+    """Minimise ``fn`` from ``x0`` within bounds with NLopt's BOBYQA."""
+    control = control or OptimizerControl()
+    x0 = np.asarray(x0, dtype=float)
+    n = x0.size
+    count = [0]
+    start = time.perf_counter()
+
+    def objective(x: np.ndarray, grad: np.ndarray) -> float:
+        count[0] += 1
+        return fn(x)
+
+    if n == 1:
+        # BOBYQA needs n >= 2 in NLopt; lme4 also switches for 1-D problems
+        # only in name: nloptwrap handles n = 1 through NLopt's BOBYQA fallback.
+        opt = nlopt.opt(nlopt.LN_BOBYQA, 1)
+    else:
+        opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_min_objective(objective)
+    opt.set_lower_bounds(np.asarray(lower, dtype=float))
+    if upper is not None:
+        opt.set_upper_bounds(np.asarray(upper, dtype=float))
+    opt.set_xtol_abs(control.xtol_abs)
+    opt.set_ftol_abs(control.ftol_abs)
+    opt.set_xtol_rel(control.xtol_rel)
+    if control.ftol_rel:
+        opt.set_ftol_rel(control.ftol_rel)
+    opt.set_maxeval(control.maxeval)
+    if control.initial_step is not None:
+        opt.set_initial_step(control.initial_step)
+    try:
+        x = opt.optimize(x0)
+        code = opt.last_optimize_result()
+        fun = opt.last_optimum_value()
+    except nlopt.RoundoffLimited:
+        x, fun, code = x0, fn(x0), nlopt.ROUNDOFF_LIMITED
+    x = np.asarray(x, dtype=float)
+    # lme4's boundary check: parameters near a finite lower bound are tried on it
+    if control.boundary_tol > 0:
+        lower = np.asarray(lower, dtype=float)
+        near = np.isfinite(lower) & (x - lower < control.boundary_tol) & (x != lower)
+        if near.any():
+            x_b = x.copy()
+            x_b[near] = lower[near]
+            f_b = fn(x_b)
+            count[0] += 1
+            if f_b <= fun:
+                x, fun = x_b, f_b
+    message = _RESULT_NAMES.get(code, f"NLOPT code {code}")
+    return OptResult(x, float(fun), count[0], message, int(code), time.perf_counter() - start)

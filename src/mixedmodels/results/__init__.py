@@ -1,0 +1,1 @@
+"""Stage 7 of the pipeline: results, printing and tidy frames."""

@@ -1,0 +1,259 @@
+"""Stage 7 of the pipeline: what a user reads off a fitted mixed model.
+
+A mixin shared by linear and generalized linear mixed models. It needs
+from the model: ``design``, ``factor`` (the blocked Cholesky at θ̂),
+``_theta``, ``_beta``, ``_u``, ``_b`` (per term, levels × effects),
+``_sigma``, ``_fitted`` and ``_vcov_unscaled`` ((R_X'R_X)⁻¹).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .varcorr import VarCorr, VarCorrTerm
+
+__all__ = ["MixedModelResults", "RandomEffects"]
+
+SINGULAR_TOL = 1e-4
+
+
+class RandomEffects(dict):
+    """Conditional modes per grouping factor (levels × terms DataFrames).
+
+    ``condsd[g]`` holds the conditional standard deviations in the same
+    layout and ``condvar[g]`` the per-level covariance blocks, as lme4's
+    ``ranef(m, condVar = TRUE)``.
+    """
+
+    condsd: dict[str, pd.DataFrame]
+    condvar: dict[str, list[np.ndarray]]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format as ``as.data.frame(ranef(m))``: grpvar, term, grp, condval, condsd."""
+        rows = []
+        for g, df in self.items():
+            sd = self.condsd[g]
+            for term in df.columns:
+                for lev in df.index:
+                    rows.append((g, term, lev, df.at[lev, term], sd.at[lev, term]))
+        return pd.DataFrame(rows, columns=["grpvar", "term", "grp", "condval", "condsd"])
+
+
+class MixedModelResults:
+    """Accessors for the results of a fitted mixed model (lme4's names)."""
+
+    design: Any
+    REML: bool
+    family: str = "gaussian"
+    _theta: np.ndarray
+    _beta: np.ndarray
+    _sigma: float
+
+    # -- parameters ---------------------------------------------------------------
+    @property
+    def theta(self) -> pd.Series:
+        """Relative covariance parameters θ, lme4's order and names."""
+        return pd.Series(self._theta, index=self.theta_names, name="theta")
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates β̂."""
+        return pd.Series(self._beta, index=self.design.x_names, name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of β̂: σ̂² (R_X'R_X)⁻¹ (lme4's ``vcov``)."""
+        v = self._vcov_unscaled * self._dispersion
+        names = self.design.x_names
+        return pd.DataFrame(v, index=names, columns=names)
+
+    @property
+    def _dispersion(self) -> float:
+        return self._sigma**2
+
+    @property
+    def fixef_se(self) -> pd.Series:
+        """Standard errors of β̂."""
+        return pd.Series(
+            np.sqrt(np.diag(self._vcov_unscaled) * self._dispersion),
+            index=self.design.x_names,
+            name="Std. Error",
+        )
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation σ̂."""
+        return float(self._sigma)
+
+    @property
+    def nobs(self) -> int:
+        return int(self.design.n)
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor (lme4's ``ngrps``)."""
+        out: dict[str, int] = {}
+        for t in self.design.terms:
+            out.setdefault(t.group, t.nl)
+        return out
+
+    @property
+    def is_singular(self) -> bool:
+        """θ on the boundary: a diagonal entry of some T_k below 1e-4 (lme4's isSingular)."""
+        on_diag = np.isfinite(self.lower)
+        return bool(np.any(self._theta[on_diag] - self.lower[on_diag] < SINGULAR_TOL))
+
+    # -- criteria -----------------------------------------------------------------
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.df_model
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + math.log(self.nobs) * self.df_model
+
+    # -- variance components ------------------------------------------------------
+    def _term_cov(self, k: int) -> np.ndarray:
+        T = self.factor.T(self._theta, k)
+        return self._dispersion * (T @ T.T)
+
+    @property
+    def varcorr(self) -> VarCorr:
+        """Variance components (lme4's ``VarCorr``): per term Σ_k = σ² T_k T_k'."""
+        terms = [
+            VarCorrTerm(t.label, t.group, list(t.names), self._term_cov(k))
+            for k, t in enumerate(self.design.terms)
+        ]
+        return VarCorr(terms, self._sigma if self.family == "gaussian" else None)
+
+    # -- random effects -----------------------------------------------------------
+    def _cond_var(self) -> list[np.ndarray]:
+        """Per term: (nl, S, S) conditional covariances of b given y."""
+        if getattr(self, "_cond_var_cache", None) is None:
+            spherical = self.factor.cond_var_spherical()
+            out = []
+            for k, V in enumerate(spherical):
+                T = self.factor.T(self._theta, k)
+                out.append(self._dispersion * (T @ V @ T.T))
+            self._cond_var_cache = out
+        return self._cond_var_cache
+
+    @property
+    def ranef(self) -> RandomEffects:
+        """Conditional modes b̂ per grouping factor, with conditional SDs (``.condsd``)."""
+        cv = self._cond_var()
+        out = RandomEffects()
+        out.condsd = {}
+        out.condvar = {}
+        for k, t in enumerate(self.design.terms):
+            df = pd.DataFrame(self._b[k], index=pd.Index(t.factor.levels, name=t.group),
+                              columns=list(t.names))
+            sd = pd.DataFrame(
+                np.sqrt(np.clip(np.diagonal(cv[k], axis1=1, axis2=2), 0, None)),
+                index=df.index,
+                columns=df.columns,
+            )
+            if t.group in out:
+                out[t.group] = pd.concat([out[t.group], df], axis=1)
+                out.condsd[t.group] = pd.concat([out.condsd[t.group], sd], axis=1)
+                out.condvar[t.group].append(cv[k])
+            else:
+                out[t.group] = df
+                out.condsd[t.group] = sd
+                out.condvar[t.group] = [cv[k]]
+        return out
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per grouping factor: β̂ + b̂ per level (lme4's ``coef``)."""
+        fe = self.fixef
+        out = {}
+        for g, re in self.ranef.items():
+            df = pd.DataFrame(
+                np.tile(fe.to_numpy(), (len(re), 1)), index=re.index, columns=fe.index
+            )
+            for col in re.columns:
+                if col in df.columns:
+                    df[col] = df[col] + re[col]
+                else:
+                    df[col] = re[col]
+            out[g] = df
+        return out
+
+    # -- fitted values and residuals ---------------------------------------------
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted values Xβ̂ + Zb̂ (+ offset), conditional on the random effects."""
+        return self._fitted
+
+    def resid(self, type: str = "response") -> np.ndarray:
+        """Residuals: ``"response"`` y − ŷ, ``"pearson"`` √w (y − ŷ), ``"scaled"`` pearson / σ̂."""
+        r = self.y - self._fitted
+        if type == "response":
+            return r
+        pearson = r * np.sqrt(self.design.weights)
+        if type == "pearson":
+            return pearson
+        if type == "scaled":
+            return pearson / self._sigma
+        raise ValueError(f"type must be 'response', 'pearson' or 'scaled', got {type!r}")
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.resid()
+
+    def predict(
+        self,
+        newdata: Any = None,
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+    ) -> np.ndarray:
+        """Predictions, as lme4's ``predict``; see :func:`mixedmodels.results.predict.predict`."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    # -- printing -----------------------------------------------------------------
+    def summary(self, **kwargs: Any) -> Any:
+        """lme4's ``summary``: see :class:`mixedmodels.results.summary.LmerSummary`."""
+        from .summary import LmerSummary
+
+        return LmerSummary(self, **kwargs)
+
+    def __repr__(self) -> str:
+        kind = "REML" if self.REML else "ML"
+        crit = "REML criterion" if self.REML else "deviance"
+        groups = ", ".join(f"{g}: {n}" for g, n in self.ngroups.items())
+        return (
+            f"<{type(self).__name__} fit by {kind}: {self.design.formula.text}; "
+            f"{crit} {self.reml_criterion:.4f}; n = {self.nobs}; groups {groups}>"
+        )
+
+    # -- tidy frames --------------------------------------------------------------
+    def tidy(self, effects: str = "all") -> pd.DataFrame:
+        """broom.mixed's ``tidy``: one row per parameter."""
+        from .tidy import tidy
+
+        return tidy(self, effects=effects)
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's ``glance``: one row of fit statistics."""
+        from .tidy import glance
+
+        return glance(self)
+
+    def augment(self, data: Any = None) -> pd.DataFrame:
+        """broom.mixed's ``augment``: the model frame with fitted values and residuals."""
+        from .tidy import augment
+
+        return augment(self, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the fit, JSON-serialisable."""
+        from .tidy import to_dict
+
+        return to_dict(self)
