@@ -6,9 +6,9 @@
 >>> print(m.summary())
 """
 
-from . import errors
+from . import datasets, errors
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
 
-__all__ = ["LinearMixedModel", "OptimizerControl", "errors", "lmer"]
+__all__ = ["LinearMixedModel", "OptimizerControl", "datasets", "errors", "lmer"]
 __version__ = "0.1.0"
