@@ -28,7 +28,10 @@ from ..errors import DataError
 from ._catalog import CATALOG, DatasetText
 from ._simulate import simulate_slopes
 
-__all__ = ["load", "list_datasets", "list", "describe", "info", "DatasetInfo", "simulate_slopes"]
+# ``list`` (the R-style alias of list_datasets, defined at the end) is left out
+# of __all__ so that ``from mixedmodels.datasets import *`` cannot shadow the
+# builtin in the importing module; ``mm.datasets.list()`` works as usual.
+__all__ = ["load", "list_datasets", "describe", "info", "DatasetInfo", "simulate_slopes"]
 
 _FACTOR_TYPES = {"factor", "ordered factor"}
 
