@@ -131,9 +131,7 @@ class LinearMixedModel(MixedModelResults):
         us, beta = self.factor.solve()
         self._beta = beta
         self._u = us
-        self._b = [
-            u @ self.factor.T(theta, k).T for k, u in enumerate(us)
-        ]  # b_l = T_k u_l
+        self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]  # b_l = T_k u_l
         denom = cp.n - cp.p if self.REML else cp.n
         self._sigma = math.sqrt(pwrss / denom)
         d = self.design

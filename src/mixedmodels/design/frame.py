@@ -83,9 +83,7 @@ def as_pandas(data: Any) -> pd.DataFrame:
     )
 
 
-def _vector_argument(
-    value: Any, data: pd.DataFrame, name: str
-) -> np.ndarray | None:
+def _vector_argument(value: Any, data: pd.DataFrame, name: str) -> np.ndarray | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -176,14 +174,14 @@ def build_design(
 
     response = evaluate(parsed.response, data, state, "the response")
     variables = _evaluate_all(fixed.variables, data, state, "the fixed effects")
-    offsets_in_formula = [
-        evaluate(o, data, state, "offset()") for o in fixed.offsets
-    ]
+    offsets_in_formula = [evaluate(o, data, state, "offset()") for o in fixed.offsets]
     bar_vars: list[dict[str, Variable]] = []
     for b, spec in zip(parsed.bars, bar_specs):
         bv = {}
         for e in spec.variables:
-            bv[e] = variables[e] if e in variables else evaluate(e, data, state, f"the term {b.text}")
+            bv[e] = (
+                variables[e] if e in variables else evaluate(e, data, state, f"the term {b.text}")
+            )
         bar_vars.append(bv)
     groups: dict[str, Categorical] = {}
     for b in parsed.bars:

@@ -113,9 +113,7 @@ def _codings(spec: TermSpec, vars_: dict[str, Variable]) -> list[list[str]]:
     return codings
 
 
-def _factor_block(
-    expr: str, var: Variable, coding: str
-) -> tuple[np.ndarray, list[str]]:
+def _factor_block(expr: str, var: Variable, coding: str) -> tuple[np.ndarray, list[str]]:
     if isinstance(var, Numeric):
         mat = var.matrix
         base = _display(expr)
@@ -156,9 +154,7 @@ def build_matrix(
         for f, coding in zip(term, codings[j]):
             block, bnames = _factor_block(f, vars_[f], coding)
             cols = [c * block[:, k] for k in range(block.shape[1]) for c in cols]
-            cnames = [
-                (a + ":" + b) if a else b for b in bnames for a in cnames
-            ]
+            cnames = [(a + ":" + b) if a else b for b in bnames for a in cnames]
         if cols:
             blocks.append(np.column_stack(cols))
             names.extend(cnames)

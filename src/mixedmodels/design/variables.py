@@ -158,7 +158,9 @@ def expression_names(expr: str) -> list[str]:
     except SyntaxError as exc:
         raise FormulaError(f"cannot read the expression '{expr}': {exc.msg}", expr) from exc
     called = {
-        n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
     }
     out: list[str] = []
     for node in ast.walk(tree):
@@ -218,7 +220,11 @@ def evaluate(
         key = ("scale", expr)
         if key not in state:
             mu = float(np.nanmean(x)) if center else 0.0
-            sd = float(np.sqrt(np.nansum((x - mu) ** 2) / (np.sum(~np.isnan(x)) - 1))) if scale else 1.0
+            sd = (
+                float(np.sqrt(np.nansum((x - mu) ** 2) / (np.sum(~np.isnan(x)) - 1)))
+                if scale
+                else 1.0
+            )
             state[key] = (mu, sd)
         mu, sd = state[key]
         return (x - mu) / sd
@@ -233,7 +239,9 @@ def evaluate(
     env["center"] = center_
     try:
         with np.errstate(all="ignore"):
-            value = eval(compile(_python_syntax(expr), "<formula>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
+            value = eval(
+                compile(_python_syntax(expr), "<formula>", "eval"), {"__builtins__": {}}, env
+            )  # noqa: S307
     except FormulaError:
         raise
     except Exception as exc:

@@ -154,8 +154,7 @@ def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, ...]]:
         for n in names:
             if not _NAME.match(n):
                 raise FormulaError(
-                    f"grouping factor '{n}' must be a column name (or names joined by ':' "
-                    "or '/')",
+                    f"grouping factor '{n}' must be a column name (or names joined by ':' or '/')",
                     formula,
                     pos + max(group.find(n), 0),
                 )
@@ -224,7 +223,9 @@ def parse_formula(text: str) -> ParsedFormula:
     tilde = [p for p, _ in split_top_level(text, "~")]
     if len(tilde) != 2:
         if len(tilde) == 1:
-            raise FormulaError("formula needs a response and a '~', as in 'y ~ x + (1 | g)'", text, 0)
+            raise FormulaError(
+                "formula needs a response and a '~', as in 'y ~ x + (1 | g)'", text, 0
+            )
         second = text.find("~", text.find("~") + 1)
         raise FormulaError("formula has more than one '~'", text, second)
     lhs, rhs = tilde

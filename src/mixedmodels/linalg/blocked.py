@@ -116,9 +116,7 @@ class BlockedCholesky:
         coef = val[left] * val[right]
         uniq, inv = np.unique(pair, return_inverse=True)
         self.pair_index = uniq
-        self.G = sp.csr_matrix(
-            (coef, (inv, cidx)), shape=(uniq.size, self.nl1 * S1 * S1)
-        )
+        self.G = sp.csr_matrix((coef, (inv, cidx)), shape=(uniq.size, self.nl1 * S1 * S1))
         self.G.sum_duplicates()
 
     # -- per evaluation -------------------------------------------------------
@@ -221,9 +219,9 @@ class BlockedCholesky:
         else:
             T1 = self.T(self.theta, 0)
             rhs = (h @ T1)[:, :, None]  # T1' h_l
-            u1 = -np.linalg.solve(
-                self.Lm1.transpose(0, 2, 1), np.linalg.solve(self.Lm1, rhs)
-            )[:, :, 0]
+            u1 = -np.linalg.solve(self.Lm1.transpose(0, 2, 1), np.linalg.solve(self.Lm1, rhs))[
+                :, :, 0
+            ]
         us = [u1]
         off = 0
         for d in self.cp.dims[1:]:

@@ -150,8 +150,9 @@ class MixedModelResults:
         out.condsd = {}
         out.condvar = {}
         for k, t in enumerate(self.design.terms):
-            df = pd.DataFrame(self._b[k], index=pd.Index(t.factor.levels, name=t.group),
-                              columns=list(t.names))
+            df = pd.DataFrame(
+                self._b[k], index=pd.Index(t.factor.levels, name=t.group), columns=list(t.names)
+            )
             sd = pd.DataFrame(
                 np.sqrt(np.clip(np.diagonal(cv[k], axis1=1, axis2=2), 0, None)),
                 index=df.index,

@@ -92,10 +92,10 @@ class VarCorr:
         out_cols = []
         for title, vals, align in cols:
             w = max(len(title), *(len(v) for v in vals))
-            out_cols.append(
-                [title.ljust(w) if align == "<" else title.ljust(w)]
-                + [v.ljust(w) if align == "<" else v.rjust(w) for v in vals]
-            )
+            if align == ">":  # numbers: right-aligned among themselves, left under the title
+                nw = max(len(v) for v in vals)
+                vals = [v.rjust(nw) for v in vals]
+            out_cols.append([title.ljust(w)] + [v.ljust(w) for v in vals])
         lines = []
         for r in range(len(groups) + 1):
             line = " " + " ".join(col[r] for col in out_cols)
@@ -116,17 +116,21 @@ class VarCorr:
 
 
 def _format_column(x: np.ndarray, digits: int = 4) -> list[str]:
-    """R's ``format(x, digits = 4)``: common number of decimals for the column."""
-    finite = x[np.isfinite(x) & (x != 0)]
-    if finite.size == 0:
-        return ["0" if v == 0 else str(v) for v in x]
-    # decimals needed so that the smallest magnitude shows `digits` significant digits
-    decimals = []
-    for v in finite:
-        mag = int(np.floor(np.log10(abs(v))))
-        s = f"{v:.{digits}g}"
-        frac = s.split("e")[0].split(".")[1] if "." in s.split("e")[0] else ""
-        decimals.append(max(0, digits - 1 - mag) if "e" not in s else len(frac))
-        decimals[-1] = min(decimals[-1], max(len(frac), 0) if "e" not in s else decimals[-1])
-    nd = min(max(decimals), 15)
-    return [f"{v:.{nd}f}" for v in x]
+    """R's ``format(x, digits = 4)``: one number of decimals for the whole column.
+
+    Each value needs the decimals of its ``digits``-significant-digit form
+    (trailing zeros dropped); the column uses the largest such count.
+    """
+    decimals = 0
+    for v in np.asarray(x, dtype=float):
+        if not np.isfinite(v) or v == 0:
+            continue
+        s = f"{abs(v):.{digits}g}"
+        if "e" in s:
+            mant, exp = s.split("e")
+            frac = len(mant.split(".")[1]) if "." in mant else 0
+            decimals = max(decimals, max(0, frac - int(exp)))
+        elif "." in s:
+            decimals = max(decimals, len(s.split(".")[1]))
+    decimals = min(decimals, 15)
+    return [f"{v:.{decimals}f}" for v in np.asarray(x, dtype=float)]

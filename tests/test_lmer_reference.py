@@ -1,0 +1,153 @@
+"""Parity of ``lmer`` with lme4 1.1-31 on every lmer reference case.
+
+Tolerances (from the project's definition of parity):
+criterion no worse than lme4's + 1e-6 relative; fixef, SEs, σ and
+random-effect SDs within 1e-4 relative; correlations within 1e-3;
+conditional modes and their SDs within 1e-3 (relative to the largest
+mode of their column); fitted values within 1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+
+REF = Path(__file__).parent / "data" / "reference"
+CASES = sorted(
+    p.name
+    for p in REF.iterdir()
+    if p.is_dir() and json.loads((p / "case.json").read_text()).get("type") == "lmer"
+)
+FAST = [c for c in CASES if c != "insteval"]
+
+
+def load_case(name: str) -> tuple[dict, pd.DataFrame]:
+    case = json.loads((REF / name / "case.json").read_text())
+    if name == "insteval":
+        data = mm.datasets.load("InstEval")
+    else:
+        data = pd.read_csv(REF / name / "data.csv")
+        for col, info in case["columns"].items():
+            if "factor" in info["type"]:
+                data[col] = pd.Categorical(
+                    data[col].astype("string").astype(object),
+                    categories=info["levels"],
+                    ordered=info["type"] == "ordered factor",
+                )
+    return case, data
+
+
+_FITS: dict[str, tuple[dict, mm.LinearMixedModel]] = {}
+
+
+def fit_case(name: str) -> tuple[dict, mm.LinearMixedModel]:
+    if name not in _FITS:
+        case, data = load_case(name)
+        with pytest.warns() if case["optimizer"]["isSingular"] else _nullcontext():
+            m = mm.lmer(case["formula"], data, REML=case["REML"], weights=case.get("weights"))
+        _FITS[name] = (case, m)
+    return _FITS[name]
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def rel(a: np.ndarray, b: np.ndarray, floor: float = 1e-12) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
+
+
+def check_case(name: str) -> None:
+    case, m = fit_case(name)
+    # frame facts
+    assert m.nobs == case["n_obs"]
+    assert m.ngroups == case["ngroups"]
+    assert list(m.fixef.index) == case["X_colnames"]
+    assert list(m.theta.index) == list(case["theta"].keys())
+    # criterion: no worse than lme4's
+    ref_crit = case["REML_criterion"] if case["REML"] else case["deviance"]
+    assert m.reml_criterion <= ref_crit + 1e-6 * abs(ref_crit)
+    assert m.reml_criterion == pytest.approx(ref_crit, rel=1e-6)
+    assert m.loglik == pytest.approx(case["logLik"], rel=1e-6)
+    assert m.aic == pytest.approx(case["AIC"], rel=1e-6)
+    assert m.bic == pytest.approx(case["BIC"], rel=1e-6)
+    assert m.df_model == case["df"]
+    # fixed effects
+    assert rel(m.fixef.to_numpy(), list(case["fixef"].values())) < 1e-4
+    assert rel(m.fixef_se.to_numpy(), list(case["fixef_se"].values())) < 1e-4
+    vc_ref = np.array(case["vcov"]["matrix"], dtype=float)
+    # vcov entries: 1e-3 (machines: lme4 stops ~3e-9 above our optimum on a flat ridge,
+    # which moves off-diagonal covariances by ~2e-4 relative)
+    np.testing.assert_allclose(
+        m.vcov.to_numpy(), vc_ref, rtol=1e-3, atol=1e-8 * np.abs(vc_ref).max()
+    )
+    # variance components
+    assert m.sigma == pytest.approx(case["sigma"], rel=1e-4)
+    for term, ref in zip(m.varcorr.terms, case["varcorr"]["terms"]):
+        assert term.group == ref["group"]
+        assert term.names == ref["names"]
+        sd_ref = np.array(list(ref["sd"].values()), dtype=float)
+        np.testing.assert_allclose(term.sd, sd_ref, rtol=1e-4, atol=1e-6 * case["sigma"])
+        np.testing.assert_allclose(term.corr, np.array(ref["corr"], dtype=float), atol=1e-3)
+    assert m.is_singular == case["optimizer"]["isSingular"]
+    # conditional modes and conditional SDs
+    re = m.ranef
+    for g, ref in case["ranef"].items():
+        if g not in re:
+            continue
+        df, sd = re[g], re.condsd[g]
+        assert list(df.index) == ref["levels"]
+        assert list(df.columns) == ref["terms"]
+        vals = np.array([ref["values"][lv] for lv in ref["levels"]], dtype=float)
+        csd = np.array([ref["condsd"][lv] for lv in ref["levels"]], dtype=float)
+        scale = np.maximum(np.abs(vals).max(axis=0), 1e-8 * case["sigma"])
+        assert np.max(np.abs(df.to_numpy() - vals) / scale) < 1e-3
+        scale_sd = np.maximum(np.abs(csd).max(axis=0), 1e-8 * case["sigma"])
+        assert np.max(np.abs(sd.to_numpy() - csd) / scale_sd) < 1e-3
+    # fitted values
+    fit = case["fitted"]
+    np.testing.assert_allclose(m.fitted[: len(fit["first20"])], fit["first20"], rtol=1e-6)
+    assert m.fitted.sum() == pytest.approx(fit["sum"], rel=1e-6)
+    assert np.sum(m.resid() ** 2) == pytest.approx(fit["sum_sq_resid"], rel=1e-4)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_reference_case(name: str) -> None:
+    check_case(name)
+
+
+@pytest.mark.slow
+def test_reference_insteval() -> None:
+    check_case("insteval")
+
+
+def test_dyestuff2_is_singular_with_zero_sd() -> None:
+    _, m = fit_case("dyestuff2")
+    assert m.is_singular
+    assert m.varcorr.terms[0].sd[0] == 0.0
+    assert m.theta.iloc[0] == 0.0
+
+
+def test_sleep_missing_uses_176_rows() -> None:
+    case, m = fit_case("sleep_missing")
+    assert m.nobs == 176
+    assert m.design.n_omitted == 4
+    assert "4 observations deleted due to missingness" in str(m.summary())
+
+
+def test_cake_polynomial_contrast_names() -> None:
+    case, m = fit_case("cake")
+    assert "temperature.L" in m.fixef.index
+    assert "recipeB:temperature^4" in m.fixef.index
+    assert list(m.fixef.index) == case["X_colnames"]
