@@ -9,6 +9,7 @@
 from . import datasets, errors
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
+from .pooling import lm, lmlist, pooling_table
 
-__all__ = ["LinearMixedModel", "OptimizerControl", "datasets", "errors", "lmer"]
+__all__ = ["LinearMixedModel", "OptimizerControl", "datasets", "errors", "lm", "lmer", "lmlist", "pooling_table"]
 __version__ = "0.1.0"
