@@ -7,9 +7,22 @@
 """
 
 from . import datasets, errors
+from .inference import anova, drop1, ranova
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
 from .pooling import lm, lmlist, pooling_table
 
-__all__ = ["LinearMixedModel", "OptimizerControl", "datasets", "errors", "lm", "lmer", "lmlist", "pooling_table"]
+__all__ = [
+    "LinearMixedModel",
+    "OptimizerControl",
+    "anova",
+    "datasets",
+    "drop1",
+    "errors",
+    "lm",
+    "lmer",
+    "lmlist",
+    "pooling_table",
+    "ranova",
+]
 __version__ = "0.1.0"

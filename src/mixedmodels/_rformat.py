@@ -117,7 +117,8 @@ def coef_matrix_lines(
 
     ``kinds`` maps each column to ``"coef"`` (estimates and standard errors:
     rounded together to ``max(1, digits − digmin)`` decimals), ``"stat"``
-    (test statistics, 3 decimals at most), ``"df"`` (degrees of freedom),
+    (test statistics, rounded to ``max(1, min(5, digits − 1))`` decimals),
+    ``"df"`` (degrees of freedom),
     ``"int"`` or ``"p"`` (p-values through :func:`format_pval`). A trailing
     column of significance stars follows the p-value when ``stars``.
     """
@@ -137,18 +138,19 @@ def coef_matrix_lines(
         n = len(names)
         for k, c in enumerate(coef_cols):
             formatted[c] = fb[k * n : (k + 1) * n]
+    dig_tst = max(1, min(5, digits - 1))
     pcol = None
     for c in cols:
         kind = kinds[c]
         v = np.asarray(columns[c], float)
         if kind == "stat":
-            formatted[c] = format_column(np.round(v, 3), digits)
+            formatted[c] = format_column(np.round(v, dig_tst), digits)
         elif kind == "df":
             formatted[c] = format_column(v, digits)
         elif kind == "int":
             formatted[c] = ["" if not np.isfinite(x) else str(int(round(x))) for x in v]
         elif kind == "p":
-            formatted[c] = format_pval(v, max(1, digits - 1))
+            formatted[c] = format_pval(v, dig_tst)
             pcol = c
     header = [""] + cols
     rows = [header]
