@@ -79,7 +79,8 @@ def as_pandas(data: Any) -> pd.DataFrame:
     if isinstance(data, dict):
         return pd.DataFrame(data)
     raise DataError(
-        f"data must be a pandas or polars DataFrame (or a dict of columns), got {type(data).__name__}"
+        "data must be a pandas or polars DataFrame (or a dict of columns), "
+        f"got {type(data).__name__}"
     )
 
 

@@ -98,9 +98,14 @@ class BlockedCholesky:
         self.lam_src = np.concatenate(src).astype(np.intp)
 
     def _prepare_sparse_update(self) -> None:
-        """Precompute G with (A21 C A21')[i, j] = Σ G[(i,j), (l,s,t)] C_l[s, t]."""
+        """Precompute G with (A21 C A21')[i, j] = Σ G[(i,j), (l,s,t)] C_l[s, t].
+
+        With scalar rest terms only the lower triangle is kept, merged with
+        the nonzero pattern of A22, so that an evaluation writes just the
+        structurally nonzero entries of the Schur complement.
+        """
         A = self.cp.A21.tocoo()
-        S1 = self.S1
+        S1, r = self.S1, self.r
         level = A.col // S1
         eff = A.col % S1
         order = np.argsort(level, kind="stable")
@@ -111,13 +116,26 @@ class BlockedCholesky:
         left = np.repeat(np.arange(row.size), reps)
         pos_in_block = np.arange(left.size) - np.repeat(np.cumsum(reps) - reps, reps)
         right = starts[level[left]] + pos_in_block
-        pair = row[left].astype(np.int64) * self.r + row[right]
+        ri, rj = row[left], row[right]
+        if self.rest_scalar:
+            keep = ri >= rj
+            left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
+        pair = ri.astype(np.int64) * r + rj
         cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
         coef = val[left] * val[right]
-        uniq, inv = np.unique(pair, return_inverse=True)
-        self.pair_index = uniq
-        self.G = sp.csr_matrix((coef, (inv, cidx)), shape=(uniq.size, self.nl1 * S1 * S1))
+        if self.rest_scalar:
+            a22 = np.tril(self.cp.A22)
+            pattern = np.union1d(pair, np.flatnonzero(a22))
+        else:
+            pattern = np.unique(pair)
+        inv = np.searchsorted(pattern, pair)
+        self.pair_index = pattern
+        self.pair_rows = (pattern // r).astype(np.intp)
+        self.pair_cols = (pattern % r).astype(np.intp)
+        self.pair_a22 = self.cp.A22.reshape(-1)[pattern]
+        self.G = sp.csr_matrix((coef, (inv, cidx)), shape=(pattern.size, self.nl1 * S1 * S1))
         self.G.sum_duplicates()
+        self._buffer = np.zeros((r, r))
 
     # -- per evaluation -------------------------------------------------------
     def lambda_rest(self, theta: np.ndarray) -> sp.csr_matrix:
@@ -169,13 +187,18 @@ class BlockedCholesky:
                 Minv = np.linalg.inv(M)
                 C = T1 @ Minv @ T1.T
                 S = self._sparse_update(C.ravel())
-        S = self._scale_rest(S, theta)
+        lower_only = not self.dense_update and self.rest_scalar
+        if not lower_only:
+            S = self._scale_rest(S, theta)
         rz = self.rz
         if rz:
             S[np.arange(rz), np.arange(rz)] += 1.0
-        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+        # S (C order) holds the lower triangle; S.T is its Fortran-order upper view,
+        # factorized in place without a copy: S.T = U'U, so L = U'.
+        U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             raise FactorizationError(f"dpotrf info={info}")
+        L = U.T
         self.L22 = L
         diag = np.diagonal(L)
         logdet_z = logdet1 + 2.0 * float(np.sum(np.log(diag[:rz])))
@@ -184,10 +207,23 @@ class BlockedCholesky:
         return logdet_z, logdet_x, pwrss
 
     def _sparse_update(self, c: np.ndarray) -> np.ndarray:
+        if self.rest_scalar:
+            return self._sparse_update_lower(c)
         S = self.cp.A22.copy()
         flat = S.reshape(-1)
         flat[self.pair_index] -= self.G @ c
         return S
+
+    def _sparse_update_lower(self, c: np.ndarray) -> np.ndarray:
+        """Lower triangle of Λ_r'(A22 − A21 C A21')Λ_r on its nonzero pattern."""
+        vals = self.pair_a22 - self.G @ c
+        d = np.append(self.theta, 1.0)[self.rest_diag_map]
+        vals *= d[self.pair_rows]
+        vals *= d[self.pair_cols]
+        buf = self._buffer
+        buf.fill(0.0)
+        buf.reshape(-1)[self.pair_index] = vals
+        return buf
 
     def _scale_rest(self, S: np.ndarray, theta: np.ndarray) -> np.ndarray:
         if self.rz == 0:
