@@ -6,7 +6,7 @@
 >>> print(m.summary())
 """
 
-from . import datasets, errors
+from . import datasets, errors, plots
 from .inference import anova, drop1, ranova
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
@@ -22,6 +22,7 @@ __all__ = [
     "lm",
     "lmer",
     "lmlist",
+    "plots",
     "pooling_table",
     "ranova",
 ]
