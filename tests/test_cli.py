@@ -11,16 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import mixedmodels
 from mixedmodels import datasets
 from mixedmodels.cli import main, read_data
 from mixedmodels.errors import DataError
 
 SLEEP_RS = "Reaction ~ Days + (Days | Subject)"
-
-requires_lmer = pytest.mark.skipif(
-    not hasattr(mixedmodels, "lmer"), reason="mixedmodels.lmer is not available yet"
-)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -153,7 +148,6 @@ def test_read_data_sources(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- fits
 
 
-@requires_lmer
 def test_fit_text_summary(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "fit", SLEEP_RS, "--data", "sleepstudy")
     assert status == 0, err
@@ -164,7 +158,6 @@ def test_fit_text_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in err
 
 
-@requires_lmer
 def test_fit_ml_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "fit", SLEEP_RS, "--data", "sleepstudy", "--ml", "-f", "json")
     assert status == 0, err
@@ -174,7 +167,6 @@ def test_fit_ml_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "251.40" in text
 
 
-@requires_lmer
 def test_fit_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "fit", SLEEP_RS, "--data", "sleepstudy", "--format", "markdown")
     assert status == 0, err
@@ -186,7 +178,6 @@ def test_fit_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Subject, 18" in out
 
 
-@requires_lmer
 def test_fit_markdown_ml_three_correlations(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["fit", "score ~ Machine + (Machine | Worker)", "--data", "Machines", "--ml"]
     status, out, err = run(capsys, *argv, "-f", "markdown")
@@ -195,7 +186,6 @@ def test_fit_markdown_ml_three_correlations(capsys: pytest.CaptureFixture[str]) 
     assert "| Corr |   |" in out  # a 3x3 correlation matrix needs two columns
 
 
-@requires_lmer
 def test_fit_weights_and_stdin(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,20 +197,17 @@ def test_fit_weights_and_stdin(
     assert "Linear mixed model fit by REML" in out
 
 
-@requires_lmer
 def test_fit_unknown_column(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "fit", "Reaction ~ Day + (Day | Subject)", "-d", "sleepstudy")
     assert out == ""
     assert_one_line_error(status, err, "'Day'", "Days")
 
 
-@requires_lmer
 def test_fit_unknown_weights_column(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "fit", SLEEP_RS, "-d", "sleepstudy", "--weights", "wt")
     assert_one_line_error(status, err, "'wt'")
 
 
-@requires_lmer
 def test_fit_bad_formula(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "fit", "Reaction ~ Days + (Days | )", "-d", "sleepstudy")
     assert status == 2 and out == ""

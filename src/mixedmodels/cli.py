@@ -125,16 +125,17 @@ def _first_line(exc: BaseException) -> str:
 # ------------------------------------------------------------------------ markdown
 
 
-def render_markdown(model: Any, data_label: str | None = None) -> str:
+def render_markdown(model: Any, data_label: str | None = None, formula: str | None = None) -> str:
     """Render a fitted linear mixed model as a Markdown report.
 
-    Uses only the model's public attributes: ``REML``, ``formula``, ``nobs``,
-    ``ngroups``, the fit criteria, ``varcorr.to_frame()``,
-    ``summary().coefficients`` and ``is_singular``.
+    Uses only the model's public attributes: ``REML``, ``formula`` (unless
+    ``formula`` is given: the text the user typed), ``nobs``, ``ngroups``,
+    the fit criteria, ``varcorr.to_frame()``, ``summary().coefficients``
+    and ``is_singular``.
     """
     reml = bool(model.REML)
     lines = [f"## Linear mixed model fit by {'REML' if reml else 'maximum likelihood'}", ""]
-    lines.append(f"- **Formula:** `{model.formula}`")
+    lines.append(f"- **Formula:** `{model.formula if formula is None else formula}`")
     if data_label:
         lines.append(f"- **Data:** {data_label}")
     groups = "; ".join(f"{name}, {int(n)}" for name, n in dict(model.ngroups).items())
@@ -256,7 +257,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format == "json":
         text = json.dumps(_jsonable(model.to_dict()), indent=2, allow_nan=False) + "\n"
     elif args.format == "markdown":
-        text = render_markdown(model, label)
+        text = render_markdown(model, label, formula=args.formula)
     else:
         text = str(model.summary()).rstrip("\n") + "\n"
     out.write(text)
