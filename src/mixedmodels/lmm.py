@@ -98,14 +98,49 @@ class LinearMixedModel(MixedModelResults):
     # -- stage 5 ----------------------------------------------------------------
     def fit(self, start: np.ndarray | None = None, verbose: bool = False) -> LinearMixedModel:
         """Optimize θ (BOBYQA) and compute every result at the optimum."""
-        x0 = (
-            np.concatenate([t.theta_start for t in self.design.terms])
-            if start is None
-            else np.asarray(start, dtype=float)
-        )
+        if start is not None:
+            x0 = np.asarray(start, dtype=float)
+        elif self._use_moment_start():
+            x0 = self.moment_start()
+        else:
+            x0 = np.concatenate([t.theta_start for t in self.design.terms])
         res = bobyqa(self.objective, x0, self.lower, control=self.control)
         self._set_optimum(res)
         return self
+
+    def _use_moment_start(self) -> bool:
+        how = self.control.start
+        if how == "lme4":
+            return False
+        scalar = all(t.S == 1 for t in self.design.terms)
+        if how == "moments":
+            return scalar
+        return scalar and self.cp.r >= 200
+
+    def moment_start(self) -> np.ndarray:
+        """θ₀ from one-way method-of-moments estimates, term by term.
+
+        With OLS residuals e (variance v), each scalar term's between-level
+        variance is var(ē_l) − v·mean(1/n_l); σ₀² is v minus their sum, and
+        θ₀ₖ = √(σₖ²/σ₀²). Only a starting point: it saves evaluations on
+        large models; the optimum does not depend on it.
+        """
+        d = self.design
+        w = d.weights
+        y = self.y - d.offset
+        sw = np.sqrt(w)
+        beta = np.linalg.lstsq(d.X * sw[:, None], y * sw, rcond=None)[0]
+        e = y - d.X @ beta
+        v = float(np.average(e**2, weights=w))
+        comps = []
+        for t in d.terms:
+            c = t.factor.codes
+            n_l = np.bincount(c, minlength=t.nl).astype(float)
+            means = np.bincount(c, weights=e * t.Z[:, 0], minlength=t.nl) / np.maximum(n_l, 1)
+            vb = float(np.var(means) - v * np.mean(1.0 / np.maximum(n_l, 1)))
+            comps.append(max(vb, 0.01 * v))
+        s2 = max(v - sum(comps), 0.1 * v)
+        return np.sqrt(np.array(comps) / s2)
 
     def _set_optimum(self, res: OptResult) -> None:
         theta = res.x.copy()

@@ -45,6 +45,10 @@ class OptimizerControl:
     polish_ftol_abs: float = 1e-11
     polish_keep_abs: float = 1e-7
     polish_step: float = 1e-3
+    start: str = "auto"
+    """Starting θ: ``"lme4"`` (1 on diagonals, 0 below), ``"moments"`` (one-way
+    method-of-moments estimates for scalar terms) or ``"auto"`` (moments for
+    large models with scalar terms only, where evaluations are expensive)."""
 
 
 @dataclass
@@ -77,27 +81,65 @@ def bobyqa(
     res = _run(fn, x0, lower, upper, control)
     if control.polish and res.code > 0:
         # lme4's tolerances stop BOBYQA where its trust region is ~1e-4 relative.
-        # On flat ridges that point is path dependent; a restart from there with
-        # tight tolerances reaches the optimum. Keep the first answer when the
-        # restart improves the criterion by less than polish_keep_abs (then we
-        # agree with lme4's own stopping point), else take the polished one.
-        tight = OptimizerControl(
-            xtol_abs=control.xtol_abs,
-            ftol_abs=control.polish_ftol_abs,
-            xtol_rel=control.polish_xtol_rel,
-            maxeval=control.maxeval,
-            boundary_tol=control.boundary_tol,
-            initial_step=None,
-            polish=False,
-        )
-        step = np.maximum(control.polish_step * np.abs(res.x), control.polish_step)
-        tight_res = _run(fn, res.x, lower, upper, tight, initial_step=step)
-        feval = res.feval + tight_res.feval
-        if tight_res.fun < res.fun - control.polish_keep_abs:
-            res = tight_res
-        res.feval = feval
+        # On flat ridges that point is path dependent: if a quadratic model from
+        # central differences predicts a decrease above polish_keep_abs, restart
+        # from there with tight tolerances and keep the better answer.
+        gain, nf = predicted_decrease(fn, res.x, res.fun, np.asarray(lower, dtype=float))
+        res.feval += nf
+        if gain > control.polish_keep_abs:
+            tight = OptimizerControl(
+                xtol_abs=control.xtol_abs,
+                ftol_abs=control.polish_ftol_abs,
+                xtol_rel=control.polish_xtol_rel,
+                maxeval=control.maxeval,
+                boundary_tol=control.boundary_tol,
+                polish=False,
+            )
+            step = np.maximum(control.polish_step * np.abs(res.x), control.polish_step)
+            tight_res = _run(fn, res.x, lower, upper, tight, initial_step=step)
+            tight_res.feval += res.feval
+            if tight_res.fun < res.fun:
+                res = tight_res
+            else:
+                res.feval = tight_res.feval
     res.seconds = time.perf_counter() - start
     return res
+
+
+def predicted_decrease(
+    fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray
+) -> tuple[float, int]:
+    """Decrease of ``fn`` a diagonal quadratic model predicts from ``x``.
+
+    Central differences (one-sided at a bound) give the gradient g and
+    curvature h per coordinate; the prediction is Σ g²/(2h) over coordinates
+    free to move (at a bound only where the gradient points inside), and
+    infinite where the curvature is not positive. Returns (decrease, evals).
+    """
+    total = 0.0
+    nf = 0
+    for i in range(x.size):
+        h = 1e-4 * max(abs(x[i]), 1e-2)
+        xp = x.copy()
+        xp[i] += h
+        fp = fn(xp)
+        nf += 1
+        if x[i] - h >= lower[i]:
+            xm = x.copy()
+            xm[i] -= h
+            fm = fn(xm)
+            nf += 1
+            g = (fp - fm) / (2 * h)
+            curv = (fp - 2 * fx + fm) / (h * h)
+        else:
+            g = (fp - fx) / h
+            if g >= 0:
+                continue  # on the bound and the slope points outside
+            curv = 0.0
+        if curv <= 0:
+            return (np.inf if abs(g) * h > 1e-10 else 0.0), nf
+        total += g * g / (2 * curv)
+    return total, nf
 
 
 def _run(

@@ -47,7 +47,7 @@ class CrossProducts:
 
     dims: list[TermDims]
     A11: np.ndarray  # (nl1, S1, S1)
-    A21: sp.csc_matrix  # (r, q1)
+    A21: np.ndarray | sp.csc_matrix  # (r, q1): dense for one term, sparse otherwise
     A22: np.ndarray  # (r, r), symmetric
     n: int
     p: int
@@ -111,6 +111,13 @@ def crossprod(
             A11[:, t, s] = v
 
     Xy = np.column_stack([wt(X), wt(y)])
+    if len(Zs) == 1:
+        # one term: every block is a per-level sum, no sparse algebra needed
+        A21 = np.empty((p + 1, d1.q))
+        for s in range(S1):
+            for j in range(p + 1):
+                A21[j, s::S1] = np.bincount(c1, weights=Xy[:, j] * Z1[:, s], minlength=d1.nl)
+        return CrossProducts(dims, A11, A21, Xy.T @ Xy, n, p, sum_log_w)
     rest_sparse = [_term_matrix(c, wt(Z), nl) for c, Z, nl in zip(codes[1:], Zs[1:], nls[1:])]
     Z1m = _term_matrix(c1, Z1, d1.nl).tocsc()
     # A21: rest' W Z1 (sparse rows for terms 2..K, dense rows for X and y)

@@ -59,12 +59,14 @@ class BlockedCholesky:
         flops = float(self.r) ** 2 * d1.q
         self.dense_update = flops <= _DENSE_FLOP_LIMIT or self.r <= 64
         if self.dense_update:
-            dense = cp.A21.toarray()  # (r, q1)
+            dense = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
             self.A21_levels = np.ascontiguousarray(
                 dense.reshape(self.r, self.nl1, self.S1).transpose(1, 0, 2)
             )  # (nl1, r, S1)
             if self.scalar1:
                 self.A21_levels = np.ascontiguousarray(self.A21_levels[:, :, 0])
+            else:
+                self.A21_levels_t = np.ascontiguousarray(self.A21_levels.transpose(0, 2, 1))
         else:
             self._prepare_sparse_update()
         self.L22 = np.empty((self.r, self.r), order="F")
@@ -104,37 +106,37 @@ class BlockedCholesky:
         the nonzero pattern of A22, so that an evaluation writes just the
         structurally nonzero entries of the Schur complement.
         """
-        A = self.cp.A21.tocoo()
+        A = sp.coo_matrix(self.cp.A21)
         S1, r = self.S1, self.r
         level = A.col // S1
         eff = A.col % S1
-        order = np.argsort(level, kind="stable")
-        row, level, eff, val = A.row[order], level[order], eff[order], A.data[order]
+        row, val = A.row, A.data
+        if np.any(np.diff(level) < 0):
+            order = np.argsort(level, kind="stable")
+            row, level, eff, val = row[order], level[order], eff[order], val[order]
         counts = np.bincount(level, minlength=self.nl1)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ends = np.cumsum(counts)
+        starts = ends - counts
         reps = counts[level]  # each entry pairs with every entry of its level
         left = np.repeat(np.arange(row.size), reps)
-        pos_in_block = np.arange(left.size) - np.repeat(np.cumsum(reps) - reps, reps)
-        right = starts[level[left]] + pos_in_block
+        first = np.repeat(np.cumsum(reps) - reps, reps)
+        right = starts[level[left]] + (np.arange(left.size) - first)
         ri, rj = row[left], row[right]
         if self.rest_scalar:
             keep = ri >= rj
             left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
         pair = ri.astype(np.int64) * r + rj
         cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
-        coef = val[left] * val[right]
+        G = sp.csr_matrix((val[left] * val[right], (pair, cidx)), shape=(r * r, self.nl1 * S1 * S1))
+        used = np.diff(G.indptr) > 0
         if self.rest_scalar:
-            a22 = np.tril(self.cp.A22)
-            pattern = np.union1d(pair, np.flatnonzero(a22))
-        else:
-            pattern = np.unique(pair)
-        inv = np.searchsorted(pattern, pair)
+            used |= np.tril(self.cp.A22).reshape(-1) != 0
+        pattern = np.flatnonzero(used)
         self.pair_index = pattern
         self.pair_rows = (pattern // r).astype(np.intp)
         self.pair_cols = (pattern % r).astype(np.intp)
         self.pair_a22 = self.cp.A22.reshape(-1)[pattern]
-        self.G = sp.csr_matrix((coef, (inv, cidx)), shape=(pattern.size, self.nl1 * S1 * S1))
-        self.G.sum_duplicates()
+        self.G = G[pattern]
         self._buffer = np.zeros((r, r))
 
     # -- per evaluation -------------------------------------------------------
@@ -155,14 +157,14 @@ class BlockedCholesky:
 
         Raises :class:`FactorizationError` when Ω(θ) is not positive definite.
         """
-        theta = np.asarray(theta, dtype=float)
-        self.theta = theta.copy()
+        theta = np.array(theta, dtype=float)
+        self.theta = theta
         cp = self.cp
         if self.scalar1:
             t1 = theta[0]
             m = t1 * t1 * self.a11 + 1.0
             self.m1 = m
-            logdet1 = float(np.sum(np.log(m)))
+            logdet1 = float(np.log(m).sum())
             if self.dense_update:
                 V = self.A21_levels * (t1 / np.sqrt(m))[:, None]
                 S = cp.A22 - V.T @ V
@@ -170,40 +172,39 @@ class BlockedCholesky:
                 S = self._sparse_update(t1 * t1 / m)
         else:
             T1 = self.T(theta, 0)
-            M = T1.T @ cp.A11 @ T1
-            M[:, np.arange(self.S1), np.arange(self.S1)] += 1.0
+            M = T1.T @ (cp.A11 @ T1)
+            M.reshape(self.nl1, -1)[:, :: self.S1 + 1] += 1.0
             try:
                 Lm = np.linalg.cholesky(M)
             except np.linalg.LinAlgError as exc:
                 raise FactorizationError(str(exc)) from exc
             self.Lm1 = Lm
-            logdet1 = 2.0 * float(np.sum(np.log(np.diagonal(Lm, axis1=1, axis2=2))))
+            logdet1 = 2.0 * float(np.log(Lm.reshape(self.nl1, -1)[:, :: self.S1 + 1]).sum())
             if self.dense_update:
-                W = self.A21_levels @ T1  # (nl1, r, S1)
-                V = np.linalg.solve(Lm, W.transpose(0, 2, 1))  # (nl1, S1, r)
+                # V_l = L_l⁻¹ T₁' A21_l' and A21 C A21' = Σ_l V_l'V_l
+                V = np.linalg.inv(Lm) @ (T1.T @ self.A21_levels_t)  # (nl1, S1, r)
                 U = V.reshape(-1, self.r)
                 S = cp.A22 - U.T @ U
             else:
                 Minv = np.linalg.inv(M)
                 C = T1 @ Minv @ T1.T
                 S = self._sparse_update(C.ravel())
-        lower_only = not self.dense_update and self.rest_scalar
-        if not lower_only:
-            S = self._scale_rest(S, theta)
         rz = self.rz
         if rz:
-            S[np.arange(rz), np.arange(rz)] += 1.0
-        # S (C order) holds the lower triangle; S.T is its Fortran-order upper view,
-        # factorized in place without a copy: S.T = U'U, so L = U'.
+            if self.dense_update or not self.rest_scalar:
+                S = self._scale_rest(S, theta)
+            S.reshape(-1)[: rz * (self.r + 1) : self.r + 1] += 1.0
+        # S (C order) holds at least the lower triangle; S.T is its Fortran-order
+        # upper view, factorized in place without a copy: S.T = U'U, so L = U'.
         U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             raise FactorizationError(f"dpotrf info={info}")
         L = U.T
         self.L22 = L
-        diag = np.diagonal(L)
-        logdet_z = logdet1 + 2.0 * float(np.sum(np.log(diag[:rz])))
-        logdet_x = 2.0 * float(np.sum(np.log(diag[rz : rz + self.p])))
-        pwrss = float(diag[-1] ** 2)
+        logd = np.log(L.diagonal())
+        logdet_z = logdet1 + 2.0 * float(logd[:rz].sum())
+        logdet_x = 2.0 * float(logd[rz : rz + self.p].sum())
+        pwrss = float(L[-1, -1]) ** 2
         return logdet_z, logdet_x, pwrss
 
     def _sparse_update(self, c: np.ndarray) -> np.ndarray:
@@ -246,9 +247,9 @@ class BlockedCholesky:
         lvec = L[-1, :-1]
         w = solve_triangular(Lr, lvec, lower=True, trans="T") if r > 1 else np.zeros(0)
         beta = w[rz : rz + p]
-        full = np.append(w, -1.0)
-        lam = self.lambda_rest(self.theta)
-        v = lam @ full
+        v = np.append(w, -1.0)
+        if rz:
+            v = self.lambda_rest(self.theta) @ v
         h = (self.cp.A21.T @ v).reshape(self.nl1, self.S1)
         if self.scalar1:
             u1 = -(self.theta[0] * h[:, 0] / self.m1)[:, None]
@@ -283,7 +284,7 @@ class BlockedCholesky:
             return out
         Lz = np.tril(self.L22[:rz, :rz])
         lam = self.lambda_rest(self.theta)[:rz, :rz]
-        A21z = cp.A21[:rz, :]
+        A21z = sp.csr_matrix(cp.A21[:rz, :])
         T1 = self.T(self.theta, 0)
         # B = Λ_rz' A21z Λ1 M⁻¹ (rz × q1), computed level-blockwise
         B = np.asarray((lam.T @ A21z).todense()).reshape(rz, self.nl1, self.S1)
