@@ -82,6 +82,17 @@ def test_lowess_follows_a_curve_with_a_small_span():
     assert np.max(np.abs(gy - np.sin(gx))) < 0.2
 
 
+def test_lowess_large_data_uses_a_subsample():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, 30_000)
+    y = 1 + 2 * x + rng.normal(0, 0.5, x.size)
+    gx, gy = plots.lowess(x, y)
+    assert gx[0] == x.min() and gx[-1] == x.max()
+    np.testing.assert_allclose(gy, 1 + 2 * gx, atol=0.1)
+    _, full = plots.lowess(x, y, max_n=x.size)
+    np.testing.assert_allclose(gy, full, atol=0.05)
+
+
 def test_lowess_degenerate_inputs():
     gx, gy = plots.lowess(np.array([1.0, 1.0]), np.array([2.0, 4.0]))
     np.testing.assert_allclose(gy, [3.0])

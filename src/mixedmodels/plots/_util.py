@@ -80,7 +80,12 @@ def target_axes(ax: Axes | None, width: float = 5.0, height: float = 4.0) -> tup
 
 # -- smoothing ------------------------------------------------------------------------
 def lowess(
-    x: np.ndarray, y: np.ndarray, frac: float = 2.0 / 3.0, iterations: int = 3, points: int = 100
+    x: np.ndarray,
+    y: np.ndarray,
+    frac: float = 2.0 / 3.0,
+    iterations: int = 3,
+    points: int = 100,
+    max_n: int = 10_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cleveland's robust locally-weighted linear regression (R's ``lowess``).
 
@@ -88,6 +93,9 @@ def lowess(
     weights and are evaluated at up to ``points`` values spread over the
     range of ``x`` (all distinct values when there are fewer); ``iterations``
     robustifying passes down-weight large residuals with bisquare weights.
+    With more than ``max_n`` observations the smoother is fitted to
+    ``max_n`` of them, evenly spaced in the order of ``x`` (a span of
+    thousands of points hardly changes; this keeps large data fast).
     Returns the evaluation points and the smoothed values.
     """
     x = np.asarray(x, dtype=float)
@@ -101,11 +109,18 @@ def lowess(
     grid = uniq if uniq.size <= points else np.linspace(uniq[0], uniq[-1], points)
     if n < 3 or uniq.size < 2:
         return grid, np.full(grid.size, float(np.mean(y)))
+    order = np.argsort(x, kind="stable")
+    if n > max_n:
+        order = order[np.linspace(0, n - 1, max_n).round().astype(np.intp)]
+        n = max_n
+    x, y = x[order], y[order]
     k = min(n, max(3, math.ceil(frac * n)))
+    lo, hi, h = _neighbourhoods(x, grid, k)
     robust = np.ones(n)
     fit = np.empty(grid.size)
     for it in range(iterations + 1):
-        fit = np.array([_local_linear(x, y, robust, g, k) for g in grid])
+        for i, g in enumerate(grid):
+            fit[i] = _local_linear(x[lo[i]:hi[i]], y[lo[i]:hi[i]], robust[lo[i]:hi[i]], g, h[i])
         if it == iterations:
             break
         resid = y - np.interp(x, grid, fit)
@@ -113,25 +128,46 @@ def lowess(
         if s <= 1e-12 * (np.abs(y).mean() + 1e-300):
             break
         u = np.clip(resid / (6.0 * s), -1.0, 1.0)
-        robust = (1.0 - u**2) ** 2
+        robust = (1.0 - u * u) ** 2
     return grid, fit
 
 
-def _local_linear(x: np.ndarray, y: np.ndarray, robust: np.ndarray, x0: float, k: int) -> float:
-    d = np.abs(x - x0)
-    h = np.partition(d, k - 1)[k - 1]
+def _neighbourhoods(
+    xs: np.ndarray, grid: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per grid point: the window [lo, hi) of sorted ``xs`` within the k-nearest distance h."""
+    h_lo = np.zeros(grid.size)
+    h_hi = np.full(grid.size, xs[-1] - xs[0] + np.abs(grid).max() + 1.0)
+    for _ in range(80):  # bisection on h: count(|x - g| <= h) >= k
+        mid = 0.5 * (h_lo + h_hi)
+        count = np.searchsorted(xs, grid + mid, "right") - np.searchsorted(xs, grid - mid, "left")
+        enough = count >= k
+        h_hi = np.where(enough, mid, h_hi)
+        h_lo = np.where(enough, h_lo, mid)
+    h = h_hi
+    return np.searchsorted(xs, grid - h, "left"), np.searchsorted(xs, grid + h, "right"), h
+
+
+def _local_linear(x: np.ndarray, y: np.ndarray, robust: np.ndarray, x0: float, h: float) -> float:
+    """Tricube-weighted linear fit at x0 from the points within distance h."""
+    if x.size == 0:
+        return float("nan")
     if h <= 0:
-        h = d[d > 0].min() if np.any(d > 0) else 1.0
-    w = np.clip(1.0 - (d / (1.0001 * h)) ** 3, 0.0, None) ** 3 * robust
+        return float(np.mean(y))
+    t = np.abs(x - x0) / (1.0001 * h)
+    c = 1.0 - t * t * t
+    w = np.clip(c, 0.0, None)
+    w = w * w * w * robust
     sw = w.sum()
     if sw <= 0:
         return float(np.mean(y))
-    xm = (w @ x) / sw
-    ym = (w @ y) / sw
-    sxx = w @ (x - xm) ** 2
+    xm = np.dot(w, x) / sw
+    ym = np.dot(w, y) / sw
+    dx = x - xm
+    sxx = np.dot(w, dx * dx)
     if sxx <= 1e-12 * (h * h * sw):
         return float(ym)
-    slope = (w @ ((x - xm) * (y - ym))) / sxx
+    slope = np.dot(w, dx * (y - ym)) / sxx
     return float(ym + slope * (x0 - xm))
 
 
