@@ -7,7 +7,7 @@
 """
 
 from . import datasets, errors, plots
-from .inference import anova, drop1, ranova
+from .inference import anova, anova_fixed, drop1, ranova
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
 from .pooling import lm, lmlist, pooling_table
@@ -16,6 +16,7 @@ __all__ = [
     "LinearMixedModel",
     "OptimizerControl",
     "anova",
+    "anova_fixed",
     "datasets",
     "drop1",
     "errors",
