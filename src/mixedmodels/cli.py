@@ -253,7 +253,9 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     data, label = read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = mixedmodels.lmer(args.formula, data, REML=not args.ml, weights=args.weights)
+        model = mixedmodels.lmer(
+            args.formula, data, REML=not args.ml, weights=args.weights, data_name=label
+        )
     if args.format == "json":
         text = json.dumps(_jsonable(model.to_dict()), indent=2, allow_nan=False) + "\n"
     elif args.format == "markdown":

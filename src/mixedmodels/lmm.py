@@ -251,6 +251,7 @@ def lmer(
     na_action: str = "omit",
     control: OptimizerControl | None = None,
     start: Any = None,
+    data_name: str | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -272,9 +273,11 @@ def lmer(
         :class:`~mixedmodels.optimize.OptimizerControl` (tolerances).
     start:
         Starting θ (lme4's order) as an array or a Series.
+    data_name:
+        Name shown on the summary's ``Data:`` line.
     """
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
-    model = LinearMixedModel(design, REML=REML, control=control)
+    model = LinearMixedModel(design, REML=REML, control=control, data_name=data_name)
     if isinstance(start, pd.Series):
         start = start.to_numpy()
     return model.fit(start=start)

@@ -53,6 +53,11 @@ class MixedModelResults:
     _beta: np.ndarray
     _sigma: float
 
+    @property
+    def formula(self) -> str:
+        """The model formula as given."""
+        return str(self.design.formula.text)
+
     # -- parameters ---------------------------------------------------------------
     @property
     def theta(self) -> pd.Series:
