@@ -1,0 +1,261 @@
+"""Penalized weighted least squares with re-weighting: the inner step of PIRLS.
+
+For fixed θ, working weights W and a working response z, solve
+
+    min over u, β of  ‖W^{1/2}(z − X β − Z Λ_θ u)‖² + ‖u‖²
+
+(``p = 0`` columns of X: u only, β held in the offset). With the terms in
+lme4's order, term 1 first and R = [Z_2 … Z_K  X  z] the rest, this is the
+blocked Cholesky of :mod:`mixedmodels.linalg` applied to the weighted
+cross-products
+
+    A11 = Z_1'WZ_1 (per level), A21 = R'WZ_1, A22 = R'WR.
+
+Unlike the lmer engine, the weights change at every PIRLS iteration, so the
+grouping structure (which level pairs meet, where each row lands) is
+precomputed once and each re-weighting is a few ``bincount``/sparse
+products over the rows. The solution and
+
+    log|L_Z|² = log det(Λ'Z'WZΛ + I)
+
+are returned; the Schur complement of term 1 is formed densely (r × r with
+r = Σ_{k≥2} q_k + p + 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack, solve_triangular
+
+__all__ = ["PWLSTerm", "PWLS", "PWLSFailure"]
+
+
+class PWLSFailure(ArithmeticError):
+    """Λ'Z'WZΛ + I (or the Schur complement) is not numerically positive definite."""
+
+
+@dataclass(frozen=True)
+class PWLSTerm:
+    """One random-effect term: level ``codes`` (n,), raw model matrix ``Z`` (n, S),
+    ``nl`` levels and the positions ``tri`` of θ in the lower triangle of T."""
+
+    codes: np.ndarray
+    Z: np.ndarray
+    nl: int
+    tri: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def S(self) -> int:
+        return int(self.Z.shape[1])
+
+    @property
+    def q(self) -> int:
+        return self.nl * self.S
+
+
+def _indicator_t(codes: np.ndarray, Z: np.ndarray, nl: int) -> sp.csr_matrix:
+    """(nl·S) × n sparse matrix with column i holding Z[i] at level codes[i]."""
+    n, S = Z.shape
+    rows = (codes[:, None] * S + np.arange(S)[None, :]).ravel()
+    cols = np.repeat(np.arange(n), S)
+    return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(nl * S, n))
+
+
+class PWLS:
+    """Re-weightable penalized least squares for one design (terms in lme4's order)."""
+
+    def __init__(self, terms: list[PWLSTerm], X: np.ndarray):
+        self.terms = terms
+        self.X = np.ascontiguousarray(X, dtype=float)
+        self.n, self.p = self.X.shape
+        self.ntheta = [len(t.tri[0]) for t in terms]
+        self.theta_off = np.cumsum([0] + self.ntheta)
+        t1 = terms[0]
+        self.nl1, self.S1 = t1.nl, t1.S
+        self.scalar1 = self.S1 == 1
+        self.rest_off = np.cumsum([0] + [t.q for t in terms[1:]])
+        self.rz = int(self.rest_off[-1])
+        self.r = self.rz + self.p + 1
+        self.q = t1.q + self.rz
+        n, r, S1 = self.n, self.r, self.S1
+        # A11 products Z1[:, s] Z1[:, t]
+        self._a11_pairs = [(s, t) for s in range(S1) for t in range(s, S1)]
+        self._a11_vals = [t1.Z[:, s] * t1.Z[:, t] for s, t in self._a11_pairs]
+        # A21: rest-sparse × term 1, scattered into (nl1, r, S1)
+        idx, val, row = [], [], []
+        for k, tk in enumerate(terms[1:]):
+            for s2 in range(tk.S):
+                col = self.rest_off[k] + tk.codes * tk.S + s2
+                for s in range(S1):
+                    idx.append((t1.codes * r + col) * S1 + s)
+                    val.append(tk.Z[:, s2] * t1.Z[:, s])
+                    row.append(np.arange(n))
+        self._a21_idx = np.concatenate(idx) if idx else np.zeros(0, np.intp)
+        self._a21_val = np.concatenate(val) if val else np.zeros(0)
+        self._a21_row = np.concatenate(row) if row else np.zeros(0, np.intp)
+        # A22: rest-sparse × rest-sparse (both orders: symmetric by construction)
+        idx, val, row = [], [], []
+        for k, tk in enumerate(terms[1:]):
+            for m, tm in enumerate(terms[1:]):
+                for s in range(tk.S):
+                    a = self.rest_off[k] + tk.codes * tk.S + s
+                    for t in range(tm.S):
+                        b = self.rest_off[m] + tm.codes * tm.S + t
+                        idx.append(a * r + b)
+                        val.append(tk.Z[:, s] * tm.Z[:, t])
+                        row.append(np.arange(n))
+        self._a22_idx = np.concatenate(idx) if idx else np.zeros(0, np.intp)
+        self._a22_val = np.concatenate(val) if val else np.zeros(0)
+        self._a22_row = np.concatenate(row) if row else np.zeros(0, np.intp)
+        self._J1 = _indicator_t(t1.codes, t1.Z, t1.nl)
+        self._Jrest = [_indicator_t(t.codes, t.Z, t.nl) for t in terms[1:]]
+        self._wD = np.empty((n, self.p + 1))
+        self.A11 = np.empty((self.nl1, S1, S1))
+        self.A22 = np.empty((r, r))
+        self.logdet = np.nan
+
+    # -- cross-products -------------------------------------------------------
+    def _crossprod(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Fill A11, A22 and return A21 in level layout (nl1, r, S1)."""
+        t1 = self.terms[0]
+        nl1, S1, r, rz, p = self.nl1, self.S1, self.r, self.rz, self.p
+        for (s, t), v in zip(self._a11_pairs, self._a11_vals):
+            a = np.bincount(t1.codes, weights=w * v, minlength=nl1)
+            self.A11[:, s, t] = a
+            self.A11[:, t, s] = a
+        wD = self._wD
+        if p:
+            np.multiply(self.X, w[:, None], out=wD[:, :p])
+        np.multiply(w, z, out=wD[:, p])
+        if self._a21_idx.size:
+            A21 = np.bincount(
+                self._a21_idx, weights=self._a21_val * w[self._a21_row], minlength=nl1 * r * S1
+            ).reshape(nl1, r, S1)
+        else:
+            A21 = np.zeros((nl1, r, S1))
+        A21[:, rz:, :] = np.asarray(self._J1 @ wD).reshape(nl1, S1, p + 1).transpose(0, 2, 1)
+        A22 = self.A22
+        if self._a22_idx.size:
+            A22[:] = np.bincount(
+                self._a22_idx, weights=self._a22_val * w[self._a22_row], minlength=r * r
+            ).reshape(r, r)
+        for k, J in enumerate(self._Jrest):
+            blk = np.asarray(J @ wD)
+            A22[self.rest_off[k] : self.rest_off[k + 1], rz:] = blk
+            A22[rz:, self.rest_off[k] : self.rest_off[k + 1]] = blk.T
+        D = np.column_stack([self.X, z]) if p else z[:, None]
+        A22[rz:, rz:] = D.T @ wD
+        return A21
+
+    def T(self, theta: np.ndarray, k: int) -> np.ndarray:
+        """Lower-triangular T_k (S_k × S_k) with Λ_k = I_{nl} ⊗ T_k."""
+        S = self.terms[k].S
+        T = np.zeros((S, S))
+        T[self.terms[k].tri] = theta[self.theta_off[k] : self.theta_off[k + 1]]
+        return T
+
+    def _scale_rest(self, S: np.ndarray, theta: np.ndarray, left: bool = True) -> None:
+        """S ← Λ_r' S Λ_r in place (Λ_r = blockdiag(Λ_2 … Λ_K, I))."""
+        for k, tk in enumerate(self.terms[1:], start=1):
+            a, b = self.rest_off[k - 1], self.rest_off[k]
+            if tk.S == 1:
+                th = theta[self.theta_off[k]]
+                S[a:b, :] *= th
+                S[:, a:b] *= th
+            else:
+                T = self.T(theta, k)
+                blk = S[a:b, :].reshape(tk.nl, tk.S, -1)
+                S[a:b, :] = np.einsum("st,lsr->ltr", T, blk).reshape(b - a, -1)
+                blk = S[:, a:b].reshape(-1, tk.nl, tk.S)
+                S[:, a:b] = (blk @ T).reshape(-1, b - a)
+
+    # -- solve -----------------------------------------------------------------
+    def solve(
+        self, theta: np.ndarray, w: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Minimiser (u, β) and log|L_Z|² for weights w and working response z.
+
+        ``u`` is flat (term-major, level-major within a term: level l,
+        effect s at l·S + s). Raises :class:`PWLSFailure` when a factor fails.
+        """
+        A21 = self._crossprod(w, z)
+        S1, r, rz, p = self.S1, self.r, self.rz, self.p
+        if self.scalar1:
+            th = theta[0]
+            m = th * th * self.A11[:, 0, 0] + 1.0
+            logdet1 = float(np.sum(np.log(m)))
+            V = A21[:, :, 0] * (th / np.sqrt(m))[:, None]
+            S = self.A22 - V.T @ V
+        else:
+            T1 = self.T(theta, 0)
+            M = T1.T @ self.A11 @ T1
+            M[:, np.arange(S1), np.arange(S1)] += 1.0
+            try:
+                Lm = np.linalg.cholesky(M)
+            except np.linalg.LinAlgError as exc:
+                raise PWLSFailure(str(exc)) from exc
+            logdet1 = 2.0 * float(np.sum(np.log(np.diagonal(Lm, axis1=1, axis2=2))))
+            W = A21 @ T1
+            V = np.linalg.solve(Lm, W.transpose(0, 2, 1)).reshape(-1, r)
+            S = self.A22 - V.T @ V
+        self._scale_rest(S, theta)
+        if rz:
+            S[np.arange(rz), np.arange(rz)] += 1.0
+        L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise PWLSFailure(f"Cholesky factor of the penalized system failed (info={info})")
+        diag = np.diagonal(L)
+        if np.any(diag[:-1] <= 0):
+            raise PWLSFailure("penalized system is singular")
+        logdet = logdet1 + 2.0 * float(np.sum(np.log(diag[:rz])))
+        if r > 1:
+            x = solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans="T",
+                                 check_finite=False)
+        else:
+            x = np.zeros(0)
+        beta = x[rz : rz + p].copy()
+        v = np.append(x, -1.0)
+        self._scale_vec(v, theta)
+        h = np.einsum("lrs,r->ls", A21, v)
+        if self.scalar1:
+            u1 = -(theta[0] * h[:, 0] / m)
+        else:
+            rhs = (h @ T1)[:, :, None]
+            u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
+            u1 = u1.ravel()
+        u = np.concatenate([u1, x[:rz]])
+        self.logdet = logdet
+        return u, beta, logdet
+
+    def _scale_vec(self, v: np.ndarray, theta: np.ndarray) -> None:
+        """v ← Λ_r v in place."""
+        for k, tk in enumerate(self.terms[1:], start=1):
+            a, b = self.rest_off[k - 1], self.rest_off[k]
+            if tk.S == 1:
+                v[a:b] *= theta[self.theta_off[k]]
+            else:
+                v[a:b] = (v[a:b].reshape(tk.nl, tk.S) @ self.T(theta, k).T).ravel()
+
+    # -- linear predictor -------------------------------------------------------
+    def b_of(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
+        """b_k = Λ_k u_k per term, as (nl, S) arrays."""
+        out = []
+        off = 0
+        for k, t in enumerate(self.terms):
+            uk = u[off : off + t.q].reshape(t.nl, t.S)
+            out.append(uk * theta[self.theta_off[k]] if t.S == 1 else uk @ self.T(theta, k).T)
+            off += t.q
+        return out
+
+    def zb(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Z Λ u (n,)."""
+        eta = np.zeros(self.n)
+        for t, b in zip(self.terms, self.b_of(theta, u)):
+            if t.S == 1:
+                eta += t.Z[:, 0] * b[t.codes, 0]
+            else:
+                eta += np.einsum("ij,ij->i", t.Z, b[t.codes])
+        return eta
