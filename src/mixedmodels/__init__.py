@@ -7,12 +7,17 @@
 """
 
 from . import datasets, errors, plots
+from .family import Family, make_family
+from .glmm import GeneralizedLinearMixedModel, GlmerControl, glmer
 from .inference import anova, anova_fixed, drop1, ranova
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
 from .pooling import lm, lmlist, pooling_table
 
 __all__ = [
+    "Family",
+    "GeneralizedLinearMixedModel",
+    "GlmerControl",
     "LinearMixedModel",
     "OptimizerControl",
     "anova",
@@ -20,9 +25,11 @@ __all__ = [
     "datasets",
     "drop1",
     "errors",
+    "glmer",
     "lm",
     "lmer",
     "lmlist",
+    "make_family",
     "plots",
     "pooling_table",
     "ranova",
