@@ -138,15 +138,17 @@ def _find_bar(inner: str) -> tuple[int, int] | None:
     return None
 
 
-def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, ...]]:
-    """Expand a grouping expression into interaction tuples.
+def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, tuple[str, ...]]]:
+    """Expand a grouping expression into (lme4 name, interaction variables).
 
-    ``a`` -> [(a,)]; ``a:b`` -> [(a, b)]; ``a/b`` -> [(a,), (b, a)];
-    ``a/b/c`` -> [(a,), (b, a), (c, b, a)] (lme4 names nested factors ``b:a``).
+    ``a`` -> [("a", (a,))]; ``a:b`` -> [("a:b", (a, b))]; ``a/b`` ->
+    [("a", (a,)), ("b:a", (b, a))]; ``a/b/c`` adds ``("c:(b:a)", (c, b, a))``,
+    the names lme4 gives nested factors.
     """
     nest = [p.strip() for p in group.split("/")]
-    out: list[tuple[str, ...]] = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     prefix: tuple[str, ...] = ()
+    prev_name = ""
     for part in nest:
         if not part:
             raise FormulaError("empty grouping factor in random-effect term", formula, pos)
@@ -154,13 +156,22 @@ def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, ...]]:
         for n in names:
             if not _NAME.match(n):
                 raise FormulaError(
-                    f"grouping factor '{n}' must be a column name (or names joined by ':' or '/')",
+                    f"grouping factor '{n}' must be a column name (or names joined by ':' "
+                    "or '/')",
                     formula,
                     pos + max(group.find(n), 0),
                 )
         names = tuple(n.strip("`") for n in names)
+        part_name = ":".join(names)
+        if not prev_name:
+            name = part_name
+        elif ":" in prev_name:
+            name = f"{part_name}:({prev_name})"
+        else:
+            name = f"{part_name}:{prev_name}"
         prefix = names + prefix
-        out.append(prefix)
+        out.append((name, prefix))
+        prev_name = name
     return out
 
 
@@ -204,8 +215,7 @@ def _parse_bar(inner: str, formula: str, offset: int) -> list[RandomBar]:
     groups = _group_parts(group, formula, offset + at + width + 1)
     exprs = _expand_double_bar(expr, formula, offset) if width == 2 else [expr]
     bars = []
-    for gvars in groups:
-        gname = ":".join(gvars)
+    for gname, gvars in groups:
         for e in exprs:
             bars.append(RandomBar(e, gname, gvars, text, offset - 1))
     return bars
