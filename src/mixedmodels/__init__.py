@@ -9,7 +9,17 @@
 from . import datasets, errors, plots
 from .family import Family, make_family
 from .glmm import GeneralizedLinearMixedModel, GlmerControl, glmer
-from .inference import anova, anova_fixed, drop1, ranova
+from .inference import (
+    anova,
+    anova_fixed,
+    bootstrap,
+    confint,
+    drop1,
+    icc,
+    ranova,
+    simulate,
+    variance_decomposition,
+)
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
 from .pooling import lm, lmlist, pooling_table
@@ -22,9 +32,12 @@ __all__ = [
     "OptimizerControl",
     "anova",
     "anova_fixed",
+    "bootstrap",
+    "confint",
     "datasets",
     "drop1",
     "errors",
+    "icc",
     "glmer",
     "lm",
     "lmer",
@@ -33,5 +46,7 @@ __all__ = [
     "plots",
     "pooling_table",
     "ranova",
+    "simulate",
+    "variance_decomposition",
 ]
 __version__ = "0.1.0"

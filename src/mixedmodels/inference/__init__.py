@@ -2,7 +2,24 @@
 
 from .anova import anova, drop1, ranova
 from .ddf import anova_type3, coef_table, contrast_test
+from .intervals import confint, parameter_vector
+from .simulate import bootstrap, simulate
+from .variance import icc, variance_decomposition
 
 anova_fixed = anova_type3  # mm.anova_fixed(m, ddf=...): lmerTest's anova(m) for fixed terms
 
-__all__ = ["anova", "anova_fixed", "anova_type3", "coef_table", "contrast_test", "drop1", "ranova"]
+__all__ = [
+    "anova",
+    "anova_fixed",
+    "anova_type3",
+    "bootstrap",
+    "coef_table",
+    "confint",
+    "contrast_test",
+    "drop1",
+    "icc",
+    "parameter_vector",
+    "ranova",
+    "simulate",
+    "variance_decomposition",
+]

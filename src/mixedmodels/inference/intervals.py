@@ -1,0 +1,79 @@
+"""Confidence intervals for the parameters of a linear mixed model (lme4's ``confint``).
+
+Parameters are named as lme4 with ``oldNames = FALSE``: per random-effect
+term, in θ's order, ``sd_<effect>|<group>`` and ``cor_<effect2>.<effect1>|<group>``,
+then ``sigma``, then the fixed effects.
+
+* ``"Wald"``: β̂ ± z_{1−α/2} SE(β̂) for fixed effects, NaN for the variance
+  parameters (as lme4);
+* ``"boot"``: percentile intervals of the parametric bootstrap
+  (:func:`.simulate.bootstrap`) of every parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .simulate import bootstrap
+
+__all__ = ["confint", "parameter_vector"]
+
+
+def parameter_vector(model: Any) -> pd.Series:
+    """sd/cor of each term (θ order), sigma and β̂ with lme4's names."""
+    names, vals = [], []
+    for k, t in enumerate(model.design.terms):
+        cov = model._term_cov(k)
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        rows, cols = t.tri_index
+        for i, j in zip(rows, cols):
+            if i == j:
+                names.append(f"sd_{t.names[i]}|{t.group}")
+                vals.append(sd[i])
+            else:
+                names.append(f"cor_{t.names[i]}.{t.names[j]}|{t.group}")
+                den = sd[i] * sd[j]
+                vals.append(cov[i, j] / den if den > 0 else 0.0)
+    names.append("sigma")
+    vals.append(float(model._sigma))
+    names += list(model.design.x_names)
+    vals += list(np.asarray(model._beta))
+    return pd.Series(vals, index=names, dtype=float)
+
+
+def confint(
+    model: Any,
+    method: str = "Wald",
+    level: float = 0.95,
+    nsim: int = 500,
+    seed: int | None = None,
+    parallel: int | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Intervals with columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95), lme4's layout."""
+    a = (1 - level) / 2
+    cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
+    params = parameter_vector(model)
+    method_l = method.lower()
+    if method_l == "wald":
+        out = pd.DataFrame(np.nan, index=params.index, columns=cols)
+        z = stats.norm.ppf(1 - a)
+        se = model.fixef_se
+        for nm in model.design.x_names:
+            out.loc[nm] = [params[nm] - z * se[nm], params[nm] + z * se[nm]]
+        return out
+    if method_l == "boot":
+        draws = bootstrap(model, parameter_vector, nsim=nsim, seed=seed, parallel=parallel,
+                          progress=progress)
+        q = draws.quantile([a, 1 - a]).T
+        q.columns = cols
+        return q.loc[params.index]
+    if method_l == "profile":
+        raise NotImplementedError(
+            "profile intervals are not available yet; use method='boot' or 'Wald'"
+        )
+    raise ValueError(f"method must be 'Wald', 'boot' or 'profile', got {method!r}")
