@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._rformat import format_pval, signif_stars
 from .varcorr import _format_column
 
 __all__ = ["LmerSummary", "abbreviate", "format_coef_table", "signif_stars"]
@@ -40,26 +41,6 @@ def abbreviate(name: str, minlength: int = 6) -> str:
     return "".join(chars)
 
 
-def signif_stars(p: float) -> str:
-    """R's significance codes."""
-    if not np.isfinite(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return " "
-
-
-def _fmt_p(p: float) -> str:
-    if not np.isfinite(p):
-        return "NA"
-    if p < 2e-16:
-        return "< 2e-16"
-    if p < 1e-4:
-        return f"{p:.2e}"
-    return f"{p:.{max(1, 4 - 1 - int(np.floor(np.log10(p))))}g}" if p < 1 else "1"
-
-
 def format_coef_table(table: pd.DataFrame, digits: int = 4, stars: bool = True) -> list[str]:
     """Format a coefficient table like R's ``printCoefmat``.
 
@@ -82,7 +63,7 @@ def format_coef_table(table: pd.DataFrame, digits: int = 4, stars: bool = True) 
         elif c == "df":
             cols[c] = [f"{v:.2f}" if np.isfinite(v) else "NA" for v in x]
         elif c.startswith("Pr("):
-            cols[c] = [_fmt_p(v) for v in x]
+            cols[c] = format_pval(x, digits=3)
             pcol = c
         else:
             cols[c] = [f"{v:.3f}" if np.isfinite(v) else "NA" for v in x]
