@@ -109,8 +109,18 @@ def test_ranova_removes_last_term_to_lm():
 
 
 def test_ranova_needs_data():
+    import copy
+
+    m = copy.copy(fit_case("sleep_ri"))
+    m.data = None  # a model built without keeping its data
     with pytest.raises(ValueError, match="data"):
-        ranova(fit_case("sleep_ri"))
+        ranova(m)
+
+
+def test_ranova_uses_the_data_kept_by_lmer():
+    m = mm.lmer("Reaction ~ Days + (1 | Subject)", case_data("sleep_ri"))
+    tab = ranova(m)
+    assert list(tab.index)[0] == "<none>"
 
 
 def test_drop1_equals_explicit_lrt(capsys):

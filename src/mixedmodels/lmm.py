@@ -278,6 +278,7 @@ def lmer(
     """
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
     model = LinearMixedModel(design, REML=REML, control=control, data_name=data_name)
+    model.data = data  # kept by reference for ranova/drop1/augment refits
     if isinstance(start, pd.Series):
         start = start.to_numpy()
     return model.fit(start=start)

@@ -223,9 +223,50 @@ class MixedModelResults:
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
+    # -- inference (see mixedmodels.inference) -------------------------------------
+    def confint(self, method: str = "Wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """Confidence intervals (lme4's ``confint``): ``"Wald"``, ``"profile"`` or ``"boot"``."""
+        from ..inference import confint
+
+        return confint(self, method=method, level=level, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> np.ndarray:
+        """New responses from the fitted model (lme4's ``simulate``), n × nsim."""
+        from ..inference import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+
+    def anova(self, ddf: str = "Satterthwaite") -> Any:
+        """Type III F tests of the fixed terms with ``ddf`` denominator df (lmerTest)."""
+        from ..inference import anova_type3
+
+        return anova_type3(self, ddf=ddf)
+
+    def ranova(self, data: Any = None) -> Any:
+        """Likelihood-ratio tests dropping each random term (lmerTest's ``ranova``)."""
+        from ..inference import ranova
+
+        return ranova(self, data=data)
+
+    def drop1(self, data: Any = None) -> Any:
+        """Likelihood-ratio tests dropping each fixed term (R's ``drop1``)."""
+        from ..inference import drop1
+
+        return drop1(self, data=data)
+
+    def variance_decomposition(self) -> pd.DataFrame:
+        """Each variance component and its share of the total."""
+        from ..inference import variance_decomposition
+
+        return variance_decomposition(self)
+
     # -- printing -----------------------------------------------------------------
     def summary(self, **kwargs: Any) -> Any:
-        """lme4's ``summary``: see :class:`mixedmodels.results.summary.LmerSummary`."""
+        """lme4's ``summary``: see :class:`mixedmodels.results.summary.LmerSummary`.
+
+        ``ddf="Satterthwaite"`` (default, as lmerTest), ``"Kenward-Roger"``
+        or ``None`` (lme4's table without df and p-values).
+        """
         from .summary import LmerSummary
 
         return LmerSummary(self, **kwargs)

@@ -61,7 +61,7 @@ def format_coef_table(table: pd.DataFrame, digits: int = 4, stars: bool = True) 
         if c in est_cols:
             cols[c] = [f"{v:.{dec}f}" for v in x]
         elif c == "df":
-            cols[c] = [f"{v:.2f}" if np.isfinite(v) else "NA" for v in x]
+            cols[c] = [f"{v:.3f}" if np.isfinite(v) else "NA" for v in x]
         elif c.startswith("Pr("):
             cols[c] = format_pval(x, digits=3)
             pcol = c
@@ -91,14 +91,19 @@ class LmerSummary:
     model:
         A fitted :class:`~mixedmodels.lmm.LinearMixedModel`.
     ddf:
-        ``None`` (lme4: t values only), ``"Satterthwaite"`` or
-        ``"Kenward-Roger"`` (lmerTest: adds df and Pr(>|t|)).
+        ``"Satterthwaite"`` (default) or ``"Kenward-Roger"`` (lmerTest: adds df
+        and Pr(>|t|)), or ``None`` / ``"lme4"`` (lme4: t values only).
     """
 
-    def __init__(self, model: Any, ddf: str | None = None, correlation: bool = True):
+    def __init__(
+        self, model: Any, ddf: str | None = "Satterthwaite", correlation: bool = True
+    ):
         self.model = model
         self.ddf = ddf
         self.correlation = correlation
+        if ddf is not None and ddf.lower() == "lme4":
+            ddf = None
+        self.ddf = ddf
         if ddf is None:
             fe = model.fixef
             se = model.fixef_se
