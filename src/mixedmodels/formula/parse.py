@@ -208,7 +208,7 @@ def _parse_bar(inner: str, formula: str, offset: int) -> list[RandomBar]:
         )
     if not group:
         raise FormulaError(
-            "random-effect term has no grouping factor right of '|'", formula, offset + at + width
+            "random-effect term has no grouping factor right of '|'", formula, offset + len(inner)
         )
     if _find_bar(group) is not None:
         raise FormulaError("more than one '|' in a random-effect term", formula, offset + at + 1)

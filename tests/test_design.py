@@ -1,0 +1,136 @@
+"""The model frame: NA handling, factor levels, contrasts, rank deficiency, input types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.design import build_design
+from mixedmodels.design.contrasts import contr_poly
+from mixedmodels.errors import (
+    ColumnNotFoundError,
+    DataError,
+    FormulaError,
+    ModelSpecificationError,
+    RankDeficiencyWarning,
+)
+
+
+@pytest.fixture
+def sleep() -> pd.DataFrame:
+    return mm.datasets.load("sleepstudy")
+
+
+def test_unknown_column_suggests_close_names(sleep: pd.DataFrame) -> None:
+    with pytest.raises(ColumnNotFoundError, match="did you mean 'Days'"):
+        build_design("Reaction ~ Dayz + (1 | Subject)", sleep)
+    with pytest.raises(ColumnNotFoundError, match="grouping factor"):
+        build_design("Reaction ~ Days + (1 | Subjct)", sleep)
+
+
+def test_na_rows_dropped_or_raised(sleep: pd.DataFrame) -> None:
+    d = sleep.copy()
+    d.loc[[3, 10], "Reaction"] = np.nan
+    des = build_design("Reaction ~ Days + (1 | Subject)", d)
+    assert des.n == 178 and des.n_omitted == 2
+    assert 3 not in set(des.rows)
+    with pytest.raises(DataError, match="na_action='omit'"):
+        build_design("Reaction ~ Days + (1 | Subject)", d, na_action="raise")
+
+
+def test_nothing_left_after_na(sleep: pd.DataFrame) -> None:
+    d = sleep.copy()
+    d["Reaction"] = np.nan
+    with pytest.raises(DataError, match="no rows left"):
+        build_design("Reaction ~ Days + (1 | Subject)", d)
+
+
+def test_factor_level_order_sorted_or_categorical() -> None:
+    d = pd.DataFrame({"y": np.arange(12.0), "f": list("cbacbacbacba"), "g": [3, 1, 2] * 4})
+    des = build_design("y ~ f + (1 | g)", d, require_random=True)
+    assert des.x_names == ["(Intercept)", "fb", "fc"]
+    assert des.terms[0].factor.levels == ["1", "2", "3"]
+    d["f"] = pd.Categorical(d["f"], categories=["c", "a", "b"])
+    des = build_design("y ~ f + (1 | g)", d)
+    assert des.x_names == ["(Intercept)", "fa", "fb"]
+
+
+def test_polynomial_contrasts_for_ordered_factor() -> None:
+    m, names = contr_poly(["a", "b", "c", "d"])
+    assert names == [".L", ".Q", ".C"]
+    np.testing.assert_allclose(m.T @ m, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(m[:, 0], np.array([-3, -1, 1, 3]) / np.sqrt(20))
+
+
+def test_no_intercept_codes_first_factor_fully() -> None:
+    d = pd.DataFrame(
+        {"y": np.arange(12.0), "f": list("abc") * 4, "h": list("xxyy") * 3, "g": [1, 2] * 6}
+    )
+    des = build_design("y ~ 0 + f + h + (1 | g)", d)
+    assert des.x_names == ["fa", "fb", "fc", "hy"]
+
+
+def test_rank_deficient_columns_dropped_with_warning() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    d = pd.DataFrame({"y": rng.normal(size=40), "x": x, "x2": 2 * x, "g": np.repeat(range(8), 5)})
+    with pytest.warns(RankDeficiencyWarning, match="dropping 1 column"):
+        des = build_design("y ~ x + x2 + (1 | g)", d)
+    assert des.x_names == ["(Intercept)", "x"]
+    assert des.dropped_columns == ["x2"]
+
+
+def test_polars_and_string_groups(sleep: pd.DataFrame) -> None:
+    m_pd = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    d = sleep.assign(Subject=sleep["Subject"].astype(str))
+    m_pl = mm.lmer("Reaction ~ Days + (1 | Subject)", pl.from_pandas(d))
+    assert m_pl.reml_criterion == pytest.approx(m_pd.reml_criterion, rel=1e-10)
+    m_num = mm.lmer("Reaction ~ Days + (1 | Subject)", d.assign(Subject=d["Subject"].astype(int)))
+    assert m_num.reml_criterion == pytest.approx(m_pd.reml_criterion, rel=1e-10)
+
+
+def test_lme4_identifiability_checks(sleep: pd.DataFrame) -> None:
+    with pytest.raises(ModelSpecificationError, match="at least 2 levels"):
+        build_design("Reaction ~ Days + (1 | one)", sleep.assign(one="a"))
+    with pytest.raises(ModelSpecificationError, match="levels for 180 observations"):
+        build_design("Reaction ~ Days + (1 | row)", sleep.assign(row=np.arange(180)))
+    pen = mm.datasets.load("Penicillin")
+    with pytest.raises(ModelSpecificationError):
+        build_design("diameter ~ 1 + (1 | plate/sample)", pen)
+
+
+def test_non_numeric_response_and_bad_weights(sleep: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="must be a numeric column"):
+        mm.lmer("Subject ~ Days + (1 | Subject)", sleep.assign(Subject2=sleep.Subject))
+    with pytest.raises(DataError, match="non-negative"):
+        build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=-np.ones(180))
+    with pytest.raises(DataError, match="finite"):
+        build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=np.full(180, np.inf))
+    with pytest.raises(DataError, match="180 rows"):
+        build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=np.ones(10))
+
+
+def test_no_random_terms_is_a_formula_error(sleep: pd.DataFrame) -> None:
+    with pytest.raises(FormulaError, match="mm.lm"):
+        mm.lmer("Reaction ~ Days", sleep)
+
+
+def test_expressions_in_formula(sleep: pd.DataFrame) -> None:
+    des = build_design("Reaction ~ I(Days^2) + log(Days + 1) + scale(Days) + (1 | Subject)", sleep)
+    assert des.x_names == ["(Intercept)", "I(Days^2)", "log(Days + 1)", "scale(Days)"]
+    np.testing.assert_allclose(des.X[:, 1], sleep["Days"] ** 2)
+    z = des.X[:, 3]
+    assert abs(z.mean()) < 1e-12 and z.std(ddof=1) == pytest.approx(1.0)
+
+
+def test_interaction_names_first_factor_fastest() -> None:
+    cake = mm.datasets.load("cake")
+    des = build_design("angle ~ recipe * temperature + (1 | recipe:replicate)", cake)
+    assert des.x_names[8:11] == [
+        "recipeB:temperature.L",
+        "recipeC:temperature.L",
+        "recipeB:temperature.Q",
+    ]

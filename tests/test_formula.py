@@ -1,0 +1,72 @@
+"""The lme4 formula grammar: bars, ||, nesting, errors that point at the text."""
+
+from __future__ import annotations
+
+import pytest
+
+from mixedmodels.errors import FormulaError
+from mixedmodels.formula import parse_formula
+
+
+def groups(text: str) -> list[tuple[str, str]]:
+    return [(b.expr, b.group) for b in parse_formula(text).bars]
+
+
+def test_random_slope_and_fixed_part() -> None:
+    f = parse_formula("Reaction ~ 1 + Days + (1 + Days | Subject)")
+    assert f.response == "Reaction"
+    assert f.fixed == "1 + Days"
+    assert groups(f.text) == [("1 + Days", "Subject")]
+
+
+def test_double_bar_splits_terms() -> None:
+    assert groups("y ~ x + (x || g)") == [("1", "g"), ("0 + x", "g")]
+    assert groups("y ~ x + (0 + x + z || g)") == [("0 + x", "g"), ("0 + z", "g")]
+
+
+def test_nesting_expands_as_lme4_names_it() -> None:
+    assert groups("y ~ 1 + (1 | a/b)") == [("1", "a"), ("1", "b:a")]
+    assert [b.group for b in parse_formula("y ~ (1 | a/b/c)").bars] == ["a", "b:a", "c:(b:a)"]
+    bar = parse_formula("y ~ (1 | a/b/c)").bars[2]
+    assert bar.group_vars == ("c", "b", "a")
+
+
+def test_interaction_grouping_and_several_bars() -> None:
+    assert groups("y ~ x + (1 | s) + (1 | d) + (1 | dept:service)") == [
+        ("1", "s"),
+        ("1", "d"),
+        ("1", "dept:service"),
+    ]
+
+
+def test_parenthesised_fixed_part_and_intercept_only() -> None:
+    f = parse_formula("r2 ~ (Anger + Gender) + (1 | id)")
+    assert f.fixed == "(Anger + Gender)"
+    assert parse_formula("y ~ (1 | g)").fixed == "1"
+    assert parse_formula("y ~ 0 + x + (1 | g)").fixed == "0 + x"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "position"),
+    [
+        ("y ~ x + (1 | )", "no grouping factor", 13),
+        ("y ~ x + (1|g", "unbalanced", 8),
+        ("y x", "needs a response", 0),
+        ("y ~ x ~ z", "more than one '~'", 6),
+        ("y ~ x * (1|g)", "added with '+'", 8),
+        ("y ~ x | g", "outside parentheses", 6),
+        ("y ~ x + ( | g)", "nothing left of '|'", 10),
+        ("y ~ x + (1 | 2g)", "must be a column name", None),
+        (" ~ x + (1 | g)", "no response", 0),
+    ],
+)
+def test_errors_point_at_the_text(text: str, fragment: str, position: int | None) -> None:
+    with pytest.raises(FormulaError) as info:
+        parse_formula(text)
+    err = info.value
+    assert fragment in str(err)
+    assert err.formula == text
+    if position is not None:
+        assert err.position == position
+        caret_line = str(err).splitlines()[-1]
+        assert caret_line.index("^") - 2 == position
