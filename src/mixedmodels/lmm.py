@@ -98,13 +98,16 @@ class LinearMixedModel(MixedModelResults):
     # -- stage 5 ----------------------------------------------------------------
     def fit(self, start: np.ndarray | None = None, verbose: bool = False) -> LinearMixedModel:
         """Optimize θ (BOBYQA) and compute every result at the optimum."""
+        step = None
         if start is not None:
             x0 = np.asarray(start, dtype=float)
         elif self._use_moment_start():
             x0 = self.moment_start()
+            # a start this close needs a smaller first trust region than NLopt's default
+            step = np.maximum(0.25 * np.abs(x0), 0.01)
         else:
             x0 = np.concatenate([t.theta_start for t in self.design.terms])
-        res = bobyqa(self.objective, x0, self.lower, control=self.control)
+        res = bobyqa(self.objective, x0, self.lower, control=self.control, initial_step=step)
         self._set_optimum(res)
         return self
 

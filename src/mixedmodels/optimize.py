@@ -74,11 +74,16 @@ def bobyqa(
     lower: np.ndarray,
     upper: np.ndarray | None = None,
     control: OptimizerControl | None = None,
+    initial_step: np.ndarray | None = None,
 ) -> OptResult:
-    """Minimise ``fn`` from ``x0`` within bounds with NLopt's BOBYQA."""
+    """Minimise ``fn`` from ``x0`` within bounds with NLopt's BOBYQA.
+
+    ``initial_step`` sets BOBYQA's first trust-region radius per coordinate
+    (NLopt's default when ``None``, as lme4 runs it).
+    """
     control = control or OptimizerControl()
     start = time.perf_counter()
-    res = _run(fn, x0, lower, upper, control)
+    res = _run(fn, x0, lower, upper, control, initial_step=initial_step)
     if control.polish and res.code > 0:
         # lme4's tolerances stop BOBYQA where its trust region is ~1e-4 relative.
         # On flat ridges that point is path dependent: if a quadratic model from

@@ -111,18 +111,24 @@ class BlockedCholesky:
         level = A.col // S1
         eff = A.col % S1
         row, val = A.row, A.data
-        if np.any(np.diff(level) < 0):
-            order = np.argsort(level, kind="stable")
+        if np.any(np.diff(A.col) < 0):
+            order = np.lexsort((row, A.col))
             row, level, eff, val = row[order], level[order], eff[order], val[order]
         counts = np.bincount(level, minlength=self.nl1)
         ends = np.cumsum(counts)
         starts = ends - counts
-        reps = counts[level]  # each entry pairs with every entry of its level
-        left = np.repeat(np.arange(row.size), reps)
+        idx = np.arange(row.size, dtype=np.int64)
+        if self.rest_scalar and S1 == 1:
+            # rows ascend within a level (CSC order): entry k pairs with the
+            # entries before it in its level and itself -> the lower triangle
+            reps = idx - starts[level] + 1
+        else:
+            reps = counts[level]  # each entry pairs with every entry of its level
+        left = np.repeat(idx, reps)
         first = np.repeat(np.cumsum(reps) - reps, reps)
-        right = starts[level[left]] + (np.arange(left.size) - first)
+        right = starts[level[left]] + (np.arange(left.size, dtype=np.int64) - first)
         ri, rj = row[left], row[right]
-        if self.rest_scalar:
+        if self.rest_scalar and S1 > 1:
             keep = ri >= rj
             left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
         pair = ri.astype(np.int64) * r + rj
