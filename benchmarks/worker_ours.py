@@ -1,0 +1,139 @@
+"""Time ``mixedmodels.lmer``/``glmer`` on one spec; run in a fresh process per model.
+
+Usage: ``python benchmarks/worker_ours.py SPEC.tsv --repeats N --budget SECONDS``.
+Prints one ``BENCHRESULT {json}`` line (see `common.emit_result`).
+
+The timed call is the user-facing one, ``lmer(formula, data, ...)``: formula
+parsing, model frame, cross-products, optimisation and the result object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import common
+import numpy as np
+import pandas as pd
+
+
+def fit_once(mm: Any, spec: common.Spec, frame: pd.DataFrame) -> Any:
+    """One fit of `spec` on `frame` through the public API."""
+    if spec.kind == "glmer":
+        kwargs: dict[str, Any] = {"family": spec.family, "nAGQ": spec.nagq}
+        if spec.link and spec.link != _canonical_link(spec.family):
+            kwargs["link"] = spec.link
+        if spec.weights:
+            kwargs["weights"] = spec.weights
+        return mm.glmer(spec.formula, frame, **kwargs)
+    kwargs = {"REML": spec.reml}
+    if spec.weights:
+        kwargs["weights"] = spec.weights
+    return mm.lmer(spec.formula, frame, **kwargs)
+
+
+def _canonical_link(family: str) -> str:
+    return {"binomial": "logit", "poisson": "log", "gaussian": "identity"}.get(family, "")
+
+
+def criterion_of(model: Any, spec: common.Spec) -> float | None:
+    """The optimised criterion on lme4's scale (see `common.Spec.criterion_name`)."""
+    try:
+        if spec.kind == "glmer":
+            return -2.0 * float(model.loglik)
+        if spec.reml:
+            return float(model.reml_criterion)
+        return float(model.deviance)
+    except Exception:
+        return None
+
+
+def _optinfo(model: Any) -> dict[str, Any]:
+    info = getattr(model, "optinfo", None)
+    if not isinstance(info, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if isinstance(value, bool | int | float | str) or value is None:
+            out[key] = value
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+    return out
+
+
+def run(spec_path: Path, repeats: int, budget: float) -> dict[str, Any]:
+    """Warm up, then time up to `repeats` fits (stopping once `budget` seconds are spent)."""
+    spec = common.read_spec(spec_path)
+    result: dict[str, Any] = {"tool": "ours", "case": spec.id, "status": "error"}
+    common.use_working_tree()
+    try:
+        import mixedmodels as mm
+    except Exception as exc:
+        return {**result, "status": "skipped", "message": f"mixedmodels not importable: {exc}"}
+    fn_name = "glmer" if spec.kind == "glmer" else "lmer"
+    if not hasattr(mm, fn_name):
+        return {**result, "status": "skipped", "message": f"mixedmodels.{fn_name} not available"}
+    result["version"] = getattr(mm, "__version__", "unknown")
+    frame = common.load_frame(spec)
+    caught: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit_once(mm, spec, common.warmup_frame(frame, spec.warmup_rows))
+        except Exception:
+            fit_once(mm, spec, frame)
+    common.reset_peak_rss()
+    baseline = common.rss_mb()
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        times: list[float] = []
+        model = None
+        while not common.time_budget_reached(times, repeats, budget):
+            del model
+            start = time.perf_counter()
+            model = fit_once(mm, spec, frame)
+            times.append(time.perf_counter() - start)
+        caught = sorted({f"{type(w.message).__name__}: {w.message}" for w in records})
+    peak = common.peak_rss_mb()
+    result.update(
+        status="ok",
+        times=times,
+        median=statistics.median(times),
+        criterion=criterion_of(model, spec),
+        optinfo=_optinfo(model),
+        feval=_optinfo(model).get("feval"),
+        peak_rss_mb=peak,
+        fit_mem_mb=None if peak is None or baseline is None else peak - baseline,
+        n_obs=len(frame),
+        warnings=caught[:5],
+    )
+    return result
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=60.0)
+    args = parser.parse_args()
+    try:
+        result = run(args.spec, args.repeats, args.budget)
+    except Exception as exc:
+        result = {
+            "tool": "ours",
+            "case": args.spec.parent.name,
+            "status": "error",
+            "message": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
+    common.emit_result(result)
+
+
+if __name__ == "__main__":
+    main()
