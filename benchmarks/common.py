@@ -54,11 +54,20 @@ WARMUP_FULL_LIMIT = 5_000
 WARMUP_SUBSET_ROWS = 2_000
 
 
+#: Environment variable naming a snapshot of ``src/`` that workers import instead.
+SRC_ENV = "MIXEDMODELS_BENCH_SRC"
+
+
 def use_working_tree() -> None:
-    """Make ``import mixedmodels`` resolve to this checkout's ``src/``."""
-    src = str(SRC_DIR)
-    if SRC_DIR.is_dir() and src not in sys.path:
-        sys.path.insert(0, src)
+    """Make ``import mixedmodels`` resolve to this checkout's ``src/``.
+
+    When ``run.py`` has taken a snapshot of ``src/`` (so that every case of a
+    run measures the same engine, even while the tree is being edited), the
+    snapshot named by `SRC_ENV` is used instead.
+    """
+    folder = Path(os.environ.get(SRC_ENV) or SRC_DIR)
+    if folder.is_dir() and str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 
 @dataclass

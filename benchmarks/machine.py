@@ -79,9 +79,18 @@ def _mixedmodels_version() -> str | None:
     version = _module_version("mixedmodels")
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = _git("status", "--porcelain", "--", "src")
+    if dirty:
+        changed = _git("diff", "--shortstat", "--", "src")
+        untracked = [ln for ln in dirty.splitlines() if ln.startswith("??")]
+        dirty = ", ".join(
+            part
+            for part in (changed or "", f"{len(untracked)} untracked" if untracked else "")
+            if part
+        )
     if version is None:
         return None
-    suffix = f" (commit {commit}{', src modified' if dirty else ''})" if commit else ""
+    suffix = f" (commit {commit}{'; uncommitted in src: ' + dirty if dirty else ''})"
+    suffix = suffix if commit else ""
     return version + suffix
 
 

@@ -316,6 +316,8 @@ def render_markdown(run: dict[str, Any], png_name: str | None) -> str:
         " `mixedmodels.lmer(...)`, R's `lmer(...)`,"
         " `MixedLM.from_formula(...).fit(...)`) and reports the median wall time."
         " Repeats stop early once the time budget is spent (at least one timed fit)."
+        " Our workers import a copy of `src/` taken when the run starts, so every"
+        " case measures the same engine (version line above)."
         " Memory is the growth of the process's peak resident set during the timed"
         " fits over its resident set before them (Linux `VmHWM`, reset via"
         " `/proc/self/clear_refs`), in MiB.",

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,24 @@ def run_tool(
         return {"tool": tool, "status": "error", "message": tail[0], "process_s": wall}
     result["process_s"] = wall
     return result
+
+
+def snapshot_engine() -> Path | None:
+    """Copy ``src/`` into the results folder and point the workers at the copy.
+
+    Every case of the run then measures the same engine even if the working
+    tree changes while the run is going on.
+    """
+    if not common.SRC_DIR.is_dir():
+        return None
+    target = common.RESULTS_DIR / "engine"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(
+        common.SRC_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    os.environ[common.SRC_ENV] = str(target)
+    return target
 
 
 def check_peers(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str] | None]:
@@ -209,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         run = json.loads(args.json.read_text(encoding="utf-8"))
         write_outputs(run, args.markdown, args.plot)
         return 0
+    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    snapshot_engine()
     missing, r = check_peers(args)
     for tool, why in missing.items():
         print(f"note: {tool} skipped: {why}", file=sys.stderr)
