@@ -96,9 +96,14 @@ class LinearMixedModel(MixedModelResults):
         return ld_z + cp.n * (1.0 + _LOG2PI + math.log(pwrss / cp.n)) - cp.sum_log_w
 
     # -- stage 5 ----------------------------------------------------------------
-    def fit(self, start: np.ndarray | None = None, verbose: bool = False) -> LinearMixedModel:
+    def fit(
+        self,
+        start: np.ndarray | None = None,
+        verbose: bool = False,
+        initial_step: np.ndarray | None = None,
+    ) -> LinearMixedModel:
         """Optimize θ (BOBYQA) and compute every result at the optimum."""
-        step = None
+        step = initial_step
         if start is not None:
             x0 = np.asarray(start, dtype=float)
         elif self._use_moment_start():
@@ -242,7 +247,10 @@ class LinearMixedModel(MixedModelResults):
             new.cp = self.cp
         new.factor = BlockedCholesky(new.cp, [t.tri_index for t in self.design.terms])
         new.optinfo = {}
-        return new.fit(start=self._theta)
+        # start from this fit's θ̂ with a trust region on its scale: refits of
+        # similar responses (bootstrap, power) then need few evaluations
+        step = np.maximum(0.1 * np.abs(self._theta), 0.01)
+        return new.fit(start=self._theta, initial_step=step)
 
 
 def lmer(
