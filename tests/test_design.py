@@ -109,6 +109,10 @@ def test_non_numeric_response_and_bad_weights(sleep: pd.DataFrame) -> None:
         build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=-np.ones(180))
     with pytest.raises(DataError, match="finite"):
         build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=np.full(180, np.inf))
+    with pytest.raises(DataError, match="zero weights"):
+        build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=np.r_[0.0, np.ones(179)])
+    with pytest.raises(DataError, match="infinite"):
+        build_design("Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=np.inf))
     with pytest.raises(DataError, match="180 rows"):
         build_design("Reaction ~ Days + (1 | Subject)", sleep, weights=np.ones(10))
 

@@ -247,6 +247,16 @@ def build_design(
             raise DataError("weights must be finite; found infinite values")
         if np.any(w < 0):
             raise DataError(f"weights must be non-negative; found {int((w < 0).sum())} negative")
+        if np.any(w == 0):
+            raise DataError(
+                f"weights must be positive; found {int((w == 0).sum())} zero weights: drop "
+                "those rows from the data instead (a zero weight removes the observation)"
+            )
+    if not np.all(np.isfinite(y)):
+        raise DataError(
+            f"the response '{parsed.response}' has {int((~np.isfinite(y)).sum())} infinite "
+            "values; remove or recode them"
+        )
     total_offset = np.zeros(n) if off is None else off.copy()
     for o in offsets_in_formula:
         total_offset += o.values if o.values.ndim == 1 else o.values[:, 0]
