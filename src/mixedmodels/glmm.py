@@ -8,19 +8,24 @@ and nAGQ = 0. The fit follows lme4's two stages:
 1. θ alone by BOBYQA, with β estimated inside PIRLS (lme4's nAGQ = 0
    objective log|L|² + ‖ũ‖² + aic);
 2. (θ, β) together, PIRLS over u only, from the stage-1 estimates, with the
-   Laplace or AGQ deviance. lme4 uses Nelder–Mead here; we use BOBYQA with
-   tight tolerances and reach the same optimum or a (slightly) lower one.
+   Laplace or AGQ deviance. lme4 uses Nelder–Mead here; we use a Newton
+   iteration with finite-difference derivatives (:mod:`mixedmodels.glmm_optim`)
+   and, where it is not safe (a variance parameter near its bound, an
+   indefinite Hessian), BOBYQA with tight tolerances. Both reach the same
+   optimum as lme4 or a (slightly) lower one.
 
 Standard errors follow lme4: the covariance of β̂ is the β block of
-2 H⁻¹, with H the central finite-difference Hessian (step 1e-4, lme4's
-``deriv12``) of the stage-2 deviance over (θ, β). Where H is not positive
-definite the covariance falls back to (R_X'R_X)⁻¹ from the final PIRLS
-weights, with a warning, as lme4 does.
+2 H⁻¹, with H the finite-difference Hessian (step 1e-4, O(δ²) accurate as
+lme4's ``deriv12``; see :func:`mixedmodels.glmm_optim.fd_derivatives`) of
+the stage-2 deviance over (θ, β). Where H is not positive definite the
+covariance falls back to (R_X'R_X)⁻¹ from the final PIRLS weights, with a
+warning, as lme4 does.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +38,7 @@ from .crossprod import crossprod
 from .design import Design
 from .errors import ConvergenceWarning, DataError, ModelSpecificationError, SingularFitWarning
 from .family import Family, make_family
+from .glmm_optim import fd_derivatives, newton_fd
 from .glmm_response import GlmmResponse, glmm_design
 from .linalg import BlockedCholesky
 from .optimize import OptimizerControl, OptResult, bobyqa
@@ -52,7 +58,8 @@ class GlmerControl:
 
     ``stage1`` and ``stage2`` are BOBYQA settings; ``tol_pirls`` the largest
     change of the modes at PIRLS convergence; ``calc_derivs`` computes the
-    finite-difference Hessian (step ``delta``) used for the standard errors.
+    finite-difference Hessian (step ``delta``) used for the standard errors;
+    ``newton`` runs stage 2 as a Newton iteration (BOBYQA where it is not safe).
     """
 
     stage1: OptimizerControl = field(default_factory=OptimizerControl)
@@ -62,6 +69,7 @@ class GlmerControl:
     tol_pirls: float = 1e-11
     calc_derivs: bool = True
     delta: float = 1e-4
+    newton: bool = True
 
 
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, delta: float = 1e-4,
@@ -145,6 +153,14 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             return _BAD
         return self._deviance_at(state)
 
+    def _objective_mode(self, par: np.ndarray, u0: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """Stage-2 deviance at (θ, β) from the start u0, with the mode ũ (None on failure)."""
+        try:
+            state = self.pirls.solve(par[: self.ntheta], par[self.ntheta :], u0=u0)
+        except PirlsError:
+            return _BAD, None
+        return self._deviance_at(state), state.u
+
     def _deviance_at(self, state: PirlsState) -> float:
         if self.nAGQ <= 1:
             return self.pirls.laplace(state)
@@ -170,15 +186,27 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             self._set_results(state1, res1, res1.fun)
             return self
         x0 = np.concatenate([res1.x, state1.beta])
-        ctrl = self.control.stage2
-        step = np.concatenate([np.full(self.ntheta, 0.02),
-                               0.2 * np.minimum(self._beta_sd(state1), 10.0)])
-        ctrl = OptimizerControl(**{**ctrl.__dict__, "initial_step": step})
         lower = np.concatenate([self.lower, np.full(x0.size - self.ntheta, -np.inf)])
-        res2 = bobyqa(self.objective, x0, lower, control=ctrl)
+        derivs = None
+        res2 = None
+        if self.control.newton:
+            t0 = time.perf_counter()
+            f0, u0 = self._objective_mode(x0, state1.u)
+            nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta) \
+                if u0 is not None else None
+            if nt is not None:
+                res2 = OptResult(nt.x, nt.fun, nt.nfev + 1, "Newton iteration converged", 1,
+                                 time.perf_counter() - t0)
+                derivs = (nt.g, nt.H, nt.u)
+        if res2 is None:
+            ctrl = self.control.stage2
+            step = np.concatenate([np.full(self.ntheta, 0.02),
+                                   0.2 * np.minimum(self._beta_sd(state1), 10.0)])
+            ctrl = OptimizerControl(**{**ctrl.__dict__, "initial_step": step})
+            res2 = bobyqa(self.objective, x0, lower, control=ctrl)
         theta, beta = res2.x[: self.ntheta], res2.x[self.ntheta :]
-        state = self.pirls.solve(theta, beta)
-        self._set_results(state, res2, self._deviance_at(state))
+        state = self.pirls.solve(theta, beta, u0=None if derivs is None else derivs[2])
+        self._set_results(state, res2, self._deviance_at(state), derivs)
         return self
 
     def _start(self, start: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +251,8 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         factor.update(state.theta)
         return factor
 
-    def _set_results(self, state: PirlsState, res: OptResult, crit: float) -> None:
+    def _set_results(self, state: PirlsState, res: OptResult, crit: float,
+                     derivs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         d = self.design
         self.opt = res
         self._state = state
@@ -248,12 +277,13 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self.hessian: np.ndarray | None = None
         self.gradient: np.ndarray | None = None
         self.optinfo.update({
-            "optimizer": "bobyqa (NLopt LN_BOBYQA), two stages",
+            "optimizer": ("bobyqa (NLopt LN_BOBYQA), then "
+                          + ("Newton" if res.message.startswith("Newton") else "bobyqa")),
             "feval": res.feval, "message": res.message, "code": res.code,
             "seconds": res.seconds, "pirls_iterations": state.iterations,
         })
         if self.nAGQ > 0 and self.control.calc_derivs:
-            self._hessian_vcov(state)
+            self._hessian_vcov(state, derivs)
         self._check_fit(res)
 
     def _dispersion_sigma(self, state: PirlsState) -> float:
@@ -263,13 +293,17 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         r = self.resid("pearson", _state=state)
         return math.sqrt((float(r @ r) + state.ussq) / self.nobs)
 
-    def _hessian_vcov(self, state: PirlsState) -> None:
+    def _hessian_vcov(self, state: PirlsState,
+                      derivs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         """vcov(β̂) = β block of 2 H⁻¹, H the finite-difference Hessian over (θ, β)."""
-        x = np.concatenate([state.theta, state.beta])
-        u_hat = state.u.copy()
-        g, H = deriv12(lambda p: self.objective(p, u0=u_hat), x, self.control.delta,
-                       fx=self._crit)
-        self.pirls.solve(state.theta, state.beta, u0=u_hat)
+        if derivs is None:
+            x = np.concatenate([state.theta, state.beta])
+            u_hat = state.u.copy()
+            der = fd_derivatives(self._objective_mode, x, self._crit, u_hat, self.control.delta)
+            self.pirls.solve(state.theta, state.beta, u0=u_hat)
+            g, H = der.g, (der.H if der.ok else np.full_like(der.H, np.nan))
+        else:
+            g, H = derivs[0], derivs[1]
         self.gradient, self.hessian = g, H
         try:
             V = 2.0 * np.linalg.inv(H)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 __all__ = ["PWLSTerm", "PWLS", "PWLSFailure"]
 
@@ -113,13 +113,55 @@ class PWLS:
         self._J1 = _indicator_t(t1.codes, t1.Z, t1.nl)
         self._Jrest = [_indicator_t(t.codes, t.Z, t.nl) for t in terms[1:]]
         self._wD = np.empty((n, self.p + 1))
+        self._DT = np.empty((self.p + 1, n))
+        self._DT[: self.p] = self.X.T
+        # scalar terms: Z columns of ones need no products
+        self.all_scalar = all(t.S == 1 for t in terms)
+        self._ones = [t.S == 1 and bool(np.all(t.Z[:, 0] == 1.0)) for t in terms]
+        # two scalar intercept terms: every product is a sum over the (l1, l2)
+        # cells of the two factors, A11 and the diagonal of A22 the margins
+        self.pair = len(terms) == 2 and all(self._ones)
+        if self.pair:
+            t2 = terms[1]
+            self._pair_idx = t1.codes.astype(np.intp) * t2.nl + t2.codes
+            self._ones1, self._ones2 = np.ones(t1.nl), np.ones(t2.nl)
         self.A11 = np.empty((self.nl1, S1, S1))
         self.A22 = np.empty((r, r))
         self.logdet = np.nan
 
     # -- cross-products -------------------------------------------------------
+    def _crossprod_pair(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """:meth:`_crossprod` for two scalar intercept terms, from the cell sums
+
+        T_{l1 l2} = Σ_{i in cell} wᵢ:  A11 = T 1,  A21 = [T | Σ_cell w D],
+        A22 = [[diag(1'T), Σ_cell w D summed over l1], [·, D'WD]],  D = [X z].
+        """
+        nl1, nl2, r, p = self.nl1, self.terms[1].nl, self.r, self.p
+        npair = nl1 * nl2
+        T = np.bincount(self._pair_idx, weights=w, minlength=npair).reshape(nl1, nl2)
+        A21 = np.empty((nl1, r, 1))
+        A21[:, :nl2, 0] = T
+        self.A11[:, 0, 0] = T @ self._ones2
+        DT = self._DT
+        DT[p] = z
+        wDT = DT * w
+        C = np.empty((p + 1, npair))
+        for j in range(p + 1):
+            C[j] = np.bincount(self._pair_idx, weights=wDT[j], minlength=npair)
+        A21[:, nl2:, 0] = (C.reshape((p + 1) * nl1, nl2) @ self._ones2).reshape(p + 1, nl1).T
+        A22 = self.A22
+        A22[:nl2, :nl2] = 0.0
+        A22[np.arange(nl2), np.arange(nl2)] = self._ones1 @ T
+        c2 = self._ones1 @ C.reshape(p + 1, nl1, nl2)  # (p + 1, nl2)
+        A22[:nl2, nl2:] = c2.T
+        A22[nl2:, :nl2] = c2
+        A22[nl2:, nl2:] = DT @ wDT.T
+        return A21
+
     def _crossprod(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Fill A11, A22 and return A21 in level layout (nl1, r, S1)."""
+        if self.pair:
+            return self._crossprod_pair(w, z)
         t1 = self.terms[0]
         nl1, S1, r, rz, p = self.nl1, self.S1, self.r, self.rz, self.p
         for (s, t), v in zip(self._a11_pairs, self._a11_vals):
@@ -211,13 +253,14 @@ class PWLS:
         if np.any(diag[:-1] <= 0):
             raise PWLSFailure("penalized system is singular")
         logdet = logdet1 + 2.0 * float(np.sum(np.log(diag[:rz])))
+        v = np.empty(r)
+        v[-1] = -1.0
         if r > 1:
-            x = solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans="T",
-                                 check_finite=False)
-        else:
-            x = np.zeros(0)
-        beta = x[rz : rz + p].copy()
-        v = np.append(x, -1.0)
+            v[:-1], info = lapack.dtrtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)
+            if info != 0:
+                raise PWLSFailure(f"triangular solve failed (info={info})")
+        x = v[:-1].copy()
+        beta = x[rz : rz + p]
         self._scale_vec(v, theta)
         h = np.einsum("lrs,r->ls", A21, v)
         if self.scalar1:
@@ -252,6 +295,16 @@ class PWLS:
 
     def zb(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Z Λ u (n,)."""
+        if self.all_scalar:
+            eta = np.zeros(self.n)
+            off = 0
+            for k, t in enumerate(self.terms):
+                v = np.take(u[off : off + t.nl] * theta[self.theta_off[k]], t.codes)
+                if not self._ones[k]:
+                    v *= t.Z[:, 0]
+                eta += v
+                off += t.nl
+            return eta
         eta = np.zeros(self.n)
         for t, b in zip(self.terms, self.b_of(theta, u)):
             if t.S == 1:
