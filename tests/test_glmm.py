@@ -209,3 +209,20 @@ def test_refit_new_response(fits: dict) -> None:
     m = fits["cbpp"]
     again = m.refit(m.y)
     assert again.loglik == pytest.approx(m.loglik, rel=1e-9)
+
+
+def test_observation_level_random_effect_poisson() -> None:
+    """glmer allows a grouping factor with one level per observation (lme4 1.1-31:
+    glmer(y ~ x + (1|grp) + (1|obs), d, poisson)); lmer still refuses it."""
+    d = pd.read_csv(Path(__file__).parent / "data" / "olre_poisson.csv")
+    f = "y ~ x + (1|grp) + (1|obs)"
+    m = glmer(f, d, family="poisson")
+    assert m.ngroups == {"obs": 120, "grp": 30}
+    np.testing.assert_allclose(m.theta.to_numpy(), [0.4130974195, 0.3645760241], rtol=5e-4)
+    np.testing.assert_allclose(m.fixef.to_numpy(), [0.5522132626, 0.3015387226], atol=5e-4)
+    np.testing.assert_allclose(m.fixef_se.to_numpy(), [0.11078638464, 0.08974266398], rtol=2e-3)
+    assert -2 * m.loglik <= 2 * 219.615754162 * (1 + 1e-9)
+    assert m.loglik == pytest.approx(-219.615754162, rel=1e-7)
+    assert m.deviance == pytest.approx(100.119515587, rel=1e-4)
+    with pytest.raises(ModelSpecificationError, match="120 levels for 120 observations"):
+        mm.lmer(f, d)

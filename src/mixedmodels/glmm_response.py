@@ -90,7 +90,8 @@ def glmm_design(
         data[_PLACEHOLDER] = np.where(np.isnan(s) | np.isnan(f), np.nan, 0.0)
         text = _PLACEHOLDER + " ~ " + formula.split("~", 1)[1]
         cbind_parts = (s, f)
-    design = build_design(text, data, weights=weights, offset=offset, na_action=na_action)
+    design = build_design(text, data, weights=weights, offset=offset, na_action=na_action,
+                          check_nobs=False)
     if cbind_parts is not None:
         design.formula = parsed
     resp = _response(design, family, cbind_parts)

@@ -120,7 +120,8 @@ class PWLS:
         self._ones = [t.S == 1 and bool(np.all(t.Z[:, 0] == 1.0)) for t in terms]
         # two scalar intercept terms: every product is a sum over the (l1, l2)
         # cells of the two factors, A11 and the diagonal of A22 the margins
-        self.pair = len(terms) == 2 and all(self._ones)
+        self.pair = (len(terms) == 2 and all(self._ones)
+                     and t1.nl * terms[1].nl <= 8 * max(n, 1000))
         if self.pair:
             t2 = terms[1]
             self._pair_idx = t1.codes.astype(np.intp) * t2.nl + t2.codes

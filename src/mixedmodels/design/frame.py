@@ -156,8 +156,13 @@ def build_design(
     offset: Any = None,
     na_action: str = "omit",
     require_random: bool = True,
+    check_nobs: bool = True,
 ) -> Design:
-    """Evaluate a formula on data: the model frame and its matrices."""
+    """Evaluate a formula on data: the model frame and its matrices.
+
+    ``check_nobs=False`` allows grouping factors with as many levels (or
+    terms with as many random effects) as observations, as lme4's glmer.
+    """
     parsed = parse_formula(formula) if isinstance(formula, str) else formula
     data = as_pandas(data)
     if na_action not in ("omit", "raise", "exclude"):
@@ -290,7 +295,7 @@ def build_design(
         terms.append(ReTerm(b, factor, Z, zspec.column_names, zspec))
     terms = lme4_order(terms)
     if terms:
-        check_identifiable(terms, n)
+        check_identifiable(terms, n, check_nobs=check_nobs)
 
     return Design(
         formula=parsed,

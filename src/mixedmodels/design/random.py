@@ -119,8 +119,14 @@ def lme4_order(terms: list[ReTerm]) -> list[ReTerm]:
     return terms
 
 
-def check_identifiable(terms: list[ReTerm], n: int) -> None:
-    """lme4's checks on grouping factors and the number of random effects."""
+def check_identifiable(terms: list[ReTerm], n: int, check_nobs: bool = True) -> None:
+    """lme4's checks on grouping factors and the number of random effects.
+
+    ``check_nobs=False`` skips the two comparisons with the number of
+    observations (levels ≥ n, random effects ≥ n), as glmer's defaults
+    ``check.nobs.vs.nlev = check.nobs.vs.nRE = "ignore"`` do (observation-level
+    random effects); the at-least-2-levels check always applies.
+    """
     for t in terms:
         if t.nl < 2:
             raise ModelSpecificationError(
@@ -128,14 +134,14 @@ def check_identifiable(terms: list[ReTerm], n: int) -> None:
                 "values; a random effect needs a grouping factor with at least 2 levels "
                 f"(term {t.bar.text})"
             )
-        if t.nl >= n:
+        if check_nobs and t.nl >= n:
             raise ModelSpecificationError(
                 f"grouping factor '{t.group}' has {t.nl} levels for {n} observations: "
                 "each level must have more than one observation on average, or the "
                 "random effect cannot be told apart from the residual "
                 f"(term {t.bar.text}); drop the term or use a coarser grouping factor"
             )
-        if t.q >= n:
+        if check_nobs and t.q >= n:
             raise ModelSpecificationError(
                 f"the term {t.bar.text} on '{t.group}' has {t.q} random effects for {n} "
                 "observations; its variance parameters and the residual variance are "
