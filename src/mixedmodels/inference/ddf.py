@@ -24,6 +24,7 @@ from scipy import stats
 
 from .kenward_roger import kenward_roger_vcov, kr_ddf
 from .table import AnovaTable
+from .type3 import type3_contrasts
 from .varpar import VarparDerivatives, varpar_derivatives
 
 __all__ = ["coef_table", "contrast_test", "anova_type3", "satterthwaite_ddf", "normalize_ddf"]
@@ -100,16 +101,24 @@ def coef_table(model: Any, ddf: str = "Satterthwaite") -> pd.DataFrame:
     return out
 
 
-def _satterthwaite_f(model: Any, L: np.ndarray) -> tuple[float, float, float]:
-    """(F, numdf, dendf) for H0: Lβ = 0 by lmerTest's multi-df Satterthwaite."""
+def _satterthwaite_f(model: Any, L: np.ndarray, eps: float = 1.4901161193847656e-08
+                     ) -> tuple[float, float, float]:
+    """(F, numdf, dendf) for H0: Lβ = 0 by lmerTest's multi-df Satterthwaite.
+
+    Only the q eigenvalues of L V_β L' above eps·d₁ are used (a rank-deficient
+    L is tested on its q-dimensional row space).
+    """
     dv = _derivs(model)
     A = dv.vcov_varpar()
-    VL = L @ dv.vcov @ L.T
-    d, P = np.linalg.eigh(VL)
-    d, P = d[::-1], P[:, ::-1]  # R's eigen: decreasing
-    PtL = P.T @ L
     beta = np.asarray(model._beta)
-    q = L.shape[0]
+    if L.shape[0] == 1:
+        PtL, d = L, np.array([float(L[0] @ dv.vcov @ L[0])])
+    else:
+        d, P = np.linalg.eigh(L @ dv.vcov @ L.T)
+        d, P = d[::-1], P[:, ::-1]  # R's eigen: decreasing
+        q = int(np.sum(d > max(eps * d[0], 0.0)))
+        d, PtL = d[:q], (P.T @ L)[:q]
+    q = PtL.shape[0]
     F = float(np.sum((PtL @ beta) ** 2 / d) / q)
     nu = np.empty(q)
     for m in range(q):
@@ -127,56 +136,38 @@ def _satterthwaite_f(model: Any, L: np.ndarray) -> tuple[float, float, float]:
     return F, float(q), float(ddf)
 
 
-def _kr_f(model: Any, L: np.ndarray) -> tuple[float, float, float]:
+def _kr_f(model: Any, L: np.ndarray) -> tuple[float, float, float, float]:
+    """(F, numdf, dendf, F_U): KR's scaled F and the unscaled Wald F with Φ_A."""
     adj = _kr(model)
     beta = np.asarray(model._beta)
     Lb = L @ beta
     q = L.shape[0]
     wald = float(Lb @ np.linalg.solve(L @ adj.phi_adj @ L.T, Lb))
     ddf, scaling = kr_ddf(L, adj)
-    return scaling * wald / q, float(q), ddf
-
-
-def _term_contrasts(model: Any) -> dict[str, np.ndarray]:
-    """Type III contrasts per fixed term: the rows of I for the term's columns.
-
-    This is lmerTest's type III contrast whenever the term is not contained
-    in a higher-order term (for contained terms lmerTest orthogonalizes
-    against the containing terms; those rows are marked in the result).
-    """
-    spec = model.design.fixed_spec
-    terms = spec.term_spec.terms
-    assign = np.asarray(spec.assign)
-    p = len(model._beta)
-    out = {}
-    for k, t in enumerate(terms, start=1):
-        cols = np.flatnonzero(assign == k)
-        if cols.size:
-            out[":".join(t)] = np.eye(p)[cols]
-    return out
+    return scaling * wald / q, float(q), ddf, wald / q
 
 
 def anova_type3(model: Any, ddf: str = "Satterthwaite") -> AnovaTable:
     """lmerTest's ``anova(m, type = 3)``: an F test per fixed-effect term.
 
-    Columns Sum Sq, Mean Sq (= F·σ̂² with the unadjusted F), NumDF, DenDF,
-    F value, Pr(>F). Terms contained in higher-order terms (main effects
-    under an interaction) are tested on their own coefficients, which is
-    lmerTest's type III test only for orthogonal (e.g. sum-to-zero) codings.
+    Hypothesis matrices from :func:`.type3.type3_contrasts` (main effects
+    under an interaction are tested orthogonally to the interaction, as
+    lmerTest). Columns Sum Sq = Mean Sq·NumDF, Mean Sq = F_U·σ̂² (F_U the
+    F statistic before Kenward–Roger's scaling), NumDF, DenDF, F value,
+    Pr(>F).
     """
     ddf = normalize_ddf(ddf)
     if ddf == "lme4":
         raise ValueError("anova_type3 needs ddf='Satterthwaite' or 'Kenward-Roger'")
     s2 = model._sigma**2
     rows = {}
-    for name, L in _term_contrasts(model).items():
-        F_s, q, den_s = _satterthwaite_f(model, L) if ddf == "Satterthwaite" else (
-            _wald_f(model, L), float(L.shape[0]), np.nan)
+    for name, L in type3_contrasts(model).items():
         if ddf == "Kenward-Roger":
-            F, _, den = _kr_f(model, L)
+            F, q, den, F_u = _kr_f(model, L)
         else:
-            F, den = F_s, den_s
-        ms = F_s * s2
+            F, q, den = _satterthwaite_f(model, L)
+            F_u = F
+        ms = F_u * s2
         rows[name] = (ms * q, ms, q, den, F, stats.f.sf(F, q, den))
     frame = pd.DataFrame.from_dict(
         rows, orient="index", columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
@@ -187,9 +178,3 @@ def anova_type3(model: Any, ddf: str = "Satterthwaite") -> AnovaTable:
     return AnovaTable.build(frame, [f"Type III Analysis of Variance Table with {method} method"],
                             kinds)
 
-
-def _wald_f(model: Any, L: np.ndarray) -> float:
-    beta = np.asarray(model._beta)
-    V = model._vcov_unscaled * model._sigma**2
-    Lb = L @ beta
-    return float(Lb @ np.linalg.solve(L @ V @ L.T, Lb) / L.shape[0])

@@ -7,7 +7,9 @@ then ``sigma``, then the fixed effects.
 * ``"Wald"``: β̂ ± z_{1−α/2} SE(β̂) for fixed effects, NaN for the variance
   parameters (as lme4);
 * ``"boot"``: percentile intervals of the parametric bootstrap
-  (:func:`.simulate.bootstrap`) of every parameter.
+  (:func:`.simulate.bootstrap`) of every parameter;
+* ``"profile"``: profile-likelihood intervals of the ML deviance, the roots
+  of ζ(v) = ±z_{1−α/2} for every parameter (:mod:`.profile`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .profile import profile_confint
 from .simulate import bootstrap
 
 __all__ = ["confint", "parameter_vector"]
@@ -73,7 +76,12 @@ def confint(
         q.columns = cols
         return q.loc[params.index]
     if method_l == "profile":
-        raise NotImplementedError(
-            "profile intervals are not available yet; use method='boot' or 'Wald'"
-        )
+        from ..lmm import LinearMixedModel
+
+        if not isinstance(model, LinearMixedModel):
+            raise ValueError("profile intervals are available for linear mixed models (lmer); "
+                             "use method='Wald' or 'boot'")
+        out = profile_confint(model, level=level)
+        out.columns = cols
+        return out.loc[params.index]
     raise ValueError(f"method must be 'Wald', 'boot' or 'profile', got {method!r}")

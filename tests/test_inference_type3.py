@@ -1,0 +1,132 @@
+"""lmerTest's type III hypothesis matrices: terms contained in interactions, unbalanced data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.inference.ddf import anova_type3
+from mixedmodels.inference.type3 import containment, type3_contrasts, zapsmall
+from refcases import case_data, fit_case
+
+# (Sum Sq, DenDF, F value) from lmerTest 3.1-3: anova(m, type = 3[, ddf = "Kenward-Roger"])
+CAKE_UNBALANCED = {
+    "Satterthwaite": {
+        "recipe": (1.409305541, 41.0064047363, 0.0350384439629),
+        "temperature": (1965.83477723, 198.230664768, 19.5499952788),
+        "recipe:temperature": (181.056321268, 198.228422599, 0.900291893039),
+    },
+    "Kenward-Roger": {
+        "recipe": (1.40929775696, 40.9933117614, 0.0350382496805),
+        "temperature": (1965.51845421, 198.2177816, 19.5468491988),
+        "recipe:temperature": (181.054474104, 198.215545843, 0.900282682812),
+    },
+}
+SLEEP_GROUPS = {
+    "Satterthwaite": {
+        "Days": (28070.3128452, 15.1447985568, 41.1011100914),
+        "grp": (2212.54746493, 12.4905754911, 1.61982799123),
+        "Days:grp": (730.858270943, 15.14920987, 0.535068604702),
+    },
+    "Kenward-Roger": {
+        "Days": (28018.8214642, 14.9263593032, 41.0257153878),
+        "grp": (2199.40001386, 14.6812980965, 1.61016529749),
+        "Days:grp": (728.846086281, 14.9304865522, 0.533594042525),
+    },
+}
+# grp + Days:grp (no Days main effect): lmerTest's row "grp:Days"
+SLEEP_NESTED = {"grp": (2212.54746236, 12.4905754221, 1.61982798951),
+                "Days:grp": (28724.7645954, 15.1500630142, 14.0197904528)}
+
+
+def _drop_rows(data: pd.DataFrame, r_rows: list[int]) -> pd.DataFrame:
+    return data.drop(index=[i - 1 for i in r_rows]).reset_index(drop=True)
+
+
+def _cake_unbalanced():
+    # R: cake[-c(1:7, 50, 101:104, 200), ] with temperature an ordered factor
+    return _drop_rows(case_data("cake"), [1, 2, 3, 4, 5, 6, 7, 50, 101, 102, 103, 104, 200])
+
+
+def _sleep_groups():
+    # R: grp <- c("a","b","c")[(as.integer(Subject) %% 3) + 1]; subject 5 in "a";
+    # rows 3, 20, 21, 77, 150:153 dropped
+    sl = case_data("sleep_rs").copy()
+    codes = sl["Subject"].cat.codes.to_numpy() + 1
+    g = np.array(["a", "b", "c"])[codes % 3]
+    g[codes == 5] = "a"
+    sl["grp"] = pd.Categorical(g)
+    return _drop_rows(sl, [3, 20, 21, 77, 150, 151, 152, 153])
+
+
+def _check(tab, want):
+    for row, (ss, den, f) in want.items():
+        assert tab.loc[row, "Sum Sq"] == pytest.approx(ss, rel=1e-5), row
+        assert tab.loc[row, "DenDF"] == pytest.approx(den, rel=1e-5), row
+        assert tab.loc[row, "F value"] == pytest.approx(f, rel=1e-5), row
+
+
+@pytest.mark.parametrize("ddf", ["Satterthwaite", "Kenward-Roger"])
+def test_unbalanced_cake_ordered_factor(ddf):
+    m = mm.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", _cake_unbalanced())
+    _check(anova_type3(m, ddf), CAKE_UNBALANCED[ddf])
+
+
+@pytest.mark.parametrize("ddf", ["Satterthwaite", "Kenward-Roger"])
+def test_numeric_by_factor_interaction(ddf):
+    m = mm.lmer("Reaction ~ Days * grp + (Days | Subject)", _sleep_groups())
+    _check(anova_type3(m, ddf), SLEEP_GROUPS[ddf])
+
+
+def test_factor_with_nested_slopes():
+    m = mm.lmer("Reaction ~ grp + Days:grp + (Days | Subject)", _sleep_groups())
+    tab = anova_type3(m)
+    _check(tab, SLEEP_NESTED)
+    assert tab.loc["Days:grp", "NumDF"] == 3
+
+
+def test_contained_main_effects_average_over_the_other_factor():
+    m = mm.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", _cake_unbalanced())
+    L = type3_contrasts(m)
+    assert list(L) == ["recipe", "temperature", "recipe:temperature"]
+    T = L["temperature"]
+    assert T.shape == (5, 18)
+    np.testing.assert_array_equal(T[:, :3], 0.0)
+    # the temperature effect averaged over the three recipes: each interaction
+    # coefficient (recipe B and C) enters with 1/3 of the main-effect weight
+    main = T[:, 3:8]
+    np.testing.assert_allclose(T[:, 8::2], main / 3, atol=1e-6)
+    np.testing.assert_allclose(T[:, 9::2], main / 3, atol=1e-6)
+    assert np.linalg.matrix_rank(main) == 5
+    m2 = mm.lmer("Reaction ~ Days * grp + (Days | Subject)", _sleep_groups())
+    np.testing.assert_allclose(type3_contrasts(m2)["Days"], [[0, 1, 0, 0, 1 / 3, 1 / 3]],
+                               atol=1e-7)
+
+
+def test_treatment_coding_without_containment_tests_the_term_columns():
+    m = fit_case("sleep_rs")
+    L = type3_contrasts(m)
+    assert list(L) == ["Days"]
+    np.testing.assert_allclose(L["Days"], [[0.0, 1.0]])
+
+
+def test_containment_rules():
+    terms = (("a",), ("b",), ("x",), ("a", "b"), ("a", "x"))
+    got = containment(terms, numeric={"x"})
+    assert got["a"] == ["a:b"]  # a:x has a numeric variable a lacks
+    assert got["b"] == ["a:b"]
+    assert got["x"] == ["a:x"]
+    assert got["a:b"] == [] and got["a:x"] == []
+    # without the main effect of b, b in a:b is coded by indicators (R's code 2):
+    # a:b's variables are {a} only and it does not contain a
+    got = containment((("a",), ("a", "b")), numeric=set())
+    assert got["a"] == []
+
+
+def test_zapsmall_rounds_like_r():
+    np.testing.assert_array_equal(zapsmall(np.array([1.0, 1e-9, 1 / 3])),
+                                  [1.0, 0.0, 0.3333333])
+    np.testing.assert_array_equal(zapsmall(np.array([123.456789012, 1e-6])),
+                                  [123.4568, 0.0])
