@@ -226,3 +226,38 @@ def test_observation_level_random_effect_poisson() -> None:
     assert m.deviance == pytest.approx(100.119515587, rel=1e-4)
     with pytest.raises(ModelSpecificationError, match="120 levels for 120 observations"):
         mm.lmer(f, d)
+
+
+def test_tidy_glance_augment_to_dict(fits: dict) -> None:
+    from scipy import stats
+
+    m, r = fits["cbpp"], REF["cbpp"]
+    t = m.tidy()
+    fx = t[t["effect"] == "fixed"]
+    assert list(fx["term"]) == list(r["fixef"])
+    np.testing.assert_allclose(fx["estimate"], m.fixef, rtol=1e-12)
+    np.testing.assert_allclose(fx["std.error"], m.fixef_se, rtol=1e-12)
+    np.testing.assert_allclose(fx["statistic"], m.fixef / m.fixef_se, rtol=1e-12)
+    np.testing.assert_allclose(fx["p.value"], 2 * stats.norm.sf(np.abs(fx["statistic"])),
+                               rtol=1e-10)
+    assert "df" not in t.columns
+    rp = t[t["effect"] == "ran_pars"]
+    assert list(rp["term"]) == ["sd__(Intercept)"]  # no residual row: no dispersion
+    assert rp["estimate"].iloc[0] == pytest.approx(m.theta.iloc[0], rel=1e-12)
+    assert list(m.tidy("ran_vals")["level"][:2]) == list(m.ranef["herd"].index[:2])
+    g = m.glance().iloc[0]
+    assert g["nobs"] == 56 and g["sigma"] == 1.0
+    assert g["logLik"] == pytest.approx(r["logLik"], rel=1e-5)
+    assert g["AIC"] == pytest.approx(r["AIC"], rel=1e-5)
+    assert g["deviance"] == pytest.approx(r["deviance"], rel=1e-4)
+    assert g["df.residual"] == 56 - r["df"]
+    a = m.augment(_data("cbpp"))
+    np.testing.assert_allclose(a[".fitted"], m.predict(), rtol=1e-12)  # link scale
+    np.testing.assert_allclose(a[".mu"], m.fitted, rtol=1e-12)
+    np.testing.assert_allclose(a[".resid"], m.resid("deviance"), rtol=1e-12)
+    np.testing.assert_allclose(a[".fixed"], m.predict(re_form="~0"), rtol=1e-12)
+    d = m.to_dict()
+    assert (d["family"], d["link"], d["nAGQ"], d["REML"]) == ("binomial", "logit", 1, False)
+    assert d["coefficients"]["period2"]["Pr(>|z|)"] == pytest.approx(
+        float(fx["p.value"].iloc[1]), rel=1e-12)
+    assert json.loads(json.dumps(d))["theta"] == pytest.approx(m.theta.to_dict())

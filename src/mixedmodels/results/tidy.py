@@ -89,15 +89,23 @@ def glance(model: Any) -> pd.DataFrame:
 
 
 def augment(model: Any, data: Any = None) -> pd.DataFrame:
-    """The rows used in the fit with ``.fitted``, ``.fixed``, ``.resid`` (and ``.weights``)."""
+    """The rows used in the fit with ``.fitted``, ``.fixed``, ``.resid`` (and ``.weights``).
+
+    For a GLMM, as broom.mixed: ``.fitted`` and ``.fixed`` are on the link
+    scale (η = Xβ̂ + Zb̂ + offset and Xβ̂ + offset), ``.mu`` = g⁻¹(η) is the
+    fitted mean and ``.resid`` the deviance residuals.
+    """
     d = model.design
     if data is not None:
         out = as_pandas(data).iloc[d.rows].copy()
     else:
         out = pd.DataFrame(d.X, columns=d.x_names)
         out.insert(0, d.formula.response, model.y)
-    out[".fitted"] = model.fitted
+    glmm = _family(model) is not None
+    out[".fitted"] = model.linear_predictor if glmm else model.fitted
     out[".fixed"] = model.predict(re_form="~0")
+    if glmm:
+        out[".mu"] = model.fitted
     out[".resid"] = model.resid()
     if d.has_weights:
         out[".weights"] = d.weights
@@ -120,13 +128,22 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _family(model: Any) -> Any:
+    """The GLMM family object of a fit (None for a linear mixed model)."""
+    fam = getattr(model, "family", None)
+    return fam if hasattr(fam, "link") else None
+
+
 def to_dict(model: Any) -> dict[str, Any]:
     """Every number of the fit in plain Python types (for JSON)."""
     s = model.summary(correlation=False)
     ranef = model.ranef
+    fam = _family(model)
     out = {
         "formula": model.design.formula.text,
-        "family": getattr(model, "family", "gaussian"),
+        "family": fam.family if fam is not None else getattr(model, "family", "gaussian"),
+        "link": fam.link.name if fam is not None else "identity",
+        "nAGQ": getattr(model, "nAGQ", None),
         "REML": bool(getattr(model, "REML", False)),
         "nobs": model.nobs,
         "n_omitted": model.design.n_omitted,
