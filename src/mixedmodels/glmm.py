@@ -59,7 +59,9 @@ class GlmerControl:
     ``stage1`` and ``stage2`` are BOBYQA settings; ``tol_pirls`` the largest
     change of the modes at PIRLS convergence; ``calc_derivs`` computes the
     finite-difference Hessian (step ``delta``) used for the standard errors;
-    ``newton`` runs stage 2 as a Newton iteration (BOBYQA where it is not safe).
+    ``newton`` runs stage 2 as a Newton iteration (BOBYQA where it is not safe);
+    stage 1 then only provides its starting values (nAGQ ≥ 1) and runs with
+    the looser ``stage1_start`` settings.
     """
 
     stage1: OptimizerControl = field(default_factory=OptimizerControl)
@@ -70,6 +72,9 @@ class GlmerControl:
     calc_derivs: bool = True
     delta: float = 1e-4
     newton: bool = True
+    stage1_start: OptimizerControl = field(
+        default_factory=lambda: OptimizerControl(xtol_rel=1e-3, ftol_abs=1e-4, polish=False)
+    )
 
 
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, delta: float = 1e-4,
@@ -172,7 +177,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         """Run lme4's two stages and compute every result at the optimum."""
         theta0, beta0 = self._start(start)
         self.pirls.beta = beta0
-        res1 = bobyqa(self.objective_stage1, theta0, self.lower, control=self.control.stage1)
+        only_start = self.nAGQ > 0 and self.control.newton
+        ctrl1 = self.control.stage1_start if only_start else self.control.stage1
+        res1 = bobyqa(self.objective_stage1, theta0, self.lower, control=ctrl1)
         if res1.fun >= _BAD:
             raise PirlsError(
                 "PIRLS failed at every value of the variance parameters tried: the fixed effects "

@@ -9,7 +9,9 @@ predictions: after f(x_c + δe_i) returns ũ_i, with d_i = ũ_i − ũ_c,
     x_c − δe_i       starts from ũ_c − d_i,
     x_c ± δ(e_i+e_j) starts from ũ_c ± (d_i + d_j),
 
-which are O(δ²) from the mode (one PIRLS iteration fewer).
+which are O(δ²) from the mode (one PIRLS iteration fewer). The next
+stencil starts x + δe_i from ũ + d_i of the previous one, and a Newton
+trial point x + tp from ũ + t Σ_i p_i d_i/δ.
 
 Derivatives (δ = 1e-4, lme4's ``deriv12`` step):
 
@@ -27,8 +29,8 @@ Derivatives (δ = 1e-4, lme4's ``deriv12`` step):
 
 Stage 2 is then a Newton iteration from the stage-1 estimates: Hessian H₀
 (forward variant) at the start, steps p = −H⁻¹g with a backtracking line
-search (Armijo, f(x + tp) ≤ f(x) + 10⁻⁴ t g'p), central gradients at each
-new point and BFGS updates
+search (Armijo, f(x + tp) ≤ f(x) + 10⁻⁴ t g'p), gradients at each new
+point and BFGS updates
 
     H ← H − (H s s'H)/(s'H s) + (y y')/(y's),   s = Δx, y = Δg,
 
@@ -56,12 +58,14 @@ _BAD = 1e100
 
 @dataclass
 class FDDerivatives:
-    """Gradient ``g``, Hessian ``H`` (None for gradient-only) and the evaluations used."""
+    """Gradient ``g``, Hessian ``H`` (None for gradient-only), the evaluations used
+    and the mode displacements ``d`` (d_i = ũ(x + δe_i) − ũ(x))."""
 
     g: np.ndarray
     H: np.ndarray | None
     nfev: int
     ok: bool
+    d: list[np.ndarray]
 
 
 @dataclass
@@ -77,9 +81,13 @@ class NewtonResult:
     iterations: int
 
 
-def _axis(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray, delta: float
+def _axis(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray, delta: float,
+          d_prev: list[np.ndarray] | None = None
           ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], bool]:
-    """f(x ± δe_i) and the mode displacements d_i = ũ(x + δe_i) − ũ_c."""
+    """f(x ± δe_i) and the mode displacements d_i = ũ(x + δe_i) − ũ_c.
+
+    ``d_prev``, displacements from a nearby centre, predict ũ(x + δe_i).
+    """
     k = x.size
     fp, fm = np.empty(k), np.empty(k)
     d: list[np.ndarray] = []
@@ -87,7 +95,7 @@ def _axis(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray, delta: float
     for i in range(k):
         xp = x.copy()
         xp[i] += delta
-        fp[i], up = fun(xp, u_c)
+        fp[i], up = fun(xp, u_c if d_prev is None else u_c + d_prev[i])
         if up is None:
             return fp, fm, d, False
         d.append(up - u_c)
@@ -99,22 +107,23 @@ def _axis(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray, delta: float
 
 
 def fd_gradient(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray,
-                delta: float = 1e-4) -> FDDerivatives:
+                delta: float = 1e-4, d_prev: list[np.ndarray] | None = None) -> FDDerivatives:
     """Central-difference gradient g_i = (f(x+δe_i) − f(x−δe_i))/(2δ)."""
-    fp, fm, _, ok = _axis(fun, x, u_c, delta)
-    return FDDerivatives((fp - fm) / (2.0 * delta), None, 2 * x.size, ok)
+    fp, fm, d, ok = _axis(fun, x, u_c, delta, d_prev)
+    return FDDerivatives((fp - fm) / (2.0 * delta), None, 2 * x.size, ok, d)
 
 
 def fd_derivatives(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.ndarray,
-                   delta: float = 1e-4, forward: bool = False) -> FDDerivatives:
+                   delta: float = 1e-4, forward: bool = False,
+                   d_prev: list[np.ndarray] | None = None) -> FDDerivatives:
     """Central gradient and the Hessian of the module docstring at x (f(x) = fx)."""
     k = x.size
-    fp, fm, d, ok = _axis(fun, x, u_c, delta)
+    fp, fm, d, ok = _axis(fun, x, u_c, delta, d_prev)
     nfev = 2 * k
     g = (fp - fm) / (2.0 * delta)
     H = np.empty((k, k))
     if not ok:
-        return FDDerivatives(g, H, nfev, False)
+        return FDDerivatives(g, H, nfev, False, d)
     H[np.arange(k), np.arange(k)] = (fp - 2.0 * fx + fm) / delta**2
     for i in range(k):
         for j in range(i):
@@ -130,7 +139,7 @@ def fd_derivatives(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.ndarray
                 nfev += 1
                 ok = ok and umm is not None and fmm < _BAD
             H[i, j] = H[j, i] = h / delta**2
-    return FDDerivatives(g, H, nfev, ok)
+    return FDDerivatives(g, H, nfev, ok, d)
 
 
 def _newton_step(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -161,7 +170,7 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
     nfev = der.nfev
     if not der.ok or der.H is None:
         return None
-    g, H = der.g, der.H
+    g, H, d = der.g, der.H, der.d
     final = False
     for it in range(1, maxit + 1):
         nstep = _newton_step(H, g)
@@ -172,18 +181,20 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
             if final:
                 return NewtonResult(x, f, u, g, H, nfev, it)
             # confirm with the symmetric Hessian at the candidate optimum
-            der = fd_derivatives(fun, x, f, u, delta)
+            der = fd_derivatives(fun, x, f, u, delta, d_prev=d)
             nfev += der.nfev
             if not der.ok or der.H is None:
                 return None
-            g, H, final = der.g, der.H, True
+            g, H, d, final = der.g, der.H, der.d, True
             continue
+        # first-order prediction of the modes along the step: ũ(x + tp) ≈ ũ + t Σ p_i d_i/δ
+        du = sum(pi / delta * di for pi, di in zip(p, d))
         t, accepted = 1.0, False
         for _ in range(9):
             xn = x + t * p
             if np.any(xn[finite] - lower[finite] < margin):
                 return None
-            fn, un = fun(xn, u)
+            fn, un = fun(xn, u + t * du)
             nfev += 1
             if un is not None and fn <= f + 1e-4 * t * float(g @ p):
                 accepted = True
@@ -191,10 +202,11 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
             t *= 0.5
         if not accepted:
             return None
-        grad = fd_gradient(fun, xn, un, delta)
+        grad = fd_gradient(fun, xn, un, delta, d_prev=d)
         nfev += grad.nfev
         if not grad.ok:
             return None
+        d = grad.d
         s, y = xn - x, grad.g - g
         sy = float(s @ y)
         if sy > 0:

@@ -171,7 +171,7 @@ class PIRLS:
             var = fam.variance(mu)
             W = pw * me * me / var
             z = eta - base + (y - mu) / me
-            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(z))):
+            if not math.isfinite(float(W.sum()) + float(z.sum())):
                 raise PirlsError(
                     "PIRLS produced non-finite working weights: fitted values reached the edge "
                     f"of the {fam.family} family's range (complete separation or extreme "
@@ -183,6 +183,13 @@ class PIRLS:
                 raise PirlsError(f"PIRLS: {exc}") from exc
             if not joint:
                 b_new = b
+            step = max(float(np.max(np.abs(u_new - u), initial=0.0)),
+                       float(np.max(np.abs(b_new - b), initial=0.0)) if joint else 0.0)
+            # stop on a negligible step: the weights of this iteration (hence
+            # log|L|²) were taken at the current point, within `tol` of the mode,
+            # which is returned with them
+            if step < self.tol:
+                break
             eta_new, mu_new, dev_new, pdev_new = self._evaluate(solver, theta, base, u_new, b_new,
                                                                 joint)
             halvings = 0
@@ -200,13 +207,7 @@ class PIRLS:
                     "or the fixed effects separate the outcomes; simplify the model or rescale "
                     "predictors"
                 )
-            step = max(float(np.max(np.abs(u_new - u), initial=0.0)),
-                       float(np.max(np.abs(b_new - b), initial=0.0)) if joint else 0.0)
             u, b, eta, mu, devres, pdev = u_new, b_new, eta_new, mu_new, dev_new, pdev_new
-            # stop on a negligible step: the weights of this iteration (hence
-            # log|L|²) were then taken at a point within `tol` of the mode
-            if step < self.tol:
-                break
         else:
             raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
         if not fam.validmu(mu):
