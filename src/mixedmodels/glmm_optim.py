@@ -34,8 +34,11 @@ point and BFGS updates
 
     H ← H − (H s s'H)/(s'H s) + (y y')/(y's),   s = Δx, y = Δg,
 
-until the predicted decrease ½ g'H⁻¹g falls below ``ftol``; the symmetric
-Hessian at the optimum (used for the standard errors) confirms it. Where
+until the predicted decrease ½ g'H⁻¹g of a full step falls below 10⁻⁵.
+The symmetric Hessian is then computed at the new point (it gives the
+standard errors): below ``ftol`` the iteration stops; below 10⁻⁶ one more
+Newton step with it ends the iteration (the step moves x by O(√pred)
+standard errors, too little to change H); otherwise BFGS steps continue. Where
 the iteration is not safe (H not positive definite, a variance parameter
 close to its bound, a failed line search) it reports failure and glmer falls
 back to BOBYQA.
@@ -54,6 +57,8 @@ __all__ = ["FDDerivatives", "NewtonResult", "fd_derivatives", "fd_gradient", "ne
 ModeObjective = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray | None]]
 
 _BAD = 1e100
+_NEAR = 1e-5  # predicted decrease below which the next Hessian is the final, symmetric one
+_LAST_STEP = 1e-6  # ... and below which one step with it ends the iteration
 
 
 @dataclass
@@ -180,7 +185,6 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
         if pred < ftol:
             if final:
                 return NewtonResult(x, f, u, g, H, nfev, it)
-            # confirm with the symmetric Hessian at the candidate optimum
             der = fd_derivatives(fun, x, f, u, delta, d_prev=d)
             nfev += der.nfev
             if not der.ok or der.H is None:
@@ -189,6 +193,14 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
             continue
         # first-order prediction of the modes along the step: ũ(x + tp) ≈ ũ + t Σ p_i d_i/δ
         du = sum(pi / delta * di for pi, di in zip(p, d))
+        if final and pred < _LAST_STEP:
+            # one last step with the symmetric Hessian; it moves x by O(√pred) in
+            # standard-error units, too little to change H
+            fn, un = fun(x + p, u + du)
+            nfev += 1
+            if un is not None and fn <= f:
+                return NewtonResult(x + p, fn, un, g + H @ p, H, nfev, it)
+            return NewtonResult(x, f, u, g, H, nfev, it)
         t, accepted = 1.0, False
         for _ in range(9):
             xn = x + t * p
@@ -202,6 +214,14 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
             t *= 0.5
         if not accepted:
             return None
+        if t == 1.0 and pred < _NEAR:
+            # close to the optimum: the symmetric Hessian (with the gradient) next
+            der = fd_derivatives(fun, xn, fn, un, delta, d_prev=d)
+            nfev += der.nfev
+            if not der.ok or der.H is None:
+                return None
+            x, f, u, g, H, d, final = xn, fn, un, der.g, der.H, der.d, True
+            continue
         grad = fd_gradient(fun, xn, un, delta, d_prev=d)
         nfev += grad.nfev
         if not grad.ok:
