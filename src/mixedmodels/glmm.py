@@ -61,7 +61,7 @@ class GlmerControl:
     finite-difference Hessian (step ``delta``) used for the standard errors;
     ``newton`` runs stage 2 as a Newton iteration (BOBYQA where it is not safe);
     stage 1 then only provides its starting values (nAGQ ≥ 1) and runs with
-    the looser ``stage1_start`` settings.
+    the looser ``stage1_start`` settings and PIRLS tolerance ``tol_pirls_start``.
     """
 
     stage1: OptimizerControl = field(default_factory=OptimizerControl)
@@ -72,6 +72,7 @@ class GlmerControl:
     calc_derivs: bool = True
     delta: float = 1e-4
     newton: bool = True
+    tol_pirls_start: float = 1e-7
     stage1_start: OptimizerControl = field(
         default_factory=lambda: OptimizerControl(xtol_rel=1e-3, ftol_abs=1e-4, polish=False)
     )
@@ -141,10 +142,10 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self.optinfo: dict[str, Any] = {"warnings": []}
 
     # -- objectives -------------------------------------------------------------
-    def objective_stage1(self, theta: np.ndarray) -> float:
+    def objective_stage1(self, theta: np.ndarray, tol: float | None = None) -> float:
         """lme4's nAGQ = 0 deviance at θ: PIRLS over (u, β); log|L|² + ‖ũ‖² + aic."""
         try:
-            state = self.pirls.solve(theta)
+            state = self.pirls.solve(theta, tol=tol)
         except PirlsError:
             return _BAD
         return self.pirls.laplace(state)
@@ -179,7 +180,12 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self.pirls.beta = beta0
         only_start = self.nAGQ > 0 and self.control.newton
         ctrl1 = self.control.stage1_start if only_start else self.control.stage1
-        res1 = bobyqa(self.objective_stage1, theta0, self.lower, control=ctrl1)
+        if only_start:
+            tol1 = self.control.tol_pirls_start
+            res1 = bobyqa(lambda th: self.objective_stage1(th, tol1), theta0, self.lower,
+                          control=ctrl1)
+        else:
+            res1 = bobyqa(self.objective_stage1, theta0, self.lower, control=ctrl1)
         if res1.fun >= _BAD:
             raise PirlsError(
                 "PIRLS failed at every value of the variance parameters tried: the fixed effects "

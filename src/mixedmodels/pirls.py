@@ -144,8 +144,11 @@ class PIRLS:
 
     # -- the iteration ----------------------------------------------------------
     def solve(self, theta: np.ndarray, beta: np.ndarray | None = None,
-              u0: np.ndarray | None = None, beta0: np.ndarray | None = None) -> PirlsState:
-        """Conditional mode at θ (β fixed when given, else estimated jointly)."""
+              u0: np.ndarray | None = None, beta0: np.ndarray | None = None,
+              tol: float | None = None) -> PirlsState:
+        """Conditional mode at θ (β fixed when given, else estimated jointly);
+        ``tol`` overrides the convergence tolerance on the step."""
+        tol = self.tol if tol is None else tol
         fam, y, pw = self.family, self.y, self.pw
         joint = beta is None
         solver = self.joint if joint else self.uonly
@@ -188,7 +191,7 @@ class PIRLS:
             # stop on a negligible step: the weights of this iteration (hence
             # log|L|²) were taken at the current point, within `tol` of the mode,
             # which is returned with them
-            if step < self.tol:
+            if step < tol:
                 break
             eta_new, mu_new, dev_new, pdev_new = self._evaluate(solver, theta, base, u_new, b_new,
                                                                 joint)
