@@ -19,7 +19,10 @@ products over the rows. The solution and
     log|L_Z|² = log det(Λ'Z'WZΛ + I)
 
 are returned; the Schur complement of term 1 is formed densely (r × r with
-r = Σ_{k≥2} q_k + p + 1).
+r = Σ_{k≥2} q_k + p + 1). For two crossed intercept terms every product is
+a sum over the cells (l₁, l₂) of the two factors: one ``bincount`` per
+column of [1 X z] over the cell index gives A21, and A11 and the diagonal
+of A22 are its margins.
 """
 
 from __future__ import annotations
