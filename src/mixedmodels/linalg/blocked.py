@@ -42,7 +42,12 @@ class FactorizationError(ArithmeticError):
 class BlockedCholesky:
     """L(θ) for one set of cross-products; ``update(θ)`` refactors in place."""
 
-    def __init__(self, cp: CrossProducts, tri_index: list[tuple[np.ndarray, np.ndarray]]):
+    def __init__(
+        self,
+        cp: CrossProducts,
+        tri_index: list[tuple[np.ndarray, np.ndarray]],
+        dense: bool | None = None,
+    ):
         self.cp = cp
         self.tri = tri_index
         self.ntheta = [len(t[0]) for t in tri_index]
@@ -57,7 +62,7 @@ class BlockedCholesky:
         self.rest_scalar = all(d.S == 1 for d in cp.dims[1:])
         self._prepare_rest_lambda()
         flops = float(self.r) ** 2 * d1.q
-        self.dense_update = flops <= _DENSE_FLOP_LIMIT or self.r <= 64
+        self.dense_update = (flops <= _DENSE_FLOP_LIMIT or self.r <= 64) if dense is None else dense
         if self.dense_update:
             dense = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
             self.A21_levels = np.ascontiguousarray(
@@ -67,6 +72,13 @@ class BlockedCholesky:
                 self.A21_levels = np.ascontiguousarray(self.A21_levels[:, :, 0])
             else:
                 self.A21_levels_t = np.ascontiguousarray(self.A21_levels.transpose(0, 2, 1))
+                if self.S1 == 2:
+                    A11 = cp.A11
+                    self._a2 = (A11[:, 0, 0].copy(), A11[:, 0, 1].copy(), A11[:, 1, 1].copy())
+                    self._p2 = (
+                        np.ascontiguousarray(self.A21_levels[:, :, 0]),
+                        np.ascontiguousarray(self.A21_levels[:, :, 1]),
+                    )
         else:
             self._prepare_sparse_update()
         self.L22 = np.empty((self.r, self.r), order="F")
@@ -176,14 +188,11 @@ class BlockedCholesky:
                 S = cp.A22 - V.T @ V
             else:
                 S = self._sparse_update(t1 * t1 / m)
+        elif self.S1 == 2 and self.dense_update:
+            S, logdet1 = self._update_2x2(theta)
         else:
             T1 = self.T(theta, 0)
-            M = T1.T @ (cp.A11 @ T1)
-            M.reshape(self.nl1, -1)[:, :: self.S1 + 1] += 1.0
-            try:
-                Lm = np.linalg.cholesky(M)
-            except np.linalg.LinAlgError as exc:
-                raise FactorizationError(str(exc)) from exc
+            Lm = self._term1_chol(T1)
             self.Lm1 = Lm
             logdet1 = 2.0 * float(np.log(Lm.reshape(self.nl1, -1)[:, :: self.S1 + 1]).sum())
             if self.dense_update:
@@ -192,8 +201,8 @@ class BlockedCholesky:
                 U = V.reshape(-1, self.r)
                 S = cp.A22 - U.T @ U
             else:
-                Minv = np.linalg.inv(M)
-                C = T1 @ Minv @ T1.T
+                Linv = np.linalg.inv(Lm)
+                C = T1 @ (Linv.transpose(0, 2, 1) @ Linv) @ T1.T  # T₁ M_l⁻¹ T₁
                 S = self._sparse_update(C.ravel())
         rz = self.rz
         if rz:
@@ -212,6 +221,47 @@ class BlockedCholesky:
         logdet_x = 2.0 * float(logd[rz : rz + self.p].sum())
         pwrss = float(L[-1, -1]) ** 2
         return logdet_z, logdet_x, pwrss
+
+    def _term1_chol(self, T1: np.ndarray) -> np.ndarray:
+        """Cholesky factors of M_l = T₁'A11_l T₁ + I for every level of term 1."""
+        M = T1.T @ (self.cp.A11 @ T1)
+        M.reshape(self.nl1, -1)[:, :: self.S1 + 1] += 1.0
+        try:
+            return np.linalg.cholesky(M)
+        except np.linalg.LinAlgError as exc:
+            raise FactorizationError(str(exc)) from exc
+
+    def _update_2x2(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
+        """Closed form of the dense update for a 2-effect first term (random slopes).
+
+        With T₁ = [[t0, 0], [t1, t2]] and M_l = T₁'A_l T₁ + I = L_l L_l':
+        l00 = √m00, l10 = m01 / l00, l11 = √(det M_l) / l00, and the rows of
+        V_l = L_l⁻¹ T₁'A21_l' are v0 = w0 / l00, v1 = (w1 − l10 v0) / l11 with
+        w0 = t0 p0 + t1 p1, w1 = t2 p1 (p0, p1 the two columns of A21_l).
+        """
+        t0, t1, t2 = theta[0], theta[1], theta[2]
+        a00, a01, a11 = self._a2
+        u = a01 * t0 + a11 * t1
+        m00 = t0 * (a00 * t0 + a01 * t1) + t1 * u + 1.0
+        m01 = t2 * u
+        m11 = a11 * (t2 * t2) + 1.0
+        det = m00 * m11 - m01 * m01
+        if not (det.min() > 0.0 and m00.min() > 0.0):
+            raise FactorizationError("a level's block of term 1 is not positive definite")
+        l00 = np.sqrt(m00)
+        l10 = m01 / l00
+        l11 = np.sqrt(det) / l00
+        p0, p1 = self._p2
+        v0 = (t0 * p0 + t1 * p1) / l00[:, None]
+        v1 = (t2 * p1 - l10[:, None] * v0) / l11[:, None]
+        self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
+        S = self.cp.A22 - v0.T @ v0 - v1.T @ v1
+        return S, float(np.log(det).sum())
+
+    def _lm1(self) -> np.ndarray:
+        if getattr(self, "Lm1", None) is None:
+            self.Lm1 = self._term1_chol(self.T(self.theta, 0))
+        return self.Lm1
 
     def _sparse_update(self, c: np.ndarray) -> np.ndarray:
         if self.rest_scalar:
@@ -262,9 +312,8 @@ class BlockedCholesky:
         else:
             T1 = self.T(self.theta, 0)
             rhs = (h @ T1)[:, :, None]  # T1' h_l
-            u1 = -np.linalg.solve(self.Lm1.transpose(0, 2, 1), np.linalg.solve(self.Lm1, rhs))[
-                :, :, 0
-            ]
+            Lm = self._lm1()
+            u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
         us = [u1]
         off = 0
         for d in self.cp.dims[1:]:
@@ -284,7 +333,8 @@ class BlockedCholesky:
         if self.scalar1:
             Minv = (1.0 / self.m1)[:, None, None]
         else:
-            Minv = np.linalg.inv(self.Lm1 @ self.Lm1.transpose(0, 2, 1))
+            Lm = self._lm1()
+            Minv = np.linalg.inv(Lm @ Lm.transpose(0, 2, 1))
         if rz == 0:
             out.append(Minv)
             return out
