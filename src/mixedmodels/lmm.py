@@ -13,8 +13,6 @@ built once; the optimizer only calls :meth:`LinearMixedModel.objective`.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import warnings
 from typing import Any
@@ -29,29 +27,9 @@ from .linalg import BlockedCholesky, FactorizationError
 from .optimize import OptimizerControl, OptResult, bobyqa
 from .results.model_results import MixedModelResults
 
-
-@functools.cache
-def _threadpool_controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _blas_threads(limit: int | None) -> Any:
-    """Context manager capping BLAS threads (no-op for ``None``)."""
-    if limit is None:
-        return contextlib.nullcontext()
-    return _threadpool_controller().limit(limits=limit, user_api="blas")
-
 __all__ = ["LinearMixedModel", "lmer"]
 
 _LOG2PI = math.log(2.0 * math.pi)
-# Dense factors up to this size run their LAPACK calls on one thread: OpenBLAS's
-# busy-waiting worker threads slow a 1,000 × 1,000 Cholesky two- to threefold as
-# soon as another process shares the cores (measured on InstEval), and gain
-# little even on an idle 2-core machine.
-# (Smaller factors never start BLAS threads, so they skip the switch.)
-_SINGLE_THREAD_MIN_R, _SINGLE_THREAD_MAX_R = 200, 4000
 _BAD = 1e100  # finite "infeasible" value for the optimizer
 
 
@@ -134,9 +112,7 @@ class LinearMixedModel(MixedModelResults):
             step = np.maximum(0.25 * np.abs(x0), 0.01)
         else:
             x0 = np.concatenate([t.theta_start for t in self.design.terms])
-        single = _SINGLE_THREAD_MIN_R <= self.cp.r <= _SINGLE_THREAD_MAX_R
-        with _blas_threads(1 if single else None):
-            res = bobyqa(self.objective, x0, self.lower, control=self.control, initial_step=step)
+        res = bobyqa(self.objective, x0, self.lower, control=self.control, initial_step=step)
         self._set_optimum(res)
         return self
 

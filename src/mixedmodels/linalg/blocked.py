@@ -24,6 +24,10 @@ sparse rank-k update, but vectorized.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
@@ -33,6 +37,25 @@ from ..crossprod import CrossProducts
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
 _DENSE_FLOP_LIMIT = 3e7
+# Dense factors of this size run their Cholesky on one BLAS thread: OpenBLAS's
+# busy-waiting worker threads slow a 1,000 × 1,000 factorization two- to
+# twentyfold as soon as another process shares the cores (measured on InstEval),
+# and gain little on an idle 2-core machine. Smaller factors never start threads.
+_SINGLE_THREAD_R = (200, 4000)
+
+
+@functools.cache
+def _threadpool_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _blas_threads(limit: int | None) -> Any:
+    """Context manager capping BLAS threads (no-op for ``None``)."""
+    if limit is None:
+        return contextlib.nullcontext()
+    return _threadpool_controller().limit(limits=limit, user_api="blas")
 
 
 class FactorizationError(ArithmeticError):
@@ -60,6 +83,7 @@ class BlockedCholesky:
         self.scalar1 = self.S1 == 1
         self.a11 = cp.A11[:, 0, 0].copy() if self.scalar1 else None
         self.rest_scalar = all(d.S == 1 for d in cp.dims[1:])
+        self._single_thread = _SINGLE_THREAD_R[0] <= self.r <= _SINGLE_THREAD_R[1]
         self._prepare_rest_lambda()
         flops = float(self.r) ** 2 * d1.q
         self.dense_update = (flops <= _DENSE_FLOP_LIMIT or self.r <= 64) if dense is None else dense
@@ -211,7 +235,8 @@ class BlockedCholesky:
             S.reshape(-1)[: rz * (self.r + 1) : self.r + 1] += 1.0
         # S (C order) holds at least the lower triangle; S.T is its Fortran-order
         # upper view, factorized in place without a copy: S.T = U'U, so L = U'.
-        U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
+        with _blas_threads(1 if self._single_thread else None):
+            U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             raise FactorizationError(f"dpotrf info={info}")
         L = U.T
