@@ -159,6 +159,8 @@ class LinearMixedModel(MixedModelResults):
             "message": res.message,
             "code": res.code,
             "seconds": res.seconds,
+            "predicted_decrease": res.predicted_decrease,
+            "polished": res.polished,
             "warnings": [],
         }
         self._finalize(theta)

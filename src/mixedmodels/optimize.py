@@ -62,6 +62,8 @@ class OptResult:
     code: int
     seconds: float
     history: list[float] = field(default_factory=list)
+    predicted_decrease: float | None = None  # from the convergence check at lme4's stop
+    polished: bool = False  # whether the tight restart replaced lme4's stopping point
 
     @property
     def ok(self) -> bool:
@@ -104,9 +106,11 @@ def bobyqa(
             tight_res = _run(fn, res.x, lower, upper, tight, initial_step=step)
             tight_res.feval += res.feval
             if tight_res.fun < res.fun:
+                tight_res.polished = True
                 res = tight_res
             else:
                 res.feval = tight_res.feval
+        res.predicted_decrease = float(gain)
     res.seconds = time.perf_counter() - start
     return res
 
