@@ -118,10 +118,11 @@ class LmerSummary:
     @property
     def residual_quantiles(self) -> pd.Series:
         q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1.0])
-        # R's zapsmall(q, digits + 1) as lme4 prints them
+        # R's zapsmall(q, digits + 1) as lme4 prints them: round(q, 5 − log10(max|q|)),
+        # R rounding the non-integer number of digits
         big = np.max(np.abs(q))
         if big > 0:
-            q = np.round(q, max(0, 5 - int(np.ceil(np.log10(big)))))
+            q = np.round(q, max(0, int(np.round(5 - np.log10(big)))))
         return pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"])
 
     def _title(self) -> list[str]:
@@ -145,9 +146,9 @@ class LmerSummary:
             vals = [m.aic, m.bic, m.loglik, m.deviance, m.nobs - m.df_model]
             names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
             strs = [f"{v:.1f}" for v in vals[:4]] + [str(int(vals[4]))]
-            w = [max(len(a), len(b)) + 1 for a, b in zip(names, strs)]
-            lines.append(" ".join(n.rjust(wi) for n, wi in zip(names, w)))
-            lines.append(" ".join(s.rjust(wi) for s, wi in zip(strs, w)))
+            w = max(len(x) for x in names + strs)  # R prints the vector at one width
+            lines.append(" ".join(n.rjust(w) for n in names))
+            lines.append(" ".join(x.rjust(w) for x in strs))
         return lines
 
     def __str__(self) -> str:

@@ -89,6 +89,7 @@ class VarCorr:
             cols.append(("Variance", var_s, ">"))
         cols.append(("Std.Dev.", sd_s, ">"))
         ncorr = max((len(c) for c in corrs), default=0)
+        cw = max((len(f"{c:.2f}") for cs in corrs for c in cs), default=4)
         out_cols = []
         for title, vals, align in cols:
             w = max(len(title), *(len(v) for v in vals))
@@ -104,7 +105,7 @@ class VarCorr:
                     line += " Corr"
                 else:
                     cs = corrs[r - 1]
-                    line += " " + " ".join(f"{c:5.2f}" for c in cs)
+                    line += " " + " ".join(f"{c:.2f}".rjust(cw) for c in cs)
             lines.append(line.rstrip() if r > 0 else line)
         return lines
 
