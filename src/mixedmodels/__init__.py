@@ -23,13 +23,25 @@ from .inference import (
 from .lmm import LinearMixedModel, lmer
 from .optimize import OptimizerControl
 from .pooling import lm, lmlist, pooling_table
+from .power import (
+    LmmSpec,
+    PowerResult,
+    extend_design,
+    make_lmer,
+    power_curve,
+    power_sim,
+    simulate_design,
+    simulate_response,
+)
 
 __all__ = [
     "Family",
     "GeneralizedLinearMixedModel",
     "GlmerControl",
     "LinearMixedModel",
+    "LmmSpec",
     "OptimizerControl",
+    "PowerResult",
     "anova",
     "anova_fixed",
     "bootstrap",
@@ -37,16 +49,22 @@ __all__ = [
     "datasets",
     "drop1",
     "errors",
+    "extend_design",
     "icc",
     "glmer",
     "lm",
     "lmer",
     "lmlist",
     "make_family",
+    "make_lmer",
     "plots",
     "pooling_table",
+    "power_curve",
+    "power_sim",
     "ranova",
     "simulate",
+    "simulate_design",
+    "simulate_response",
     "variance_decomposition",
 ]
 __version__ = "0.1.0"
