@@ -6,7 +6,7 @@
 >>> print(m.summary())
 """
 
-from . import datasets, errors, plots
+from . import datasets, errors, plots, scale
 from .family import Family, make_family
 from .glmm import GeneralizedLinearMixedModel, GlmerControl, glmer
 from .inference import (
@@ -62,6 +62,7 @@ __all__ = [
     "power_curve",
     "power_sim",
     "ranova",
+    "scale",
     "simulate",
     "simulate_design",
     "simulate_response",

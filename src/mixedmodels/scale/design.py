@@ -1,0 +1,268 @@
+"""A row-free design: names, levels and column recipes, without the rows.
+
+``lmer`` builds X and Z from the rows (:mod:`mixedmodels.design`). Out of
+memory, the rows stay where they are; what the engine and the results need
+is only
+
+* the coefficient names and the recipe of every column of X and of each
+  term's raw Z: column = Π over the term's factors of one factor column,
+  a numeric expression or one column of a factor's coding matrix
+  (treatment, ``contr.poly`` or indicators, chosen by R's rules);
+* the levels of every grouping factor (R's order) and of every factor used
+  in X or Z.
+
+The recipes are evaluated by a backend (SQL for DuckDB, pandas per
+partition for Dask) to produce the cross-products. Names and codings come
+from :func:`mixedmodels.design.model_matrix.build_matrix` run on zero-row
+placeholder variables, so they are exactly those of ``lmer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..design.contrasts import contr_poly, contr_treatment, full_dummy
+from ..design.model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
+from ..design.random import ReTerm, check_identifiable, lme4_order
+from ..design.variables import Categorical, Numeric, TransformState, r_label
+from ..errors import FormulaError
+from ..formula import ParsedFormula
+
+__all__ = [
+    "VarInfo",
+    "Piece",
+    "StatsTerm",
+    "ScaleDesign",
+    "RowsNotAvailableError",
+    "build_scale_design",
+    "dependent_columns_from_gram",
+]
+
+_FACTOR_CALL = ("factor(", "C(", "ordered(", "as_factor(")
+
+
+class RowsNotAvailableError(AttributeError):
+    """A quantity needs the data rows, which a sufficient-statistics fit does not hold."""
+
+
+@dataclass
+class VarInfo:
+    """One formula variable: numeric expression or factor of one column."""
+
+    expr: str
+    kind: str  # "num" or "cat"
+    column: str | None = None  # the column of a factor
+    values: list[Any] = field(default_factory=list)  # native level values, R's order
+    ordered: bool = False
+
+    @property
+    def levels(self) -> list[str]:
+        return [r_label(v) for v in self.values]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One factor of a column: a numeric expression or a factor's coding column.
+
+    For a factor, the value on a row whose level code is ``l`` is ``coding[l]``.
+    """
+
+    expr: str
+    coding: tuple[float, ...] | None = None  # None: numeric expression
+
+
+@dataclass
+class StatsTerm(ReTerm):
+    """A random-effect term without rows: ``Z`` and ``factor.codes`` are ``None``."""
+
+    n_effects: int = 1
+    group_values: list[tuple[Any, ...]] = field(default_factory=list)
+    columns: list[list[Piece]] = field(default_factory=list)
+
+    @property
+    def S(self) -> int:
+        return self.n_effects
+
+
+@dataclass
+class ScaleDesign:
+    """What a fit from sufficient statistics knows of its design.
+
+    Mirrors the attributes of :class:`mixedmodels.design.Design` that do not
+    need rows; the row-level ones (``X``, ``y``, ``weights``...) raise
+    :class:`RowsNotAvailableError`.
+    """
+
+    formula: ParsedFormula
+    x_names: list[str]
+    x_columns: list[list[Piece]]
+    terms: list[StatsTerm]
+    fixed_spec: MatrixSpec
+    response: str
+    n: int = 0
+    n_input: int = 0
+    has_weights: bool = False
+    has_offset: bool = False
+    dropped_columns: list[str] = field(default_factory=list)
+    state: TransformState = field(default_factory=TransformState)
+
+    @property
+    def p(self) -> int:
+        return len(self.x_names)
+
+    @property
+    def n_omitted(self) -> int:
+        return self.n_input - self.n
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("X", "y", "weights", "offset", "rows", "index"):
+            raise RowsNotAvailableError(
+                f"design.{name} needs the data rows; a model fitted from sufficient "
+                "statistics (mixedmodels.scale) holds only the cross-products"
+            )
+        raise AttributeError(name)
+
+
+def _placeholder(info: VarInfo) -> Categorical | Numeric:
+    if info.kind == "cat":
+        return Categorical(np.empty(0, dtype=np.intp), info.levels, info.ordered)
+    return Numeric(np.empty(0))
+
+
+def _factor_pieces(info: VarInfo, coding: str) -> list[Piece]:
+    if info.kind == "num":
+        return [Piece(info.expr)]
+    if coding == "full":
+        cmat, _ = full_dummy(info.levels)
+    elif info.ordered:
+        cmat, _ = contr_poly(info.levels)
+    else:
+        cmat, _ = contr_treatment(info.levels)
+    return [Piece(info.expr, tuple(float(v) for v in cmat[:, k])) for k in range(cmat.shape[1])]
+
+
+def column_recipes(
+    spec: TermSpec, infos: dict[str, VarInfo]
+) -> tuple[list[list[Piece]], MatrixSpec]:
+    """Column recipes and the :class:`MatrixSpec` of one right-hand side.
+
+    Column order and names are :func:`build_matrix`'s: intercept, then per
+    term the products of its factors' columns, the first factor fastest.
+    """
+    placeholders = {e: _placeholder(infos[e]) for e in spec.variables}
+    _, mspec = build_matrix(spec, placeholders, 0)
+    cols: list[list[Piece]] = [[]] if spec.intercept else []
+    for j, term in enumerate(spec.terms):
+        tcols: list[list[Piece]] = [[]]
+        for f, coding in zip(term, mspec.codings[j]):
+            pieces = _factor_pieces(infos[f], coding)
+            tcols = [c + [pc] for pc in pieces for c in tcols]
+        cols.extend(tcols)
+    if len(cols) != len(mspec.column_names):  # pragma: no cover - guards the invariant
+        raise RuntimeError("column recipes do not match the model matrix columns")
+    return cols, mspec
+
+
+def classify(expr: str, is_categorical_column: dict[str, bool]) -> tuple[str, str | None, bool]:
+    """(kind, column, ordered) of a formula variable given the column types."""
+    name = expr.strip().strip("`")
+    if name in is_categorical_column:
+        return ("cat", name, False) if is_categorical_column[name] else ("num", None, False)
+    s = expr.replace(" ", "")
+    for call in _FACTOR_CALL:
+        if s.startswith(call) and s.endswith(")"):
+            col = s[len(call) : -1].strip("`")
+            if col not in is_categorical_column:
+                from ..errors import ColumnNotFoundError
+
+                raise ColumnNotFoundError(col, list(is_categorical_column), expr)
+            return "cat", col, call == "ordered("
+    return "num", None, False
+
+
+def build_scale_design(
+    parsed: ParsedFormula,
+    infos: dict[str, VarInfo],
+    group_values: dict[tuple[str, ...], list[tuple[Any, ...]]],
+    n: int,
+    n_input: int,
+    has_weights: bool,
+) -> ScaleDesign:
+    """The row-free design of ``parsed`` from its variables' kinds and levels.
+
+    ``infos`` covers every variable of the fixed part and of the bars (levels
+    filled for factors); ``group_values`` gives, per grouping factor (its
+    variables, slowest first), the level tuples present in the data, in
+    order. Terms are put in lme4's order and checked as ``lmer`` checks them.
+    """
+    fixed = parse_terms(parsed.fixed, parsed.text)
+    if fixed.offsets:
+        raise FormulaError(
+            "offset() terms are not supported by the out-of-memory fit; subtract the "
+            "offset from the response in the source instead",
+            parsed.text,
+        )
+    x_cols, fixed_spec = column_recipes(fixed, infos)
+    terms: list[StatsTerm] = []
+    for bar in parsed.bars:
+        spec = parse_terms(bar.expr, parsed.text)
+        z_cols, zspec = column_recipes(spec, infos)
+        if not z_cols:
+            raise FormulaError(
+                f"the random-effect term {bar.text} has no columns", parsed.text, bar.position
+            )
+        values = group_values[bar.group_vars]
+        labels = [":".join(r_label(v) for v in tup) for tup in values]
+        factor = Categorical(None, labels)  # type: ignore[arg-type]
+        terms.append(
+            StatsTerm(
+                bar,
+                factor,
+                None,  # type: ignore[arg-type]
+                list(zspec.column_names),
+                zspec,
+                n_effects=len(z_cols),
+                group_values=values,
+                columns=z_cols,
+            )
+        )
+    terms = lme4_order(terms)  # type: ignore[assignment]
+    check_identifiable(terms, n)  # type: ignore[arg-type]
+    return ScaleDesign(
+        formula=parsed,
+        x_names=list(fixed_spec.column_names),
+        x_columns=x_cols,
+        terms=terms,
+        fixed_spec=fixed_spec,
+        response=parsed.response,
+        n=n,
+        n_input=n_input,
+        has_weights=has_weights,
+    )
+
+
+def dependent_columns_from_gram(G: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Columns to keep, as :func:`mixedmodels.design.drop_dependent_columns`, from X'X.
+
+    Column j is dropped when its residual norm after projection on the kept
+    columns before it, √(G_jj − g' G_KK⁻¹ g), is at most ``tol`` · √G_jj.
+    (The Gram matrix carries half the digits of X: columns within about
+    1e-8 relative of the threshold may be classed differently.)
+    """
+    keep: list[int] = []
+    for j in range(G.shape[0]):
+        gjj = float(G[j, j])
+        if gjj <= 0.0:
+            continue
+        if keep:
+            g = G[keep, j]
+            sol = np.linalg.solve(G[np.ix_(keep, keep)], g)
+            res2 = gjj - float(g @ sol)
+        else:
+            res2 = gjj
+        if res2 > 0.0 and np.sqrt(res2) > tol * np.sqrt(gjj):
+            keep.append(j)
+    return np.array(keep, dtype=np.intp)

@@ -1,0 +1,460 @@
+"""``lmer`` from cross-products computed by DuckDB (Parquet, CSV or a table).
+
+Every block of A = [Z X y]'W[Z X y] is a GROUP BY over the rows, which
+stay in DuckDB:
+
+* A11[l, s, t] = Σ_{i: c₁(i)=l} wᵢ z₁ₛ(i) z₁ₜ(i)            (GROUP BY c₁)
+* [X y]'WZ₁ and [X y]'WZₖ per level                     (GROUP BY cₖ)
+* Zₐ'WZ_b per level pair (a > b)                        (GROUP BY cₐ, c_b)
+* [X y]'W[X y], n and Σ log wᵢ                          (one row)
+
+Level codes cₖ come from joins with level tables (``SELECT DISTINCT ...``
+numbered in R's order: numbers numerically, strings by code point, DuckDB
+ENUMs in their own order); X and Z columns are SQL expressions (treatment
+contrasts as ``CASE`` on the level code, interactions as products). Rows
+with a NULL (or NaN) in a variable of the model are left out, as
+``na.omit``, and counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..crossprod import CrossProducts, TermDims
+from ..design.model_matrix import parse_terms
+from ..design.variables import expression_names
+from ..errors import ColumnNotFoundError, DataError, FormulaError, RankDeficiencyWarning
+from ..formula import parse_formula
+from ..optimize import OptimizerControl
+from .design import (
+    ScaleDesign,
+    VarInfo,
+    build_scale_design,
+    classify,
+    dependent_columns_from_gram,
+)
+from .model import SufficientStatsLMM
+from .sql import column_sql, ident, literal, sql_expr
+
+__all__ = ["lmer_duckdb", "DuckDBSource", "crossprod_duckdb"]
+
+_counter = itertools.count()
+_FILE = re.compile(r"\.(parquet|pq|csv|tsv|txt|json|ndjson)(\.gz|\.zst)?$", re.IGNORECASE)
+
+
+def _from_clause(con: Any, source: Any, prefix: str) -> tuple[str, str]:
+    """(FROM clause, display name) for a path, a table name or a relation."""
+    if isinstance(source, str):
+        if _FILE.search(source) or "*" in source:
+            lit = "'" + source.replace("'", "''") + "'"
+            reader = "read_parquet" if re.search(r"\.(parquet|pq)$", source, re.I) else (
+                "read_json_auto" if re.search(r"json", source, re.I) else "read_csv_auto"
+            )
+            return f"{reader}({lit})", source
+        return ident(source), source
+    if hasattr(source, "create_view"):
+        name = f"{prefix}src"
+        source.create_view(name, replace=True)
+        return ident(name), "relation"
+    raise DataError(
+        "source must be a file path (Parquet/CSV, glob allowed), a table name or a DuckDB "
+        f"relation, got {type(source).__name__}"
+    )
+
+
+class DuckDBSource:
+    """Rows in DuckDB: the coded view of a model and the SQL for its results."""
+
+    def __init__(self, con: Any, prefix: str, design: ScaleDesign, weighted: bool):
+        self.con = con
+        self.prefix = prefix
+        self.design = design
+        self.weighted = weighted
+        self.x_index = list(range(len(design.x_columns)))  # view column of each β entry
+
+    @property
+    def view(self) -> str:
+        return ident(f"{self.prefix}rows")
+
+    def _w(self) -> str:
+        return "w * " if self.weighted else ""
+
+    def _agg(self, groups: list[str], exprs: list[str]) -> dict[str, np.ndarray]:
+        cols = [f"{g} AS g{i}" for i, g in enumerate(groups)]
+        cols += [f"sum({e}) AS a{j}" for j, e in enumerate(exprs)]
+        sql = f"SELECT {', '.join(cols)} FROM {self.view}"
+        if groups:
+            sql += " GROUP BY " + ", ".join(groups)
+        return self.con.execute(sql).fetchnumpy()
+
+    # -- cross-products ----------------------------------------------------------
+    def crossprod(self) -> tuple[CrossProducts, np.ndarray]:
+        """All blocks of A; also the unweighted X'X (for the rank check)."""
+        d = self.design
+        terms = d.terms
+        p = len(d.x_columns)
+        xy = [f"x{j}" for j in range(p)] + ["y"]
+        w = self._w()
+        pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
+        exprs = ["count(*)", "ln(w)" if self.weighted else "0.0"]
+        exprs += [f"{w}{xy[a]} * {xy[b]}" for a, b in pairs]
+        if self.weighted:
+            exprs += [f"{xy[a]} * {xy[b]}" for a, b in pairs if a < p]
+        cols = [f"sum({e}) AS a{j}" if j else f"{e} AS a0" for j, e in enumerate(exprs)]
+        row = self.con.execute(f"SELECT {', '.join(cols)} FROM {self.view}").fetchall()[0]
+        n = int(row[0])
+        sum_log_w = float(row[1] or 0.0)
+        XyXy = np.zeros((p + 1, p + 1))
+        G = np.zeros((p, p))
+        for j, (a, b) in enumerate(pairs):
+            XyXy[a, b] = XyXy[b, a] = row[2 + j]
+            if a < p and not self.weighted:
+                G[a, b] = G[b, a] = row[2 + j]
+        if self.weighted:
+            k = 2 + len(pairs)
+            for a, b in pairs:
+                if a < p:
+                    G[a, b] = G[b, a] = row[k]
+                    k += 1
+
+        dims = [TermDims(t.nl, t.S) for t in terms]
+        z = [[f"z{k}_{s}" for s in range(t.S)] for k, t in enumerate(terms)]
+        # per-level blocks of each term: Zk'WZk and [X y]'WZk
+        diag: list[np.ndarray] = []
+        zxy: list[np.ndarray] = []
+        for k, t in enumerate(terms):
+            S = t.S
+            tri = [(s, u) for s in range(S) for u in range(s, S)]
+            ex = [f"{w}{z[k][s]} * {z[k][u]}" for s, u in tri]
+            ex += [f"{w}{xy[j]} * {z[k][s]}" for j in range(p + 1) for s in range(S)]
+            res = self._agg([f"c{k}"], ex)
+            codes = res["g0"].astype(np.intp)
+            blk = np.zeros((t.nl, S, S))
+            for i, (s, u) in enumerate(tri):
+                blk[codes, s, u] = res[f"a{i}"]
+                blk[codes, u, s] = res[f"a{i}"]
+            zx = np.zeros((p + 1, t.nl * S))
+            i = len(tri)
+            for j in range(p + 1):
+                for s in range(S):
+                    zx[j, codes * S + s] = res[f"a{i}"]
+                    i += 1
+            diag.append(blk)
+            zxy.append(zx)
+        if len(terms) == 1:
+            return CrossProducts(dims, diag[0], zxy[0], XyXy, n, p, sum_log_w), G
+
+        # level pairs of two terms a > b: Za'WZb
+        offs = np.cumsum([0] + [dd.q for dd in dims[1:]])
+        rz = int(offs[-1])
+        r = rz + p + 1
+        A22 = np.zeros((r, r))
+        rows21: list[np.ndarray] = []
+        cols21: list[np.ndarray] = []
+        vals21: list[np.ndarray] = []
+        for a in range(1, len(terms)):
+            Sa = terms[a].S
+            oa = offs[a - 1]
+            idx = oa + np.arange(terms[a].nl)[:, None] * Sa + np.arange(Sa)[None, :]
+            for s in range(Sa):
+                for u in range(Sa):
+                    A22[idx[:, s], idx[:, u]] = diag[a][:, s, u]
+            A22[rz:, oa : oa + dims[a].q] = zxy[a]
+            A22[oa : oa + dims[a].q, rz:] = zxy[a].T
+            for b in range(a):
+                Sb = terms[b].S
+                ex = [f"{w}{z[a][s]} * {z[b][u]}" for s in range(Sa) for u in range(Sb)]
+                res = self._agg([f"c{a}", f"c{b}"], ex)
+                ca = res["g0"].astype(np.intp)
+                cb = res["g1"].astype(np.intp)
+                i = 0
+                for s in range(Sa):
+                    for u in range(Sb):
+                        v = res[f"a{i}"]
+                        i += 1
+                        ra = oa + ca * Sa + s
+                        if b == 0:
+                            rows21.append(ra)
+                            cols21.append(cb * Sb + u)
+                            vals21.append(v)
+                        else:
+                            rb = offs[b - 1] + cb * Sb + u
+                            A22[ra, rb] = v
+                            A22[rb, ra] = v
+        A22[rz:, rz:] = XyXy
+        zx1 = sp.coo_matrix(zxy[0])
+        rows21.append(zx1.row + rz)
+        cols21.append(zx1.col)
+        vals21.append(zx1.data)
+        A21 = sp.csc_matrix(
+            (np.concatenate(vals21), (np.concatenate(rows21), np.concatenate(cols21))),
+            shape=(r, dims[0].q),
+        )
+        A21.sum_duplicates()
+        A21.sort_indices()
+        return CrossProducts(dims, diag[0], A21, A22, n, p, sum_log_w), G
+
+    # -- row-level results -------------------------------------------------------
+    def _eta_sql(self, model: SufficientStatsLMM, rid: bool) -> tuple[str, str]:
+        """(FROM clause with the b̂ lookups joined, SQL of ŷ = Xβ̂ + Zb̂)."""
+        view = ident(f"{self.prefix}rows_rid") if rid else self.view
+        parts = [f"{literal(b)} * r.x{j}" for j, b in zip(self.x_index, model._beta)]
+        joins = []
+        for k, t in enumerate(self.design.terms):
+            name = f"{self.prefix}b{k}"
+            df = pd.DataFrame({"code": np.arange(t.nl, dtype=np.int64)})
+            for s in range(t.S):
+                df[f"b{s}"] = model._b[k][:, s]
+            self.con.register(name, df)
+            joins.append(f"JOIN {ident(name)} AS b{k} ON r.c{k} = b{k}.code")
+            parts += [f"r.z{k}_{s} * b{k}.b{s}" for s in range(t.S)]
+        frm = f"{view} AS r " + " ".join(joins)
+        return frm, "(" + " + ".join(parts or [literal(0.0)]) + ")"
+
+    def row_values(self, model: SufficientStatsLMM, what: str) -> np.ndarray:
+        """Per row, in source order: y, fitted, or response/pearson/scaled residuals."""
+        frm, eta = self._eta_sql(model, rid=True)
+        sw = "sqrt(r.w)" if self.weighted else literal(1.0)
+        expr = {
+            "y": "r.y",
+            "fitted": eta,
+            "response": f"(r.y - {eta})",
+            "pearson": f"(r.y - {eta}) * {sw}",
+            "scaled": f"(r.y - {eta}) * {sw} / {literal(model._sigma)}",
+        }[what]
+        sql = f"SELECT {expr} AS v FROM {frm} ORDER BY r.rid"
+        return np.asarray(self.con.execute(sql).fetchnumpy()["v"], dtype=float)
+
+    def scaled_residual_quantiles(self, model: SufficientStatsLMM) -> np.ndarray:
+        """Type-7 quantiles (0, ¼, ½, ¾, 1) of √w (y − ŷ)/σ̂, computed in DuckDB."""
+        frm, eta = self._eta_sql(model, rid=False)
+        sw = "sqrt(r.w)" if self.weighted else literal(1.0)
+        e = f"(r.y - {eta}) * {sw} / {literal(model._sigma)}"
+        sql = f"SELECT quantile_cont({e}, [0.0, 0.25, 0.5, 0.75, 1.0]) FROM {frm}"
+        return np.asarray(self.con.execute(sql).fetchall()[0][0], dtype=float)
+
+    def moment_sums(
+        self, beta: np.ndarray
+    ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
+        """Σwe², Σw and per term (Σ_l e·z₀, n_l), e = y − Xβ."""
+        e = "(y - (" + " + ".join(
+            [f"{literal(b)} * x{j}" for j, b in zip(self.x_index, beta)] or [literal(0.0)]
+        ) + "))"
+        wt = "w" if self.weighted else literal(1.0)
+        swe2, sw = self.con.execute(
+            f"SELECT sum({wt} * {e} * {e}), sum({wt}) FROM {self.view}"
+        ).fetchall()[0]
+        out = []
+        for k, t in enumerate(self.design.terms):
+            res = self._agg([f"c{k}"], [f"{e} * z{k}_0", "1.0"])
+            codes = res["g0"].astype(np.intp)
+            sums = np.zeros(t.nl)
+            cnt = np.zeros(t.nl)
+            sums[codes] = res["a0"]
+            cnt[codes] = res["a1"]
+            out.append((sums, cnt))
+        return float(swe2), float(sw), out
+
+
+def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDBSource:
+    """Views, level tables and the row-free design of ``formula`` on ``source``."""
+    prefix = f"__mm{next(_counter)}_"
+    frm, _ = _from_clause(con, source, prefix)
+    described = con.execute(f"DESCRIBE SELECT * FROM {frm}").fetchall()
+    types = {str(r[0]): str(r[1]).upper() for r in described}
+    is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) for c, t in types.items()}
+    parsed = parse_formula(formula)
+    if not parsed.has_random:
+        raise FormulaError("no random-effect terms: add one such as (1 | group)", parsed.text)
+
+    exprs = list(parse_terms(parsed.fixed, parsed.text).variables)
+    for bar in parsed.bars:
+        exprs += [e for e in parse_terms(bar.expr, parsed.text).variables if e not in exprs]
+    infos: dict[str, VarInfo] = {}
+    raw: list[str] = []
+
+    def need(col: str, where: str) -> None:
+        if col not in types:
+            raise ColumnNotFoundError(col, list(types), where)
+        if col not in raw:
+            raw.append(col)
+
+    for e in exprs:
+        kind, col, ordered = classify(e, is_cat)
+        infos[e] = VarInfo(e, kind, col, ordered=ordered)
+        for c in [col] if col else expression_names(e):
+            need(c, "the formula")
+    resp_kind, _, _ = classify(parsed.response, is_cat)
+    if resp_kind == "cat":
+        raise DataError(f"the response '{parsed.response}' must be numeric for lmer")
+    for c in expression_names(parsed.response):
+        need(c, "the response")
+    for bar in parsed.bars:
+        for g in bar.group_vars:
+            need(g, f"the grouping factor of {bar.text}")
+    if weights is not None:
+        need(weights, "weights=")
+
+    conds = [f"{ident(c)} IS NOT NULL" for c in raw]
+    conds += [f"NOT isnan({ident(c)})" for c in raw if types[c] in ("DOUBLE", "FLOAT", "REAL")]
+    base = ident(f"{prefix}base")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT {', '.join(ident(c) for c in raw)} "
+        f"FROM {frm} WHERE {' AND '.join(conds)}"
+    )
+    n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])
+    n = int(con.execute(f"SELECT count(*) FROM {base}").fetchall()[0][0])
+    if n == 0:
+        raise DataError("no rows left after removing rows with missing values")
+    if weights is not None:
+        wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
+        if wmin <= 0:
+            raise DataError("weights must be positive")
+
+    level_tables: dict[tuple[str, ...], str] = {}
+
+    def levels(cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        name = ident(f"{prefix}lv{len(level_tables)}")
+        qc = ", ".join(ident(c) for c in cols)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {qc}, "
+            f"CAST(row_number() OVER (ORDER BY {qc}) - 1 AS INTEGER) AS code "
+            f"FROM (SELECT DISTINCT {qc} FROM {base})"
+        )
+        level_tables[cols] = name
+        return [tuple(r) for r in con.execute(f"SELECT {qc} FROM {name} ORDER BY code").fetchall()]
+
+    for info in infos.values():
+        if info.kind == "cat" and info.column is not None:
+            key = (info.column,)
+            vals = levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
+            info.values = [v[0] for v in vals]
+    group_values = {}
+    for bar in parsed.bars:
+        key = bar.group_vars
+        if key not in group_values:
+            group_values[key] = (
+                levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
+            )
+    design = build_scale_design(parsed, infos, group_values, n, n_input, weights is not None)
+
+    # the coded rows: y, w, X columns, and per term its level code and Z columns
+    joins: list[str] = []
+    code_col: dict[str, str] = {}
+    for i, (cols, table) in enumerate(level_tables.items()):
+        on = " AND ".join(f"b.{ident(c)} = l{i}.{ident(c)}" for c in cols)
+        joins.append(f"JOIN {table} AS l{i} ON {on}")
+        for e, info in infos.items():
+            if info.kind == "cat" and (info.column,) == cols:
+                code_col[e] = f"l{i}.code"
+    tables = list(level_tables)
+    sel = [f"{sql_expr(parsed.response)} AS y"]
+    sel.append(f"CAST(b.{ident(weights)} AS DOUBLE) AS w" if weights else f"{literal(1.0)} AS w")
+    sel += [f"{column_sql(pcs, code_col)} AS x{j}" for j, pcs in enumerate(design.x_columns)]
+    for k, t in enumerate(design.terms):
+        sel.append(f"l{tables.index(t.bar.group_vars)}.code AS c{k}")
+        sel += [f"{column_sql(pcs, code_col)} AS z{k}_{s}" for s, pcs in enumerate(t.columns)]
+    body = ", ".join(sel)
+    jn = " ".join(joins)
+    rows = ident(prefix + "rows")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {rows} AS SELECT {body} FROM {base} AS b {jn}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ident(prefix + 'rows_rid')} AS SELECT {body}, b.rid "
+        f"FROM (SELECT *, row_number() OVER () AS rid FROM {base}) AS b {jn}"
+    )
+    return DuckDBSource(con, prefix, design, weights is not None)
+
+
+def _fetch(con: Any, table: str, cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    qc = ", ".join(ident(c) for c in cols)
+    return [tuple(r) for r in con.execute(f"SELECT {qc} FROM {table} ORDER BY code").fetchall()]
+
+
+def _drop_dependent(
+    cp: CrossProducts, G: np.ndarray, design: ScaleDesign
+) -> tuple[CrossProducts, np.ndarray]:
+    """Drop X columns that depend on earlier ones (lme4's rank check), from X'X.
+
+    Returns the reduced cross-products and the kept column indices.
+    """
+    keep = dependent_columns_from_gram(G)
+    p = cp.p
+    if keep.size == p:
+        return cp, keep
+    dropped = [design.x_names[j] for j in range(p) if j not in set(keep)]
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+        f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+        f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+        RankDeficiencyWarning,
+        stacklevel=3,
+    )
+    design.dropped_columns = dropped
+    design.x_names = [design.x_names[j] for j in keep]
+    design.x_columns = [design.x_columns[j] for j in keep]
+    spec = design.fixed_spec
+    spec.column_names = [spec.column_names[j] for j in keep]
+    spec.assign = [spec.assign[j] for j in keep]
+    rows = np.concatenate([np.arange(cp.rz), cp.rz + keep, [cp.rz + p]]).astype(np.intp)
+    A21 = cp.A21[rows] if sp.issparse(cp.A21) else np.asarray(cp.A21)[rows]
+    if sp.issparse(A21):
+        A21 = sp.csc_matrix(A21)
+    reduced = CrossProducts(
+        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w
+    )
+    return reduced, keep
+
+
+def crossprod_duckdb(
+    formula: str, source: Any, weights: str | None = None, con: Any = None
+) -> tuple[CrossProducts, ScaleDesign, DuckDBSource]:
+    """The cross-products, row-free design and row source of ``formula`` on ``source``."""
+    import duckdb
+
+    con = duckdb.connect() if con is None else con
+    src = _prepare(con, formula, source, weights)
+    cp, G = src.crossprod()
+    cp, keep = _drop_dependent(cp, G, src.design)
+    src.x_index = [int(j) for j in keep]
+    return cp, src.design, src
+
+
+def lmer_duckdb(
+    formula: str,
+    source: Any,
+    REML: bool = True,
+    weights: str | None = None,
+    con: Any = None,
+    control: OptimizerControl | None = None,
+    start: Any = None,
+) -> SufficientStatsLMM:
+    """Fit ``lmer(formula)`` on rows that stay in DuckDB.
+
+    Parameters
+    ----------
+    formula:
+        lme4 formula; fixed and random parts may use numeric columns,
+        factors (string/boolean/ENUM columns or ``factor(x)``), interactions
+        and numeric expressions (``log(x)``, ``I(x^2)``).
+    source:
+        Parquet/CSV path (globs allowed), a table or view name in ``con``, or
+        a DuckDB relation.
+    REML, weights:
+        As ``lmer``; ``weights`` names a column of prior weights.
+    con:
+        DuckDB connection (a new in-memory one by default); it must stay open
+        while fitted values, residuals or the summary are computed.
+    """
+    cp, design, src = crossprod_duckdb(formula, source, weights=weights, con=con)
+    name = source if isinstance(source, str) else None
+    model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name=name)
+    if isinstance(start, pd.Series):
+        start = start.to_numpy()
+    return model.fit(start=start)

@@ -1,0 +1,213 @@
+"""A linear mixed model fitted from its cross-products alone.
+
+:class:`SufficientStatsLMM` is :class:`mixedmodels.lmm.LinearMixedModel`
+with the design's rows replaced by a :class:`RowSource` (DuckDB, Dask):
+the criterion, θ̂, β̂, σ̂, vcov(β̂), the conditional modes b̂ = Λû and their
+conditional variances, VarCorr, logLik/AIC/BIC and Satterthwaite df come
+from the blocks of A = [Z X y]'W[Z X y] exactly as for ``lmer``. Row-level
+quantities — fitted values Xβ̂ + Zb̂, residuals, the scaled-residual
+quantiles of the summary — are computed by the source on demand.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..crossprod import CrossProducts
+from ..inference.ddf import coef_table, normalize_ddf
+from ..linalg import BlockedCholesky
+from ..lmm import LinearMixedModel
+from ..optimize import OptimizerControl
+from ..results.summary import LmerSummary
+from .design import RowsNotAvailableError, ScaleDesign
+
+__all__ = ["RowSource", "SufficientStatsLMM", "StatsSummary"]
+
+
+class RowSource(Protocol):
+    """Where the rows live; computes row-level quantities for a fitted model."""
+
+    def row_values(self, model: SufficientStatsLMM, what: str) -> np.ndarray:
+        """Per row (source order): ``"y"``, ``"fitted"``, residuals ``"response"``,
+        ``"pearson"`` or ``"scaled"``."""
+
+    def scaled_residual_quantiles(self, model: SufficientStatsLMM) -> np.ndarray:
+        """Min, 1Q, median, 3Q, max of √wᵢ (yᵢ − ŷᵢ)/σ̂ (R's type-7 quantiles)."""
+
+    def moment_sums(
+        self, beta: np.ndarray
+    ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
+        """(Σ w e², Σ w, per term (Σ_level e·z₀, n_level)) with e = y − Xβ."""
+
+
+class SufficientStatsLMM(LinearMixedModel):
+    """``LinearMixedModel`` on precomputed :class:`CrossProducts`.
+
+    Same objective, optimizer and results as ``lmer`` on the same rows; the
+    rows themselves are reached only through ``source``.
+    """
+
+    def __init__(
+        self,
+        design: ScaleDesign,
+        cp: CrossProducts,
+        source: RowSource | None = None,
+        REML: bool = True,
+        control: OptimizerControl | None = None,
+        data_name: str | None = None,
+    ):
+        self.design = design
+        self.REML = bool(REML)
+        self.control = control or OptimizerControl()
+        self.data_name = data_name
+        self.source = source
+        self.cp = cp
+        self.factor = BlockedCholesky(cp, [t.tri_index for t in design.terms])
+        self.lower = np.concatenate([t.theta_lower for t in design.terms])
+        self.theta_names = [nm for t in design.terms for nm in t.theta_names]
+        self.optinfo: dict[str, Any] = {}
+        self._fitted_state = False
+
+    def _need_source(self, what: str) -> RowSource:
+        if self.source is None:
+            raise RowsNotAvailableError(
+                f"{what} needs the data rows, and this model was built from cross-products "
+                "without a row source"
+            )
+        return self.source
+
+    def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
+        raise RowsNotAvailableError(
+            "a new response needs the rows: recompute the cross-products with the new "
+            "response column (refit(REML=...) without y works)"
+        )
+
+    def refit(self, y: np.ndarray | None = None, REML: bool | None = None) -> LinearMixedModel:
+        """A refit with the other criterion (``REML=``); a new ``y`` needs the rows."""
+        if y is not None:
+            self._crossprod(np.asarray(y))
+        return super().refit(None, REML=REML)
+
+    @property
+    def y(self) -> np.ndarray:  # type: ignore[override]
+        """The response, read from the source (n values)."""
+        return self._need_source("the response").row_values(self, "y")
+
+    def moment_start(self) -> np.ndarray:
+        """θ₀ of :meth:`LinearMixedModel.moment_start`, its sums taken by the source.
+
+        β_OLS solves X'WX β = X'Wy (from A); then v = Σwe²/Σw and, per scalar
+        term, var(ē_l) − v·mean(1/n_l) as for the in-memory fit.
+        """
+        src = self._need_source("the moment start")
+        cp = self.cp
+        p = cp.p
+        xy = cp.A22[cp.rz :, cp.rz :]
+        beta = np.linalg.lstsq(xy[:p, :p], xy[:p, p], rcond=None)[0]
+        swe2, sw, per_term = src.moment_sums(beta)
+        v = swe2 / sw
+        comps = []
+        for sums, n_l in per_term:
+            means = sums / np.maximum(n_l, 1)
+            vb = float(np.var(means) - v * np.mean(1.0 / np.maximum(n_l, 1)))
+            comps.append(max(vb, 0.01 * v))
+        s2 = max(v - sum(comps), 0.1 * v)
+        return np.sqrt(np.array(comps) / s2)
+
+    def _finalize(self, theta: np.ndarray) -> None:
+        """Factor at θ̂; β̂, σ̂, u, b and (R_X'R_X)⁻¹ (fitted values stay with the source)."""
+        ld_z, ld_x, pwrss = self.factor.update(theta)
+        self._theta = theta
+        self._ld_z, self._ld_x, self._pwrss = ld_z, ld_x, pwrss
+        self._crit = self._criterion(ld_z, ld_x, pwrss, self.REML)
+        cp = self.cp
+        us, beta = self.factor.solve()
+        self._beta = beta
+        self._u = us
+        self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]
+        denom = cp.n - cp.p if self.REML else cp.n
+        self._sigma = math.sqrt(pwrss / denom)
+        self._fitted = None
+        rx = self.factor.rx()
+        rxinv = np.linalg.inv(rx) if rx.size else rx
+        self._vcov_unscaled = rxinv @ rxinv.T
+        self._cond_var_cache = None
+        self._fitted_state = True
+
+    # -- row-level results, from the source ------------------------------------
+    @property
+    def fitted(self) -> np.ndarray:  # type: ignore[override]
+        """Xβ̂ + Zb̂ per row, computed by the source (n values, source order)."""
+        return self._need_source("fitted values").row_values(self, "fitted")
+
+    def resid(self, type: str = "response") -> np.ndarray:
+        """Residuals per row, computed by the source: response, pearson or scaled."""
+        if type not in ("response", "pearson", "scaled"):
+            raise ValueError(f"type must be 'response', 'pearson' or 'scaled', got {type!r}")
+        return self._need_source("residuals").row_values(self, type)
+
+    def predict(
+        self, newdata: Any = None, re_form: str | None = None, allow_new_levels: bool = False
+    ) -> np.ndarray:
+        """Predictions for ``newdata`` (a DataFrame); ``None``: the fitted values."""
+        if newdata is None:
+            if re_form is not None:
+                raise RowsNotAvailableError(
+                    "re_form on the training rows needs them in memory: pass them as newdata"
+                )
+            return self.fitted
+        return super().predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    def scaled_residual_quantiles(self) -> np.ndarray:
+        """Min, 1Q, median, 3Q, max of the scaled residuals (computed by the source)."""
+        return self._need_source("residual quantiles").scaled_residual_quantiles(self)
+
+    def summary(self, **kwargs: Any) -> StatsSummary:
+        """lme4's summary; the scaled-residual quantiles are computed by the source."""
+        return StatsSummary(self, **kwargs)
+
+
+class StatsSummary(LmerSummary):
+    """:class:`LmerSummary` whose residual quantiles come from the row source.
+
+    Kenward–Roger needs X row by row and is not available; Satterthwaite
+    (the default) and ``ddf=None`` are.
+    """
+
+    def __init__(
+        self, model: SufficientStatsLMM, ddf: str | None = "Satterthwaite", correlation: bool = True
+    ):
+        self.model = model
+        self.correlation = correlation
+        if ddf is not None and normalize_ddf(ddf) == "lme4":
+            ddf = None
+        if ddf is not None and normalize_ddf(ddf) == "Kenward-Roger":
+            raise RowsNotAvailableError(
+                "Kenward-Roger needs the fixed-effects model matrix row by row; use "
+                "ddf='Satterthwaite' or ddf=None with a sufficient-statistics fit"
+            )
+        self.ddf = None if ddf is None else normalize_ddf(ddf)
+        if self.ddf is None:
+            fe = model.fixef
+            se = model.fixef_se
+            self.coefficients = pd.DataFrame({"Estimate": fe, "Std. Error": se, "t value": fe / se})
+        else:
+            self.coefficients = coef_table(model, self.ddf)
+        self.varcorr = model.varcorr
+        self.scaled_residuals = None
+        self._quantiles: np.ndarray | None = None
+
+    @property
+    def residual_quantiles(self) -> pd.Series:
+        """Quantiles of the scaled residuals, rounded as lme4 prints them (zapsmall)."""
+        if self._quantiles is None:
+            self._quantiles = np.asarray(self.model.scaled_residual_quantiles(), dtype=float)
+        q = self._quantiles.copy()
+        big = np.max(np.abs(q))
+        if big > 0:
+            q = np.round(q, max(0, 5 - int(np.ceil(np.log10(big)))))
+        return pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"])

@@ -1,0 +1,227 @@
+"""Out-of-memory lmer (mixedmodels.scale) against the in-memory fit on the same rows.
+
+Two levels of parity:
+
+* the cross-products computed by DuckDB equal the in-memory ones to rounding
+  (1e-12 relative), and the criterion at a fixed θ agrees to 1e-10;
+* the fits agree: the criterion to 1e-9 relative, β̂, SEs, σ̂ to 1e-6, θ̂ and b̂
+  to 1e-5 of their scale — the optimizer stops within its tolerance, and
+  summation-order differences of 1e-14 in A move the stopping point that much.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import mixedmodels as mm
+from mixedmodels.errors import FormulaError, RankDeficiencyWarning
+
+duckdb = pytest.importorskip("duckdb")
+scale = pytest.importorskip("mixedmodels.scale")
+
+CASES = [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
+    ("Pastes", "strength ~ 1 + (1 | batch/cask)"),
+]
+
+
+def synthetic(n: int = 100_000, seed: int = 1) -> pd.DataFrame:
+    """Crossed groups (500 and 250 numeric-coded, 40 string-coded), a factor, weights, NAs."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 500, n)
+    h = rng.integers(0, 40, n)
+    trt = np.array(["ctl", "drugA", "drugB"])[rng.integers(0, 3, n)]
+    x = rng.normal(size=n)
+    y = (
+        1.0
+        + 0.5 * x
+        + 0.3 * (trt == "drugA")
+        + 0.7 * rng.normal(size=500)[g]
+        + (0.4 + 0.2 * x) * rng.normal(size=40)[h]
+        + rng.normal(size=n)
+    )
+    df = pd.DataFrame(
+        {
+            "y": y,
+            "x": x,
+            "trt": trt,
+            "g": g,
+            "h": [f"h{i:02d}" for i in h],
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+    df.loc[rng.choice(n, 50, replace=False), "x"] = np.nan
+    k = rng.integers(0, 250, n)
+    df["k"] = k
+    df["y"] += 0.5 * rng.normal(size=250)[k]
+    return df
+
+
+@pytest.fixture(scope="module")
+def synthetic_path(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, str]:
+    df = synthetic()
+    path = tmp_path_factory.mktemp("scale") / "synthetic.parquet"
+    df.to_parquet(path)
+    return df, str(path)
+
+
+def _parquet(tmp_path, name: str) -> tuple[pd.DataFrame, str]:
+    d = mm.datasets.load(name)
+    path = tmp_path / f"{name}.parquet"
+    d.to_parquet(path)
+    return d, str(path)
+
+
+def _dense(a) -> np.ndarray:
+    return a.toarray() if sp.issparse(a) else np.asarray(a)
+
+
+def assert_same_crossprod(cp, ref) -> None:
+    assert [(d.nl, d.S) for d in cp.dims] == [(d.nl, d.S) for d in ref.dims]
+    assert (cp.n, cp.p) == (ref.n, ref.p)
+    assert cp.sum_log_w == pytest.approx(ref.sum_log_w, rel=1e-12, abs=1e-9)
+    for a, b in [(cp.A11, ref.A11), (_dense(cp.A21), _dense(ref.A21)), (cp.A22, ref.A22)]:
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.abs(b).max()))
+
+
+def assert_same_fit(m, r) -> None:
+    assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
+    assert list(m.fixef.index) == list(r.fixef.index)
+    assert list(m.theta.index) == list(r.theta.index)
+    np.testing.assert_allclose(m.fixef, r.fixef, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(m.fixef_se, r.fixef_se, rtol=1e-6)
+    assert m.sigma == pytest.approx(r.sigma, rel=1e-6)
+    th = r.theta.to_numpy()
+    np.testing.assert_allclose(m.theta, th, rtol=0, atol=1e-5 * max(1.0, np.abs(th).max()))
+    assert m.loglik == pytest.approx(r.loglik, rel=1e-9)
+    assert m.aic == pytest.approx(r.aic, rel=1e-9)
+    assert m.nobs == r.nobs
+    assert m.ngroups == r.ngroups
+    for g, ref in r.ranef.items():
+        got = m.ranef[g].loc[ref.index]
+        tol = 1e-5 * max(1.0, np.abs(ref.to_numpy()).max())
+        np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
+        np.testing.assert_allclose(m.ranef.condsd[g].loc[ref.index], r.ranef.condsd[g], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,formula", CASES)
+def test_duckdb_matches_lmer(tmp_path, name: str, formula: str) -> None:
+    d, path = _parquet(tmp_path, name)
+    r = mm.lmer(formula, d)
+    cp, design, src = scale.crossprod_duckdb(formula, path)
+    assert_same_crossprod(cp, r.cp)
+    m = scale.SufficientStatsLMM(design, cp, src)
+    th = r.theta.to_numpy()
+    assert m.objective(th) == pytest.approx(r.objective(th), rel=1e-10)
+    m.fit()
+    assert_same_fit(m, r)
+    np.testing.assert_allclose(m.fitted, r.fitted, rtol=1e-6)
+    np.testing.assert_allclose(m.resid("scaled"), r.resid("scaled"), atol=1e-5)
+    s, sr = m.summary(), r.summary()
+    np.testing.assert_allclose(s.residual_quantiles, sr.residual_quantiles, atol=2e-4)
+    pd.testing.assert_frame_equal(
+        s.coefficients, sr.coefficients, check_exact=False, rtol=1e-4, atol=1e-8
+    )
+    assert "Scaled residuals" in str(s)
+
+
+def test_engine_on_in_memory_crossprod_is_lmer(tmp_path) -> None:
+    """The model class itself adds nothing: on lmer's own A it reproduces lmer."""
+    d, path = _parquet(tmp_path, "sleepstudy")
+    f = "Reaction ~ Days + (Days | Subject)"
+    r = mm.lmer(f, d)
+    _, design, src = scale.crossprod_duckdb(f, path)
+    m = scale.SufficientStatsLMM(design, r.cp, src).fit()
+    assert m.reml_criterion == r.reml_criterion
+    np.testing.assert_array_equal(m.theta, r.theta)
+    np.testing.assert_array_equal(m.fixef, r.fixef)
+    np.testing.assert_array_equal(m.vcov, r.vcov)
+
+
+@pytest.mark.parametrize(
+    "formula,weights,REML",
+    [
+        ("y ~ x * trt + (1 | g) + (1 | h)", None, True),
+        ("y ~ x + trt + (x | h) + (1 | g)", "w", False),
+        ("y ~ x + (1 | g) + (1 | k)", "w", True),  # ≥ 200 rest rows: moment start
+    ],
+)
+def test_synthetic_100k(synthetic_path, formula: str, weights: str | None, REML: bool) -> None:
+    df, path = synthetic_path
+    r = mm.lmer(formula, df, weights=weights, REML=REML)
+    cp, design, src = scale.crossprod_duckdb(formula, path, weights=weights)
+    assert_same_crossprod(cp, r.cp)
+    assert design.n_omitted == 50 == r.design.n_omitted
+    m = scale.lmer_duckdb(formula, path, weights=weights, REML=REML)
+    assert_same_fit(m, r)
+    assert m.deviance == pytest.approx(r.deviance, rel=1e-9)
+    np.testing.assert_allclose(
+        m.summary(ddf=None).residual_quantiles, r.summary(ddf=None).residual_quantiles, atol=2e-4
+    )
+    assert "50 observations deleted" in str(m.summary(ddf=None))
+    new = df.head(20).dropna()
+    np.testing.assert_allclose(m.predict(new), r.predict(new), rtol=1e-5)
+
+
+def test_table_relation_and_expressions() -> None:
+    """A DuckDB table and a relation as sources; I(x^2), log() and a factor() column."""
+    con = duckdb.connect()
+    df = synthetic(5000, seed=3)
+    df["pos"] = np.exp(np.random.default_rng(7).normal(size=len(df)))
+    con.register("df_view", df)
+    con.execute("CREATE TABLE t AS SELECT * FROM df_view")
+    f = "y ~ x + I(x^2) + log(pos) + (1 | h)"
+    r = mm.lmer(f, df)
+    m = scale.lmer_duckdb(f, "t", con=con)
+    assert_same_fit(m, r)
+    m2 = scale.lmer_duckdb(f, con.table("t"), con=con)
+    assert m2.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
+    df2 = df.assign(gg=df["g"] % 7)
+    con.register("df2", df2)
+    f2 = "y ~ x + factor(gg) + (1 | h)"
+    r2 = mm.lmer(f2, df2)
+    m3 = scale.lmer_duckdb(f2, "df2", con=con)
+    assert list(m3.fixef.index) == list(r2.fixef.index)
+    assert_same_fit(m3, r2)
+
+
+def test_rank_deficient_column_dropped() -> None:
+    con = duckdb.connect()
+    df = synthetic(3000, seed=5).dropna()
+    df["x2"] = 2.0 * df["x"]
+    con.register("d", df)
+    f = "y ~ x + x2 + trt + (1 | h)"
+    with pytest.warns(RankDeficiencyWarning):
+        r = mm.lmer(f, df)
+    with pytest.warns(RankDeficiencyWarning, match="x2"):
+        m = scale.lmer_duckdb(f, "d", con=con)
+    assert m.design.dropped_columns == ["x2"]
+    assert_same_fit(m, r)
+    np.testing.assert_allclose(m.fitted, r.fitted, rtol=1e-6)
+
+
+def test_rows_needed_raise_clearly(tmp_path) -> None:
+    _, path = _parquet(tmp_path, "sleepstudy")
+    m = scale.lmer_duckdb("Reaction ~ Days + (Days | Subject)", path)
+    with pytest.raises(scale.RowsNotAvailableError, match="Kenward-Roger"):
+        m.summary(ddf="Kenward-Roger")
+    with pytest.raises(scale.RowsNotAvailableError, match="rows"):
+        m.refit(y=np.zeros(180))
+    with pytest.raises(scale.RowsNotAvailableError):
+        _ = m.design.X
+    ml = m.refit(REML=False)
+    assert ml.reml_criterion == pytest.approx(
+        mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"),
+                REML=False).reml_criterion, rel=1e-9)
+    with pytest.raises(FormulaError, match="SQL"):
+        scale.lmer_duckdb("Reaction ~ scale(Days) + (1 | Subject)", path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.tidy()
