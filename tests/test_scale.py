@@ -225,3 +225,32 @@ def test_rows_needed_raise_clearly(tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m.tidy()
+
+
+@pytest.mark.parametrize("name,formula", CASES)
+def test_dask_matches_lmer(name: str, formula: str) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    d = mm.datasets.load(name)
+    r = mm.lmer(formula, d)
+    cp, design, src = scale.crossprod_dask(formula, dd.from_pandas(d, npartitions=3))
+    assert_same_crossprod(cp, r.cp)
+    m = scale.SufficientStatsLMM(design, cp, src).fit()
+    assert_same_fit(m, r)
+    np.testing.assert_allclose(m.fitted, r.fitted, rtol=1e-6)
+    np.testing.assert_allclose(
+        m.summary().residual_quantiles, r.summary().residual_quantiles, atol=2e-4
+    )
+
+
+@pytest.mark.parametrize(
+    "formula,weights",
+    [("y ~ x * trt + (1 | g) + (1 | h)", None), ("y ~ x + (1 | g) + (1 | k)", "w")],
+)
+def test_dask_synthetic_100k(synthetic_path, formula: str, weights: str | None) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    df, path = synthetic_path
+    r = mm.lmer(formula, df, weights=weights)
+    m = scale.lmer_dask(formula, dd.read_parquet(path), weights=weights)
+    assert m.design.n_omitted == 50
+    assert_same_fit(m, r)
+    assert_same_crossprod(m.cp, r.cp)

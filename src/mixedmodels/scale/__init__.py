@@ -12,18 +12,24 @@ are computed back in the backend on demand.
 >>> m = mm.scale.lmer_duckdb("y ~ x + (1 | g) + (1 | h)", "data/*.parquet")
 >>> m.fixef, m.theta, m.sigma
 >>> print(m.summary())
+>>> import dask.dataframe as dd
+>>> m = mm.scale.lmer_dask("y ~ x + (1 | g)", dd.read_parquet("data/*.parquet"))
 """
 
+from .dask_backend import DaskSource, crossprod_dask, lmer_dask
 from .design import RowsNotAvailableError, ScaleDesign
 from .duckdb_backend import DuckDBSource, crossprod_duckdb, lmer_duckdb
 from .model import StatsSummary, SufficientStatsLMM
 
 __all__ = [
+    "DaskSource",
     "DuckDBSource",
     "RowsNotAvailableError",
     "ScaleDesign",
     "StatsSummary",
     "SufficientStatsLMM",
+    "crossprod_dask",
     "crossprod_duckdb",
+    "lmer_dask",
     "lmer_duckdb",
 ]

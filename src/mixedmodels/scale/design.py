@@ -19,16 +19,19 @@ placeholder variables, so they are exactly those of ``lmer``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from ..crossprod import CrossProducts
 from ..design.contrasts import contr_poly, contr_treatment, full_dummy
 from ..design.model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from ..design.random import ReTerm, check_identifiable, lme4_order
 from ..design.variables import Categorical, Numeric, TransformState, r_label
-from ..errors import FormulaError
+from ..errors import FormulaError, RankDeficiencyWarning
 from ..formula import ParsedFormula
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "RowsNotAvailableError",
     "build_scale_design",
     "dependent_columns_from_gram",
+    "drop_dependent",
 ]
 
 _FACTOR_CALL = ("factor(", "C(", "ordered(", "as_factor(")
@@ -266,3 +270,38 @@ def dependent_columns_from_gram(G: np.ndarray, tol: float = 1e-7) -> np.ndarray:
         if res2 > 0.0 and np.sqrt(res2) > tol * np.sqrt(gjj):
             keep.append(j)
     return np.array(keep, dtype=np.intp)
+
+
+def drop_dependent(
+    cp: CrossProducts, G: np.ndarray, design: ScaleDesign
+) -> tuple[CrossProducts, np.ndarray]:
+    """Drop X columns that depend on earlier ones (lme4's rank check), from X'X.
+
+    Returns the reduced cross-products and the kept column indices.
+    """
+    keep = dependent_columns_from_gram(G)
+    p = cp.p
+    if keep.size == p:
+        return cp, keep
+    dropped = [design.x_names[j] for j in range(p) if j not in set(keep)]
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+        f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+        f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+        RankDeficiencyWarning,
+        stacklevel=4,
+    )
+    design.dropped_columns = dropped
+    design.x_names = [design.x_names[j] for j in keep]
+    design.x_columns = [design.x_columns[j] for j in keep]
+    spec = design.fixed_spec
+    spec.column_names = [spec.column_names[j] for j in keep]
+    spec.assign = [spec.assign[j] for j in keep]
+    rows = np.concatenate([np.arange(cp.rz), cp.rz + keep, [cp.rz + p]]).astype(np.intp)
+    A21 = cp.A21[rows] if sp.issparse(cp.A21) else np.asarray(cp.A21)[rows]
+    if sp.issparse(A21):
+        A21 = sp.csc_matrix(A21)
+    reduced = CrossProducts(
+        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w
+    )
+    return reduced, keep

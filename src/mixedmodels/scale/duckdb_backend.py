@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import warnings
 from typing import Any
 
 import numpy as np
@@ -30,16 +29,10 @@ import scipy.sparse as sp
 from ..crossprod import CrossProducts, TermDims
 from ..design.model_matrix import parse_terms
 from ..design.variables import expression_names
-from ..errors import ColumnNotFoundError, DataError, FormulaError, RankDeficiencyWarning
+from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..formula import parse_formula
 from ..optimize import OptimizerControl
-from .design import (
-    ScaleDesign,
-    VarInfo,
-    build_scale_design,
-    classify,
-    dependent_columns_from_gram,
-)
+from .design import ScaleDesign, VarInfo, build_scale_design, classify, drop_dependent
 from .model import SufficientStatsLMM
 from .sql import column_sql, ident, literal, sql_expr
 
@@ -377,41 +370,6 @@ def _fetch(con: Any, table: str, cols: tuple[str, ...]) -> list[tuple[Any, ...]]
     return [tuple(r) for r in con.execute(f"SELECT {qc} FROM {table} ORDER BY code").fetchall()]
 
 
-def _drop_dependent(
-    cp: CrossProducts, G: np.ndarray, design: ScaleDesign
-) -> tuple[CrossProducts, np.ndarray]:
-    """Drop X columns that depend on earlier ones (lme4's rank check), from X'X.
-
-    Returns the reduced cross-products and the kept column indices.
-    """
-    keep = dependent_columns_from_gram(G)
-    p = cp.p
-    if keep.size == p:
-        return cp, keep
-    dropped = [design.x_names[j] for j in range(p) if j not in set(keep)]
-    warnings.warn(
-        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-        f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-        f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-        RankDeficiencyWarning,
-        stacklevel=3,
-    )
-    design.dropped_columns = dropped
-    design.x_names = [design.x_names[j] for j in keep]
-    design.x_columns = [design.x_columns[j] for j in keep]
-    spec = design.fixed_spec
-    spec.column_names = [spec.column_names[j] for j in keep]
-    spec.assign = [spec.assign[j] for j in keep]
-    rows = np.concatenate([np.arange(cp.rz), cp.rz + keep, [cp.rz + p]]).astype(np.intp)
-    A21 = cp.A21[rows] if sp.issparse(cp.A21) else np.asarray(cp.A21)[rows]
-    if sp.issparse(A21):
-        A21 = sp.csc_matrix(A21)
-    reduced = CrossProducts(
-        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w
-    )
-    return reduced, keep
-
-
 def crossprod_duckdb(
     formula: str, source: Any, weights: str | None = None, con: Any = None
 ) -> tuple[CrossProducts, ScaleDesign, DuckDBSource]:
@@ -421,7 +379,7 @@ def crossprod_duckdb(
     con = duckdb.connect() if con is None else con
     src = _prepare(con, formula, source, weights)
     cp, G = src.crossprod()
-    cp, keep = _drop_dependent(cp, G, src.design)
+    cp, keep = drop_dependent(cp, G, src.design)
     src.x_index = [int(j) for j in keep]
     return cp, src.design, src
 

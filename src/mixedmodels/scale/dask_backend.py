@@ -1,0 +1,261 @@
+"""``lmer`` from cross-products summed over the partitions of a Dask DataFrame.
+
+Each partition (a pandas DataFrame) is coded against the global levels
+(found first with ``drop_duplicates`` over the whole frame, in R's order)
+and reduced to its own blocks with the in-memory
+:func:`mixedmodels.crossprod.crossprod`; since every block is a sum over
+rows, A = Σ_partitions A_part (likewise n, Σ log wᵢ and the unweighted X'X
+used for the rank check). Only the blocks travel; the rows stay in the
+partitions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..crossprod import CrossProducts, crossprod
+from ..design.model_matrix import build_matrix, parse_terms
+from ..design.random import interaction_factor
+from ..design.variables import (
+    Categorical,
+    TransformState,
+    evaluate,
+    expression_names,
+    is_categorical_series,
+    to_categorical,
+)
+from ..errors import ColumnNotFoundError, DataError, FormulaError
+from ..formula import parse_formula
+from ..optimize import OptimizerControl
+from .design import ScaleDesign, VarInfo, build_scale_design, classify, drop_dependent
+from .model import SufficientStatsLMM
+
+__all__ = ["lmer_dask", "crossprod_dask", "DaskSource"]
+
+
+def _add(a: tuple[CrossProducts, np.ndarray], b: tuple[CrossProducts, np.ndarray]) -> Any:
+    ca, ga = a
+    cb, gb = b
+    cp = CrossProducts(
+        ca.dims,
+        ca.A11 + cb.A11,
+        ca.A21 + cb.A21,
+        ca.A22 + cb.A22,
+        ca.n + cb.n,
+        ca.p,
+        ca.sum_log_w + cb.sum_log_w,
+    )
+    return cp, ga + gb
+
+
+class DaskSource:
+    """Rows in a Dask DataFrame, coded partition by partition."""
+
+    def __init__(
+        self,
+        ddf: Any,
+        design: ScaleDesign,
+        infos: dict[str, VarInfo],
+        codes: dict[tuple[str, ...], pd.DataFrame],
+        weights: str | None,
+    ):
+        self.ddf = ddf
+        self.design = design
+        self.infos = infos
+        self.codes = codes  # per column tuple: distinct values with their "code"
+        self.weights = weights
+        self.x_index = list(range(len(design.x_columns)))
+
+    def _code(self, pdf: pd.DataFrame, cols: tuple[str, ...]) -> np.ndarray:
+        table = self.codes[cols]
+        merged = pdf[list(cols)].merge(table, how="left", on=list(cols))
+        return merged["code"].to_numpy(dtype=np.intp)
+
+    def _variables(self, pdf: pd.DataFrame, exprs: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for e in exprs:
+            info = self.infos[e]
+            if info.kind == "cat":
+                assert info.column is not None
+                out[e] = Categorical(self._code(pdf, (info.column,)), info.levels, info.ordered)
+            else:
+                out[e] = evaluate(e, pdf, TransformState(), "the formula")
+        return out
+
+    def coded(self, pdf: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray,
+                                                 np.ndarray, np.ndarray | None]:
+        """(codes, Zs, X (all columns), y, w) of one partition."""
+        d = self.design
+        n = len(pdf)
+        spec = d.fixed_spec
+        X, _ = build_matrix(spec.term_spec, self._variables(pdf, spec.term_spec.variables), n,
+                            spec)
+        codes, Zs = [], []
+        for t in d.terms:
+            zv = self._variables(pdf, t.spec.term_spec.variables)
+            Z, _ = build_matrix(t.spec.term_spec, zv, n, t.spec)
+            Zs.append(Z)
+            codes.append(self._code(pdf, t.bar.group_vars))
+        y = np.asarray(evaluate(d.response, pdf, TransformState(), "the response").values, float)
+        w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
+        return codes, Zs, X, y, w
+
+    def partial(self, pdf: pd.DataFrame) -> tuple[CrossProducts, np.ndarray]:
+        """One partition's blocks and its unweighted X'X."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w)
+        return cp, X.T @ X
+
+    def crossprod(self) -> tuple[CrossProducts, np.ndarray]:
+        """Σ over partitions of the blocks (a tree reduction of delayed partials)."""
+        import dask
+        from dask import delayed
+
+        parts = [delayed(self.partial)(p) for p in self.ddf.to_delayed()]
+        while len(parts) > 1:
+            nxt = [delayed(_add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+            if len(parts) % 2:
+                nxt.append(parts[-1])
+            parts = nxt
+        (total,) = dask.compute(parts[0])
+        return total
+
+    def _eta(self, model: SufficientStatsLMM, pdf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray,
+                                                                           np.ndarray]:
+        codes, Zs, X, y, w = self.coded(pdf)
+        eta = X[:, self.x_index] @ model._beta
+        for c, Z, b in zip(codes, Zs, model._b):
+            eta = eta + np.einsum("ij,ij->i", Z, b[c])
+        return y, eta, np.ones(len(y)) if w is None else w
+
+    def _per_row(self, model: SufficientStatsLMM, what: str, pdf: pd.DataFrame) -> pd.Series:
+        y, eta, w = self._eta(model, pdf)
+        val = {
+            "y": y,
+            "fitted": eta,
+            "response": y - eta,
+            "pearson": (y - eta) * np.sqrt(w),
+            "scaled": (y - eta) * np.sqrt(w) / model._sigma,
+        }[what]
+        return pd.Series(val, index=pdf.index, dtype=float)
+
+    def row_values(self, model: SufficientStatsLMM, what: str) -> np.ndarray:
+        """Per row, partition order: y, fitted, or response/pearson/scaled residuals."""
+        s = self.ddf.map_partitions(
+            lambda pdf: self._per_row(model, what, pdf), meta=pd.Series(dtype=float)
+        )
+        return np.asarray(s.compute(), dtype=float)
+
+    def scaled_residual_quantiles(self, model: SufficientStatsLMM) -> np.ndarray:
+        """Type-7 quantiles of the scaled residuals (gathers n floats)."""
+        r = self.row_values(model, "scaled")
+        return np.quantile(r, [0.0, 0.25, 0.5, 0.75, 1.0])
+
+    def _moments(self, beta: np.ndarray, pdf: pd.DataFrame) -> list[Any]:
+        codes, Zs, X, y, w = self.coded(pdf)
+        e = y - X[:, self.x_index] @ beta
+        w = np.ones(len(y)) if w is None else w
+        out: list[Any] = [np.array([float(np.sum(w * e * e)), float(np.sum(w))])]
+        for c, Z, t in zip(codes, Zs, self.design.terms):
+            out.append(np.bincount(c, weights=e * Z[:, 0], minlength=t.nl))
+            out.append(np.bincount(c, minlength=t.nl).astype(float))
+        return out
+
+    def moment_sums(
+        self, beta: np.ndarray
+    ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
+        """Σwe², Σw and per term (Σ_l e·z₀, n_l), e = y − Xβ, summed over partitions."""
+        import dask
+        from dask import delayed
+
+        parts = [delayed(self._moments)(beta, p) for p in self.ddf.to_delayed()]
+        (lists,) = dask.compute(parts)
+        tot = [sum(col[i] for col in lists) for i in range(len(lists[0]))]
+        per = [(tot[1 + 2 * k], tot[2 + 2 * k]) for k in range(len(self.design.terms))]
+        return float(tot[0][0]), float(tot[0][1]), per
+
+
+def crossprod_dask(
+    formula: str, ddf: Any, weights: str | None = None
+) -> tuple[CrossProducts, ScaleDesign, DaskSource]:
+    """The cross-products, row-free design and row source of ``formula`` on a Dask frame."""
+    parsed = parse_formula(formula)
+    if not parsed.has_random:
+        raise FormulaError("no random-effect terms: add one such as (1 | group)", parsed.text)
+    meta = ddf._meta
+    is_cat = {str(c): is_categorical_series(meta[c]) for c in meta.columns}
+    exprs = list(parse_terms(parsed.fixed, parsed.text).variables)
+    for bar in parsed.bars:
+        exprs += [e for e in parse_terms(bar.expr, parsed.text).variables if e not in exprs]
+    raw: list[str] = []
+
+    def need(col: str, where: str) -> None:
+        if col not in is_cat:
+            raise ColumnNotFoundError(col, list(is_cat), where)
+        if col not in raw:
+            raw.append(col)
+
+    infos: dict[str, VarInfo] = {}
+    for e in exprs:
+        if "scale(" in e or "center(" in e:
+            raise FormulaError(f"'{e}': stateful transforms need the whole column; "
+                               "add the transformed column to the frame", e)
+        kind, col, ordered = classify(e, is_cat)
+        infos[e] = VarInfo(e, kind, col, ordered=ordered)
+        for c in [col] if col else expression_names(e):
+            need(c, "the formula")
+    for c in expression_names(parsed.response):
+        need(c, "the response")
+    for bar in parsed.bars:
+        for g in bar.group_vars:
+            need(g, f"the grouping factor of {bar.text}")
+    if weights is not None:
+        need(weights, "weights=")
+
+    n_input = int(ddf.shape[0].compute())
+    rows = ddf[raw].dropna()
+    n = int(rows.shape[0].compute())
+    if n == 0:
+        raise DataError("no rows left after removing rows with missing values")
+    if weights is not None and float(rows[weights].min().compute()) <= 0:
+        raise DataError("weights must be positive")
+
+    keys: list[tuple[str, ...]] = [(i.column,) for i in infos.values() if i.kind == "cat"]
+    keys += [bar.group_vars for bar in parsed.bars]
+    keys = list(dict.fromkeys(keys))  # type: ignore[arg-type]
+    codes: dict[tuple[str, ...], pd.DataFrame] = {}
+    values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for key in keys:
+        distinct = rows[list(key)].drop_duplicates().compute().reset_index(drop=True)
+        fac = interaction_factor([to_categorical(distinct[c], c) for c in key])
+        table = distinct.assign(code=fac.codes)
+        codes[key] = table
+        values[key] = [(lab,) for lab in fac.levels]  # labels: "a:b" for interactions
+    for info in infos.values():
+        if info.kind == "cat":
+            info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
+    design = build_scale_design(parsed, infos, values, n, n_input, weights is not None)
+    src = DaskSource(rows, design, infos, codes, weights)
+    cp, G = src.crossprod()
+    cp, keep = drop_dependent(cp, G, design)
+    src.x_index = [int(j) for j in keep]
+    return cp, design, src
+
+
+def lmer_dask(
+    formula: str,
+    ddf: Any,
+    REML: bool = True,
+    weights: str | None = None,
+    control: OptimizerControl | None = None,
+    start: Any = None,
+) -> SufficientStatsLMM:
+    """Fit ``lmer(formula)`` on a Dask DataFrame from partition-wise cross-products."""
+    cp, design, src = crossprod_dask(formula, ddf, weights=weights)
+    model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name="dask")
+    if isinstance(start, pd.Series):
+        start = start.to_numpy()
+    return model.fit(start=start)
