@@ -37,10 +37,10 @@ from ..crossprod import CrossProducts
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
 _DENSE_FLOP_LIMIT = 3e7
-# Dense factors of this size run their Cholesky on one BLAS thread: OpenBLAS's
-# busy-waiting worker threads slow a 1,000 × 1,000 factorization two- to
-# twentyfold as soon as another process shares the cores (measured on InstEval),
-# and gain little on an idle 2-core machine. Smaller factors never start threads.
+# Updates with mid-sized dense work (a Cholesky factor of this size, or a rank
+# update GEMM of 1e6-1e10 flops) run on one BLAS thread: OpenBLAS's busy-waiting
+# worker threads slow them two- to twentyfold as soon as another process shares
+# the cores (measured on InstEval), and gain little on an idle 2-core machine.
 _SINGLE_THREAD_R = (200, 4000)
 
 
@@ -83,10 +83,12 @@ class BlockedCholesky:
         self.scalar1 = self.S1 == 1
         self.a11 = cp.A11[:, 0, 0].copy() if self.scalar1 else None
         self.rest_scalar = all(d.S == 1 for d in cp.dims[1:])
-        self._single_thread = _SINGLE_THREAD_R[0] <= self.r <= _SINGLE_THREAD_R[1]
         self._prepare_rest_lambda()
-        flops = float(self.r) ** 2 * d1.q
-        self.dense_update = (flops <= _DENSE_FLOP_LIMIT or self.r <= 64) if dense is None else dense
+        self.dense_update = self._choose_dense(cp) if dense is None else dense
+        dense_flops = float(self.r) ** 2 * d1.q if self.dense_update else 0.0
+        self._single_thread = (
+            _SINGLE_THREAD_R[0] <= self.r <= _SINGLE_THREAD_R[1] or 1e6 <= dense_flops <= 1e10
+        )
         if self.dense_update:
             dense = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
             self.A21_levels = np.ascontiguousarray(
@@ -109,6 +111,34 @@ class BlockedCholesky:
         self.theta = np.full(int(self.theta_offsets[-1]), np.nan)
 
     # -- set-up ---------------------------------------------------------------
+    def _choose_dense(self, cp: CrossProducts) -> bool:
+        """Dense (GEMM) or sparse (G c) rank update, by their per-evaluation cost.
+
+        Dense costs r²·q₁ flops; sparse about Σ_l (entries of level l in A21)²
+        (the nonzeros of G, halved for the lower triangle). Dense wins when
+        levels of term 1 meet most rest rows (fully crossed designs), sparse
+        when they meet few of them (InstEval).
+        """
+        dense_flops = float(self.r) ** 2 * cp.dims[0].q
+        if dense_flops <= _DENSE_FLOP_LIMIT or self.r <= 64:
+            return True
+        A21 = cp.A21
+        if not sp.issparse(A21):
+            return True
+        per_col = np.diff(sp.csc_matrix(A21).indptr).astype(float)
+        per_level = per_col.reshape(self.nl1, self.S1).sum(axis=1)
+        sparse_nnz = float(np.sum(per_level**2)) * (self.S1 if self.S1 > 1 else 0.5)
+        dense_bytes = 8.0 * self.r * cp.dims[0].q
+        if dense_bytes > 2e9:
+            return False
+        # seconds over a typical fit of ~50 evaluations (measured on one core):
+        # building G costs ~350 ns per nonzero once, a product with it ~2 ns per
+        # nonzero; the dense update's GEMM runs at ~2e10 flop/s.
+        evals = 50
+        sparse_cost = sparse_nnz * (350e-9 + evals * 2e-9)
+        dense_cost = evals * dense_flops / 2e10
+        return dense_cost <= sparse_cost
+
     def _prepare_rest_lambda(self) -> None:
         """Index maps that build Λ_r (block diagonal) from θ."""
         cp = self.cp
@@ -199,6 +229,12 @@ class BlockedCholesky:
 
         Raises :class:`FactorizationError` when Ω(θ) is not positive definite.
         """
+        if self._single_thread:
+            with _blas_threads(1):
+                return self._update(theta)
+        return self._update(theta)
+
+    def _update(self, theta: np.ndarray) -> tuple[float, float, float]:
         theta = np.array(theta, dtype=float)
         self.theta = theta
         cp = self.cp
@@ -235,8 +271,7 @@ class BlockedCholesky:
             S.reshape(-1)[: rz * (self.r + 1) : self.r + 1] += 1.0
         # S (C order) holds at least the lower triangle; S.T is its Fortran-order
         # upper view, factorized in place without a copy: S.T = U'U, so L = U'.
-        with _blas_threads(1 if self._single_thread else None):
-            U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
+        U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             raise FactorizationError(f"dpotrf info={info}")
         L = U.T
