@@ -74,24 +74,23 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def _mixedmodels_version() -> str | None:
+def _mixedmodels_version(engine: str | None) -> str | None:
     common.use_working_tree()
     version = _module_version("mixedmodels")
-    commit = _git("rev-parse", "--short", "HEAD")
-    dirty = _git("status", "--porcelain", "--", "src")
-    if dirty:
-        changed = _git("diff", "--shortstat", "--", "src")
-        untracked = [ln for ln in dirty.splitlines() if ln.startswith("??")]
-        dirty = ", ".join(
-            part
-            for part in (changed or "", f"{len(untracked)} untracked" if untracked else "")
-            if part
-        )
     if version is None:
         return None
-    suffix = f" (commit {commit}{'; uncommitted in src: ' + dirty if dirty else ''})"
-    suffix = suffix if commit else ""
-    return version + suffix
+    if engine and "committed" in engine:
+        return f"{version} ({engine})"
+    commit = _git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return version
+    dirty = _git("status", "--porcelain", "--", "src")
+    if not dirty:
+        return f"{version} (commit {commit})"
+    changed = _git("diff", "--shortstat", "--", "src") or ""
+    untracked = sum(1 for line in dirty.splitlines() if line.startswith("??"))
+    extra = ", ".join(p for p in (changed, f"{untracked} untracked" if untracked else "") if p)
+    return f"{version} (commit {commit}; uncommitted in src: {extra})"
 
 
 _R_PROBE = (
@@ -124,8 +123,11 @@ def r_info() -> dict[str, str] | None:
     }
 
 
-def describe(r: dict[str, str] | None) -> dict[str, Any]:
-    """Everything the report prints about where and with what a run was measured."""
+def describe(r: dict[str, str] | None, engine: str | None = None) -> dict[str, Any]:
+    """Everything the report prints about where and with what a run was measured.
+
+    `engine` says which ``src/`` the workers import (see ``run.snapshot_engine``).
+    """
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -139,7 +141,7 @@ def describe(r: dict[str, str] | None) -> dict[str, Any]:
         "pandas": _module_version("pandas"),
         "formulaic": _module_version("formulaic"),
         "nlopt": _module_version("nlopt"),
-        "mixedmodels": _mixedmodels_version(),
+        "mixedmodels": _mixedmodels_version(engine),
         "statsmodels": _module_version("statsmodels"),
     }
     if r is not None:

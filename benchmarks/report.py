@@ -1,4 +1,4 @@
-"""Render a benchmark run (``results/latest.json``) as markdown and a log-log scaling plot."""
+"""Render a benchmark run (its JSON under ``results/``) as markdown and a log-log scaling plot."""
 
 from __future__ import annotations
 
@@ -316,8 +316,9 @@ def render_markdown(run: dict[str, Any], png_name: str | None) -> str:
         " `mixedmodels.lmer(...)`, R's `lmer(...)`,"
         " `MixedLM.from_formula(...).fit(...)`) and reports the median wall time."
         " Repeats stop early once the time budget is spent (at least one timed fit)."
-        " Our workers import a copy of `src/` taken when the run starts, so every"
-        " case measures the same engine (version line above)."
+        " Our workers import a copy of `src/` taken when the run starts (working"
+        " tree, or a commit with `--commit`), so every case measures the same"
+        " engine (mixedmodels line above)."
         " Memory is the growth of the process's peak resident set during the timed"
         " fits over its resident set before them (Linux `VmHWM`, reset via"
         " `/proc/self/clear_refs`), in MiB.",

@@ -6,16 +6,20 @@ Usage::
     python benchmarks/run.py --quick    # a few minutes; writes benchmarks/results/
     python benchmarks/run.py --only sleep,insteval --repeats 3
     python benchmarks/run.py --report-only   # re-render the last run's JSON
+    python benchmarks/run.py --commit HEAD   # measure src/ as committed, not the working tree
 
 For every case the three tools run one after another (ours, lme4, statsmodels),
 each in its own process with a wall-clock limit.  A peer that is not installed
 (R with lme4, or statsmodels) is skipped with a note, never estimated.  Raw
-results go to ``benchmarks/results/latest.json`` (or ``latest_quick.json``).
+results go to ``benchmarks/results/<report name>.json``; only a complete full
+run writes ``docs/``, quick and partial (``--only``, ``--max-rows``) runs write
+their report under ``benchmarks/results/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
@@ -23,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -86,22 +91,40 @@ def run_tool(
     return result
 
 
-def snapshot_engine() -> Path | None:
-    """Copy ``src/`` into the results folder and point the workers at the copy.
+def snapshot_engine(commit: str | None) -> str:
+    """Put the engine to measure into the results folder and point the workers at it.
 
-    Every case of the run then measures the same engine even if the working
-    tree changes while the run is going on.
+    Without `commit`: a copy of the working tree's ``src/``; with it: ``src/``
+    as committed at `commit` (``git archive``).  Every case of the run then
+    measures the same engine even if the working tree changes meanwhile.
+    Returns a description of what is measured.
     """
-    if not common.SRC_DIR.is_dir():
-        return None
     target = common.RESULTS_DIR / "engine"
     if target.exists():
         shutil.rmtree(target)
+    if commit is not None:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", commit],
+            cwd=common.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", rev, "src"],
+            cwd=common.REPO_ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+        os.environ[common.SRC_ENV] = str(target / "src")
+        return f"src/ as committed at {rev}"
     shutil.copytree(
-        common.SRC_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        common.SRC_DIR, target / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
     )
-    os.environ[common.SRC_ENV] = str(target)
-    return target
+    os.environ[common.SRC_ENV] = str(target / "src")
+    return "src/ of the working tree"
 
 
 def check_peers(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str] | None]:
@@ -164,8 +187,8 @@ def _caps(quick: bool) -> list[str]:
         f"slope series rows: {', '.join(f'{n:,}' for n in cases.SLOPE_ROWS_FULL)}"
         f" (quick: up to {cases.SLOPE_ROWS_QUICK[-1]:,})",
         f"crossed series levels: {', '.join(map(str, cases.CROSSED_LEVELS_FULL))}"
-        f" (quick: up to {cases.CROSSED_LEVELS_QUICK[-1]}); above 3000 levels the dense"
-        " fill-in of crossed factors makes single fits take minutes in every tool",
+        f" (quick: up to {cases.CROSSED_LEVELS_QUICK[-1]}), capped to keep a full run"
+        " within about an hour",
         f"statsmodels: slope series up to {cases.STATSMODELS_MAX_ROWS:,} rows; one-group"
         f" variance-component forms (crossed) up to {cases.STATSMODELS_MAX_ONE_GROUP_ROWS:,}"
         f" rows (quick: {cases.STATSMODELS_MAX_ONE_GROUP_ROWS_QUICK:,});"
@@ -201,6 +224,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit-statsmodels", type=float, help="wall-clock limit per process (s)")
     p.add_argument("--markdown", type=Path, help="report path (default by mode)")
     p.add_argument("--plot", type=Path, help="plot path (default by mode)")
+    p.add_argument("--commit", help="measure src/ as committed at this revision (e.g. HEAD)")
     p.add_argument("--report-only", action="store_true", help="re-render the last JSON")
     args = p.parse_args(argv)
     mode = DEFAULTS["quick" if args.quick else "full"]
@@ -210,14 +234,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         key = f"limit_{tool}"
         if getattr(args, key) is None:
             setattr(args, key, float(mode[tool]))
-    out_dir = common.RESULTS_DIR if args.quick else common.DOCS_DIR
-    args.markdown = args.markdown or out_dir / (
-        "benchmarks_quick.md" if args.quick else "benchmarks.md"
-    )
-    args.plot = args.plot or out_dir / (
-        "benchmarks_quick_scaling.png" if args.quick else "benchmarks_scaling.png"
-    )
-    args.json = common.RESULTS_DIR / ("latest_quick.json" if args.quick else "latest.json")
+    # Only a complete full run writes docs/; quick and partial runs stay in results/.
+    partial = bool(args.only or args.max_rows)
+    stem = "benchmarks_quick" if args.quick else "benchmarks_partial" if partial else "benchmarks"
+    out_dir = common.RESULTS_DIR if args.quick or partial else common.DOCS_DIR
+    args.markdown = args.markdown or out_dir / f"{stem}.md"
+    args.plot = args.plot or out_dir / f"{stem}_scaling.png"
+    args.json = common.RESULTS_DIR / f"{args.markdown.stem}.json"
     return args
 
 
@@ -226,10 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report_only:
         run = json.loads(args.json.read_text(encoding="utf-8"))
+        run["meta"]["caps"] = _caps(run["meta"]["quick"])
         write_outputs(run, args.markdown, args.plot)
         return 0
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    snapshot_engine()
+    engine = snapshot_engine(args.commit)
     missing, r = check_peers(args)
     for tool, why in missing.items():
         print(f"note: {tool} skipped: {why}", file=sys.stderr)
@@ -241,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": args.repeats,
             "budget": args.budget,
             "limits": {t: getattr(args, f"limit_{t}") for t in report.TOOLS},
-            "machine": machine.describe(r),
+            "machine": machine.describe(r, engine),
             "loadavg_start": machine.load_average(),
             "caps": _caps(args.quick),
         },
