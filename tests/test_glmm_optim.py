@@ -7,7 +7,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.glmm import GlmerControl, glmer
-from mixedmodels.glmm_optim import fd_derivatives, fd_gradient, newton_fd
+from mixedmodels.glmm.optim import fd_derivatives, fd_gradient, newton_fd
 
 A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, -0.2], [0.5, -0.2, 2.0]])
 

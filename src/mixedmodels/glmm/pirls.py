@@ -7,7 +7,7 @@ nAGQ = 0 stage) the conditional mode ũ minimises the penalized deviance
 
 found by penalized iteratively re-weighted least squares: working weights
 Wᵢ = wᵢ (dμ/dη)² / V(μᵢ), working response zᵢ = ηᵢ − oᵢ + (yᵢ − μᵢ)/(dμ/dη),
-one :class:`~mixedmodels.pwls.PWLS` solve per iteration and step-halving
+one :class:`~mixedmodels.glmm.pwls.PWLS` solve per iteration and step-halving
 (up to 10 halvings) when pdev does not decrease.
 
 At the mode (lme4's ``Laplace`` and ``glmerAGQ``):
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .family import Family
+from ..family import Family
 from .pwls import PWLS, PWLSFailure
 
 __all__ = ["PIRLS", "PirlsError", "PirlsState", "gh_rule"]

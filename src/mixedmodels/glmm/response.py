@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .design import Design, as_pandas, build_design
-from .design.variables import Categorical, TransformState, evaluate
-from .errors import DataError, FormulaError
-from .family import Family, check_support
-from .formula import parse_formula
+from ..design import Design, as_pandas, build_design
+from ..design.variables import Categorical, TransformState, evaluate
+from ..errors import DataError, FormulaError
+from ..family import Family, check_support
+from ..formula import parse_formula
 
 __all__ = ["GlmmResponse", "glmm_design"]
 

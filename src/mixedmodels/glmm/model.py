@@ -1,7 +1,7 @@
 """Generalized linear mixed models: lme4's ``glmer``.
 
 The deviance of a GLMM is approximated at the conditional modes ũ found by
-PIRLS (:mod:`mixedmodels.pirls`): Laplace (nAGQ = 1),
+PIRLS (:mod:`mixedmodels.glmm.pirls`): Laplace (nAGQ = 1),
 adaptive Gauss–Hermite for a single scalar random-effect term (nAGQ > 1)
 and nAGQ = 0. The fit follows lme4's two stages:
 
@@ -9,14 +9,14 @@ and nAGQ = 0. The fit follows lme4's two stages:
    objective log|L|² + ‖ũ‖² + aic);
 2. (θ, β) together, PIRLS over u only, from the stage-1 estimates, with the
    Laplace or AGQ deviance. lme4 uses Nelder–Mead here; we use a Newton
-   iteration with finite-difference derivatives (:mod:`mixedmodels.glmm_optim`)
+   iteration with finite-difference derivatives (:mod:`mixedmodels.glmm.optim`)
    and, where it is not safe (a variance parameter near its bound, an
    indefinite Hessian), BOBYQA with tight tolerances. Both reach the same
    optimum as lme4 or a (slightly) lower one.
 
 Standard errors follow lme4: the covariance of β̂ is the β block of
 2 H⁻¹, with H the finite-difference Hessian (step 1e-4, O(δ²) accurate as
-lme4's ``deriv12``; see :func:`mixedmodels.glmm_optim.fd_derivatives`) of
+lme4's ``deriv12``; see :func:`mixedmodels.glmm.optim.fd_derivatives`) of
 the stage-2 deviance over (θ, β). Where H is not positive definite the
 covariance falls back to (R_X'R_X)⁻¹ from the final PIRLS weights, with a
 warning, as lme4 does.
@@ -34,18 +34,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .crossprod import crossprod
-from .design import Design
-from .errors import ConvergenceWarning, DataError, ModelSpecificationError, SingularFitWarning
-from .family import Family, make_family
-from .glmm_optim import fd_derivatives, newton_fd
-from .glmm_response import GlmmResponse, glmm_design
-from .linalg import BlockedCholesky
-from .optimize import OptimizerControl, OptResult, bobyqa
+from ..crossprod import crossprod
+from ..design import Design
+from ..errors import ConvergenceWarning, DataError, ModelSpecificationError, SingularFitWarning
+from ..family import Family, make_family
+from ..linalg import BlockedCholesky
+from ..optimize import OptimizerControl, OptResult, bobyqa
+from ..results.model_results import MixedModelResults
+from ..results.varcorr import VarCorr, VarCorrTerm
+from .optim import fd_derivatives, newton_fd
 from .pirls import PIRLS, PirlsError, PirlsState
 from .pwls import PWLS, PWLSTerm
-from .results.model_results import MixedModelResults
-from .results.varcorr import VarCorr, VarCorrTerm
+from .response import GlmmResponse, glmm_design
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerControl", "glmer", "deriv12"]
 
@@ -440,7 +440,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     def summary(self, **kwargs: Any) -> Any:
         """lme4's ``summary(glmerMod)``: see
         :class:`mixedmodels.results.glmer_summary.GlmerSummary`."""
-        from .results.glmer_summary import GlmerSummary
+        from ..results.glmer_summary import GlmerSummary
 
         return GlmerSummary(self, **kwargs)
 

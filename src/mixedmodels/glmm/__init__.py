@@ -1,0 +1,16 @@
+"""Generalized linear mixed models (lme4's ``glmer``).
+
+The same pipeline as ``lmer`` (formula, frame, cross-products, blocked
+Cholesky), with the conditional modes found by penalized iteratively
+reweighted least squares:
+
+* ``response.py``: the response forms (0/1, factor, ``cbind``, proportions with weights);
+* ``pwls.py``: one penalized weighted least-squares solve at given weights;
+* ``pirls.py``: PIRLS with step-halving, Laplace and adaptive Gauss–Hermite deviances;
+* ``optim.py``: the Newton stage on finite-difference derivatives;
+* ``model.py``: ``glmer`` and the fitted model.
+"""
+
+from .model import GeneralizedLinearMixedModel, GlmerControl, glmer
+
+__all__ = ["GeneralizedLinearMixedModel", "GlmerControl", "glmer"]
