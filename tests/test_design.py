@@ -138,3 +138,16 @@ def test_interaction_names_first_factor_fastest() -> None:
         "recipeC:temperature.L",
         "recipeB:temperature.Q",
     ]
+
+
+def test_orthogonal_poly_as_r(sleep: pd.DataFrame) -> None:
+    # R: head(poly(sleepstudy$Days, 2), 2) and fixef(lmer(Reaction ~ poly(Days, 2) + (1|Subject)))
+    des = build_design("Reaction ~ poly(Days, 2) + (1 | Subject)", sleep)
+    assert des.x_names == ["(Intercept)", "poly(Days, 2)1", "poly(Days, 2)2"]
+    np.testing.assert_allclose(
+        des.X[:2, 1:], [[-0.11677484, 0.12309149], [-0.09082488, 0.04103050]], atol=1e-8
+    )
+    m = mm.lmer("Reaction ~ poly(Days, 2) + (1 | Subject)", sleep)
+    np.testing.assert_allclose(m.fixef, [298.50789, 403.36417, 32.85579], rtol=1e-7)
+    # new data reuse the fitted recurrence coefficients
+    np.testing.assert_allclose(m.predict(sleep.head(3)), m.fitted[:3])

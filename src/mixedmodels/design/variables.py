@@ -235,8 +235,43 @@ def evaluate(
             state[key] = float(np.nanmean(x))
         return x - state[key]
 
+    def poly(x: np.ndarray, degree: int = 1, raw: bool = False) -> np.ndarray:
+        """R's ``poly``: orthonormal polynomials by the three-term recurrence.
+
+        P₀ = 1, P₁ = x − a₀, P_{k+1} = (x − a_k) P_k − (N_k / N_{k−1}) P_{k−1} with
+        N_k = Σ P_k², a_k = Σ x P_k² / N_k; columns P_k / √N_k, k = 1..degree.
+        The (a, N) of the fit are reused for new data, as R's ``predict``.
+        """
+        x = np.asarray(x, dtype=float)
+        if raw:
+            return np.column_stack([x**k for k in range(1, degree + 1)])
+        key = ("poly", expr)
+        if key not in state:
+            ok = ~np.isnan(x)
+            xs = x[ok]
+            if np.unique(xs).size <= degree:
+                raise FormulaError(
+                    f"'degree' must be less than the number of unique points in {expr}", expr
+                )
+            a, N = [], [1.0, float(xs.size)]
+            prev, cur = np.zeros_like(xs), np.ones_like(xs)
+            for k in range(degree):
+                a.append(float(np.sum(xs * cur**2) / N[-1]))
+                nxt = (xs - a[k]) * cur - (N[-1] / N[-2]) * prev if k else xs - a[0]
+                prev, cur = cur, nxt
+                N.append(float(np.sum(cur**2)))
+            state[key] = (a, N)
+        a, N = state[key]
+        cols, prev, cur = [], np.zeros_like(x), np.ones_like(x)
+        for k in range(degree):
+            nxt = (x - a[k]) * cur - (N[k + 1] / N[k]) * prev if k else x - a[0]
+            prev, cur = cur, nxt
+            cols.append(cur / np.sqrt(N[k + 2]))
+        return np.column_stack(cols)
+
     env["scale"] = scale
     env["center"] = center_
+    env["poly"] = poly
     try:
         with np.errstate(all="ignore"):
             value = eval(
