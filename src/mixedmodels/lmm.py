@@ -14,7 +14,6 @@ built once; the optimizer only calls :meth:`LinearMixedModel.objective`.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ import pandas as pd
 
 from .crossprod import CrossProducts, crossprod
 from .design import Design, build_design, numeric_response
-from .errors import ConvergenceWarning, SingularFitWarning
 from .linalg import BlockedCholesky, FactorizationError
 from .optimize import OptimizerControl, OptResult, bobyqa
 from .results.model_results import MixedModelResults
@@ -167,7 +165,7 @@ class LinearMixedModel(MixedModelResults):
         self._check_fit(res)
 
     def _finalize(self, theta: np.ndarray) -> None:
-        """Factor at θ̂ and extract β̂, σ̂, u, b, fitted values."""
+        """Factor at θ̂ and extract β̂, σ̂, u, b, (R_X'R_X)⁻¹ and the fitted values."""
         ld_z, ld_x, pwrss = self.factor.update(theta)
         self._theta = theta
         self._ld_z, self._ld_x, self._pwrss = ld_z, ld_x, pwrss
@@ -179,31 +177,20 @@ class LinearMixedModel(MixedModelResults):
         self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]  # b_l = T_k u_l
         denom = cp.n - cp.p if self.REML else cp.n
         self._sigma = math.sqrt(pwrss / denom)
-        d = self.design
-        eta = d.X @ beta + d.offset
-        for t, b in zip(d.terms, self._b):
-            eta = eta + np.einsum("ij,ij->i", t.Z, b[t.factor.codes])
-        self._fitted = eta
+        self._fitted = self._fitted_values()
         rx = self.factor.rx()
         rxinv = np.linalg.inv(rx) if rx.size else rx
         self._vcov_unscaled = rxinv @ rxinv.T
         self._cond_var_cache: list[np.ndarray] | None = None
         self._fitted_state = True
 
-    def _check_fit(self, res: OptResult) -> None:
-        msgs = self.optinfo["warnings"]
-        if not res.ok:
-            msg = (
-                f"optimizer stopped with {res.message} after {res.feval} evaluations; "
-                "the estimates may not be at the optimum: try start=m.theta, "
-                "rescale predictors, or simplify the random effects"
-            )
-            msgs.append(msg)
-            warnings.warn(msg, ConvergenceWarning, stacklevel=4)
-        if self.is_singular:
-            msg = "boundary (singular) fit: see help('isSingular')"
-            msgs.append(msg)
-            warnings.warn(msg, SingularFitWarning, stacklevel=4)
+    def _fitted_values(self) -> np.ndarray | None:
+        """Xβ̂ + Σ_k Z_k b̂_k + offset on the rows of the fit."""
+        d = self.design
+        eta = d.X @ self._beta + d.offset
+        for t, b in zip(d.terms, self._b):
+            eta = eta + np.einsum("ij,ij->i", t.Z, b[t.factor.codes])
+        return eta
 
     # -- criteria -----------------------------------------------------------------
     @property

@@ -36,7 +36,7 @@ import pandas as pd
 
 from ..crossprod import crossprod
 from ..design import Design
-from ..errors import ConvergenceWarning, DataError, ModelSpecificationError, SingularFitWarning
+from ..errors import ConvergenceWarning, DataError, ModelSpecificationError
 from ..family import Family, make_family
 from ..linalg import BlockedCholesky
 from ..optimize import OptimizerControl, OptResult, bobyqa
@@ -332,19 +332,6 @@ class GeneralizedLinearMixedModel(MixedModelResults):
                "positive definite or contains NA values: falling back to var-cov estimated from RX")
         self.optinfo["warnings"].append(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=4)
-
-    def _check_fit(self, res: OptResult) -> None:
-        msgs = self.optinfo["warnings"]
-        if not res.ok:
-            msg = (f"optimizer stopped with {res.message} after {res.feval} evaluations; the "
-                   "estimates may not be at the optimum: try start=, rescale predictors or "
-                   "simplify the random effects")
-            msgs.append(msg)
-            warnings.warn(msg, ConvergenceWarning, stacklevel=4)
-        if self.is_singular:
-            msg = "boundary (singular) fit: see help('isSingular')"
-            msgs.append(msg)
-            warnings.warn(msg, SingularFitWarning, stacklevel=4)
 
     # -- criteria -----------------------------------------------------------------
     @property

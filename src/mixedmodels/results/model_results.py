@@ -9,11 +9,13 @@ from the model: ``design``, ``factor`` (the blocked Cholesky at θ̂),
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import ConvergenceWarning, SingularFitWarning
 from .varcorr import VarCorr, VarCorrTerm
 
 __all__ = ["MixedModelResults", "RandomEffects"]
@@ -111,6 +113,22 @@ class MixedModelResults:
         """θ on the boundary: a diagonal entry of some T_k below 1e-4 (lme4's isSingular)."""
         on_diag = np.isfinite(self.lower)
         return bool(np.any(self._theta[on_diag] - self.lower[on_diag] < SINGULAR_TOL))
+
+    def _check_fit(self, res: Any) -> None:
+        """Warn, as lme4 does, when the optimizer failed or the fit is singular."""
+        msgs = self.optinfo["warnings"]
+        if not res.ok:
+            msg = (
+                f"optimizer stopped with {res.message} after {res.feval} evaluations; "
+                "the estimates may not be at the optimum: try start=m.theta, "
+                "rescale predictors, or simplify the random effects"
+            )
+            msgs.append(msg)
+            warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        if self.is_singular:
+            msg = "boundary (singular) fit: see help('isSingular')"
+            msgs.append(msg)
+            warnings.warn(msg, SingularFitWarning, stacklevel=4)
 
     # -- criteria -----------------------------------------------------------------
     @property

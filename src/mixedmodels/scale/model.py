@@ -11,7 +11,6 @@ quantiles of the summary — are computed by the source on demand.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Protocol
 
 import numpy as np
@@ -118,27 +117,10 @@ class SufficientStatsLMM(LinearMixedModel):
         s2 = max(v - sum(comps), 0.1 * v)
         return np.sqrt(np.array(comps) / s2)
 
-    def _finalize(self, theta: np.ndarray) -> None:
-        """Factor at θ̂; β̂, σ̂, u, b and (R_X'R_X)⁻¹ (fitted values stay with the source)."""
-        ld_z, ld_x, pwrss = self.factor.update(theta)
-        self._theta = theta
-        self._ld_z, self._ld_x, self._pwrss = ld_z, ld_x, pwrss
-        self._crit = self._criterion(ld_z, ld_x, pwrss, self.REML)
-        cp = self.cp
-        us, beta = self.factor.solve()
-        self._beta = beta
-        self._u = us
-        self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]
-        denom = cp.n - cp.p if self.REML else cp.n
-        self._sigma = math.sqrt(pwrss / denom)
-        self._fitted = None
-        rx = self.factor.rx()
-        rxinv = np.linalg.inv(rx) if rx.size else rx
-        self._vcov_unscaled = rxinv @ rxinv.T
-        self._cond_var_cache = None
-        self._fitted_state = True
+    def _fitted_values(self) -> None:
+        """Fitted values stay with the source: the rows are not in memory."""
+        return None
 
-    # -- row-level results, from the source ------------------------------------
     @property
     def fitted(self) -> np.ndarray:  # type: ignore[override]
         """Xβ̂ + Zb̂ per row, computed by the source (n values, source order)."""
