@@ -113,6 +113,13 @@ def drop_dependent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     n, p = X.shape
     if p == 0:
         return np.arange(0)
+    norms = np.linalg.norm(X, axis=0)
+    if np.all(norms > 0):
+        # full rank (the common case) in one QR: |R_jj| is column j's residual norm
+        # after projecting on the columns before it
+        r = np.abs(np.diag(np.linalg.qr(X, mode="r")))
+        if np.all(r > 10 * tol * norms):
+            return np.arange(p)
     keep: list[int] = []
     Q = np.zeros((n, 0))
     for j in range(p):

@@ -107,7 +107,13 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "") -> Categorical:
         s = pd.Series(s)
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
-        cats = [r_label(c) for c in dt.categories]
+        categories = dt.categories
+        if pd.api.types.is_numeric_dtype(categories.dtype) or pd.api.types.is_bool_dtype(
+            categories.dtype
+        ):
+            cats = [r_label(c) for c in categories]
+        else:
+            cats = [str(c) for c in categories.tolist()]
         return Categorical(np.asarray(s.cat.codes, dtype=np.intp), cats, bool(dt.ordered))
     if pd.api.types.is_bool_dtype(dt):
         codes = np.where(s.isna(), -1, s.fillna(False).astype(bool).astype(np.intp))
