@@ -125,3 +125,14 @@ def test_tidy_glance_augment_to_dict(fit: mm.LinearMixedModel, sleep) -> None:
     assert d["ngroups"] == {"Subject": 18}
     vc = fit.varcorr.to_frame()
     assert list(vc["grp"]) == ["Subject", "Subject", "Subject", "Residual"]
+
+
+def test_no_fixed_effects_and_expression_response(sleep) -> None:
+    # lme4: REMLcrit(lmer(Reaction ~ 0 + (1|Subject))) = 1985.68;
+    # fixef(lmer(log(Reaction) ~ Days + (Days|Subject))) = 5.53006481, 0.03366804
+    m = mm.lmer("Reaction ~ 0 + (1 | Subject)", sleep)
+    assert m.reml_criterion == pytest.approx(1985.6797, abs=1e-3)
+    assert len(m.fixef) == 0
+    assert "No fixed effect coefficients" in str(m.summary())
+    m = mm.lmer("log(Reaction) ~ Days + (Days | Subject)", sleep)
+    np.testing.assert_allclose(m.fixef, [5.53006481, 0.03366804], rtol=1e-6)

@@ -69,7 +69,7 @@ def format_coef_table(table: pd.DataFrame, digits: int = 4, stars: bool = True) 
             cols[c] = [f"{v:.3f}" if np.isfinite(v) else "NA" for v in x]
     names = [str(i) for i in table.index]
     wn = max(len(n) for n in names) if names else 0
-    widths = {c: max(len(c), *(len(v) for v in cols[c])) for c in cols}
+    widths = {c: max([len(c)] + [len(v) for v in cols[c]]) for c in cols}
     header = " " * wn + " " + " ".join(c.rjust(widths[c]) for c in cols)
     lines = [header]
     for i, n in enumerate(names):
@@ -104,7 +104,7 @@ class LmerSummary:
         if ddf is not None and ddf.lower() == "lme4":
             ddf = None
         self.ddf = ddf
-        if ddf is None:
+        if ddf is None or len(model.fixef) == 0:
             fe = model.fixef
             se = model.fixef_se
             self.coefficients = pd.DataFrame({"Estimate": fe, "Std. Error": se, "t value": fe / se})
@@ -169,8 +169,11 @@ class LmerSummary:
         if m.design.n_omitted:
             lines.append(f"({m.design.n_omitted} observations deleted due to missingness)")
         lines.append("")
-        lines.append("Fixed effects:")
-        lines.extend(format_coef_table(self.coefficients))
+        if len(self.coefficients):
+            lines.append("Fixed effects:")
+            lines.extend(format_coef_table(self.coefficients))
+        else:
+            lines.append("No fixed effect coefficients")
         if self.correlation and len(m.fixef) > 1:
             lines.extend(self._correlation_lines())
         msgs = m.optinfo.get("warnings", [])
