@@ -90,9 +90,9 @@ class BlockedCholesky:
             _SINGLE_THREAD_R[0] <= self.r <= _SINGLE_THREAD_R[1] or 1e6 <= dense_flops <= 1e10
         )
         if self.dense_update:
-            dense = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
+            a21 = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
             self.A21_levels = np.ascontiguousarray(
-                dense.reshape(self.r, self.nl1, self.S1).transpose(1, 0, 2)
+                a21.reshape(self.r, self.nl1, self.S1).transpose(1, 0, 2)
             )  # (nl1, r, S1)
             if self.scalar1:
                 self.A21_levels = np.ascontiguousarray(self.A21_levels[:, :, 0])
