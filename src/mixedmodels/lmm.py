@@ -50,13 +50,26 @@ class LinearMixedModel(MixedModelResults):
         control: OptimizerControl | None = None,
         data_name: str | None = None,
     ):
+        self.y = numeric_response(design)
+        self._init_engine(
+            design, self._crossprod_of(design, self.y - design.offset), REML, control, data_name
+        )
+
+    def _init_engine(
+        self,
+        design: Any,
+        cp: CrossProducts,
+        REML: bool,
+        control: OptimizerControl | None,
+        data_name: str | None,
+    ) -> None:
+        """Stages 4-5 set-up from a design's terms and its cross-products."""
         self.design = design
         self.REML = bool(REML)
         self.control = control or OptimizerControl()
         self.data_name = data_name
-        self.y = numeric_response(design)
-        self.cp: CrossProducts = self._crossprod(self.y - design.offset)
-        self.factor = BlockedCholesky(self.cp, [t.tri_index for t in design.terms])
+        self.cp = cp
+        self.factor = BlockedCholesky(cp, [t.tri_index for t in design.terms])
         self.lower = np.concatenate([t.theta_lower for t in design.terms])
         self.theta_names = [nm for t in design.terms for nm in t.theta_names]
         self.optinfo: dict[str, Any] = {}
@@ -64,7 +77,10 @@ class LinearMixedModel(MixedModelResults):
 
     # -- stage 3 ----------------------------------------------------------------
     def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
-        d = self.design
+        return self._crossprod_of(self.design, y_eff)
+
+    @staticmethod
+    def _crossprod_of(d: Design, y_eff: np.ndarray) -> CrossProducts:
         return crossprod(
             [t.factor.codes for t in d.terms],
             [t.Z for t in d.terms],

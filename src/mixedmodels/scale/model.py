@@ -18,7 +18,6 @@ import pandas as pd
 
 from ..crossprod import CrossProducts
 from ..inference.ddf import coef_table, normalize_ddf
-from ..linalg import BlockedCholesky
 from ..lmm import LinearMixedModel
 from ..optimize import OptimizerControl
 from ..results.summary import LmerSummary
@@ -59,17 +58,8 @@ class SufficientStatsLMM(LinearMixedModel):
         control: OptimizerControl | None = None,
         data_name: str | None = None,
     ):
-        self.design = design
-        self.REML = bool(REML)
-        self.control = control or OptimizerControl()
-        self.data_name = data_name
         self.source = source
-        self.cp = cp
-        self.factor = BlockedCholesky(cp, [t.tri_index for t in design.terms])
-        self.lower = np.concatenate([t.theta_lower for t in design.terms])
-        self.theta_names = [nm for t in design.terms for nm in t.theta_names]
-        self.optinfo: dict[str, Any] = {}
-        self._fitted_state = False
+        self._init_engine(design, cp, REML, control, data_name)
 
     def _need_source(self, what: str) -> RowSource:
         if self.source is None:
