@@ -266,6 +266,33 @@ def emit_result(result: dict[str, Any]) -> None:
     print(RESULT_MARKER + json.dumps(result, default=float), flush=True)
 
 
+def worker_main(tool: str, run: Any, description: str | None) -> None:
+    """A worker's command line: ``SPEC [--repeats N] [--budget S]``, one result line out.
+
+    ``run(spec_path, repeats, budget)`` returns the result dict; an exception
+    becomes an ``error`` result with its traceback instead of a crash.
+    """
+    import argparse
+    import traceback
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=60.0)
+    args = parser.parse_args()
+    try:
+        result = run(args.spec, args.repeats, args.budget)
+    except Exception as exc:
+        result = {
+            "tool": tool,
+            "case": args.spec.parent.name,
+            "status": "error",
+            "message": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
+    emit_result(result)
+
+
 def parse_result(stdout: str) -> dict[str, Any] | None:
     """Find the last result line in a worker's stdout."""
     found = None

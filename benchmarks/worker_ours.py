@@ -9,10 +9,8 @@ parsing, model frame, cross-products, optimisation and the result object.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -117,22 +115,7 @@ def run(spec_path: Path, repeats: int, budget: float) -> dict[str, Any]:
 
 def main() -> None:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("spec", type=Path)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=60.0)
-    args = parser.parse_args()
-    try:
-        result = run(args.spec, args.repeats, args.budget)
-    except Exception as exc:
-        result = {
-            "tool": "ours",
-            "case": args.spec.parent.name,
-            "status": "error",
-            "message": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(limit=8),
-        }
-    common.emit_result(result)
+    common.worker_main("ours", run, __doc__)
 
 
 if __name__ == "__main__":
