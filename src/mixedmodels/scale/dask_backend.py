@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..crossprod import CrossProducts, crossprod
-from ..design.model_matrix import build_matrix, parse_terms
+from ..design.model_matrix import build_matrix
 from ..design.random import interaction_factor
 from ..design.variables import (
     Categorical,
@@ -28,9 +28,15 @@ from ..design.variables import (
     to_categorical,
 )
 from ..errors import ColumnNotFoundError, DataError, FormulaError
-from ..formula import parse_formula
 from ..optimize import OptimizerControl
-from .design import ScaleDesign, VarInfo, build_scale_design, classify, drop_dependent
+from .design import (
+    ScaleDesign,
+    VarInfo,
+    build_scale_design,
+    classify,
+    drop_dependent,
+    formula_variables,
+)
 from .model import SufficientStatsLMM
 
 __all__ = ["lmer_dask", "crossprod_dask", "DaskSource"]
@@ -182,14 +188,9 @@ def crossprod_dask(
     formula: str, ddf: Any, weights: str | None = None
 ) -> tuple[CrossProducts, ScaleDesign, DaskSource]:
     """The cross-products, row-free design and row source of ``formula`` on a Dask frame."""
-    parsed = parse_formula(formula)
-    if not parsed.has_random:
-        raise FormulaError("no random-effect terms: add one such as (1 | group)", parsed.text)
+    parsed, exprs = formula_variables(formula)
     meta = ddf._meta
     is_cat = {str(c): is_categorical_series(meta[c]) for c in meta.columns}
-    exprs = list(parse_terms(parsed.fixed, parsed.text).variables)
-    for bar in parsed.bars:
-        exprs += [e for e in parse_terms(bar.expr, parsed.text).variables if e not in exprs]
     raw: list[str] = []
 
     def need(col: str, where: str) -> None:

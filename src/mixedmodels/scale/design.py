@@ -32,7 +32,7 @@ from ..design.model_matrix import MatrixSpec, TermSpec, build_matrix, parse_term
 from ..design.random import ReTerm, check_identifiable, lme4_order
 from ..design.variables import Categorical, Numeric, TransformState, r_label
 from ..errors import FormulaError, RankDeficiencyWarning
-from ..formula import ParsedFormula
+from ..formula import ParsedFormula, parse_formula
 
 __all__ = [
     "VarInfo",
@@ -168,6 +168,17 @@ def column_recipes(
     if len(cols) != len(mspec.column_names):  # pragma: no cover - guards the invariant
         raise RuntimeError("column recipes do not match the model matrix columns")
     return cols, mspec
+
+
+def formula_variables(formula: str) -> tuple[ParsedFormula, list[str]]:
+    """Parse a mixed-model formula; return it with every fixed and bar variable, in order."""
+    parsed = parse_formula(formula)
+    if not parsed.has_random:
+        raise FormulaError("no random-effect terms: add one such as (1 | group)", parsed.text)
+    exprs = list(parse_terms(parsed.fixed, parsed.text).variables)
+    for bar in parsed.bars:
+        exprs += [e for e in parse_terms(bar.expr, parsed.text).variables if e not in exprs]
+    return parsed, exprs
 
 
 def classify(expr: str, is_categorical_column: dict[str, bool]) -> tuple[str, str | None, bool]:

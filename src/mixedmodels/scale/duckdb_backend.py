@@ -27,12 +27,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..crossprod import CrossProducts, TermDims
-from ..design.model_matrix import parse_terms
 from ..design.variables import expression_names
-from ..errors import ColumnNotFoundError, DataError, FormulaError
-from ..formula import parse_formula
+from ..errors import ColumnNotFoundError, DataError
 from ..optimize import OptimizerControl
-from .design import ScaleDesign, VarInfo, build_scale_design, classify, drop_dependent
+from .design import (
+    ScaleDesign,
+    VarInfo,
+    build_scale_design,
+    classify,
+    drop_dependent,
+    formula_variables,
+)
 from .model import SufficientStatsLMM
 from .sql import column_sql, ident, literal, sql_expr
 
@@ -263,13 +268,7 @@ def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDB
     described = con.execute(f"DESCRIBE SELECT * FROM {frm}").fetchall()
     types = {str(r[0]): str(r[1]).upper() for r in described}
     is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) for c, t in types.items()}
-    parsed = parse_formula(formula)
-    if not parsed.has_random:
-        raise FormulaError("no random-effect terms: add one such as (1 | group)", parsed.text)
-
-    exprs = list(parse_terms(parsed.fixed, parsed.text).variables)
-    for bar in parsed.bars:
-        exprs += [e for e in parse_terms(bar.expr, parsed.text).variables if e not in exprs]
+    parsed, exprs = formula_variables(formula)
     infos: dict[str, VarInfo] = {}
     raw: list[str] = []
 
