@@ -37,6 +37,9 @@ from ..crossprod import CrossProducts
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
 _DENSE_FLOP_LIMIT = 3e7
+# below this many entries the per-level outer products of A21 are stored and the
+# rank update of a 2-effect first term is one matrix-vector product
+_SMALL_Q_ENTRIES = 200_000
 # Updates with mid-sized dense work (a Cholesky factor of this size, or a rank
 # update GEMM of 1e6-1e10 flops) run on one BLAS thread: OpenBLAS's busy-waiting
 # worker threads slow them two- to twentyfold as soon as another process shares
@@ -99,12 +102,7 @@ class BlockedCholesky:
             else:
                 self.A21_levels_t = np.ascontiguousarray(self.A21_levels.transpose(0, 2, 1))
                 if self.S1 == 2:
-                    A11 = cp.A11
-                    self._a2 = (A11[:, 0, 0].copy(), A11[:, 0, 1].copy(), A11[:, 1, 1].copy())
-                    self._p2 = (
-                        np.ascontiguousarray(self.A21_levels[:, :, 0]),
-                        np.ascontiguousarray(self.A21_levels[:, :, 1]),
-                    )
+                    self._prepare_2x2()
         else:
             self._prepare_sparse_update()
         self.L22 = np.empty((self.r, self.r), order="F")
@@ -277,8 +275,9 @@ class BlockedCholesky:
         L = U.T
         self.L22 = L
         logd = np.log(L.diagonal())
-        logdet_z = logdet1 + 2.0 * float(logd[:rz].sum())
-        logdet_x = 2.0 * float(logd[rz : rz + self.p].sum())
+        add = np.add.reduce
+        logdet_z = logdet1 + 2.0 * float(add(logd[:rz])) if rz else logdet1
+        logdet_x = 2.0 * float(add(logd[rz : rz + self.p]))
         pwrss = float(L[-1, -1]) ** 2
         return logdet_z, logdet_x, pwrss
 
@@ -291,32 +290,70 @@ class BlockedCholesky:
         except np.linalg.LinAlgError as exc:
             raise FactorizationError(str(exc)) from exc
 
+    def _prepare_2x2(self) -> None:
+        """Operators of the closed-form update for a 2-effect first term.
+
+        ``_a3`` holds (a00, a01, a11) of every level's A11 block. With few rest
+        rows, ``_Q`` maps the per-level (C00, C01, C11) to vec(A21 C A21'):
+        column 3l + j of Q is vec(p0p0'), vec(p0p1' + p1p0') or vec(p1p1') for
+        level l's two columns p0, p1 of A21; otherwise the update is a GEMM.
+        """
+        A11 = self.cp.A11
+        self._a3 = np.column_stack([A11[:, 0, 0], A11[:, 0, 1], A11[:, 1, 1]])
+        self._m_shift = np.array([1.0, 0.0, 1.0])
+        p0 = np.ascontiguousarray(self.A21_levels[:, :, 0])
+        p1 = np.ascontiguousarray(self.A21_levels[:, :, 1])
+        r, nl = self.r, self.nl1
+        if r * r * 3 * nl <= _SMALL_Q_ENTRIES:
+            Q = np.empty((r, r, nl, 3))
+            Q[:, :, :, 0] = np.einsum("li,lj->ijl", p0, p0)
+            cross = np.einsum("li,lj->ijl", p0, p1)
+            Q[:, :, :, 1] = cross + cross.transpose(1, 0, 2)
+            Q[:, :, :, 2] = np.einsum("li,lj->ijl", p1, p1)
+            self._Q: np.ndarray | None = Q.reshape(r * r, 3 * nl)
+            self._a22_flat = self.cp.A22.reshape(-1).copy()
+        else:
+            self._Q = None
+            self._p2 = (p0, p1)
+
     def _update_2x2(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         """Closed form of the dense update for a 2-effect first term (random slopes).
 
-        With T₁ = [[t0, 0], [t1, t2]] and M_l = T₁'A_l T₁ + I = L_l L_l':
-        l00 = √m00, l10 = m01 / l00, l11 = √(det M_l) / l00, and the rows of
-        V_l = L_l⁻¹ T₁'A21_l' are v0 = w0 / l00, v1 = (w1 − l10 v0) / l11 with
-        w0 = t0 p0 + t1 p1, w1 = t2 p1 (p0, p1 the two columns of A21_l).
+        With T₁ = [[t0, 0], [t1, t2]] the entries (m00, m01, m11) of every
+        M_l = T₁'A_l T₁ + I are one linear map K(θ) of (a00, a01, a11), and
+        C_l = T₁ M_l⁻¹ T₁' = T₁ adj(M_l) T₁' / det M_l another, J(θ), of
+        (m00, m01, m11):  C00 = t0² m11, C01 = t0 t1 m11 − t0 t2 m01,
+        C11 = t2² m00 − 2 t1 t2 m01 + t1² m11 (over det M_l). Then
+        A21 C A21' = Q c with few rest rows, else the GEMM Σ_l V_l'V_l with
+        V_l = L_l⁻¹ T₁'A21_l' (L_l the Cholesky factor of M_l).
         """
-        t0, t1, t2 = theta[0], theta[1], theta[2]
-        a00, a01, a11 = self._a2
-        u = a01 * t0 + a11 * t1
-        m00 = t0 * (a00 * t0 + a01 * t1) + t1 * u + 1.0
-        m01 = t2 * u
-        m11 = a11 * (t2 * t2) + 1.0
-        det = m00 * m11 - m01 * m01
-        if not (det.min() > 0.0 and m00.min() > 0.0):
+        t0, t1, t2 = theta[:3].tolist()
+        kj = np.array(
+            [t0 * t0, 0.0, 0.0, 2.0 * t0 * t1, t0 * t2, 0.0, t1 * t1, t1 * t2, t2 * t2,
+             0.0, 0.0, t2 * t2, 0.0, -t0 * t2, -2.0 * t1 * t2, t0 * t0, t0 * t1, t1 * t1]
+        )  # fmt: skip
+        M = self._a3 @ kj[:9].reshape(3, 3)
+        M += self._m_shift
+        m00, m01, m11 = M[:, 0], M[:, 1], M[:, 2]
+        det = m00 * m11
+        det -= m01 * m01
+        if not np.minimum.reduce(det) > 0.0:
             raise FactorizationError("a level's block of term 1 is not positive definite")
+        self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
+        logdet = float(np.add.reduce(np.log(det)))
+        if self._Q is not None:
+            C = M @ kj[9:].reshape(3, 3)
+            C /= det[:, None]
+            S = (self._a22_flat - self._Q @ C.reshape(-1)).reshape(self.r, self.r)
+            return S, logdet
         l00 = np.sqrt(m00)
         l10 = m01 / l00
         l11 = np.sqrt(det) / l00
         p0, p1 = self._p2
         v0 = (t0 * p0 + t1 * p1) / l00[:, None]
         v1 = (t2 * p1 - l10[:, None] * v0) / l11[:, None]
-        self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
         S = self.cp.A22 - v0.T @ v0 - v1.T @ v1
-        return S, float(np.log(det).sum())
+        return S, logdet
 
     def _lm1(self) -> np.ndarray:
         if getattr(self, "Lm1", None) is None:
