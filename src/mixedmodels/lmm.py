@@ -21,8 +21,8 @@ import pandas as pd
 
 from .crossprod import CrossProducts, crossprod
 from .design import Design, build_design, numeric_response
-from .linalg import BlockedCholesky, FactorizationError
-from .optimize import OptimizerControl, OptResult, bobyqa
+from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
+from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
 from .results.model_results import MixedModelResults
 
 __all__ = ["LinearMixedModel", "lmer"]
@@ -126,9 +126,39 @@ class LinearMixedModel(MixedModelResults):
             step = np.maximum(0.25 * np.abs(x0), 0.01)
         else:
             x0 = np.concatenate([t.theta_start for t in self.design.terms])
-        res = bobyqa(self.objective, x0, self.lower, control=self.control, initial_step=step)
+        split = tail_split(self.factor) if self.control.profile_tail else None
+        if split is None:
+            res = bobyqa(self.objective, x0, self.lower, control=self.control, initial_step=step)
+        else:
+            res = self._bobyqa_tail_profiled(split, x0, step)
         self._set_optimum(res)
         return self
+
+    def _bobyqa_tail_profiled(
+        self, split: int, x0: np.ndarray, step: np.ndarray | None
+    ) -> OptResult:
+        """BOBYQA over the leading terms' θ with the trailing terms' θ profiled out."""
+        reml = self.REML
+        profile = TailProfile(
+            self.factor, split, lambda ld_z, ld_x, pwrss: self._criterion(ld_z, ld_x, pwrss, reml)
+        )
+
+        def set_head(theta_head: np.ndarray) -> bool:
+            try:
+                profile.set_head(theta_head)
+            except FactorizationError:
+                return False
+            return True
+
+        def tail(theta_tail: np.ndarray) -> float:
+            try:
+                return profile.objective(theta_tail)
+            except FactorizationError:
+                return _BAD
+
+        return bobyqa_profiled(
+            set_head, tail, x0, self.lower, profile.n_head, self.control, step, _BAD
+        )
 
     def _use_moment_start(self) -> bool:
         how = self.control.start
@@ -175,6 +205,7 @@ class LinearMixedModel(MixedModelResults):
             "seconds": res.seconds,
             "predicted_decrease": res.predicted_decrease,
             "polished": res.polished,
+            "inner_feval": res.inner_feval,
             "warnings": [],
         }
         self._finalize(theta)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import nlopt
 import numpy as np
 
-__all__ = ["OptimizerControl", "OptResult", "bobyqa"]
+__all__ = ["OptimizerControl", "OptResult", "bobyqa", "bobyqa_profiled"]
 
 _RESULT_NAMES = {
     nlopt.SUCCESS: "NLOPT_SUCCESS",
@@ -45,6 +45,9 @@ class OptimizerControl:
     polish_ftol_abs: float = 1e-11
     polish_keep_abs: float = 1e-7
     polish_step: float = 1e-3
+    profile_tail: bool = True
+    """Optimize the θ of small trailing terms in an inner loop that reuses the
+    large factorization (see :mod:`mixedmodels.linalg.tail`) where that pays."""
     start: str = "auto"
     """Starting θ: ``"lme4"`` (1 on diagonals, 0 below), ``"moments"`` (one-way
     method-of-moments estimates for scalar terms) or ``"auto"`` (moments for
@@ -64,6 +67,7 @@ class OptResult:
     history: list[float] = field(default_factory=list)
     predicted_decrease: float | None = None  # from the convergence check at lme4's stop
     polished: bool = False  # whether the tight restart replaced lme4's stopping point
+    inner_feval: int = 0  # evaluations of the profiled-out parameters (bobyqa_profiled)
 
     @property
     def ok(self) -> bool:
@@ -112,6 +116,56 @@ def bobyqa(
                 res.feval = tight_res.feval
         res.predicted_decrease = float(gain)
     res.seconds = time.perf_counter() - start
+    return res
+
+
+def bobyqa_profiled(
+    set_head: Callable[[np.ndarray], bool],
+    tail_fn: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    n_head: int,
+    control: OptimizerControl | None = None,
+    initial_step: np.ndarray | None = None,
+    infeasible: float = 1e100,
+) -> OptResult:
+    """Minimise f(x_h, x_t) as BOBYQA over x_h of the profile min over x_t of f.
+
+    ``set_head(x_h)`` prepares the cheap function ``tail_fn(x_t) = f(x_h, x_t)``
+    (returning False where x_h is infeasible). Each outer evaluation runs an
+    inner BOBYQA with tight tolerances from the previous inner optimum, so the
+    outer optimizer (with ``control``'s settings, polish included) sees a
+    smooth function of the head parameters alone. Returns the full x.
+    """
+    control = control or OptimizerControl()
+    x0 = np.asarray(x0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    inner = OptimizerControl(
+        xtol_abs=1e-10, ftol_abs=1e-11, xtol_rel=1e-8, boundary_tol=control.boundary_tol
+    )
+    tails: dict[bytes, np.ndarray] = {}
+    last_tail = [x0[n_head:].copy()]
+    inner_evals = [0]
+
+    def outer(x_head: np.ndarray) -> float:
+        if not set_head(x_head):
+            return infeasible
+        start = last_tail[0]
+        step = np.maximum(0.1 * np.abs(start), 1e-3)
+        res = _run(tail_fn, start, lower[n_head:], None, inner, initial_step=step)
+        inner_evals[0] += res.feval
+        tails[x_head.tobytes()] = res.x
+        if res.fun < infeasible:
+            last_tail[0] = res.x
+        return res.fun
+
+    head_step = None if initial_step is None else np.asarray(initial_step)[:n_head]
+    res = bobyqa(outer, x0[:n_head], lower[:n_head], control=control, initial_step=head_step)
+    key = res.x.tobytes()
+    if key not in tails:
+        outer(res.x)
+    res.x = np.concatenate([res.x, tails[key]])
+    res.inner_feval = inner_evals[0]
     return res
 
 

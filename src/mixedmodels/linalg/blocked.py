@@ -197,16 +197,27 @@ class BlockedCholesky:
             left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
         pair = ri.astype(np.int64) * r + rj
         cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
-        G = sp.csr_matrix((val[left] * val[right], (pair, cidx)), shape=(r * r, self.nl1 * S1 * S1))
-        used = np.diff(G.indptr) > 0
+        used = np.zeros(r * r, dtype=bool)
+        used[pair] = True
         if self.rest_scalar:
             used |= np.tril(self.cp.A22).reshape(-1) != 0
         pattern = np.flatnonzero(used)
+        compressed = np.empty(r * r, dtype=np.int32 if pattern.size < 2**31 else np.int64)
+        compressed[pattern] = np.arange(pattern.size)
+        # G by columns (level, s, t): entries come in level order already
+        vals = val[left] * val[right]
+        rows_g = compressed[pair]
+        if S1 > 1:
+            order = np.argsort(cidx, kind="stable")
+            cidx, rows_g, vals = cidx[order], rows_g[order], vals[order]
+        ncol = self.nl1 * S1 * S1
+        indptr = np.zeros(ncol + 1, dtype=rows_g.dtype)
+        np.cumsum(np.bincount(cidx, minlength=ncol), out=indptr[1:])
+        self.G = sp.csc_matrix((vals, rows_g, indptr), shape=(pattern.size, ncol))
         self.pair_index = pattern
         self.pair_rows = (pattern // r).astype(np.intp)
         self.pair_cols = (pattern % r).astype(np.intp)
         self.pair_a22 = self.cp.A22.reshape(-1)[pattern]
-        self.G = G[pattern]
         self._buffer = np.zeros((r, r))
 
     # -- per evaluation -------------------------------------------------------
