@@ -254,3 +254,22 @@ def test_dask_synthetic_100k(synthetic_path, formula: str, weights: str | None) 
     assert m.design.n_omitted == 50
     assert_same_fit(m, r)
     assert_same_crossprod(m.cp, r.cp)
+
+
+def test_duckdb_string_levels_in_r_order(tmp_path) -> None:
+    """Mixed-case labels: DuckDB's binary ORDER BY is not R's order; the levels must be."""
+    rng = np.random.default_rng(4)
+    n = 400
+    g = rng.integers(0, 20, n)
+    labels = np.array([f"s{i}" if i % 3 else f"S{i}" for i in range(20)])
+    trt = np.array(["ctl", "Trt", "b_dose"])[rng.integers(0, 3, n)]
+    y = rng.normal(size=n) + rng.normal(size=20)[g] + (trt == "Trt")
+    d = pd.DataFrame({"y": y, "trt": trt, "g": labels[g]})
+    path = tmp_path / "mixed_case.parquet"
+    d.to_parquet(path)
+    formula = "y ~ trt + (1 | g)"
+    r = mm.lmer(formula, d)
+    m = scale.lmer_duckdb(formula, str(path))
+    assert list(m.fixef.index) == list(r.fixef.index) == ["(Intercept)", "trtctl", "trtTrt"]
+    assert list(m.ranef["g"].index) == list(r.ranef["g"].index)
+    np.testing.assert_allclose(m.fixef, r.fixef, rtol=1e-6)

@@ -4,7 +4,8 @@ A *variable* is what one formula factor evaluates to: a numeric vector (or
 matrix) or a categorical (integer codes into an ordered list of level
 labels). Level order follows R: a pandas Categorical keeps its own order,
 logical columns are ``FALSE < TRUE``, other columns are sorted (numbers
-numerically, strings lexically) and labelled as R prints them.
+numerically, strings in R's collation order, see :mod:`.collation`) and
+labelled as R prints them.
 Expressions (``log(x)``, ``I(x^2)``, ``scale(x)``) are evaluated in a small
 namespace of numpy functions; stateful transforms remember their
 parameters so that ``predict`` on new data uses the fitted ones.
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ColumnNotFoundError, DataError, FormulaError
+from .collation import r_sort_key
 
 __all__ = [
     "Categorical",
@@ -128,9 +130,24 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "") -> Categorical:
         return Categorical(codes, labels)
     values = present.astype(str).to_numpy()
     uniq, inv = np.unique(values, return_inverse=True)
+    levels = [str(u) for u in uniq]
+    if not _code_point_order_is_r_order(levels):
+        order = sorted(range(len(levels)), key=lambda i: r_sort_key(levels[i]))
+        rank = np.empty(len(levels), dtype=np.intp)
+        rank[order] = np.arange(len(levels))
+        inv = rank[inv]
+        levels = [levels[i] for i in order]
     codes = np.full(len(s), -1, dtype=np.intp)
     codes[~missing] = inv
-    return Categorical(codes, [str(u) for u in uniq])
+    return Categorical(codes, levels)
+
+
+def _code_point_order_is_r_order(levels: list[str]) -> bool:
+    """True when R's collation cannot differ from a code-point sort: ASCII
+    letters and digits only, and letters of a single case."""
+    if not all(u.isascii() and u.isalnum() for u in levels):
+        return False
+    return not any(u != u.lower() for u in levels) or not any(u != u.upper() for u in levels)
 
 
 class TransformState(dict):

@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..crossprod import CrossProducts, TermDims
+from ..design.collation import r_sort_key
 from ..design.variables import expression_names
 from ..errors import ColumnNotFoundError, DataError
 from ..optimize import OptimizerControl
@@ -315,13 +316,16 @@ def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDB
     def levels(cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
         name = ident(f"{prefix}lv{len(level_tables)}")
         qc = ", ".join(ident(c) for c in cols)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {qc}, "
-            f"CAST(row_number() OVER (ORDER BY {qc}) - 1 AS INTEGER) AS code "
-            f"FROM (SELECT DISTINCT {qc} FROM {base})"
-        )
+        distinct = con.execute(f"SELECT DISTINCT {qc} FROM {base}").fetchall()
+        distinct.sort(key=lambda row: tuple(_level_key(v) for v in row))  # R's level order
+        table = pd.DataFrame(distinct, columns=list(cols))
+        table["code"] = np.arange(len(distinct), dtype=np.int32)
+        view = f"{prefix}lv{len(level_tables)}_src"
+        con.register(view, table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {ident(view)}")
+        con.unregister(view)
         level_tables[cols] = name
-        return [tuple(r) for r in con.execute(f"SELECT {qc} FROM {name} ORDER BY code").fetchall()]
+        return [tuple(r) for r in distinct]
 
     for info in infos.values():
         if info.kind == "cat" and info.column is not None:
@@ -362,6 +366,11 @@ def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDB
         f"FROM (SELECT *, row_number() OVER () AS rid FROM {base}) AS b {jn}"
     )
     return DuckDBSource(con, prefix, design, weights is not None)
+
+
+def _level_key(value: Any) -> Any:
+    """Sort key of one level value: R's collation for strings, the value otherwise."""
+    return r_sort_key(value) if isinstance(value, str) else value
 
 
 def _fetch(con: Any, table: str, cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
