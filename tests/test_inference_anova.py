@@ -72,9 +72,14 @@ def test_anova_refuses_different_rows():
               mm.lmer("Reaction ~ Days + (1 | Subject)", shifted2))
 
 
-def test_anova_needs_two_models():
-    with pytest.raises(ValueError):
-        anova(fit_case("sleep_ri"))
+def test_anova_needs_two_models_or_one_lmer():
+    with pytest.raises(ValueError, match="two or more models"):
+        anova(mm.lm("Reaction ~ Days", case_data("sleep_ri")))
+    # one lmer: lmerTest's type III F table (sleep_ri's Days: F = t² of the summary)
+    m = fit_case("sleep_ri")
+    table = anova(m)
+    t = m.summary().coefficients.loc["Days", "t value"]
+    assert table.loc["Days", "F value"] == pytest.approx(t**2, rel=1e-10)
 
 
 def test_ranova_matches_lmertest():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,3 +133,47 @@ def test_zapsmall_rounds_like_r():
                                   [1.0, 0.0, 0.3333333])
     np.testing.assert_array_equal(zapsmall(np.array([123.456789012, 1e-6])),
                                   [123.4568, 0.0])
+
+
+ANOVA_TYPES = Path(__file__).parent / "data" / "lmertest_anova"
+
+
+@pytest.fixture(scope="module")
+def anova_type_models() -> dict[str, mm.LinearMixedModel]:
+    syn = pd.read_csv(ANOVA_TYPES / "syn.csv")
+    syn["g"] = syn["g"].astype(str)
+    return {
+        "cake": mm.lmer("angle ~ recipe * temperature + (1|recipe:replicate)",
+                        mm.datasets.load("cake")),
+        "syn": mm.lmer("y ~ x * f + h + (1|g)", syn),
+        "syn2": mm.lmer("y ~ f * h + x + (1|g)", syn),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["cake", "syn", "syn2"])
+@pytest.mark.parametrize("type_", [1, 2, 3])
+@pytest.mark.parametrize("ddf", ["Satterthwaite", "Kenward-Roger"])
+def test_anova_types_match_lmertest(anova_type_models, model: str, type_: int, ddf: str) -> None:
+    """anova(m, type = 1/2/3, ddf = ...) from lmerTest 3.1-3 (tests/data/lmertest_anova/run.R)."""
+    ref = json.loads((ANOVA_TYPES / "anova_types.json").read_text())[f"{model}|{type_}|{ddf}"]
+    table = anova_type_models[model].anova(ddf=ddf, type=type_)
+    assert list(table.index) == ref["terms"]
+    assert table.heading[0].startswith(f"Type {'I' * type_} Analysis of Variance Table")
+    np.testing.assert_allclose(table["F value"], ref["F"], rtol=1e-5)
+    np.testing.assert_allclose(table["DenDF"], ref["dendf"], rtol=1e-5)
+    np.testing.assert_allclose(table["Sum Sq"], ref["ss"], rtol=1e-5)
+    np.testing.assert_allclose(table["NumDF"], ref["numdf"])
+
+
+def test_anova_type_is_validated() -> None:
+    m = mm.lmer("Reaction ~ Days + (1|Subject)", mm.datasets.load("sleepstudy"))
+    with pytest.raises(ValueError, match="type must be 1, 2 or 3"):
+        m.anova(type=4)
+    assert m.anova(type="II").index.tolist() == ["Days"]
+
+
+def test_anova_of_one_model_is_its_f_table(anova_type_models) -> None:
+    m = anova_type_models["syn"]
+    pd.testing.assert_frame_equal(mm.anova(m, type=2), m.anova(type=2))
+    with pytest.raises(ValueError, match="two or more models"):
+        mm.anova()

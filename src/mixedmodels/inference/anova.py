@@ -116,8 +116,13 @@ def anova(
     names: list[str] | None = None,
     refit: bool = True,
     verbose: bool = True,
+    ddf: str = "Satterthwaite",
+    type: int | str = 3,
 ) -> AnovaTable:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m1, m2, ...)``.
+
+    With a single linear mixed model: its F tests of the fixed terms, as
+    lmerTest's ``anova(m, type = 3, ddf = "Satterthwaite")``.
 
     Parameters
     ----------
@@ -131,6 +136,9 @@ def anova(
         "refitting model(s) with ML (instead of REML)" goes to stderr.
     verbose:
         Print that message.
+    ddf, type:
+        For a single model only: the denominator df method and the type
+        (1, 2 or 3) of the F tests.
 
     Returns
     -------
@@ -138,8 +146,14 @@ def anova(
         One row per model ordered by ``npar``: npar, AIC, BIC, logLik,
         deviance, Chisq, Df, Pr(>Chisq).
     """
+    if len(models) == 1 and getattr(models[0], "family", None) == "gaussian":
+        from .ddf import anova_type3
+
+        return anova_type3(models[0], ddf=ddf, type=type)
     if len(models) < 2:
-        raise ValueError("anova needs at least two models to compare")
+        raise ValueError(
+            "anova needs two or more models to compare (or one linear mixed model for its F tests)"
+        )
     models_l = list(models)
     names_l = list(names) if names is not None else [_formula_of(m) for m in models_l]
     if len(names_l) != len(models_l):

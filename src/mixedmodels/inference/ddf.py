@@ -24,7 +24,7 @@ from scipy import stats
 
 from .kenward_roger import kenward_roger_vcov, kr_ddf
 from .table import AnovaTable
-from .type3 import type3_contrasts
+from .type3 import type1_contrasts, type2_contrasts, type3_contrasts
 from .varpar import VarparDerivatives, varpar_derivatives
 
 __all__ = ["coef_table", "contrast_test", "anova_type3", "satterthwaite_ddf", "normalize_ddf"]
@@ -147,21 +147,29 @@ def _kr_f(model: Any, L: np.ndarray) -> tuple[float, float, float, float]:
     return scaling * wald / q, float(q), ddf, wald / q
 
 
-def anova_type3(model: Any, ddf: str = "Satterthwaite") -> AnovaTable:
+def anova_type3(model: Any, ddf: str = "Satterthwaite", type: int | str = 3) -> AnovaTable:
     """lmerTest's ``anova(m, type = 3)``: an F test per fixed-effect term.
 
-    Hypothesis matrices from :func:`.type3.type3_contrasts` (main effects
+    Hypothesis matrices from :mod:`.type3`: type 3 (default; main effects
     under an interaction are tested orthogonally to the interaction, as
-    lmerTest). Columns Sum Sq = Mean Sq·NumDF, Mean Sq = F_U·σ̂² (F_U the
+    lmerTest), 2 (each term adjusted for the terms not containing it) or 1
+    (sequential). Columns Sum Sq = Mean Sq·NumDF, Mean Sq = F_U·σ̂² (F_U the
     F statistic before Kenward–Roger's scaling), NumDF, DenDF, F value,
     Pr(>F).
     """
     ddf = normalize_ddf(ddf)
     if ddf == "lme4":
-        raise ValueError("anova_type3 needs ddf='Satterthwaite' or 'Kenward-Roger'")
+        raise ValueError("anova needs ddf='Satterthwaite' or 'Kenward-Roger'")
+    kinds_by_type = {"1": (1, "I"), "i": (1, "I"), "2": (2, "II"), "ii": (2, "II"),
+                     "3": (3, "III"), "iii": (3, "III")}  # fmt: skip
+    key = str(type).lower()
+    if key not in kinds_by_type:
+        raise ValueError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), got {type!r}")
+    number, roman = kinds_by_type[key]
+    contrasts = {1: type1_contrasts, 2: type2_contrasts, 3: type3_contrasts}[number](model)
     s2 = model._sigma**2
     rows = {}
-    for name, L in type3_contrasts(model).items():
+    for name, L in contrasts.items():
         if ddf == "Kenward-Roger":
             F, q, den, F_u = _kr_f(model, L)
         else:
@@ -175,6 +183,6 @@ def anova_type3(model: Any, ddf: str = "Satterthwaite") -> AnovaTable:
     method = "Satterthwaite's" if ddf == "Satterthwaite" else "Kenward-Roger's"
     kinds = {"Sum Sq": "df", "Mean Sq": "df", "NumDF": "int", "DenDF": "df", "F value": "df",
              "Pr(>F)": "p"}
-    return AnovaTable.build(frame, [f"Type III Analysis of Variance Table with {method} method"],
-                            kinds)
-
+    return AnovaTable.build(
+        frame, [f"Type {roman} Analysis of Variance Table with {method} method"], kinds
+    )

@@ -1,4 +1,4 @@
-"""Hypothesis matrices of lmerTest's type I and type III F tests of fixed-effect terms.
+"""Hypothesis matrices of lmerTest's type I, II and III F tests of fixed-effect terms.
 
 Type III (lmerTest's ``get_contrasts_type3``): with X the full-rank model
 matrix recoded by treatment contrasts and X̃ the over-parameterized matrix
@@ -18,6 +18,12 @@ digits of the largest entry).
 Type I (``get_contrasts_type1``, used when the model has one term): with
 X'X = L_D U (Doolittle, L_D unit lower triangular), the rows of L_D' that
 belong to the term.
+
+Type II (``get_contrasts_type2_unfolded``): a term contained in no other
+term is tested by the identity rows of its columns; a term contained in
+others by the type I rows after reordering X so that the columns of the term
+and of the terms containing it come last (in their own order), i.e. the term
+adjusted for every term that does not contain it.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ..design.frame import as_pandas, drop_dependent_columns
 from ..design.model_matrix import TermSpec, build_matrix
 from ..design.variables import Categorical, Numeric, Variable, evaluate
 
-__all__ = ["type1_contrasts", "type3_contrasts", "containment", "zapsmall"]
+__all__ = ["type1_contrasts", "type2_contrasts", "type3_contrasts", "containment", "zapsmall"]
 
 
 def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
@@ -87,14 +93,52 @@ def type1_contrasts(model: Any) -> dict[str, np.ndarray]:
     assign = np.asarray(spec.assign)
     if p == 0:
         return {}
-    R = np.linalg.cholesky(X.T @ X).T  # X'X = R'R, Doolittle's U' scaled to a unit diagonal
-    Ut = R / np.diag(R)[:, None]
+    Ut = _unit_upper(X)
     Ut[np.abs(Ut) < 1e-6] = 0.0
     out = {}
     for k, t in enumerate(spec.term_spec.terms, start=1):
         cols = np.flatnonzero(assign == k)
         if cols.size:
             out[":".join(t)] = Ut[cols]
+    return out
+
+
+def _unit_upper(X: np.ndarray) -> np.ndarray:
+    """L_D' of the Doolittle factorization X'X = L_D U: R / diag(R) with X'X = R'R."""
+    R = np.linalg.cholesky(X.T @ X).T
+    return R / np.diag(R)[:, None]
+
+
+def type2_contrasts(model: Any) -> dict[str, np.ndarray]:
+    """lmerTest's type II hypothesis matrix per fixed-effect term (module docstring)."""
+    d = model.design
+    spec = d.fixed_spec
+    ts: TermSpec = spec.term_spec
+    X = d.X
+    p = X.shape[1]
+    if p <= 1 or len(ts.terms) <= 1:
+        return type1_contrasts(model)
+    labels = [":".join(t) for t in ts.terms]
+    numeric = {nm for nm in ts.variables if nm not in spec.levels}
+    if getattr(model, "data", None) is not None:
+        vars_ = _variables(model, ts.variables)
+        numeric = {nm for nm, v in vars_.items() if isinstance(v, Numeric) and v.values.ndim == 1}
+    contained = containment(ts.terms, numeric)
+    assign = np.asarray(spec.assign)
+    out = {}
+    for k, lab in enumerate(labels, start=1):
+        cols = np.flatnonzero(assign == k)
+        if not cols.size:
+            continue
+        if not contained[lab]:
+            out[lab] = np.eye(p)[cols]
+            continue
+        moved = np.isin(assign, [k] + [labels.index(c) + 1 for c in contained[lab]])
+        order = np.concatenate([np.flatnonzero(~moved), np.flatnonzero(moved)])
+        Ut = _unit_upper(X[:, order])
+        L = np.zeros((cols.size, p))
+        L[:, order] = Ut[np.flatnonzero(assign[order] == k)]
+        out[lab] = L
     return out
 
 

@@ -254,11 +254,11 @@ class MixedModelResults:
 
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
-    def anova(self, ddf: str = "Satterthwaite") -> Any:
-        """Type III F tests of the fixed terms with ``ddf`` denominator df (lmerTest)."""
+    def anova(self, ddf: str = "Satterthwaite", type: int | str = 3) -> Any:
+        """F tests of the fixed terms (lmerTest's ``anova``): ``type`` 3 (default), 2 or 1."""
         from ..inference import anova_type3
 
-        return anova_type3(self, ddf=ddf)
+        return anova_type3(self, ddf=ddf, type=type)
 
     def ranova(self, data: Any = None) -> Any:
         """Likelihood-ratio tests dropping each random term (lmerTest's ``ranova``)."""
