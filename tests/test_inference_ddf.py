@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import mixedmodels as mm
 from mixedmodels.inference.ddf import anova_type3, coef_table, contrast_test, normalize_ddf
 from mixedmodels.inference.kenward_roger import _e_mats, _lambda, _z_matrix, kenward_roger_vcov
 from refcases import case_json, fit_case, lmer_cases_with
@@ -141,3 +142,13 @@ def test_satterthwaite_insteval():
     ref = case_json("insteval")["lmerTest"]["satterthwaite"]
     m = fit_case("insteval")
     _compare(coef_table(m, "Satterthwaite"), ref)
+
+
+def test_kenward_roger_needs_a_reml_fit() -> None:
+    """lmerTest: "Kenward-Roger's method is only available for REML model fits"."""
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"), REML=False)
+    with pytest.raises(ValueError, match="only available for REML fits"):
+        m.summary(ddf="Kenward-Roger")
+    with pytest.raises(ValueError, match="only available for REML fits"):
+        m.anova(ddf="Kenward-Roger")
+    assert "Satterthwaite" in str(m.summary())

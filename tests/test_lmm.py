@@ -114,8 +114,14 @@ def test_summary_layout(fit: mm.LinearMixedModel) -> None:
 
 def test_tidy_glance_augment_to_dict(fit: mm.LinearMixedModel, sleep) -> None:
     t = fit.tidy()
-    assert list(t["term"])[:2] == ["(Intercept)", "Days"]
-    assert "sd__Observation" in set(t["term"])
+    assert list(t["term"]) == [
+        "(Intercept)", "Days", "sd__(Intercept)", "cor__(Intercept).Days", "sd__Days",
+        "sd__Observation",
+    ]  # fmt: skip
+    coefs = fit.summary().coefficients
+    np.testing.assert_allclose(t["statistic"][:2], coefs["t value"])  # not the df column
+    np.testing.assert_allclose(t["df"][:2], coefs["df"])
+    assert t["statistic"][0] == pytest.approx(36.838, abs=1e-3)  # broom.mixed: 36.8
     g = fit.glance()
     assert g.loc[0, "REMLcrit"] == pytest.approx(fit.reml_criterion)
     a = fit.augment(sleep)
@@ -136,3 +142,18 @@ def test_no_fixed_effects_and_expression_response(sleep) -> None:
     assert "No fixed effect coefficients" in str(m.summary())
     m = mm.lmer("log(Reaction) ~ Days + (Days | Subject)", sleep)
     np.testing.assert_allclose(m.fixef, [5.53006481, 0.03366804], rtol=1e-6)
+
+
+def test_residual_types_as_lme4(sleep) -> None:
+    """residuals(m, type, scaled): with prior weights, scaled=TRUE divides the response
+    residuals by σ̂, while the summary's scaled residuals are pearson / σ̂."""
+    d = sleep.assign(w=np.linspace(0.5, 2.0, len(sleep)))
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", d, weights="w")
+    r = m.y - m.fitted
+    np.testing.assert_allclose(m.resid(), r)
+    np.testing.assert_allclose(m.resid("working"), r)
+    np.testing.assert_allclose(m.resid(scaled=True), r / m.sigma)
+    np.testing.assert_allclose(m.resid("deviance"), r * np.sqrt(d["w"]))
+    np.testing.assert_allclose(m.resid("scaled"), m.resid("pearson", scaled=True))
+    with pytest.raises(ValueError, match="type must be"):
+        m.resid("partial")

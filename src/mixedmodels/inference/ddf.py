@@ -55,6 +55,11 @@ def _derivs(model: Any) -> VarparDerivatives:
 
 
 def _kr(model: Any) -> Any:
+    if not getattr(model, "REML", True):
+        raise ValueError(
+            "Kenward-Roger's method is only available for REML fits (as in lmerTest): "
+            "refit with REML=True, or use ddf='Satterthwaite'"
+        )
     cache = model.__dict__.setdefault("_inference_cache", {})
     key = ("kr", tuple(np.asarray(model._theta).round(14)))
     if key not in cache:

@@ -214,17 +214,27 @@ class MixedModelResults:
         """Fitted values Xβ̂ + Zb̂ (+ offset), conditional on the random effects."""
         return self._fitted
 
-    def resid(self, type: str = "response") -> np.ndarray:
-        """Residuals: ``"response"`` y − ŷ, ``"pearson"`` √w (y − ŷ), ``"scaled"`` pearson / σ̂."""
+    def resid(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals, as lme4's ``residuals(m, type, scaled)``.
+
+        ``"response"`` (or ``"working"``) y − ŷ; ``"pearson"`` (or
+        ``"deviance"``) √w (y − ŷ); ``"scaled"`` pearson / σ̂, the scaled
+        residuals of the summary. ``scaled=True`` divides the chosen type by
+        σ̂ (R's ``scaled = TRUE``).
+        """
         r = self.y - self._fitted
-        if type == "response":
-            return r
-        pearson = r * np.sqrt(self.design.weights)
-        if type == "pearson":
-            return pearson
-        if type == "scaled":
-            return pearson / self._sigma
-        raise ValueError(f"type must be 'response', 'pearson' or 'scaled', got {type!r}")
+        if type in ("response", "working"):
+            out = r
+        elif type in ("pearson", "deviance"):
+            out = r * np.sqrt(self.design.weights)
+        elif type == "scaled":
+            return r * np.sqrt(self.design.weights) / self._sigma
+        else:
+            raise ValueError(
+                "type must be 'response', 'working', 'pearson', 'deviance' or 'scaled', "
+                f"got {type!r}"
+            )
+        return out / self._sigma if scaled else out
 
     @property
     def residuals(self) -> np.ndarray:

@@ -13,14 +13,15 @@ __all__ = ["tidy", "glance", "augment", "to_dict"]
 
 
 def _ran_pars(model: Any) -> pd.DataFrame:
+    """SDs and correlations per term in broom.mixed's order: each effect's SD
+    followed by its correlations with the effects after it."""
     rows = []
     for t in model.varcorr.terms:
         sd, corr = t.sd, t.corr
-        for i, nm in enumerate(t.names):
-            rows.append(("ran_pars", t.group, f"sd__{nm}", sd[i]))
-        for j in range(len(t.names)):
+        for j, nm in enumerate(t.names):
+            rows.append(("ran_pars", t.group, f"sd__{nm}", sd[j]))
             for i in range(j + 1, len(t.names)):
-                rows.append(("ran_pars", t.group, f"cor__{t.names[j]}.{t.names[i]}", corr[i, j]))
+                rows.append(("ran_pars", t.group, f"cor__{nm}.{t.names[i]}", corr[i, j]))
     if model.varcorr.sigma is not None:
         rows.append(("ran_pars", "Residual", "sd__Observation", model.varcorr.sigma))
     return pd.DataFrame(rows, columns=["effect", "group", "term", "estimate"])
@@ -36,6 +37,7 @@ def tidy(model: Any, effects: str = "all") -> pd.DataFrame:
     parts = []
     if effects in ("all", "fixed"):
         coefs = model.summary(correlation=False).coefficients
+        stat = "t value" if "t value" in coefs.columns else "z value"
         fx = pd.DataFrame(
             {
                 "effect": "fixed",
@@ -43,7 +45,7 @@ def tidy(model: Any, effects: str = "all") -> pd.DataFrame:
                 "term": coefs.index,
                 "estimate": coefs["Estimate"].to_numpy(),
                 "std.error": coefs["Std. Error"].to_numpy(),
-                "statistic": coefs.iloc[:, 2].to_numpy(),
+                "statistic": coefs[stat].to_numpy(),
             }
         )
         for extra in ("df", "Pr(>|t|)", "Pr(>|z|)"):

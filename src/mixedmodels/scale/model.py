@@ -116,11 +116,16 @@ class SufficientStatsLMM(LinearMixedModel):
         """Xβ̂ + Zb̂ per row, computed by the source (n values, source order)."""
         return self._need_source("fitted values").row_values(self, "fitted")
 
-    def resid(self, type: str = "response") -> np.ndarray:
-        """Residuals per row, computed by the source: response, pearson or scaled."""
-        if type not in ("response", "pearson", "scaled"):
-            raise ValueError(f"type must be 'response', 'pearson' or 'scaled', got {type!r}")
-        return self._need_source("residuals").row_values(self, type)
+    def resid(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals per row, computed by the source (types as :meth:`MixedModelResults.resid`)."""
+        kind = {"working": "response", "deviance": "pearson"}.get(type, type)
+        if kind not in ("response", "pearson", "scaled"):
+            raise ValueError(
+                "type must be 'response', 'working', 'pearson', 'deviance' or 'scaled', "
+                f"got {type!r}"
+            )
+        out = self._need_source("residuals").row_values(self, kind)
+        return out / self._sigma if scaled and kind != "scaled" else out
 
     def predict(
         self, newdata: Any = None, re_form: str | None = None, allow_new_levels: bool = False
