@@ -151,3 +151,11 @@ def test_orthogonal_poly_as_r(sleep: pd.DataFrame) -> None:
     np.testing.assert_allclose(m.fixef, [298.50789, 403.36417, 32.85579], rtol=1e-7)
     # new data reuse the fitted recurrence coefficients
     np.testing.assert_allclose(m.predict(sleep.head(3)), m.fitted[:3])
+
+
+def test_no_rows_errors_name_the_cause() -> None:
+    d = mm.datasets.load("sleepstudy")
+    with pytest.raises(DataError, match="the data has no rows"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", d.iloc[:0])
+    with pytest.raises(DataError, match="'x' is NA in every row"):
+        mm.lmer("Reaction ~ x + (1 | Subject)", d.assign(x=np.nan))

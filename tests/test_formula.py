@@ -58,6 +58,11 @@ def test_parenthesised_fixed_part_and_intercept_only() -> None:
         ("y ~ x + ( | g)", "nothing left of '|'", 10),
         ("y ~ x + (1 | 2g)", "must be a column name", None),
         (" ~ x + (1 | g)", "no response", 0),
+        ("y ~ x + ", "'+' has nothing after it (the formula ends)", 6),
+        ("y ~ x + (1 | g) +", "'+' has nothing after it", 16),
+        ("y ~ x + (1 + | g)", "'+' has nothing after it ('|' follows)", 11),
+        ("y ~ x + (x g)", "for a random effect write (x | g)", 11),
+        ("y ~ a b + (1 | g)", "'b' follows 'a' with no operator", 6),
     ],
 )
 def test_errors_point_at_the_text(text: str, fragment: str, position: int | None) -> None:
@@ -70,3 +75,9 @@ def test_errors_point_at_the_text(text: str, fragment: str, position: int | None
         assert err.position == position
         caret_line = str(err).splitlines()[-1]
         assert caret_line.index("^") - 2 == position
+
+
+def test_minus_one_after_a_bar_term() -> None:
+    """lme4 accepts y ~ x + (1|g) - 1: the '- 1' belongs to the fixed part."""
+    assert parse_formula("y ~ x + (1 | g) - 1").fixed == "x - 1"
+    assert parse_formula("y ~ (1 | g) - 1 + x").fixed == "- 1 + x"

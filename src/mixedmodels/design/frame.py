@@ -231,10 +231,24 @@ def build_design(
         )
     rows = np.flatnonzero(~miss)
     if rows.size == 0:
-        raise DataError(
-            "no rows left after removing missing values: every row has an NA in some "
-            "variable of the model"
+        if n_input == 0:
+            raise DataError("the data has no rows")
+        named = {"the response": _missing(response)}
+        named.update({f"'{k}'": _missing(v) for k, v in variables.items()})
+        for bv in bar_vars:
+            named.update({f"'{k}'": _missing(v) for k, v in bv.items()})
+        named.update({f"grouping factor '{k}'": g.codes < 0 for k, g in groups.items()})
+        if w is not None:
+            named["weights"] = np.isnan(w)
+        if off is not None:
+            named["offset"] = np.isnan(off)
+        all_na = [k for k, m in named.items() if m.all()]
+        detail = (
+            f"{', '.join(all_na)} {'is' if len(all_na) == 1 else 'are'} NA in every row"
+            if all_na
+            else "every row has an NA in some variable of the model"
         )
+        raise DataError(f"no rows left after removing missing values: {detail}")
     if miss.any():
         response = _take(response, rows)
         variables = {k: _take(v, rows) for k, v in variables.items()}

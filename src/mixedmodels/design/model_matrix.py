@@ -14,6 +14,7 @@ them); the columns are built here so that names and codings are R's:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -52,7 +53,8 @@ def parse_terms(rhs: str, context: str = "") -> TermSpec:
     try:
         parsed = Formula(rhs)
     except Exception as exc:  # formulaic raises several exception types
-        raise FormulaError(f"cannot parse '{rhs}': {exc}", context or rhs) from exc
+        detail = re.sub(r"\x1b\[[0-9;]*m|[⧛⧚]", "", str(exc)).strip()
+        raise FormulaError(f"cannot parse '{rhs}': {detail}", context or rhs) from exc
     intercept = False
     terms: list[tuple[str, ...]] = []
     offsets: list[str] = []

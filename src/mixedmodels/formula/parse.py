@@ -120,6 +120,33 @@ def _check_parens(text: str) -> None:
         raise FormulaError("unbalanced '(': no matching ')'", text, pos)
 
 
+_DANGLING = re.compile(r"([-+*/:^~])\s*(\)|\||$)")
+_ADJACENT = re.compile(r"([A-Za-z0-9_.]+|`[^`]*`|\))[ \t]+([A-Za-z_.][A-Za-z0-9_.]*|`[^`]*`|\d)")
+
+
+def _check_operators(text: str) -> None:
+    """R's syntax errors a formula can hit: an operator with nothing after it
+    ('y ~ x +'), and two names with no operator between them ('(x g)')."""
+    m = _DANGLING.search(text)
+    if m is not None:
+        what = "the formula ends" if not m.group(2) else f"'{m.group(2)}' follows"
+        raise FormulaError(
+            f"'{m.group(1)}' has nothing after it ({what}): a term is missing", text, m.start(1)
+        )
+    for m in _ADJACENT.finditer(text):
+        left, right = m.group(1), m.group(2)
+        if left.lower() in ("in",) or right.lower() in ("in",):
+            continue
+        hint = ""
+        if text.rfind("(", 0, m.start()) > text.rfind(")", 0, m.start()) and "|" not in text[
+            m.start() : text.find(")", m.end()) if ")" in text[m.end() :] else len(text)
+        ]:
+            hint = f"; for a random effect write ({left} | {right})"
+        raise FormulaError(
+            f"'{right}' follows '{left}' with no operator between them{hint}", text, m.start(2)
+        )
+
+
 def _find_bar(inner: str) -> tuple[int, int] | None:
     """Position and width (1 or 2) of the top-level ``|`` / ``||`` in ``inner``."""
     depth = 0
@@ -238,6 +265,7 @@ def parse_formula(text: str) -> ParsedFormula:
             )
         second = text.find("~", text.find("~") + 1)
         raise FormulaError("formula has more than one '~'", text, second)
+    _check_operators(text)
     lhs, rhs = tilde
     rhs_off = len(lhs) + 1
     response = lhs.strip()
@@ -269,7 +297,7 @@ def parse_formula(text: str) -> ParsedFormula:
                 bars.extend(_parse_bar(inner, text, rhs_off + i + 1))
                 buf_start = close + 1
                 after = rhs[buf_start:].lstrip()
-                if after and not after.startswith("+"):
+                if after and not after.startswith(("+", "-")):
                     raise FormulaError(
                         f"random-effect term must be followed by '+', found '{after[0]}'",
                         text,
@@ -294,7 +322,9 @@ def parse_formula(text: str) -> ParsedFormula:
         p = re.sub(r"^\+|\+$", "", p).strip()
         if p:
             fixed_parts.append(p)
-    fixed = " + ".join(fixed_parts)
+    fixed = " ".join(
+        p if i == 0 or p.startswith("-") else f"+ {p}" for i, p in enumerate(fixed_parts)
+    )
     # normalise dangling operators such as "x +  + z"
     fixed = re.sub(r"\+\s*\+", "+", fixed).strip()
     if fixed == "" or re.fullmatch(r"[+\s]*", fixed):
