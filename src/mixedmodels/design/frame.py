@@ -73,7 +73,7 @@ def as_pandas(data: Any) -> pd.DataFrame:
     if mod.startswith("polars"):
         if hasattr(data, "collect"):
             data = data.collect()
-        return data.to_pandas()
+        return _polars_to_pandas(data)
     if mod.startswith("pyarrow"):
         return data.to_pandas()
     if isinstance(data, dict):
@@ -82,6 +82,22 @@ def as_pandas(data: Any) -> pd.DataFrame:
         "data must be a pandas or polars DataFrame (or a dict of columns), "
         f"got {type(data).__name__}"
     )
+
+
+def _polars_to_pandas(data: Any) -> pd.DataFrame:
+    """A polars frame as pandas, with R's reading of its factor types: an ``Enum``
+    is a factor with the Enum's level order (unordered: ``to_pandas`` would mark
+    it ordered); a ``Categorical``'s order is that of appearance, so its labels
+    are sorted as R's ``factor`` sorts strings."""
+    import polars as pl
+
+    out = data.to_pandas()
+    for name, dtype in data.schema.items():
+        if isinstance(dtype, pl.Enum):
+            out[name] = out[name].cat.as_unordered()
+        elif isinstance(dtype, pl.Categorical):
+            out[name] = out[name].astype(object).where(out[name].notna(), None)
+    return out
 
 
 def _vector_argument(value: Any, data: pd.DataFrame, name: str) -> np.ndarray | None:

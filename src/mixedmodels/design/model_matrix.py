@@ -20,7 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import FormulaError
+from ..errors import FormulaError, ModelSpecificationError
+from ..formula.deparse import protect_calls
 from .contrasts import contr_poly, contr_treatment, full_dummy
 from .variables import Categorical, Numeric, Variable
 
@@ -47,19 +48,26 @@ class TermSpec:
 
 @lru_cache(maxsize=512)
 def parse_terms(rhs: str, context: str = "") -> TermSpec:
-    """Parse a right-hand side (``"1 + Days"``, ``"recipe * temperature"``)."""
+    """Parse a right-hand side (``"1 + Days"``, ``"recipe * temperature"``).
+
+    Function calls are kept whole and named as R deparses them (see
+    :mod:`mixedmodels.formula.deparse`); formulaic reads the term structure.
+    """
     from formulaic import Formula
 
+    protected, calls = protect_calls(rhs)
     try:
-        parsed = Formula(rhs)
+        parsed = Formula(protected)
     except Exception as exc:  # formulaic raises several exception types
         detail = re.sub(r"\x1b\[[0-9;]*m|[⧛⧚]", "", str(exc)).strip()
+        for key, call in calls.items():
+            detail = detail.replace(key, call)
         raise FormulaError(f"cannot parse '{rhs}': {detail}", context or rhs) from exc
     intercept = False
     terms: list[tuple[str, ...]] = []
     offsets: list[str] = []
     for term in parsed:
-        exprs = tuple(str(f.expr) for f in term.factors)
+        exprs = tuple(calls.get(str(f.expr), str(f.expr)) for f in term.factors)
         if exprs == ("1",):
             intercept = True
         elif exprs == ("0",):
@@ -142,6 +150,17 @@ def build_matrix(
     With ``matrix_spec`` from an earlier call (the fit), the same codings
     are used (for prediction on new data).
     """
+    if matrix_spec is None:
+        for term in spec.terms:
+            for f in term:
+                v = vars_[f]
+                if isinstance(v, Categorical) and len(v.levels) < 2:
+                    raise ModelSpecificationError(
+                        f"'{f}' has {len(v.levels)} level"
+                        f"{'' if len(v.levels) == 1 else 's'} in the rows used "
+                        f"({', '.join(v.levels) or 'none'}): contrasts can be applied only to "
+                        "factors with 2 or more levels; drop it from the formula"
+                    )
     codings = matrix_spec.codings if matrix_spec is not None else _codings(spec, vars_)
     blocks: list[np.ndarray] = []
     names: list[str] = []

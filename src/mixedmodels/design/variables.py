@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from .collation import r_sort_key
+from .expressions import R_FUNCTIONS, expression_names, translate
 
 __all__ = [
     "Categorical",
@@ -128,7 +129,11 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "") -> Categorical:
         codes = np.full(len(s), -1, dtype=np.intp)
         codes[~missing] = np.searchsorted(uniq, present.to_numpy())
         return Categorical(codes, labels)
-    values = present.astype(str).to_numpy()
+    if present.map(lambda v: isinstance(v, (bool, np.bool_))).all() and len(present):
+        codes = np.full(len(s), -1, dtype=np.intp)  # logical with NA (object dtype)
+        codes[~missing] = present.astype(bool).to_numpy().astype(np.intp)
+        return Categorical(codes, ["FALSE", "TRUE"])
+    values = present.map(lambda v: v if isinstance(v, str) else r_label(v)).to_numpy(dtype=str)
     uniq, inv = np.unique(values, return_inverse=True)
     levels = [str(u) for u in uniq]
     if not _code_point_order_is_r_order(levels):
@@ -154,49 +159,77 @@ class TransformState(dict):
     """Parameters of stateful transforms (``scale``, ``center``) by expression."""
 
 
-_FUNCS: dict[str, Any] = {
-    "log": np.log,
-    "log2": np.log2,
-    "log10": np.log10,
-    "log1p": np.log1p,
-    "exp": np.exp,
-    "expm1": np.expm1,
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "I": lambda x: x,
-    "np": np,
-    "pi": np.pi,
-}
 _STATEFUL = ("scale", "center")
-_FACTOR_FUNCS = ("factor", "C", "ordered", "as_factor")
 
 
-def expression_names(expr: str) -> list[str]:
-    """Column names an expression refers to, in order of appearance."""
+_FACTOR_CALL = re.compile(r"\s*(factor|ordered|as\.factor|as_factor|C|relevel)\s*\(")
+
+
+def _factor_call(expr: str, data: pd.DataFrame, where: str) -> Categorical | None:
+    """``factor(x)``, ``factor(x, levels = c(...))``, ``ordered(x)``, ``as.factor(x)``,
+    ``relevel(x, ref = "b")``: a factor built from a column, or ``None``."""
+    m = _FACTOR_CALL.match(expr)
+    if m is None:
+        return None
+    code, py_names = translate(expr)
     try:
-        tree = ast.parse(_python_syntax(expr), mode="eval")
+        call = ast.parse(code, mode="eval").body
     except SyntaxError as exc:
         raise FormulaError(f"cannot read the expression '{expr}': {exc.msg}", expr) from exc
-    called = {
-        n.func.id
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-    }
-    out: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in called and node.id not in _FUNCS:
-            if node.id not in out:
-                out.append(node.id)
+    if not isinstance(call, ast.Call) or not call.args:
+        return None
+    inner = ast.unparse(call.args[0])
+    arg = call.args[0]
+    if isinstance(arg, ast.Name):
+        name = py_names.get(arg.id, arg.id)
+        col = _column(data, name, where)
+        cat = to_categorical(col.astype("category") if not is_categorical_series(col) else col)
+    elif isinstance(arg, ast.Call):
+        text = ast.get_source_segment(code, arg) or inner
+        for key, r_name in py_names.items():
+            text = re.sub(rf"\b{key}\b", r_name, text)
+        sub = _factor_call(text, data, where)
+        if sub is None:
+            return None
+        cat = sub
+    else:
+        return None
+    kwargs = {k.arg: k.value for k in call.keywords}
+    fn = m.group(1)
+    second = call.args[1] if len(call.args) > 1 else None
+    want = kwargs.get("levels") or (second if fn != "relevel" else None)
+    if fn == "relevel":
+        ref = kwargs.get("ref") or second
+        if not isinstance(ref, ast.Constant):
+            raise FormulaError(f"relevel() needs ref = \"level\" in '{expr}'", expr)
+        want_levels = [str(ref.value)] + [lv for lv in cat.levels if lv != str(ref.value)]
+    elif want is not None:
+        want_levels = _string_vector(want, expr)
+    else:
+        want_levels = list(cat.levels)
+    unknown = [lv for lv in want_levels if lv not in cat.levels]
+    if fn == "relevel" and unknown:
+        raise DataError(f"'ref' level {unknown[0]!r} is not a level of {inner} in '{expr}'")
+    pos = {lv: i for i, lv in enumerate(want_levels)}
+    remap = np.array([pos.get(lv, -1) for lv in cat.levels] + [-1], dtype=np.intp)
+    codes = remap[np.where(cat.codes >= 0, cat.codes, len(cat.levels))]
+    ordered = fn == "ordered" or (fn != "factor" and cat.ordered)
+    return Categorical(codes, want_levels, ordered)
+
+
+def _string_vector(node: ast.AST, expr: str) -> list[str]:
+    """The labels of ``c("a", "b")`` (or a single constant) in a factor call."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "c":
+        items = node.args
+    else:
+        items = [node]
+    out = []
+    for item in items:
+        if not isinstance(item, ast.Constant):
+            raise FormulaError(f"levels must be constants, as c(\"a\", \"b\"), in '{expr}'", expr)
+        v = item.value
+        out.append(r_label(v) if not isinstance(v, str) else v)
     return out
-
-
-def _python_syntax(expr: str) -> str:
-    expr = expr.replace("^", "**")
-    # backquoted names -> plain (only valid identifiers supported inside)
-    return re.sub(r"`([^`]+)`", r"\1", expr)
 
 
 def _column(data: pd.DataFrame, name: str, where: str) -> pd.Series:
@@ -222,22 +255,23 @@ def evaluate(
         if is_categorical_series(s):
             return to_categorical(s, name)
         return Numeric(_numeric_array(s, name))
-    m = re.fullmatch(r"\s*(factor|C|ordered|as_factor)\(\s*`?([^`(),]+?)`?\s*\)\s*", expr)
-    if m:
-        col = _column(data, m.group(2), where)
-        cat = to_categorical(col.astype("category") if not is_categorical_series(col) else col)
-        if m.group(1) == "ordered":
-            cat.ordered = True
-        return cat
+    factor = _factor_call(expr, data, where)
+    if factor is not None:
+        return factor
+    code, py_names = translate(expr)
     names = expression_names(expr)
-    env: dict[str, Any] = dict(_FUNCS)
+    env: dict[str, Any] = {k: v for k, v in R_FUNCTIONS.items() if k.isidentifier()}
+    env.update({k: R_FUNCTIONS[r] for k, r in py_names.items() if r in R_FUNCTIONS})
+    ident = {r: k for k, r in py_names.items()}
+    nan_rows = np.zeros(len(data), dtype=bool)
     for n in names:
         col = _column(data, n, where)
         if is_categorical_series(col):
             raise DataError(
                 f"column '{n}' is categorical and cannot be used inside the expression '{expr}'"
             )
-        env[n] = _numeric_array(col, n)
+        env[ident.get(n, n)] = values = _numeric_array(col, n)
+        nan_rows |= np.isnan(values)
 
     def scale(x: np.ndarray, center: bool = True, scale: bool = True) -> np.ndarray:
         key = ("scale", expr)
@@ -297,15 +331,17 @@ def evaluate(
     env["poly"] = poly
     try:
         with np.errstate(all="ignore"):
-            value = eval(
-                compile(_python_syntax(expr), "<formula>", "eval"), {"__builtins__": {}}, env
-            )  # noqa: S307
+            value = eval(compile(code, "<formula>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
     except FormulaError:
         raise
     except Exception as exc:
         raise FormulaError(f"cannot evaluate '{expr}': {exc}", expr) from exc
-    arr = np.asarray(value, dtype=float)
     n = len(data)
+    if np.asarray(value).dtype == bool:  # a logical: R codes it as a FALSE/TRUE factor
+        flags = np.broadcast_to(np.asarray(value), (n,))
+        codes = np.where(nan_rows, -1, flags.astype(np.intp))
+        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
+    arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape[0] != n:

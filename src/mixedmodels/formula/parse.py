@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..errors import FormulaError
+from .deparse import protect_calls
 
 __all__ = ["RandomBar", "ParsedFormula", "parse_formula", "split_top_level"]
 
@@ -127,11 +128,13 @@ _ADJACENT = re.compile(r"([A-Za-z0-9_.]+|`[^`]*`|\))[ \t]+([A-Za-z_.][A-Za-z0-9_
 def _check_operators(text: str) -> None:
     """R's syntax errors a formula can hit: an operator with nothing after it
     ('y ~ x +'), and two names with no operator between them ('(x g)')."""
+    shown = text
+    text = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", lambda q: "q" * len(q.group(0)), text)
     m = _DANGLING.search(text)
     if m is not None:
         what = "the formula ends" if not m.group(2) else f"'{m.group(2)}' follows"
         raise FormulaError(
-            f"'{m.group(1)}' has nothing after it ({what}): a term is missing", text, m.start(1)
+            f"'{m.group(1)}' has nothing after it ({what}): a term is missing", shown, m.start(1)
         )
     for m in _ADJACENT.finditer(text):
         left, right = m.group(1), m.group(2)
@@ -143,7 +146,7 @@ def _check_operators(text: str) -> None:
         ]:
             hint = f"; for a random effect write ({left} | {right})"
         raise FormulaError(
-            f"'{right}' follows '{left}' with no operator between them{hint}", text, m.start(2)
+            f"'{right}' follows '{left}' with no operator between them{hint}", shown, m.start(2)
         )
 
 
@@ -206,13 +209,14 @@ def _expand_double_bar(expr: str, formula: str, pos: int) -> list[str]:
     """lme4's ``expandDoubleVerts``: one ``0 + term`` per term of ``expr``."""
     from formulaic import Formula
 
+    protected, calls = protect_calls(expr)
     try:
-        parsed = Formula(expr)
+        parsed = Formula(protected)
     except Exception as exc:  # formulaic raises many types
         raise FormulaError(f"cannot parse '{expr}' inside '||': {exc}", formula, pos) from exc
     exprs: list[str] = []
     for term in parsed:
-        name = str(term)
+        name = ":".join(calls.get(str(f.expr), str(f.expr)) for f in term.factors)
         if name == "1":
             exprs.append("1")
         else:

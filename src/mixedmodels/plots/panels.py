@@ -59,8 +59,8 @@ def group_lines(
 ) -> np.ndarray:
     """Predictions of ``model`` on ``grid`` (a panel's new data) for one group level."""
     if _is_mixed(model):
-        groups = {t.group for t in model.design.terms}
-        re_form = f"~(1 | {group})" if group in groups else "~0"
+        bars = [b.text for b in model.design.formula.bars if b.group_vars == (group,)]
+        re_form = "~" + " + ".join(bars) if bars else "~0"  # every term of this group
         return np.asarray(model.predict(grid, re_form=re_form), dtype=float)
     coef = getattr(model, "coef", None)
     if isinstance(coef, pd.DataFrame) and hasattr(model, "design"):
