@@ -157,3 +157,19 @@ def test_residual_types_as_lme4(sleep) -> None:
     np.testing.assert_allclose(m.resid("scaled"), m.resid("pearson", scaled=True))
     with pytest.raises(ValueError, match="type must be"):
         m.resid("partial")
+
+
+def test_coef_puts_random_only_columns_first(sleep) -> None:
+    """lme4: coef(lmer(Reaction ~ 0 + Days + (1|Subject), sleepstudy))$Subject["308", ]."""
+    m = mm.lmer("Reaction ~ 0 + Days + (1 | Subject)", sleep)
+    cf = m.coef["Subject"]
+    assert list(cf.columns) == ["(Intercept)", "Days"]
+    np.testing.assert_allclose(cf.loc["308"], [293.6696169, 10.67193052], rtol=1e-6)
+
+
+def test_augment_without_data_is_the_model_frame(sleep) -> None:
+    m = mm.lmer("log(Reaction) ~ Days + (Days | Subject)", sleep)
+    a = m.augment()
+    assert list(a.columns[:3]) == ["Reaction", "Days", "Subject"]
+    np.testing.assert_allclose(a[".fitted"], m.fitted)
+    np.testing.assert_allclose(a[".resid"], m.resid())

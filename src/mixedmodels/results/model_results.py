@@ -193,18 +193,25 @@ class MixedModelResults:
 
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Per grouping factor: β̂ + b̂ per level (lme4's ``coef``)."""
+        """Per grouping factor: β̂ + b̂ per level (lme4's ``coef``).
+
+        As lme4, random effects without a fixed counterpart (``(0 + Machine |
+        Worker)``, or ``(1 | g)`` in a ``0 +`` model) are columns of zeros
+        placed before the fixed effects in every factor's table, plus b̂.
+        """
         fe = self.fixef
+        ranef = self.ranef
+        missing: list[str] = []
+        for re in ranef.values():
+            missing += [c for c in re.columns if c not in fe.index and c not in missing]
+        base = pd.concat([pd.Series(0.0, index=missing), fe])
         out = {}
-        for g, re in self.ranef.items():
+        for g, re in ranef.items():
             df = pd.DataFrame(
-                np.tile(fe.to_numpy(), (len(re), 1)), index=re.index, columns=fe.index
+                np.tile(base.to_numpy(), (len(re), 1)), index=re.index, columns=base.index
             )
             for col in re.columns:
-                if col in df.columns:
-                    df[col] = df[col] + re[col]
-                else:
-                    df[col] = re[col]
+                df[col] = df[col] + re[col]
             out[g] = df
         return out
 

@@ -93,11 +93,18 @@ def glance(model: Any) -> pd.DataFrame:
 def augment(model: Any, data: Any = None) -> pd.DataFrame:
     """The rows used in the fit with ``.fitted``, ``.fixed``, ``.resid`` (and ``.weights``).
 
+    Without ``data``: the model frame, i.e. the columns the formula uses
+    (response, predictors, grouping factors) on the rows of the fit.
+
     For a GLMM, as broom.mixed: ``.fitted`` and ``.fixed`` are on the link
     scale (η = Xβ̂ + Zb̂ + offset and Xβ̂ + offset), ``.mu`` = g⁻¹(η) is the
     fitted mean and ``.resid`` the deviance residuals.
     """
     d = model.design
+    if data is None and getattr(model, "data", None) is not None:
+        data = as_pandas(model.data)
+        used = _model_frame_columns(d)
+        data = data[[c for c in used if c in data.columns]]
     if data is not None:
         out = as_pandas(data).iloc[d.rows].copy()
     else:
@@ -112,6 +119,25 @@ def augment(model: Any, data: Any = None) -> pd.DataFrame:
     if d.has_weights:
         out[".weights"] = d.weights
     return out
+
+
+def _model_frame_columns(d: Any) -> list[str]:
+    """The data columns a fitted formula refers to, in formula order."""
+    from ..design.expressions import expression_names
+    from ..design.model_matrix import parse_terms
+
+    f = d.formula
+    exprs = [f.response]
+    exprs += list(parse_terms(f.fixed).variables)
+    for bar in f.bars:
+        exprs += list(parse_terms(bar.expr).variables)
+        exprs += list(bar.group_vars)
+    cols: list[str] = []
+    for e in exprs:
+        for c in [e] if e.strip("`") == e and e.isidentifier() else expression_names(e):
+            if c not in cols:
+                cols.append(c)
+    return cols
 
 
 def _clean(x: Any) -> Any:
