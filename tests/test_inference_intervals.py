@@ -79,3 +79,12 @@ def test_variance_decomposition_and_icc():
     assert vd.loc[0, "SD"] == pytest.approx(sd_sub, rel=1e-6)
     assert icc(m)["Subject"] == pytest.approx(sd_sub**2 / (sd_sub**2 + ref["sigma"] ** 2),
                                               rel=1e-6)
+
+
+@pytest.mark.parametrize("case", ["dyestuff", "pastes", "machines"])
+def test_old_names_are_lme4s_default(case: str) -> None:
+    ref = case_json(case)["confint"]["profile"]
+    m = fit_case(case)
+    ci = m.confint("Wald")
+    assert list(ci.index) == ref["parameters"]
+    assert list(m.confint("Wald", old_names=True).index) == ref["old_names"]

@@ -56,8 +56,32 @@ def confint(
     seed: int | None = None,
     parallel: int | None = None,
     progress: bool = False,
+    old_names: bool = False,
 ) -> pd.DataFrame:
-    """Intervals with columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95), lme4's layout."""
+    """Intervals with columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95), lme4's layout.
+
+    Rows are named ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``,
+    ``sigma`` and the fixed effects (lme4's ``oldNames = FALSE``);
+    ``old_names=True`` gives lme4's default ``.sig01``, ``.sig02``, ..., ``.sigma``.
+    """
+    out = _confint(model, method, level, nsim, seed, parallel, progress)
+    if old_names:
+        varpars = [nm for nm in out.index if nm.startswith(("sd_", "cor_"))]
+        rename = {nm: f".sig{i:02d}" for i, nm in enumerate(varpars, start=1)}
+        rename["sigma"] = ".sigma"
+        out = out.rename(index=rename)
+    return out
+
+
+def _confint(
+    model: Any,
+    method: str,
+    level: float,
+    nsim: int,
+    seed: int | None,
+    parallel: int | None,
+    progress: bool,
+) -> pd.DataFrame:
     a = (1 - level) / 2
     cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
     params = parameter_vector(model)
