@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -326,3 +327,15 @@ def test_plots_package_is_lazy_and_complete():
     assert all(callable(getattr(plots, name)) for name in plots.__all__)
     with pytest.raises(AttributeError):
         plots.not_a_plot  # noqa: B018
+
+
+def test_group_lines_count_each_random_term_once(sleep):
+    """(Days||Subject) expands to two bars: each adds its own effect once."""
+    from mixedmodels.plots.panels import group_lines
+
+    m = mm.lmer("Reaction ~ Days + (Days || Subject)", sleep)
+    grid = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["309", "309"]})
+    cf = m.coef["Subject"].loc["309"]
+    np.testing.assert_allclose(
+        group_lines(m, grid, "Subject", "309"), cf["(Intercept)"] + cf["Days"] * grid["Days"]
+    )

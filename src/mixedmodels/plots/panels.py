@@ -59,7 +59,8 @@ def group_lines(
 ) -> np.ndarray:
     """Predictions of ``model`` on ``grid`` (a panel's new data) for one group level."""
     if _is_mixed(model):
-        bars = [b.text for b in model.design.formula.bars if b.group_vars == (group,)]
+        bars = [f"({b.expr} | {b.group})" for b in model.design.formula.bars
+                if b.group_vars == (group,)]
         re_form = "~" + " + ".join(bars) if bars else "~0"  # every term of this group
         return np.asarray(model.predict(grid, re_form=re_form), dtype=float)
     coef = getattr(model, "coef", None)
