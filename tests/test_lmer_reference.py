@@ -125,7 +125,7 @@ def test_sleep_missing_uses_176_rows() -> None:
     case, m = fit_case("sleep_missing")
     assert m.nobs == 176
     assert m.design.n_omitted == 4
-    assert "4 observations deleted due to missingness" in str(m.summary())
+    assert "observations deleted" not in str(m.summary())  # lme4's summary does not say
 
 
 def test_cake_polynomial_contrast_names() -> None:

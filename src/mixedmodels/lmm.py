@@ -75,6 +75,12 @@ class LinearMixedModel(MixedModelResults):
         self.optinfo: dict[str, Any] = {}
         self._fitted_state = False
 
+    def __str__(self) -> str:
+        """lme4's ``print(m)``: formula, criterion, random-effect SDs, fixed effects."""
+        from .results.summary import merMod_print_text
+
+        return merMod_print_text(self)
+
     # -- stage 3 ----------------------------------------------------------------
     def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
         return self._crossprod_of(self.design, y_eff)
@@ -314,7 +320,7 @@ def lmer(
         Column names or arrays: prior weights (residual variance σ²/wᵢ) and
         a known offset added to the linear predictor.
     na_action:
-        ``"omit"`` drops rows with missing values (reported in the summary);
+        ``"omit"`` drops rows with missing values (``design.n_omitted`` of them);
         ``"raise"`` raises instead.
     control:
         :class:`~mixedmodels.optimize.OptimizerControl` (tolerances).
@@ -324,8 +330,12 @@ def lmer(
         Name shown on the summary's ``Data:`` line.
     """
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
-    model = LinearMixedModel(design, REML=REML, control=control, data_name=data_name)
+    # without fixed effects REML and ML coincide; lme4 then reports an ML fit
+    reml = bool(REML) and design.X.shape[1] > 0
+    model = LinearMixedModel(design, REML=reml, control=control, data_name=data_name)
     model.data = data  # kept by reference for ranova/drop1/augment refits
+    model.weights_name = weights if isinstance(weights, str) else None
+    model.offset_name = offset if isinstance(offset, str) else None
     if isinstance(start, pd.Series):
         start = start.to_numpy()
     return model.fit(start=start)

@@ -7,10 +7,13 @@ and correlations, then the residual standard deviation σ.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .._rformat import format_num, print_matrix
 
 __all__ = ["VarCorrTerm", "VarCorr"]
 
@@ -39,7 +42,7 @@ class VarCorrTerm:
 
 
 class VarCorr:
-    """All variance components of a fit; prints like lme4's ``VarCorr``."""
+    """All variance components of a fit; prints like lme4's ``print(VarCorr(m))``."""
 
     def __init__(self, terms: list[VarCorrTerm], sigma: float | None):
         self.terms = terms
@@ -52,86 +55,81 @@ class VarCorr:
         raise KeyError(label)
 
     def to_frame(self) -> pd.DataFrame:
-        """lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        """lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor.
+
+        ``grp`` is the term's name, unique as lme4 makes it (``Subject``,
+        ``Subject.1`` for a second term on the same factor).
+        """
         rows = []
         for t in self.terms:
             sd, corr = t.sd, t.corr
             for i, nm in enumerate(t.names):
-                rows.append((t.group, nm, None, t.cov[i, i], sd[i]))
+                rows.append((t.label, nm, None, t.cov[i, i], sd[i]))
             for j in range(len(t.names)):
                 for i in range(j + 1, len(t.names)):
-                    rows.append((t.group, t.names[j], t.names[i], t.cov[i, j], corr[i, j]))
+                    rows.append((t.label, t.names[j], t.names[i], t.cov[i, j], corr[i, j]))
         if self.sigma is not None:
             rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
-    def table_lines(self, comp: tuple[str, ...] = ("Variance", "Std.Dev.")) -> list[str]:
-        """Formatted lines of the random-effects table (lme4's print layout)."""
-        groups, names, var, sds, corrs = [], [], [], [], []
+    def table_lines(
+        self, comp: Sequence[str] = ("Variance", "Std.Dev."), digits: int = 4
+    ) -> list[str]:
+        """Lines of the random-effects table, as lme4's ``formatVC`` printed.
+
+        Columns Groups, Name, then ``comp`` (``"Variance"`` and/or
+        ``"Std.Dev."``, in that order), each formatted with ``digits``
+        significant digits over all rows; then the correlations of each
+        term rounded to ``max(2, digits − 2)`` decimals (lower triangle).
+        """
+        for c in comp:
+            if c not in ("Variance", "Std.Dev."):
+                raise ValueError(f"comp must hold 'Variance' and/or 'Std.Dev.', got {c!r}")
+        groups: list[str] = []
+        names: list[str] = []
+        sds: list[float] = []
+        blocks: list[np.ndarray] = []
         for t in self.terms:
-            sd, corr = t.sd, t.corr
-            for i, nm in enumerate(t.names):
-                groups.append(t.group if i == 0 else "")
-                names.append(nm)
-                var.append(t.cov[i, i])
-                sds.append(sd[i])
-                corrs.append([corr[i, j] for j in range(i)])
+            groups += [t.label] + [""] * (len(t.names) - 1)
+            names += list(t.names)
+            sds += list(t.sd)
+            blocks.append(t.corr)
         if self.sigma is not None:
             groups.append("Residual")
             names.append("")
-            var.append(self.sigma**2)
-            sds.append(self.sigma)
-            corrs.append([])
-        var_s = _format_column(np.array(var))
-        sd_s = _format_column(np.array(sds))
-        cols = [("Groups", groups, "<"), ("Name", names, "<")]
-        if "Variance" in comp:
-            cols.append(("Variance", var_s, ">"))
-        cols.append(("Std.Dev.", sd_s, ">"))
-        ncorr = max((len(c) for c in corrs), default=0)
-        cw = max((len(f"{c:.2f}") for cs in corrs for c in cs), default=4)
-        out_cols = []
-        for title, vals, align in cols:
-            w = max(len(title), *(len(v) for v in vals))
-            if align == ">":  # numbers: right-aligned among themselves, left under the title
-                nw = max(len(v) for v in vals)
-                vals = [v.rjust(nw) for v in vals]
-            out_cols.append([title.ljust(w)] + [v.ljust(w) for v in vals])
-        lines = []
-        for r in range(len(groups) + 1):
-            line = " " + " ".join(col[r] for col in out_cols)
-            if ncorr:
-                if r == 0:
-                    line += " Corr"
-                else:
-                    cs = corrs[r - 1]
-                    line += " " + " ".join(f"{c:.2f}".rjust(cw) for c in cs)
-            lines.append(line.rstrip() if r > 0 else line)
-        return lines
+            sds.append(float(self.sigma))
+        sd_arr = np.array(sds)
+        colnames = ["Groups", "Name"]
+        cols: list[list[str]] = [groups, names]
+        for c in comp:
+            colnames.append(c)
+            cols.append(format_num(sd_arr**2 if c == "Variance" else sd_arr, digits))
+        maxlen = max((len(b) for b in blocks), default=1)
+        if maxlen > 1:
+            dig = max(2, digits - 2)
+            corr_rows: list[list[str]] = []
+            for b in blocks:
+                cells = format_num(np.round(b, dig).ravel(), nsmall=dig)
+                k = len(b)
+                for i in range(k):
+                    row = [cells[i * k + j] if j < i else "" for j in range(k)]
+                    corr_rows.append((row + [""] * maxlen)[: maxlen - 1])
+            corr_rows += [[""] * (maxlen - 1)] * (len(groups) - len(corr_rows))
+            colnames += ["Corr"] + [""] * (maxlen - 2)
+            cols += [[r[j] for r in corr_rows] for j in range(maxlen - 1)]
+        cells = [[col[i] for col in cols] for i in range(len(groups))]
+        return print_matrix([""] * len(groups), colnames, cells, right=False)
+
+    def to_string(self, comp: Sequence[str] = ("Std.Dev.",), digits: int = 5) -> str:
+        """lme4's ``print(VarCorr(m), comp = comp, digits = digits)``.
+
+        R's defaults: standard deviations only, 5 significant digits,
+        correlations to 3 decimals.
+        """
+        return "\n".join(self.table_lines(comp, digits))
 
     def __str__(self) -> str:
-        return "\n".join(self.table_lines(("Std.Dev.",)))
+        return self.to_string()
 
     def __repr__(self) -> str:
         return str(self)
-
-
-def _format_column(x: np.ndarray, digits: int = 4) -> list[str]:
-    """R's ``format(x, digits = 4)``: one number of decimals for the whole column.
-
-    Each value needs the decimals of its ``digits``-significant-digit form
-    (trailing zeros dropped); the column uses the largest such count.
-    """
-    decimals = 0
-    for v in np.asarray(x, dtype=float):
-        if not np.isfinite(v) or v == 0:
-            continue
-        s = f"{abs(v):.{digits}g}"
-        if "e" in s:
-            mant, exp = s.split("e")
-            frac = len(mant.split(".")[1]) if "." in mant else 0
-            decimals = max(decimals, max(0, frac - int(exp)))
-        elif "." in s:
-            decimals = max(decimals, len(s.split(".")[1]))
-    decimals = min(decimals, 15)
-    return [f"{v:.{decimals}f}" for v in np.asarray(x, dtype=float)]
