@@ -34,7 +34,9 @@ from mixedmodels.glmm import GeneralizedLinearMixedModel, glmer
 
 REF = json.loads((Path(__file__).parent / "data" / "glmm_reference.json").read_text())
 CASES = ["cbpp", "cbpp_agq", "cbpp_prop", "verbagg"]
-SE_RTOL = {"cbpp": 2e-2, "cbpp_prop": 2e-2, "cbpp_agq": 1e-4, "verbagg": 5e-3}
+# lme4 reports SEs from a finite-difference Hessian; VerbAgg's is ill-conditioned enough
+# that rounding in its 8×8 Hessian moves the SEs by ~1e-4 between machines
+SE_RTOL = {"cbpp": 1e-4, "cbpp_prop": 1e-4, "cbpp_agq": 1e-4, "verbagg": 5e-4}
 
 
 def _data(case: str) -> pd.DataFrame:
@@ -56,7 +58,7 @@ def test_deviance_not_worse_than_lme4(fits: dict, case: str) -> None:
     m, r = fits[case], REF[case]
     ours, theirs = -2 * m.loglik, -2 * r["logLik"]
     assert ours <= theirs * (1 + 1e-6)
-    assert ours == pytest.approx(theirs, rel=1e-5 if r["nAGQ"] == 1 else 1e-9)
+    assert ours == pytest.approx(theirs, rel=1e-9)
     assert m.aic == pytest.approx(r["AIC"], rel=1e-5)
     assert m.bic == pytest.approx(r["BIC"], rel=1e-5)
     assert m.df_model == r["df"]
@@ -72,11 +74,14 @@ def test_estimates(fits: dict, case: str) -> None:
     fe = pd.Series(r["fixef"])
     se = pd.Series(r["fixef_se"])
     assert list(m.fixef.index) == list(fe.index)
-    assert np.all(np.abs(m.fixef - fe) <= 0.005 * se)
-    np.testing.assert_allclose(m.theta.to_numpy(), list(r["theta"].values()), rtol=5e-4)
+    np.testing.assert_allclose(m.fixef, fe, rtol=1e-4)
+    np.testing.assert_allclose(m.theta.to_numpy(), list(r["theta"].values()), rtol=1e-4)
     assert list(m.theta.index) == list(r["theta"])
     np.testing.assert_allclose(m.fixef_se.to_numpy(), se.to_numpy(), rtol=SE_RTOL[case])
-    np.testing.assert_allclose(m.fitted[:20], r["fitted_first20"], rtol=2e-3)
+    # AGQ: lme4 reports the modes of its PIRLS run from the stage-1 linear predictor
+    # (within 1e-7 relative deviance of the exact modes used here)
+    np.testing.assert_allclose(m.fitted[:20], r["fitted_first20"],
+                               rtol=1e-5 if r["nAGQ"] == 1 else 5e-5)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -85,12 +90,12 @@ def test_random_effects(fits: dict, case: str) -> None:
     re = m.ranef
     for g, ref in r["ranef"].items():
         got = re[g].loc[ref["levels"]].iloc[:, 0].to_numpy()
-        np.testing.assert_allclose(got, ref["values"], atol=3e-3)
+        np.testing.assert_allclose(got, ref["values"], atol=1e-4)
         sd = re.condsd[g].loc[ref["levels"]].iloc[:, 0].to_numpy()
-        np.testing.assert_allclose(sd, ref["condsd"], rtol=5e-3)
+        np.testing.assert_allclose(sd, ref["condsd"], rtol=1e-4)
     sds = m.varcorr.to_frame()
     assert sds["sdcor"].to_numpy()[: len(r["theta"])] == pytest.approx(
-        list(r["theta"].values()), rel=5e-4
+        list(r["theta"].values()), rel=1e-4
     )
 
 
@@ -115,7 +120,7 @@ def test_anova_lrt_between_glmer_fits(fits: dict) -> None:
 def test_summary_layout(fits: dict) -> None:
     text = str(fits["cbpp"].summary())
     assert text.startswith("Generalized linear mixed model fit by maximum likelihood (Laplace\n"
-                           "  Approximation) ['glmerMod']")
+                           "  Approximation) [glmerMod]")
     for piece in [" Family: binomial  ( logit )", "df.resid", "Scaled residuals:",
                   "Random effects:", "Number of obs: 56, groups:  herd, 15", "z value",
                   "Pr(>|z|)", "Correlation of Fixed Effects:"]:
@@ -208,7 +213,9 @@ def test_poisson_single_term_agq_close_to_laplace(poisson_data: pd.DataFrame) ->
 def test_refit_new_response(fits: dict) -> None:
     m = fits["cbpp"]
     again = m.refit(m.y)
-    assert again.loglik == pytest.approx(m.loglik, rel=1e-9)
+    # lme4's deviance starts PIRLS from the mode at the starting θ, so a refit started
+    # at the estimates agrees to within PIRLS's tolerance
+    assert again.loglik == pytest.approx(m.loglik, rel=1e-8)
 
 
 def test_observation_level_random_effect_poisson() -> None:

@@ -146,3 +146,103 @@ def test_drop1_respects_marginality():
     tab = drop1(m, data=data, test="none")
     assert list(tab.index) == ["<none>", "recipe:temperature"]
     assert list(tab.columns) == ["npar", "AIC"]
+
+
+# -- printed tables (R's print.anova) -------------------------------------------------
+LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+
+
+def test_anova_prints_as_lme4(capsys):
+    # R (options(useFancyQuotes = FALSE)):
+    #   m0 <- lmer(Reaction ~ Days + (1 | Subject), sleepstudy)
+    #   m1 <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy); anova(m0, m1)
+    # R's heading also has "Data: sleepstudy" between the message and "Models:".
+    data = mm.datasets.load("sleepstudy")
+    m0 = mm.lmer("Reaction ~ Days + (1 | Subject)", data)
+    m1 = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
+    tab = anova(m0, m1, names=["m0", "m1"])
+    assert capsys.readouterr().err == "refitting model(s) with ML (instead of REML)\n"
+    assert str(tab) == "\n".join([
+        "Models:",
+        "m0: Reaction ~ Days + (1 | Subject)",
+        "m1: Reaction ~ Days + (Days | Subject)",
+        "   npar    AIC    BIC  logLik deviance  Chisq Df Pr(>Chisq)    ",
+        "m0    4 1802.1 1814.8 -897.04   1794.1                         ",
+        "m1    6 1763.9 1783.1 -875.97   1751.9 42.139  2  7.072e-10 ***",
+        "---",
+        LEGEND,
+    ])
+    # rows named by formula: R's print of the same table with these row names
+    # (rownames(a) <- formulas; attr(a, "heading") <- NULL; print(a)) wraps at 80
+    assert str(anova(m0, m1, verbose=False)) == "\n".join([
+        "                                   npar    AIC    BIC  logLik deviance  Chisq",
+        "Reaction ~ Days + (1 | Subject)       4 1802.1 1814.8 -897.04   1794.1       ",
+        "Reaction ~ Days + (Days | Subject)    6 1763.9 1783.1 -875.97   1751.9 42.139",
+        "                                   Df Pr(>Chisq)    ",
+        "Reaction ~ Days + (1 | Subject)                     ",
+        "Reaction ~ Days + (Days | Subject)  2  7.072e-10 ***",
+        "---",
+        LEGEND,
+    ])
+
+
+RANOVA_HEAD = ["ANOVA-like table for random-effects: Single term deletions", "", "Model:"]
+
+
+@pytest.mark.parametrize(("formula", "data", "reml", "body"), [
+    # lmerTest: ranova(lmer(Reaction ~ Days + (Days | Subject), sleepstudy))
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy", True, [
+        "                         npar  logLik    AIC    LRT Df Pr(>Chisq)    ",
+        "<none>                      6 -871.81 1755.6                         ",
+        "Days in (Days | Subject)    4 -893.23 1794.5 42.837  2   4.99e-10 ***",
+    ]),
+    # ranova(lmer(score ~ Machine + (Machine | Worker), Machines))
+    ("score ~ Machine + (Machine | Worker)", "Machines", True, [
+        "                              npar  logLik    AIC    LRT Df Pr(>Chisq)    ",
+        "<none>                          10 -104.16 228.31                         ",
+        "Machine in (Machine | Worker)    5 -143.44 296.88 78.567  5  1.673e-15 ***",
+    ]),
+    # ranova(lmer(Reaction ~ Days + (1 | Subject), sleepstudy, REML = FALSE))
+    ("Reaction ~ Days + (1 | Subject)", "sleepstudy", False, [
+        "              npar  logLik    AIC    LRT Df Pr(>Chisq)    ",
+        "<none>           4 -897.04 1802.1                         ",
+        "(1 | Subject)    3 -950.15 1906.3 106.21  1  < 2.2e-16 ***",
+    ]),
+])
+def test_ranova_prints_as_lmertest(formula, data, reml, body):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer(formula, mm.datasets.load(data), REML=reml)
+        tab = ranova(m)
+    assert str(tab) == "\n".join(RANOVA_HEAD + [formula] + body + ["---", LEGEND])
+
+
+def test_ranova_table_body_of_cake_prints_as_lmertest():
+    # ranova(lmer(angle ~ recipe * temperature + (1 | recipe:replicate), cake)); lmerTest's
+    # Model line deparses the expanded formula
+    # (angle ~ recipe + temperature + (1 | recipe:replicate) + recipe:temperature)
+    tab = ranova(mm.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)",
+                         mm.datasets.load("cake")))
+    assert str(tab).splitlines()[4:] == [
+        "                       npar  logLik    AIC    LRT Df Pr(>Chisq)    ",
+        "<none>                   20 -819.31 1678.6                         ",
+        "(1 | recipe:replicate)   19 -905.28 1848.5 171.93  1  < 2.2e-16 ***",
+        "---",
+        LEGEND,
+    ]
+
+
+def test_drop1_table_prints_with_print_anova_rules():
+    # the AIC, LRT and Pr(Chi) columns of lme4:::drop1.merMod(m, test = "Chisq") for
+    # lmer(Reaction ~ Days + (Days | Subject), sleepstudy); lme4's npar column holds the
+    # number of parameters dropped (blank, 1) where this table gives the models' (6, 5)
+    tab = drop1(fit_case("sleep_rs"), data=case_data("sleep_rs"))
+    assert str(tab).splitlines()[4:] == [
+        "       npar    AIC    LRT   Pr(Chi)    ",
+        "<none>    6 1763.9                     ",
+        "Days      5 1785.5 23.537 1.226e-06 ***",
+        "---",
+        LEGEND,
+    ]

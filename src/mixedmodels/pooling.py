@@ -21,11 +21,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._rformat import SIGNIF_LEGEND, coef_matrix_lines, format_column, format_pval
+from ._rformat import (
+    coef_matrix_lines,
+    format_column,
+    format_num,
+    format_pval,
+    print_coefmat,
+    print_named,
+    zapsmall,
+)
 from .design import build_design
 from .design.frame import as_pandas, drop_dependent_columns
 from .design.variables import to_categorical
 from .errors import ColumnNotFoundError, DataError, FormulaError
+from .results.summary import deparse_formula
 
 __all__ = ["LinearModel", "LmSummary", "lm", "LmList", "lmlist", "pooling_table"]
 
@@ -81,6 +90,7 @@ class LinearModel:
         self.y = d.y - d.offset
         self.weights = d.weights if d.has_weights else None
         self._fit = _ols(d.X, self.y, self.weights)
+        self.weights_name = weights if isinstance(weights, str) else None  # for the printed call
         self.has_intercept = d.fixed_spec.term_spec.intercept
 
     # -- estimates ----------------------------------------------------------------
@@ -195,52 +205,105 @@ class LinearModel:
 
 
 class LmSummary:
-    """R's ``summary.lm`` printout."""
+    """R's ``summary.lm`` and its printout (``print.summary.lm``, 4 significant digits).
+
+    ``str()`` is R's output without its final newline: a blank line; the
+    call as R deparses it; the residuals (√wᵢ rᵢ, "Weighted" when the
+    weights vary) as quantiles zapped to 5 digits, or one by one named by
+    their 1-based row positions when at most 5 residual df remain; the
+    coefficient table through R's ``printCoefmat`` (aliased columns as NA
+    rows, listed last); the residual standard error (``signif`` to 4
+    digits), rows deleted for missingness, R² and adjusted R²
+    (``formatC``), and the overall F test with ``format.pval``.
+    """
+
+    digits = 4  # max(3, getOption("digits") - 3)
 
     def __init__(self, model: LinearModel):
         self.model = model
         self.coefficients = model.coef_table()
 
+    def _call_lines(self) -> list[str]:
+        """``deparse(call)``: ``lm(formula = ...)`` with the weights column when named."""
+        m = self.model
+        call = f"lm(formula = {m.formula}"
+        name = getattr(m, "weights_name", None)
+        if m.weights is not None and name:
+            call += f", weights = {name}"
+        return deparse_formula(call + ")")
+
+    def _residual_lines(self) -> list[str]:
+        m = self.model
+        d = self.digits
+        r = m._weighted_resid()
+        w = m.weights
+        weighted = w is not None and float(np.ptp(w)) != 0.0
+        lines = [("Weighted " if weighted else "") + "Residuals:"]
+        if m.df_resid > 5:
+            q = zapsmall(np.quantile(r, [0, 0.25, 0.5, 0.75, 1.0]), d + 1)
+            lines += print_named(["Min", "1Q", "Median", "3Q", "Max"], format_num(q, d))
+        elif m.df_resid > 0:
+            names = [str(int(i) + 1) for i in m.design.rows]
+            lines += print_named(names, format_num(r, d))
+        else:
+            lines.append(f"ALL {m._fit.rank} residuals are 0: no residual degrees of freedom!")
+        return lines
+
+    def _coefficient_lines(self) -> list[str]:
+        m = self.model
+        ct = self.coefficients
+        dropped = list(m.design.dropped_columns)
+        if len(ct) + len(dropped) == 0:
+            return ["", "No Coefficients"]
+        if dropped:
+            k = len(dropped)
+            head = f"Coefficients: ({k} not defined because of singularities)"
+            na_rows = pd.DataFrame(np.nan, index=dropped, columns=ct.columns)
+            ct = pd.concat([ct, na_rows])
+        else:
+            head = "Coefficients:"
+        cols = {c: ct[c].to_numpy(dtype=float) for c in ct.columns}
+        return ["", head] + print_coefmat([str(i) for i in ct.index], cols, digits=self.digits)
+
     def __str__(self) -> str:
         m = self.model
-        lines = ["Call:", f"lm(formula = {m.formula})", ""]
-        r = m._weighted_resid()
-        label = "Weighted Residuals:" if m.weights is not None else "Residuals:"
-        lines.append(label)
-        if r.size > 5:
-            q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1.0])
-            names = ["Min", "1Q", "Median", "3Q", "Max"]
-            vals = format_column(q, 4)
-            w = max(max(map(len, vals)), max(map(len, names)))
-            lines.append(" ".join(s.rjust(w) for s in names))
-            lines.append(" ".join(s.rjust(w) for s in vals))
-        else:
-            lines.append(" ".join(format_column(r, 4)))
-        lines += ["", "Coefficients:"]
-        ct = self.coefficients
-        lines += coef_matrix_lines(
-            list(ct.index),
-            {c: ct[c].to_numpy() for c in ct.columns},
-            {"Estimate": "coef", "Std. Error": "coef", "t value": "stat", "Pr(>|t|)": "p"},
-        )
-        lines += ["---", SIGNIF_LEGEND, ""]
-        lines.append(
-            f"Residual standard error: {_g(m.sigma, 4)} on {m.df_resid} degrees of freedom"
-        )
-        if m._fit.rank - int(m.has_intercept) > 0:
-            f, d1, d2 = m.fstatistic
-            pf = stats.f.sf(f, d1, d2)
-            lines.append(
-                f"Multiple R-squared:  {_g(m.r_squared, 4)},\tAdjusted R-squared:  "
-                f"{_g(m.adj_r_squared, 4)} "
-            )
-            lines.append(
-                f"F-statistic: {_g(f, 4)} on {d1} and {d2} DF,  p-value: "
-                f"{format_pval([pf], 4)[0]}"
-            )
+        d = self.digits
+        lines = ["", "Call:", *self._call_lines(), ""]
+        lines += self._residual_lines()
+        lines += self._coefficient_lines()
+        lines += ["", f"Residual standard error: {_signif_text(m.sigma, d)} on {m.df_resid} "
+                      "degrees of freedom"]
+        k = m.design.n_omitted
+        if k:
+            lines.append(f"  ({k} observation{'s' if k > 1 else ''} deleted due to missingness)")
+        if m._fit.rank != int(m.has_intercept):
+            d1, d2 = m._fit.rank - int(m.has_intercept), m.df_resid
+            # without residual df R's adjusted R², F and p-value are NaN, NaN and NA
+            adj, f = (m.adj_r_squared, m.fstatistic[0]) if d2 > 0 else (math.nan, math.nan)
+            pf = format_pval([stats.f.sf(f, d1, d2)], d)[0] if d2 > 0 else "NA"
+            lines.append(f"Multiple R-squared:  {_formatc(m.r_squared, d)},\tAdjusted R-squared:  "
+                         f"{_formatc(adj, d)} ")
+            lines.append(f"F-statistic: {_formatc(f, d)} on {d1} and {d2} DF,  p-value: {pf}")
+        lines.append("")
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _formatc(x: float, digits: int) -> str:
+    """R's ``formatC(x, digits = digits)``: C's ``%*.*g`` in a field of digits + 1."""
+    if not math.isfinite(x):
+        text = "NaN" if math.isnan(x) else ("Inf" if x > 0 else "-Inf")
+        return text.rjust(digits + 1)
+    return f"{x:{digits + 1}.{digits}g}"
+
+
+def _signif_text(x: float, digits: int) -> str:
+    """R's ``format(signif(x, digits))``: x to ``digits`` significant digits, printed
+    with 7 (``NaN`` when undefined)."""
+    if not math.isfinite(x):
+        return "NaN"
+    return format_num([float(f"{x:.{digits - 1}e}")])[0]
 
 
 def _g(x: float, digits: int) -> str:

@@ -227,6 +227,57 @@ class PIRLS:
         self.last = state
         return state
 
+    def solve_lme4(self, theta: np.ndarray, beta: np.ndarray | None, eta0: np.ndarray,
+                   tol: float = 1e-7, maxit: int = 100) -> PirlsState:
+        """lme4's PIRLS (``pwrssUpdate``) at θ (and β, else over (u, β) jointly)
+        from the fixed start η₀.
+
+        Each iteration takes the working weights and response at the current
+        μ (the first at μ = g⁻¹(η₀)), solves, moves μ, and stops when the
+        penalized deviance changes by less than ``tol`` relative; step-halving
+        as lme4. log|L|² is that of the last solve, i.e. at the weights one
+        iteration before the returned ũ. lme4's deviance functions (stage 1:
+        η₀ the mode at the starting θ; stage 2: η₀ the linear predictor at the
+        stage-1 optimum) are this function of (θ, β): deterministic, because
+        every evaluation starts from η₀, and within the PIRLS tolerance of the
+        Laplace approximation at the exact mode.
+        """
+        fam, y, pw = self.family, self.y, self.pw
+        joint = beta is None
+        solver = self.joint if joint else self.uonly
+        b = np.zeros(self.X.shape[1]) if joint else np.asarray(beta, float)
+        base = self.offset if joint else self.offset + self.X @ b
+        eta, mu = eta0, fam.linkinv(eta0)
+        u = np.zeros(sum(t.q for t in solver.terms))
+        oldpdev = np.finfo(float).max
+        for it in range(1, maxit + 1):
+            me = fam.mu_eta(eta)
+            W = pw * me * me / fam.variance(mu)
+            z = eta - base + (y - mu) / me
+            if not math.isfinite(float(W.sum()) + float(z.sum())):
+                raise PirlsError("PIRLS produced non-finite working weights")
+            try:
+                u_new, b_new, logdet = solver.solve(theta, W, z)
+            except PWLSFailure as exc:
+                raise PirlsError(f"PIRLS: {exc}") from exc
+            if not joint:
+                b_new = b
+            eta_n, mu_n, dev_n, pdev = self._evaluate(solver, theta, base, u_new, b_new, joint)
+            if abs((oldpdev - pdev) / pdev) < tol:
+                return PirlsState(np.asarray(theta, float).copy(), u_new, b_new.copy(), eta_n,
+                                  mu_n, logdet, dev_n, it)
+            halvings = 0
+            while pdev > oldpdev and halvings < _MAX_HALVINGS:
+                u_new = 0.5 * (u + u_new)
+                b_new = 0.5 * (b + b_new) if joint else b
+                eta_n, mu_n, dev_n, pdev = self._evaluate(solver, theta, base, u_new, b_new,
+                                                          joint)
+                halvings += 1
+            if pdev - oldpdev > tol:
+                raise PirlsError("PIRLS step-halving failed to reduce the penalized deviance")
+            u, b, eta, mu, oldpdev = u_new, b_new, eta_n, mu_n, pdev
+        raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
+
     def _evaluate(self, solver: PWLS, theta: np.ndarray, base: np.ndarray, u: np.ndarray,
                   b: np.ndarray, joint: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         eta = base + solver.zb(theta, u)

@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 
-from .._rformat import SIGNIF_LEGEND, coef_matrix_lines
+from .._rformat import print_coefmat
 
-__all__ = ["AnovaTable"]
+__all__ = ["AnovaTable", "anova_table_lines"]
+
+_TEST_COLUMNS = ("F", "Cp", "Chisq")
+
+
+def anova_table_lines(
+    rownames: list[str], columns: dict[str, Any], digits: int = 5, stars: bool = True
+) -> list[str]:
+    """Lines of R's ``print.anova`` for a table (heading not included).
+
+    As R: a last column whose name starts with ``P(`` or ``Pr(`` holds
+    p-values; columns named ``... value``, ``F``, ``Cp`` or ``Chisq`` are
+    test statistics (rounded to ``max(1, min(5, digits − 1))`` decimals,
+    then formatted with ``digits`` significant digits); the other columns,
+    except those whose name ends in ``Df``, go through ``zapsmall(x,
+    digits)`` and each is formatted alone with ``digits`` significant
+    digits; missing values print as blanks; everything through
+    :func:`mixedmodels._rformat.print_coefmat` (``printCoefmat`` with
+    ``cs.ind = NULL``), with significance stars and their legend when some
+    p-value is below 0.1. (``print_coefmat`` recognises the p-value column
+    of tables with at least 4 columns, as all the tables printed here have.)
+    """
+    names = list(columns)
+    nc = len(names)
+    has_p = nc > 0 and re.match(r"^(P|Pr)\(", names[-1]) is not None
+    zap = list(range(nc - 1 if has_p else nc))
+    tst = [j for j, c in enumerate(names) if c[1:7] == " value"]
+    tst += [j for j, c in enumerate(names) if c in _TEST_COLUMNS and j not in tst]
+    zap = [j for j in zap if j not in tst and not names[j].endswith("Df")]
+    return print_coefmat(
+        rownames, columns, digits=digits, cs_ind=[], tst_ind=tst, zap_ind=zap, stars=stars,
+        na_print="",
+    )
 
 
 class AnovaTable(pd.DataFrame):
     """An ordinary DataFrame with R's printout.
 
-    ``heading`` holds the lines printed above the table; ``kinds`` maps each
-    column to how R formats it (``"int"``, ``"df"`` for plain numbers,
-    ``"stat"`` for test statistics, ``"p"`` for p-values); ``digits`` is
-    R's ``max(getOption("digits") − 2, 3)`` = 5 unless given.
+    ``heading`` holds the lines printed above the table; ``kinds`` names the
+    columns printed (with how each is read: ``"int"`` counts, ``"df"``
+    plain numbers, ``"stat"`` test statistics, ``"p"`` p-values); the
+    formatting itself follows R's ``print.anova`` from the column names
+    (:func:`anova_table_lines`); ``digits`` is R's
+    ``max(getOption("digits") − 2, 3)`` = 5 unless given.
     """
 
     _metadata = ["heading", "kinds", "digits"]
@@ -34,6 +69,7 @@ class AnovaTable(pd.DataFrame):
         kinds: dict[str, str],
         digits: int = 5,
     ) -> AnovaTable:
+        """The table ``frame`` with its heading lines, printed columns and digits."""
         out = cls(frame)
         out.heading = list(heading)
         out.kinds = dict(kinds)
@@ -45,15 +81,11 @@ class AnovaTable(pd.DataFrame):
             return pd.DataFrame(self).to_string(*args, **kwargs)
         cols = [c for c in self.columns if c in self.kinds]
         lines = list(getattr(self, "heading", []))
-        body = coef_matrix_lines(
+        lines += anova_table_lines(
             [str(i) for i in self.index],
             {c: self[c].to_numpy(dtype=float) for c in cols},
-            self.kinds,
             digits=getattr(self, "digits", 5),
         )
-        lines += body
-        if any(self.kinds.get(c) == "p" for c in cols):
-            lines += ["---", SIGNIF_LEGEND]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
