@@ -235,14 +235,34 @@ def test_ranova_table_body_of_cake_prints_as_lmertest():
 
 
 def test_drop1_table_prints_with_print_anova_rules():
-    # the AIC, LRT and Pr(Chi) columns of lme4:::drop1.merMod(m, test = "Chisq") for
-    # lmer(Reaction ~ Days + (Days | Subject), sleepstudy); lme4's npar column holds the
-    # number of parameters dropped (blank, 1) where this table gives the models' (6, 5)
+    # lme4:::drop1.merMod(m, test = "Chisq") for lmer(Reaction ~ Days + (Days | Subject),
+    # sleepstudy): npar is the number of parameters dropped
     tab = drop1(fit_case("sleep_rs"), data=case_data("sleep_rs"))
-    assert str(tab).splitlines()[4:] == [
+    assert str(tab).splitlines()[2:] == [
+        "Model:",
+        "Reaction ~ 1 + Days + (1 + Days | Subject)",  # the reference case's formula
         "       npar    AIC    LRT   Pr(Chi)    ",
-        "<none>    6 1763.9                     ",
-        "Days      5 1785.5 23.537 1.226e-06 ***",
+        "<none>      1763.9                     ",
+        "Days      1 1785.5 23.537 1.226e-06 ***",
         "---",
         LEGEND,
     ]
+
+
+def test_anova_and_ranova_headings_as_r():
+    """anova(m0, m) prints Data: and the deparsed Models:; lmerTest's ranova labels a
+    removed slope-only term "Days in (0 + Days | Subject)"."""
+    d = case_data("sleep_rs")
+    m = mm.lmer("Reaction ~ Days + (Days|Subject)", d, data_name="sleepstudy")
+    m0 = mm.lmer("Reaction ~ Days + (1|Subject)", d, data_name="sleepstudy")
+    text = str(anova(m0, m, names=["m0", "m"], verbose=False)).splitlines()
+    assert text[:4] == [
+        "Data: sleepstudy",
+        "Models:",
+        "m0: Reaction ~ Days + (1 | Subject)",
+        "m: Reaction ~ Days + (Days | Subject)",
+    ]
+    m2 = mm.lmer("Reaction ~ Days + (1|Subject) + (0+Days|Subject)", d)
+    rows = ranova(m2, d).index.tolist()
+    assert rows == ["<none>", "(1 | Subject)", "Days in (0 + Days | Subject)"]
+    assert "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)" in str(ranova(m2, d))

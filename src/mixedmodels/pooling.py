@@ -34,7 +34,7 @@ from .design import build_design
 from .design.frame import as_pandas, drop_dependent_columns
 from .design.variables import to_categorical
 from .errors import ColumnNotFoundError, DataError, FormulaError
-from .results.summary import deparse_formula
+from .formula.deparse import deparse_formula
 
 __all__ = ["LinearModel", "LmSummary", "lm", "LmList", "lmlist", "pooling_table"]
 

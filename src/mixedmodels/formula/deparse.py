@@ -1,24 +1,30 @@
-"""R's text of formula expressions: ``deparse`` spacing, and calls kept whole.
+"""R's text of formulas and their expressions, and calls kept whole.
 
 R names a model-matrix column after the deparsed expression (``I((x + 1)^2)``,
-``log(z, base = 2)``, ``exp(x/3)``): spaces around ``+ - * == < & |`` and
+``log(z, base = 2)``, ``exp(x/3)``) and prints the deparsed formula on the
+summary's ``Formula:`` line: spaces around ``+ - * == < & |`` and
 ``%in%``-style operators, none around ``/ ^ : %% %/%``, ``, `` between
-arguments, ``" = "`` for named arguments, numbers as R prints them and
-strings in double quotes. :func:`deparse_expr` reproduces that.
+arguments, ``" = "`` for named arguments, numbers as R prints them, strings
+in double quotes, ``||`` expanded as lme4's ``expandDoubleVerts``.
+:func:`deparse_formula` reads the text into a tree with R's operator
+precedence and writes it back as R's ``deparse`` (line breaks included);
+:func:`deparse_expr` is the same on one line.
 
 The term structure of a formula is read by formulaic, which re-prints the
 code inside function calls in Python's grammar (``I((x+1)^2)`` would become
 ``I(x + 1 ^ 2)``). :func:`protect_calls` therefore replaces every call by a
 placeholder name before formulaic sees the text and returns the deparsed
-originals to put back.
+originals to put back. :func:`_tokens` is the R tokenizer that
+:mod:`mixedmodels.design.expressions` translates to Python.
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
-__all__ = ["deparse_expr", "protect_calls", "PLACEHOLDER"]
+__all__ = ["deparse_expr", "deparse_formula", "protect_calls", "PLACEHOLDER"]
 
 PLACEHOLDER = "mmcall{}_"
 
@@ -31,9 +37,6 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_SPACED = {"+", "-", "*", "==", "!=", "<", ">", "<=", ">=", "&", "&&", "|", "||", "~", "<-", "="}
-_TIGHT = {"/", "^", ":", "$", "@", "%%", "%/%"}
-_UNARY_BEFORE = {None, "(", "[", ",", "=", "!"} | _SPACED | _TIGHT | {"**"}
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -68,36 +71,8 @@ def _number(tok: str) -> str:
 
 
 def deparse_expr(text: str) -> str:
-    """``text`` with R's deparse spacing (see the module docstring)."""
-    try:
-        toks = _tokens(text)
-    except ValueError:
-        return text.strip()
-    out: list[str] = []
-    prev: str | None = None
-    for kind, tok in toks:
-        if kind == "num":
-            piece = _number(tok)
-        elif kind == "str":
-            piece = '"' + tok[1:-1].replace('"', '\\"') + '"' if tok[0] == "'" else tok
-        elif kind == "name":
-            piece = tok
-        elif tok == "**":
-            piece = "^"
-        elif tok in ("-", "+", "!") and prev in _UNARY_BEFORE:
-            piece = tok  # unary: no space after it
-            out.append(piece)
-            prev = "!"  # the operand follows directly
-            continue
-        elif tok == ",":
-            piece = ", "
-        elif tok.startswith("%") and tok not in _TIGHT or tok in _SPACED:
-            piece = f" {tok} "
-        else:
-            piece = tok
-        out.append(piece)
-        prev = tok if kind == "op" else kind
-    return "".join(out).strip()
+    """``text`` with R's deparse spacing (see the module docstring), on one line."""
+    return " ".join(line.strip() for line in deparse_formula(text.strip(), cutoff=10**9))
 
 
 _CALL = re.compile(r"([A-Za-z.][A-Za-z0-9._]*)\s*\(")
@@ -149,3 +124,286 @@ def protect_calls(text: str) -> tuple[str, dict[str, str]]:
         out.append(ch)
         i += 1
     return re.sub(r"%in%", ":", "".join(out)), calls
+
+
+# -- formulas as R deparses them ---------------------------------------------------
+# An R expression is read into a small tree (R's operator precedence) and
+# written back as R's ``deparse`` does: spaces around ``~ + - * | || & &&``,
+# comparisons and ``%op%`` operators, none around ``: / ^ $ @ %% %/%``,
+# ``f(a, b = 1)`` for calls, numbers with 15 significant digits, strings in
+# double quotes; a line is broken after a spaced operator or a call's comma
+# once it is longer than 60 characters, the rest indented by 4 spaces.
+
+_FORMULA_TOKEN = re.compile(
+    r"(?P<ws>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)"
+    r"|(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<bq>`[^`]+`)"
+    r"|(?P<name>[A-Za-z.][A-Za-z0-9._]*)"
+    r"|(?P<op>%[^%]*%|\*\*|\|\||&&|==|!=|<=|>=|<-|[-+*/^:~|&<>!()=,$@])"
+)
+_BINARY = {
+    "<-": (1, "right"), "~": (2, "left"), "||": (3, "left"), "|": (3, "left"),
+    "&&": (4, "left"), "&": (4, "left"), "==": (6, "none"), "!=": (6, "none"),
+    "<": (6, "none"), ">": (6, "none"), "<=": (6, "none"), ">=": (6, "none"),
+    "+": (7, "left"), "-": (7, "left"), "*": (8, "left"), "/": (8, "left"),
+    ":": (10, "left"), "^": (12, "right"), "$": (14, "left"), "@": (14, "left"),
+}
+_UNARY = {"-": 11, "+": 11, "!": 5, "~": 2}
+_FORMULA_TIGHT = {":", "/", "^", "$", "@", "%%", "%/%"}
+_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE",
+             "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_",
+             "NA_character_", "in"}
+
+_R_CONSTANTS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_",
+                "NA_character_"}
+Node = tuple[Any, ...]
+
+
+class _Parser:
+    """Recursive-descent (precedence-climbing) reader of one R expression."""
+
+    def __init__(self, text: str):
+        self.toks: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text):
+            m = _FORMULA_TOKEN.match(text, pos)
+            if m is None:
+                raise ValueError(f"cannot read {text[pos:]!r}")
+            if m.lastgroup != "ws":  # R reads ** as ^
+                self.toks.append((str(m.lastgroup), "^" if m.group() == "**" else m.group()))
+            pos = m.end()
+        self.i = 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.toks[self.i] if self.i < len(self.toks) else ("end", "")
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok[0] == "end" or (value is not None and tok[1] != value):
+            raise ValueError(f"expected {value!r}, found {tok[1]!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Node:
+        node = self.expr(0)
+        if self.peek()[0] != "end":
+            raise ValueError(f"unexpected {self.peek()[1]!r}")
+        return node
+
+    def expr(self, rbp: int) -> Node:
+        kind, val = self.take()
+        if kind == "op" and val in _UNARY:
+            left: Node = ("un", val, self.expr(_UNARY[val]))
+        elif kind == "op" and val == "(":
+            left = ("paren", self.expr(0))
+            self.take(")")
+        elif kind == "op":
+            raise ValueError(f"unexpected {val!r}")
+        else:
+            left = (kind, val)
+        while True:
+            kind, val = self.peek()
+            if kind != "op":
+                return left
+            if val == "(":
+                self.take()
+                left = ("call", left, self.args())
+                continue
+            lbp, assoc = _BINARY.get(val, (9, "left") if val.startswith("%") else (-1, ""))
+            if lbp <= rbp:
+                return left
+            self.take()
+            left = ("bin", val, left, self.expr(lbp - 1 if assoc == "right" else lbp))
+
+    def args(self) -> list[tuple[str | None, Node]]:
+        out: list[tuple[str | None, Node]] = []
+        if self.peek()[1] == ")":
+            self.take()
+            return out
+        while True:
+            name = None
+            if self.peek()[0] in ("name", "bq", "str") and self.i + 1 < len(self.toks) \
+                    and self.toks[self.i + 1][1] == "=":
+                name = self.take()[1].strip("`\"'")
+                self.take("=")
+            out.append((name, self.expr(0)))
+            if self.take()[1] == ")":
+                return out
+
+
+def _name_text(name: str) -> str:
+    syntactic = re.fullmatch(r"(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*|\.", name)
+    if name in _R_CONSTANTS:
+        return name
+    return name if syntactic and name not in _RESERVED else f"`{name}`"
+
+
+class _Deparser:
+    """R's ``deparse`` buffer: lines, indentation and the line-break rule."""
+
+    def __init__(self, cutoff: int = 60):
+        self.cutoff = cutoff
+        self.lines: list[str] = []
+        self.buf = ""
+        self.indent = 0
+        self.start = True
+
+    def put(self, s: str) -> None:
+        if self.start:
+            self.start = False
+            self.buf += "".join("    " if k < 4 else "  " for k in range(self.indent))
+        self.buf += s
+
+    def linebreak(self, state: list[bool]) -> None:
+        if len(self.buf) > self.cutoff:
+            if not state[0]:
+                state[0] = True
+                self.indent += 1
+            self.lines.append(self.buf)
+            self.buf, self.start = "", True
+
+    def write(self, node: Node) -> None:
+        kind = node[0]
+        if kind == "num":
+            text = node[1]
+            self.put(f"{int(float(text[:-1]))}L" if text.endswith("L") else _number(text))
+        elif kind == "str":
+            body = re.sub(r"\\(.)", r"\1", node[1][1:-1])
+            self.put('"' + body.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif kind in ("name", "bq"):
+            self.put(_name_text(node[1].strip("`")))
+        elif kind == "paren":
+            self.put("(")
+            self.write(node[1])
+            self.put(")")
+        elif kind == "un":
+            self.put(node[1])
+            self.write(node[2])
+        elif kind == "call":
+            self.write(node[1])
+            self.put("(")
+            state = [False]
+            for k, (name, arg) in enumerate(node[2]):
+                if name is not None:
+                    self.put(_name_text(name) + " = ")
+                self.write(arg)
+                if k < len(node[2]) - 1:
+                    self.put(", ")
+                    self.linebreak(state)
+            if state[0]:
+                self.indent -= 1
+            self.put(")")
+        else:
+            op, left, right = node[1], node[2], node[3]
+            self.write(left)
+            if op in _FORMULA_TIGHT:
+                self.put(op)
+                self.write(right)
+                return
+            self.put(f" {op} ")
+            state = [False]
+            if op != "<-":
+                self.linebreak(state)
+            self.write(right)
+            if state[0]:
+                self.indent -= 1
+
+
+def _bar_terms(node: Node) -> tuple[list[Node], bool]:
+    """R's ``terms()`` of a one-sided formula: term nodes (by order) and the intercept."""
+    keys: list[str] = []
+    var_nodes: list[Node] = []
+
+    def var(n: Node) -> frozenset[int]:
+        d = _Deparser(10**9)
+        d.write(n)
+        if d.buf not in keys:
+            keys.append(d.buf)
+            var_nodes.append(n)
+        return frozenset([keys.index(d.buf)])
+
+    def union(a: list[frozenset[int]], b: list[frozenset[int]]) -> list[frozenset[int]]:
+        return a + [t for t in b if t not in a]
+
+    def walk(n: Node) -> tuple[list[frozenset[int]], bool | None]:
+        if n[0] == "paren":
+            return walk(n[1])
+        if n[0] == "num" and float(n[1].rstrip("L")) in (0.0, 1.0):
+            return [], float(n[1].rstrip("L")) == 1.0
+        if n[0] == "un" and n[1] in "+-":
+            terms, icpt = walk(n[2])
+            return ([], None if icpt is None else not icpt) if n[1] == "-" else (terms, icpt)
+        if n[0] != "bin" or n[1] not in ("+", "-", "*", ":", "/", "^", "%in%"):
+            return [var(n)], None
+        op = n[1]
+        a, ia = walk(n[2])
+        if op == "^":
+            out = a
+            for _ in range(int(float(n[3][1])) - 1 if n[3][0] == "num" else 0):
+                out = union(out, [s | t for s in out for t in a])
+            return out, ia
+        b, ib = walk(n[3])
+        if op == "+":
+            return union(a, b), ib if ib is not None else ia
+        if op == "-":
+            return [t for t in a if t not in b], (not ib) if ib is not None else ia
+        prods = [s | t for s in a for t in b]
+        if op in (":", "%in%"):
+            return list(dict.fromkeys(prods)), None
+        if op == "*":
+            return union(union(a, b), prods), None
+        whole = frozenset().union(*a) if a else frozenset()
+        return union(a, [whole | t for t in b]), None
+
+    terms, icpt = walk(node)
+    terms = sorted(terms, key=len)
+    out = []
+    for t in terms:
+        parts = [var_nodes[i] for i in sorted(t)]
+        term = parts[0]
+        for p in parts[1:]:
+            term = ("bin", ":", term, p)
+        out.append(term)
+    return out, icpt is not False
+
+
+def _expand_double_verts(node: Node) -> Node:
+    """lme4's ``expandDoubleVerts``: ``(x || g)`` becomes ``((1 | g) + (0 + x | g))``."""
+    kind = node[0]
+    if kind == "paren":
+        return ("paren", _expand_double_verts(node[1]))
+    if kind == "bin" and node[1] == "||":
+        terms, icpt = _bar_terms(node[2])
+        group = node[3]
+        bars = [("paren", ("bin", "|", ("num", "1"), group))] if icpt else []
+        bars += [("paren", ("bin", "|", ("bin", "+", ("num", "0"), t), group)) for t in terms]
+        out = bars[0]
+        for b in bars[1:]:
+            out = ("bin", "+", out, b)
+        return out
+    if kind == "bin":
+        return ("bin", node[1], _expand_double_verts(node[2]), _expand_double_verts(node[3]))
+    if kind == "un":
+        return ("un", node[1], _expand_double_verts(node[2]))
+    if kind == "call":
+        args = list(node[2])
+        for k in range(min(len(args), 2 if len(args) == 2 else 1)):
+            args[k] = (args[k][0], _expand_double_verts(args[k][1]))
+        return ("call", node[1], args)
+    return node
+
+
+def deparse_formula(text: str, cutoff: int = 60) -> list[str]:
+    """The lines of ``deparse(formula)`` for the formula lme4 keeps from ``text``.
+
+    ``||`` terms are expanded as lme4's ``expandDoubleVerts``; spacing,
+    numbers and strings are written as R's ``deparse`` writes them, with
+    its line breaks (``cutoff`` 60). Text that is not an R expression is
+    returned as it is.
+    """
+    try:
+        node = _expand_double_verts(_Parser(text).parse())
+    except (ValueError, IndexError):
+        return [text]
+    d = _Deparser(cutoff)
+    d.write(node)
+    return d.lines + [d.buf]

@@ -23,6 +23,7 @@ from scipy import stats
 
 from ..design.model_matrix import parse_terms
 from ..errors import DataError
+from ..formula.deparse import deparse_expr, deparse_formula
 from .table import AnovaTable
 
 __all__ = ["anova", "ranova", "drop1", "loglik_of", "npar_of"]
@@ -171,8 +172,14 @@ def anova(
     frame = _lrt_frame(lls, [npars[i] for i in order], models_l[0].nobs,
                        [names_l[i] for i in order])
     heading = []
+    data_name = getattr(models_l[0], "data_name", None)
+    if data_name:
+        heading.append(f"Data: {data_name}")
     if names is not None:
-        heading = ["Models:"] + [f"{names_l[i]}: {_formula_of(models_l[i])}" for i in order]
+        heading.append("Models:")
+        for i in order:
+            text = " ".join(line.strip() for line in deparse_formula(_formula_of(models_l[i])))
+            heading.append(f"{names_l[i]}: {text}")
     return AnovaTable.build(frame, heading, _KINDS)
 
 
@@ -183,7 +190,7 @@ class _Bar:
     group: str
 
     def text(self) -> str:
-        return f"({self.expr} | {self.group})"
+        return f"({deparse_expr(self.expr)} | {self.group})"
 
 
 def _term_label(t: tuple[str, ...]) -> str:
@@ -210,7 +217,9 @@ def _reductions(bar: _Bar) -> list[tuple[str, _Bar | None]]:
     spec = parse_terms(bar.expr)
     ncomp = len(spec.terms) + int(spec.intercept)
     if ncomp <= 1:
-        return [(bar.text(), None)]
+        if spec.intercept or not spec.terms:
+            return [(bar.text(), None)]
+        return [(f"{_term_label(spec.terms[0])} in {bar.text()}", None)]
     out: list[tuple[str, _Bar | None]] = []
     for t in spec.terms:
         if any(set(t) < set(u) for u in spec.terms):
@@ -289,7 +298,7 @@ def ranova(model: Any, data: Any = None, reduce_terms: bool = True) -> AnovaTabl
         "ANOVA-like table for random-effects: Single term deletions",
         "",
         "Model:",
-        pf.text,
+        *deparse_formula(pf.text),
     ]
     kinds = {"npar": "int", "logLik": "df", "AIC": "df", "LRT": "stat", "Df": "int",
              "Pr(>Chisq)": "p"}
@@ -321,14 +330,14 @@ def drop1(model: Any, data: Any = None, test: str = "Chisq") -> AnovaTable:
     for f in fits:
         ll, k = loglik_of(f), npar_of(f)
         if f is full:
-            recs.append((k, -2 * ll + 2 * k, np.nan, np.nan))
+            recs.append((np.nan, -2 * ll + 2 * k, np.nan, np.nan))
             continue
         lrt = max(0.0, 2.0 * (ll0 - ll))
-        recs.append((k, -2 * ll + 2 * k, lrt, stats.chi2.sf(lrt, k0 - k)))
+        recs.append((k0 - k, -2 * ll + 2 * k, lrt, stats.chi2.sf(lrt, k0 - k)))
     frame = pd.DataFrame(recs, columns=["npar", "AIC", "LRT", "Pr(Chi)"], index=pd.Index(names))
     kinds = {"npar": "int", "AIC": "df", "LRT": "stat", "Pr(Chi)": "p"}
     if test != "Chisq":
         frame = frame[["npar", "AIC"]]
         kinds = {"npar": "int", "AIC": "df"}
-    heading = ["Single term deletions", "", "Model:", pf.text]
+    heading = ["Single term deletions", "", "Model:", *deparse_formula(pf.text)]
     return AnovaTable.build(frame, heading, kinds)
