@@ -149,7 +149,7 @@ class PIRLS:
         """Conditional mode at θ (β fixed when given, else estimated jointly);
         ``tol`` overrides the convergence tolerance on the step."""
         tol = self.tol if tol is None else tol
-        fam, y, pw = self.family, self.y, self.pw
+        fam = self.family
         joint = beta is None
         solver = self.joint if joint else self.uonly
         u = (self.u if u0 is None else u0).copy()
@@ -170,20 +170,7 @@ class PIRLS:
         iterations = 0
         for it in range(1, self.maxit + 1):
             iterations = it
-            me = fam.mu_eta(eta)
-            var = fam.variance(mu)
-            W = pw * me * me / var
-            z = eta - base + (y - mu) / me
-            if not math.isfinite(float(W.sum()) + float(z.sum())):
-                raise PirlsError(
-                    "PIRLS produced non-finite working weights: fitted values reached the edge "
-                    f"of the {fam.family} family's range (complete separation or extreme "
-                    "linear predictors)"
-                )
-            try:
-                u_new, b_new, logdet = solver.solve(theta, W, z)
-            except PWLSFailure as exc:
-                raise PirlsError(f"PIRLS: {exc}") from exc
+            u_new, b_new, logdet = self._pwls_step(solver, theta, eta, mu, base)
             if not joint:
                 b_new = b
             step = max(float(np.max(np.abs(u_new - u), initial=0.0)),
@@ -242,7 +229,7 @@ class PIRLS:
         every evaluation starts from η₀, and within the PIRLS tolerance of the
         Laplace approximation at the exact mode.
         """
-        fam, y, pw = self.family, self.y, self.pw
+        fam = self.family
         joint = beta is None
         solver = self.joint if joint else self.uonly
         b = np.zeros(self.X.shape[1]) if joint else np.asarray(beta, float)
@@ -251,15 +238,7 @@ class PIRLS:
         u = np.zeros(sum(t.q for t in solver.terms))
         oldpdev = np.finfo(float).max
         for it in range(1, maxit + 1):
-            me = fam.mu_eta(eta)
-            W = pw * me * me / fam.variance(mu)
-            z = eta - base + (y - mu) / me
-            if not math.isfinite(float(W.sum()) + float(z.sum())):
-                raise PirlsError("PIRLS produced non-finite working weights")
-            try:
-                u_new, b_new, logdet = solver.solve(theta, W, z)
-            except PWLSFailure as exc:
-                raise PirlsError(f"PIRLS: {exc}") from exc
+            u_new, b_new, logdet = self._pwls_step(solver, theta, eta, mu, base)
             if not joint:
                 b_new = b
             eta_n, mu_n, dev_n, pdev = self._evaluate(solver, theta, base, u_new, b_new, joint)
@@ -277,6 +256,25 @@ class PIRLS:
                 raise PirlsError("PIRLS step-halving failed to reduce the penalized deviance")
             u, b, eta, mu, oldpdev = u_new, b_new, eta_n, mu_n, pdev
         raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
+
+    def _pwls_step(self, solver: PWLS, theta: np.ndarray, eta: np.ndarray, mu: np.ndarray,
+                   base: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """One PIRLS solve at the working weights W = w (dμ/dη)²/V(μ) and response
+        z = η − base + (y − μ)/(dμ/dη) of the current point: (u, β, log|L|²)."""
+        fam = self.family
+        me = fam.mu_eta(eta)
+        W = self.pw * me * me / fam.variance(mu)
+        z = eta - base + (self.y - mu) / me
+        if not math.isfinite(float(W.sum()) + float(z.sum())):
+            raise PirlsError(
+                "PIRLS produced non-finite working weights: fitted values reached the edge "
+                f"of the {fam.family} family's range (complete separation or extreme "
+                "linear predictors)"
+            )
+        try:
+            return solver.solve(theta, W, z)
+        except PWLSFailure as exc:
+            raise PirlsError(f"PIRLS: {exc}") from exc
 
     def _evaluate(self, solver: PWLS, theta: np.ndarray, base: np.ndarray, u: np.ndarray,
                   b: np.ndarray, joint: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

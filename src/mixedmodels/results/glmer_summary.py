@@ -23,15 +23,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._rformat import cat_fill, format_num, print_named
+from .._rformat import cat_fill
 from .summary import (
     LmerSummary,
     _optimizer_state,
     aic_lines,
     call_lines,
-    fit_message_lines,
-    groups_line,
     method_title_lines,
+    print_body_lines,
 )
 
 __all__ = ["GlmerSummary", "glmerMod_print_text", "glmer_method_title", "glmer_optimizer_name"]
@@ -113,20 +112,5 @@ def glmerMod_print_text(model: Any) -> str:
     warnings and a one-line optimizer report when the fit has messages.
     """
     m = model
-    lines = _heading(m, 4)
-    lines += ["Random effects:"] + m.varcorr.table_lines(("Std.Dev.",), digits=4)
-    lines += groups_line(m)
-    fe = m.fixef
-    if len(fe):
-        lines.append("Fixed Effects:")
-        lines += print_named([str(i) for i in fe.index], format_num(fe.to_numpy(), 4), gap=2)
-    else:
-        lines.append("No fixed effect coefficients")
-    lines += fit_message_lines(m)
     state = _optimizer_state(m, glmer_optimizer_name(m))
-    if state is not None:
-        conv, singular, others = state
-        lines.append(
-            f"{conv} ; {len(others)} optimizer warnings; {len(singular)} lme4 warnings "
-        )
-    return "\n".join(lines)
+    return "\n".join(_heading(m, 4) + print_body_lines(m, state))

@@ -259,7 +259,15 @@ def merMod_print_text(model: Any) -> str:
     m = model
     title = "Linear mixed model fit by " + ("REML" if is_reml(m) else "maximum likelihood ")
     lines = method_title_lines(title, "lmerMod") + call_lines(m) + aic_lines(m, 4)
-    lines += ["Random effects:"] + m.varcorr.table_lines(("Std.Dev.",), digits=4)
+    return "\n".join(lines + print_body_lines(m, _optimizer_state(m)))
+
+
+def print_body_lines(model: Any, state: tuple[str, list[str], list[str]] | None) -> list[str]:
+    """The part of ``print(m)`` after the criteria: random-effect SDs, numbers of
+    observations and groups, the fixed effects as a named vector, fit messages and
+    the one-line optimizer report (``state`` from the optimizer's messages)."""
+    m = model
+    lines = ["Random effects:"] + m.varcorr.table_lines(("Std.Dev.",), digits=4)
     lines += groups_line(m)
     fe = m.fixef
     if len(fe):
@@ -268,10 +276,9 @@ def merMod_print_text(model: Any) -> str:
     else:
         lines.append("No fixed effect coefficients")
     lines += fit_message_lines(m)
-    state = _optimizer_state(m)
     if state is not None:
         conv, singular, others = state
         lines.append(
             f"{conv} ; {len(others)} optimizer warnings; {len(singular)} lme4 warnings "
         )
-    return "\n".join(lines)
+    return lines
