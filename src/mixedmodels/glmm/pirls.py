@@ -26,6 +26,7 @@ At the mode (lme4's ``Laplace`` and ``glmerAGQ``):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -61,11 +62,17 @@ class PirlsState:
         return float(self.u @ self.u)
 
 
+@functools.cache
 def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Hermite nodes and weights for the standard normal density (weights sum to 1)."""
+    """Gauss–Hermite nodes and weights for the standard normal density (weights sum to 1).
+
+    Cached: one rule serves every evaluation of a fit (the arrays are read-only).
+    """
     z, w = np.polynomial.hermite_e.hermegauss(k)
     w = w / math.sqrt(2.0 * math.pi)
     z = np.where(np.abs(z) < 1e-14, 0.0, z)
+    z.flags.writeable = False
+    w.flags.writeable = False
     return z, w
 
 
