@@ -268,3 +268,17 @@ def test_tidy_glance_augment_to_dict(fits: dict) -> None:
     assert d["coefficients"]["period2"]["Pr(>|z|)"] == pytest.approx(
         float(fx["p.value"].iloc[1]), rel=1e-12)
     assert json.loads(json.dumps(d))["theta"] == pytest.approx(m.theta.to_dict())
+
+
+def test_roundoff_limited_stop_keeps_the_best_point() -> None:
+    """NLopt stops this BOBYQA run with ROUNDOFF_LIMITED; the best point it evaluated is
+    the answer (lme4 1.1-31: glmer(..., binomial(link = "probit"), nAGQ = 0) gives
+    θ = 0.337825402274 and -2 logLik = 185.273692289)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                  mm.datasets.load("cbpp"), family="binomial", link="probit", nAGQ=0)
+    assert m.theta.iloc[0] == pytest.approx(0.337825402274, rel=1e-5)
+    assert -2 * m.loglik == pytest.approx(185.273692289, rel=1e-9)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import nlopt
 import numpy as np
@@ -26,6 +27,7 @@ _RESULT_NAMES = {
     nlopt.XTOL_REACHED: "NLOPT_XTOL_REACHED",
     nlopt.MAXEVAL_REACHED: "NLOPT_MAXEVAL_REACHED",
     nlopt.MAXTIME_REACHED: "NLOPT_MAXTIME_REACHED",
+    nlopt.ROUNDOFF_LIMITED: "NLOPT_ROUNDOFF_LIMITED",
 }
 
 
@@ -71,6 +73,9 @@ class OptResult:
 
     @property
     def ok(self) -> bool:
+        """Converged: a tolerance was met, or rounding stopped progress at the best point."""
+        if self.code == nlopt.ROUNDOFF_LIMITED:
+            return True
         return self.code > 0 and self.code != nlopt.MAXEVAL_REACHED
 
 
@@ -90,7 +95,7 @@ def bobyqa(
     control = control or OptimizerControl()
     start = time.perf_counter()
     res = _run(fn, x0, lower, upper, control, initial_step=initial_step)
-    if control.polish and res.code > 0:
+    if control.polish and res.ok:
         # lme4's tolerances stop BOBYQA where its trust region is ~1e-4 relative.
         # On flat ridges that point is path dependent: if a quadratic model from
         # central differences predicts a decrease above polish_keep_abs, restart
@@ -217,11 +222,15 @@ def _run(
     x0 = np.asarray(x0, dtype=float)
     n = x0.size
     count = [0]
+    best: list[Any] = [np.inf, x0.copy()]  # the lowest value seen and its x
     start = time.perf_counter()
 
     def objective(x: np.ndarray, grad: np.ndarray) -> float:
         count[0] += 1
-        return fn(x)
+        value = fn(x)
+        if value < best[0]:
+            best[0], best[1] = value, x.copy()
+        return value
 
     if n == 1:
         # BOBYQA needs n >= 2 in NLopt; lme4 also switches for 1-D problems
@@ -248,7 +257,12 @@ def _run(
         code = opt.last_optimize_result()
         fun = opt.last_optimum_value()
     except nlopt.RoundoffLimited:
-        x, fun, code = x0, fn(x0), nlopt.ROUNDOFF_LIMITED
+        # NLopt stops without returning x: keep the best point it evaluated
+        if np.isfinite(best[0]):
+            x, fun = best[1], float(best[0])
+        else:
+            x, fun = x0, fn(x0)
+        code = nlopt.ROUNDOFF_LIMITED
     x = np.asarray(x, dtype=float)
     # lme4's boundary check: parameters near a finite lower bound are tried on it
     if control.boundary_tol > 0:
