@@ -74,3 +74,15 @@ def test_no_tail_split_for_small_or_two_term_models() -> None:
     two = mm.lmer("y ~ x + (1|a) + (1|b)", crossed_frame())
     assert tail_split(two.factor) is None
     assert two.optinfo["inner_feval"] == 0
+
+
+def test_refits_use_the_profile_and_agree() -> None:
+    """Bootstrap/anova refits go through the same profiled optimization."""
+    m = mm.lmer(FORMULAS[0], crossed_frame())
+    again = m.refit(m.y)
+    assert again.optinfo["inner_feval"] > 0
+    assert again.reml_criterion == pytest.approx(m.reml_criterion, rel=1e-10)
+    ml = m.refit(REML=False)
+    joint = mm.lmer(FORMULAS[0], crossed_frame(), REML=False,
+                    control=OptimizerControl(profile_tail=False))
+    assert ml.deviance == pytest.approx(joint.deviance, rel=1e-9)
