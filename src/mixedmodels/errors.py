@@ -57,19 +57,30 @@ class DataError(MixedModelsError, ValueError):
 class ColumnNotFoundError(DataError):
     """A variable named in a formula or argument is not a column of the data."""
 
-    def __init__(self, name: str, available: Iterable[str], where: str = "the formula"):
+    def __init__(
+        self,
+        name: str,
+        available: Iterable[str],
+        where: str = "the formula",
+        *,
+        head: str | None = None,
+        data_label: str = "the data",
+        hint: str = "",
+    ):
+        """``head`` replaces the first clause, ``data_label`` names the table
+        searched and ``hint`` is appended (see :class:`NewdataColumnError`)."""
         available = [str(a) for a in available]
         self.name = name
         close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
         if not close:
             close = [a for a in available if a.lower() == name.lower()]
-        msg = f"column '{name}' used in {where} is not in the data"
+        msg = head or f"column '{name}' used in {where} is not in the data"
         if close:
             msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
         else:
             shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
-            msg += f"; the data has columns: {shown}"
-        super().__init__(msg)
+            msg += f"; {data_label} has columns: {shown or '(none)'}"
+        super().__init__(msg + (f"; {hint}" if hint else ""))
 
 
 class ModelSpecificationError(MixedModelsError, ValueError):

@@ -30,7 +30,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,16 +58,8 @@ class NewdataColumnError(ColumnNotFoundError):
     """A column the fitted model needs is not in ``newdata``."""
 
     def __init__(self, name: str, available: Any, needed_by: str, hint: str = ""):
-        available = [str(a) for a in available]
-        self.name = name
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        msg = f"column '{name}' (used by {needed_by}) is not in newdata"
-        if close:
-            msg += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-        else:
-            shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
-            msg += f"; newdata has columns: {shown or '(none)'}"
-        DataError.__init__(self, msg + (f"; {hint}" if hint else ""))
+        super().__init__(name, available, head=f"column '{name}' (used by {needed_by}) is not "
+                         "in newdata", data_label="newdata", hint=hint)
 
 
 # -- coding of new data -------------------------------------------------------------------
