@@ -149,9 +149,9 @@ class LmerSummary:
 
         self.model = model
         self.correlation = correlation
-        if ddf is not None and normalize_ddf(ddf) == "lme4":
-            ddf = None
-        self.ddf = None if ddf is None else normalize_ddf(ddf)
+        ddf = None if ddf is None else normalize_ddf(ddf)
+        self.ddf = None if ddf == "lme4" else ddf
+        self._check_ddf()
         if self.ddf is None or len(model.fixef) == 0:
             fe = model.fixef
             se = model.fixef_se
@@ -159,12 +159,22 @@ class LmerSummary:
         else:
             self.coefficients = coef_table(model, self.ddf)
         self.varcorr = model.varcorr
-        self.scaled_residuals = model.resid("scaled")
+        self.scaled_residuals = self._scaled_residuals()
+
+    def _check_ddf(self) -> None:
+        """Refuse a df method this summary cannot compute (all can here)."""
+
+    def _scaled_residuals(self) -> np.ndarray | None:
+        return self.model.resid("scaled")
+
+    def _residual_quantile_values(self) -> np.ndarray:
+        """Min, 1Q, median, 3Q, max of the scaled residuals."""
+        return np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1.0])
 
     @property
     def residual_quantiles(self) -> pd.Series:
         """Quantiles of the scaled residuals as lme4 prints them (``zapsmall(q, 5)``)."""
-        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1.0])
+        q = self._residual_quantile_values()
         return pd.Series(zapsmall(q, 5), index=["Min", "1Q", "Median", "3Q", "Max"])
 
     def _title(self) -> list[str]:

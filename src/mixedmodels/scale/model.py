@@ -11,13 +11,12 @@ quantiles of the summary — are computed by the source on demand.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from ..crossprod import CrossProducts
-from ..inference.ddf import coef_table, normalize_ddf
 from ..lmm import LinearMixedModel
 from ..optimize import OptimizerControl
 from ..results.summary import LmerSummary
@@ -155,36 +154,20 @@ class StatsSummary(LmerSummary):
     (the default) and ``ddf=None`` are.
     """
 
-    def __init__(
-        self, model: SufficientStatsLMM, ddf: str | None = "Satterthwaite", correlation: bool = True
-    ):
-        self.model = model
-        self.correlation = correlation
-        if ddf is not None and normalize_ddf(ddf) == "lme4":
-            ddf = None
-        if ddf is not None and normalize_ddf(ddf) == "Kenward-Roger":
+    def _check_ddf(self) -> None:
+        if self.ddf == "Kenward-Roger":
             raise RowsNotAvailableError(
                 "Kenward-Roger needs the fixed-effects model matrix row by row; use "
                 "ddf='Satterthwaite' or ddf=None with a sufficient-statistics fit"
             )
-        self.ddf = None if ddf is None else normalize_ddf(ddf)
-        if self.ddf is None:
-            fe = model.fixef
-            se = model.fixef_se
-            self.coefficients = pd.DataFrame({"Estimate": fe, "Std. Error": se, "t value": fe / se})
-        else:
-            self.coefficients = coef_table(model, self.ddf)
-        self.varcorr = model.varcorr
-        self.scaled_residuals = None
-        self._quantiles: np.ndarray | None = None
 
-    @property
-    def residual_quantiles(self) -> pd.Series:
-        """Quantiles of the scaled residuals, rounded as lme4 prints them (zapsmall)."""
-        if self._quantiles is None:
-            self._quantiles = np.asarray(self.model.scaled_residual_quantiles(), dtype=float)
-        q = self._quantiles.copy()
-        big = np.max(np.abs(q))
-        if big > 0:
-            q = np.round(q, max(0, 5 - int(np.ceil(np.log10(big)))))
-        return pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"])
+    def _scaled_residuals(self) -> None:
+        return None  # the rows stay with the source
+
+    @functools.cached_property
+    def _source_quantiles(self) -> np.ndarray:
+        return np.asarray(self.model.scaled_residual_quantiles(), dtype=float)
+
+    def _residual_quantile_values(self) -> np.ndarray:
+        """Min, 1Q, median, 3Q, max of the scaled residuals, computed once by the source."""
+        return self._source_quantiles.copy()
