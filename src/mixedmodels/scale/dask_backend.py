@@ -23,19 +23,17 @@ from ..design.variables import (
     Categorical,
     TransformState,
     evaluate,
-    expression_names,
     is_categorical_series,
     to_categorical,
 )
-from ..errors import ColumnNotFoundError, DataError, FormulaError
+from ..errors import DataError, FormulaError
 from ..optimize import OptimizerControl
 from .design import (
     ScaleDesign,
     VarInfo,
     build_scale_design,
-    classify,
     drop_dependent,
-    formula_variables,
+    formula_columns,
 )
 from .model import SufficientStatsLMM
 
@@ -188,33 +186,15 @@ def crossprod_dask(
     formula: str, ddf: Any, weights: str | None = None
 ) -> tuple[CrossProducts, ScaleDesign, DaskSource]:
     """The cross-products, row-free design and row source of ``formula`` on a Dask frame."""
-    parsed, exprs = formula_variables(formula)
     meta = ddf._meta
     is_cat = {str(c): is_categorical_series(meta[c]) for c in meta.columns}
-    raw: list[str] = []
 
-    def need(col: str, where: str) -> None:
-        if col not in is_cat:
-            raise ColumnNotFoundError(col, list(is_cat), where)
-        if col not in raw:
-            raw.append(col)
-
-    infos: dict[str, VarInfo] = {}
-    for e in exprs:
+    def whole_column_only(e: str) -> None:
         if "scale(" in e or "center(" in e:
             raise FormulaError(f"'{e}': stateful transforms need the whole column; "
                                "add the transformed column to the frame", e)
-        kind, col, ordered = classify(e, is_cat)
-        infos[e] = VarInfo(e, kind, col, ordered=ordered)
-        for c in [col] if col else expression_names(e):
-            need(c, "the formula")
-    for c in expression_names(parsed.response):
-        need(c, "the response")
-    for bar in parsed.bars:
-        for g in bar.group_vars:
-            need(g, f"the grouping factor of {bar.text}")
-    if weights is not None:
-        need(weights, "weights=")
+
+    parsed, infos, raw = formula_columns(formula, is_cat, weights, check_expr=whole_column_only)
 
     n_input = int(ddf.shape[0].compute())
     rows = ddf[raw].dropna()

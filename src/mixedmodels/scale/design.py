@@ -20,6 +20,7 @@ placeholder variables, so they are exactly those of ``lmer``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,53 @@ def formula_variables(formula: str) -> tuple[ParsedFormula, list[str]]:
     for bar in parsed.bars:
         exprs += [e for e in parse_terms(bar.expr, parsed.text).variables if e not in exprs]
     return parsed, exprs
+
+
+def formula_columns(
+    formula: str,
+    is_categorical_column: dict[str, bool],
+    weights: str | None = None,
+    check_expr: Callable[[str], None] | None = None,
+    numeric_response: bool = False,
+) -> tuple[ParsedFormula, dict[str, VarInfo], list[str]]:
+    """Read ``formula`` against a source's columns (name → categorical?).
+
+    Returns the parsed formula, a :class:`VarInfo` per variable and the raw
+    columns read (variables, response, grouping factors, weights) in order of
+    first use. A column the source lacks raises ``ColumnNotFoundError``;
+    ``check_expr`` may refuse an expression before it is read, and
+    ``numeric_response`` refuses a categorical response.
+    """
+    from ..design.expressions import expression_names
+    from ..errors import ColumnNotFoundError, DataError
+
+    parsed, exprs = formula_variables(formula)
+    raw: list[str] = []
+
+    def need(col: str, where: str) -> None:
+        if col not in is_categorical_column:
+            raise ColumnNotFoundError(col, list(is_categorical_column), where)
+        if col not in raw:
+            raw.append(col)
+
+    infos: dict[str, VarInfo] = {}
+    for e in exprs:
+        if check_expr is not None:
+            check_expr(e)
+        kind, col, ordered = classify(e, is_categorical_column)
+        infos[e] = VarInfo(e, kind, col, ordered=ordered)
+        for c in [col] if col else expression_names(e):
+            need(c, "the formula")
+    if numeric_response and classify(parsed.response, is_categorical_column)[0] == "cat":
+        raise DataError(f"the response '{parsed.response}' must be numeric for lmer")
+    for c in expression_names(parsed.response):
+        need(c, "the response")
+    for bar in parsed.bars:
+        for g in bar.group_vars:
+            need(g, f"the grouping factor of {bar.text}")
+    if weights is not None:
+        need(weights, "weights=")
+    return parsed, infos, raw
 
 
 def classify(expr: str, is_categorical_column: dict[str, bool]) -> tuple[str, str | None, bool]:

@@ -28,16 +28,13 @@ import scipy.sparse as sp
 
 from ..crossprod import CrossProducts, TermDims
 from ..design.collation import r_sort_key
-from ..design.variables import expression_names
-from ..errors import ColumnNotFoundError, DataError
+from ..errors import DataError
 from ..optimize import OptimizerControl
 from .design import (
     ScaleDesign,
-    VarInfo,
     build_scale_design,
-    classify,
     drop_dependent,
-    formula_variables,
+    formula_columns,
 )
 from .model import SufficientStatsLMM
 from .sql import column_sql, ident, literal, sql_expr
@@ -269,31 +266,7 @@ def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDB
     described = con.execute(f"DESCRIBE SELECT * FROM {frm}").fetchall()
     types = {str(r[0]): str(r[1]).upper() for r in described}
     is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) for c, t in types.items()}
-    parsed, exprs = formula_variables(formula)
-    infos: dict[str, VarInfo] = {}
-    raw: list[str] = []
-
-    def need(col: str, where: str) -> None:
-        if col not in types:
-            raise ColumnNotFoundError(col, list(types), where)
-        if col not in raw:
-            raw.append(col)
-
-    for e in exprs:
-        kind, col, ordered = classify(e, is_cat)
-        infos[e] = VarInfo(e, kind, col, ordered=ordered)
-        for c in [col] if col else expression_names(e):
-            need(c, "the formula")
-    resp_kind, _, _ = classify(parsed.response, is_cat)
-    if resp_kind == "cat":
-        raise DataError(f"the response '{parsed.response}' must be numeric for lmer")
-    for c in expression_names(parsed.response):
-        need(c, "the response")
-    for bar in parsed.bars:
-        for g in bar.group_vars:
-            need(g, f"the grouping factor of {bar.text}")
-    if weights is not None:
-        need(weights, "weights=")
+    parsed, infos, raw = formula_columns(formula, is_cat, weights, numeric_response=True)
 
     conds = [f"{ident(c)} IS NOT NULL" for c in raw]
     conds += [f"NOT isnan({ident(c)})" for c in raw if types[c] in ("DOUBLE", "FLOAT", "REAL")]
