@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["contr_treatment", "contr_poly", "poly_suffixes", "full_dummy"]
+__all__ = ["coding_matrix", "contr_treatment", "contr_poly", "poly_suffixes", "full_dummy"]
 
 
 def contr_treatment(levels: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -55,3 +55,14 @@ def contr_poly(levels: list[str]) -> tuple[np.ndarray, list[str]]:
     """
     k = len(levels)
     return np.array(_poly_matrix(k)), poly_suffixes(k)
+
+
+def coding_matrix(levels: list[str], ordered: bool, coding: str) -> tuple[np.ndarray, list[str]]:
+    """The columns coding a factor in a model matrix, as R's ``model.matrix``:
+    indicators of every level (``coding == "full"``), else ``contr.poly`` for
+    an ordered factor and ``contr.treatment`` otherwise; with column suffixes."""
+    if coding == "full":
+        return full_dummy(levels)
+    if ordered:
+        return contr_poly(levels)
+    return contr_treatment(levels)

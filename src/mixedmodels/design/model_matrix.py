@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import FormulaError, ModelSpecificationError
 from ..formula.deparse import protect_calls
-from .contrasts import contr_poly, contr_treatment, full_dummy
+from .contrasts import coding_matrix
 from .variables import Categorical, Numeric, Variable
 
 __all__ = ["TermSpec", "parse_terms", "build_matrix", "MatrixSpec"]
@@ -128,12 +128,7 @@ def _factor_block(expr: str, var: Variable, coding: str) -> tuple[np.ndarray, li
         mat = var.matrix
         base = _display(expr)
         return mat, [base + s for s in var.suffixes]
-    if coding == "full":
-        cmat, suffixes = full_dummy(var.levels)
-    elif var.ordered:
-        cmat, suffixes = contr_poly(var.levels)
-    else:
-        cmat, suffixes = contr_treatment(var.levels)
+    cmat, suffixes = coding_matrix(var.levels, var.ordered, coding)
     codes = var.codes
     block = cmat[np.maximum(codes, 0)]
     if (codes < 0).any():

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..crossprod import CrossProducts
-from ..design.contrasts import contr_poly, contr_treatment, full_dummy
+from ..design.contrasts import coding_matrix
 from ..design.model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from ..design.random import ReTerm, check_identifiable, lme4_order
 from ..design.variables import Categorical, Numeric, TransformState, r_label
@@ -140,12 +140,7 @@ def _placeholder(info: VarInfo) -> Categorical | Numeric:
 def _factor_pieces(info: VarInfo, coding: str) -> list[Piece]:
     if info.kind == "num":
         return [Piece(info.expr)]
-    if coding == "full":
-        cmat, _ = full_dummy(info.levels)
-    elif info.ordered:
-        cmat, _ = contr_poly(info.levels)
-    else:
-        cmat, _ = contr_treatment(info.levels)
+    cmat, _ = coding_matrix(info.levels, info.ordered, coding)
     return [Piece(info.expr, tuple(float(v) for v in cmat[:, k])) for k in range(cmat.shape[1])]
 
 
