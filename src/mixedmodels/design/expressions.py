@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormulaError
-from ..formula.deparse import _tokens
+from ..formula.deparse import r_tokens
 
 __all__ = ["R_FUNCTIONS", "expression_names", "translate"]
 
@@ -93,14 +93,14 @@ def _identifier(name: str, names: dict[str, str]) -> str:
 def translate(expr: str) -> tuple[str, dict[str, str]]:
     """Python code for the R expression and the placeholder → R name map."""
     try:
-        toks = _tokens(expr)
+        toks = r_tokens(expr)
     except ValueError as exc:
         raise FormulaError(f"cannot read the expression '{expr}': {exc}", expr) from exc
     names: dict[str, str] = {}
     out: list[str] = []
     for kind, tok in toks:
-        if kind == "name":
-            name = tok[1:-1] if tok.startswith("`") else tok
+        if kind in ("name", "bq"):
+            name = tok[1:-1] if kind == "bq" else tok
             out.append(_CONSTANTS.get(name) or _identifier(name, names))
         elif kind == "num":
             out.append(tok.rstrip("L"))

@@ -14,7 +14,7 @@ The term structure of a formula is read by formulaic, which re-prints the
 code inside function calls in Python's grammar (``I((x+1)^2)`` would become
 ``I(x + 1 ^ 2)``). :func:`protect_calls` therefore replaces every call by a
 placeholder name before formulaic sees the text and returns the deparsed
-originals to put back. :func:`_tokens` is the R tokenizer that
+originals to put back. :func:`r_tokens` is the R tokenizer that
 :mod:`mixedmodels.design.expressions` translates to Python.
 """
 
@@ -24,31 +24,29 @@ import re
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["deparse_expr", "deparse_formula", "protect_calls", "PLACEHOLDER"]
+__all__ = ["deparse_expr", "deparse_formula", "protect_calls", "r_tokens", "PLACEHOLDER"]
 
 PLACEHOLDER = "mmcall{}_"
 
 _TOKEN = re.compile(
-    r"""\s*(?:
-    (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
-  | (?P<name>[A-Za-z.][A-Za-z0-9._]*|`[^`]*`)
-  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-  | (?P<op>%[^%]*%|==|!=|<=|>=|&&|\|\||<-|\*\*|[-+*/^:<>&|!~=,()\[\]$@?])
-    )""",
-    re.VERBOSE,
+    r"(?P<ws>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)"
+    r"|(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<bq>`[^`]*`)"
+    r"|(?P<name>[A-Za-z.][A-Za-z0-9._]*)"
+    r"|(?P<op>%[^%]*%|\*\*|\|\||&&|==|!=|<=|>=|<-|[-+*/^:~|&<>!()=,$@\[\]?])"
 )
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def r_tokens(text: str) -> list[tuple[str, str]]:
+    """R's tokens of ``text`` as (kind, text): ``num``, ``str``, ``bq`` (a
+    backquoted name), ``name`` or ``op``; raises ``ValueError`` on anything else."""
     out: list[tuple[str, str]] = []
     pos = 0
-    text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
+        if m is None:
             raise ValueError(f"cannot read {text[pos:]!r}")
-        kind = m.lastgroup or "op"
-        out.append((kind, m.group(kind)))
+        if m.lastgroup != "ws":
+            out.append((str(m.lastgroup), m.group()))
         pos = m.end()
     return out
 
@@ -134,12 +132,6 @@ def protect_calls(text: str) -> tuple[str, dict[str, str]]:
 # double quotes; a line is broken after a spaced operator or a call's comma
 # once it is longer than 60 characters, the rest indented by 4 spaces.
 
-_FORMULA_TOKEN = re.compile(
-    r"(?P<ws>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)"
-    r"|(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<bq>`[^`]+`)"
-    r"|(?P<name>[A-Za-z.][A-Za-z0-9._]*)"
-    r"|(?P<op>%[^%]*%|\*\*|\|\||&&|==|!=|<=|>=|<-|[-+*/^:~|&<>!()=,$@])"
-)
 _BINARY = {
     "<-": (1, "right"), "~": (2, "left"), "||": (3, "left"), "|": (3, "left"),
     "&&": (4, "left"), "&": (4, "left"), "==": (6, "none"), "!=": (6, "none"),
@@ -162,15 +154,8 @@ class _Parser:
     """Recursive-descent (precedence-climbing) reader of one R expression."""
 
     def __init__(self, text: str):
-        self.toks: list[tuple[str, str]] = []
-        pos = 0
-        while pos < len(text):
-            m = _FORMULA_TOKEN.match(text, pos)
-            if m is None:
-                raise ValueError(f"cannot read {text[pos:]!r}")
-            if m.lastgroup != "ws":  # R reads ** as ^
-                self.toks.append((str(m.lastgroup), "^" if m.group() == "**" else m.group()))
-            pos = m.end()
+        # R reads ** as ^
+        self.toks = [(k, "^" if t == "**" else t) for k, t in r_tokens(text)]
         self.i = 0
 
     def peek(self) -> tuple[str, str]:
