@@ -138,13 +138,14 @@ def _check_operators(text: str) -> None:
         )
     for m in _ADJACENT.finditer(text):
         left, right = m.group(1), m.group(2)
-        if left.lower() in ("in",) or right.lower() in ("in",):
+        if "in" in (left.lower(), right.lower()):
             continue
-        hint = ""
-        if text.rfind("(", 0, m.start()) > text.rfind(")", 0, m.start()) and "|" not in text[
-            m.start() : text.find(")", m.end()) if ")" in text[m.end() :] else len(text)
-        ]:
-            hint = f"; for a random effect write ({left} | {right})"
+        # inside parentheses that hold no '|': probably a bar term without its bar
+        opened = text.rfind("(", 0, m.start()) > text.rfind(")", 0, m.start())
+        close = text.find(")", m.end())
+        inside = text[m.start() : close if close >= 0 else len(text)]
+        bar_missing = opened and "|" not in inside
+        hint = f"; for a random effect write ({left} | {right})" if bar_missing else ""
         raise FormulaError(
             f"'{right}' follows '{left}' with no operator between them{hint}", shown, m.start(2)
         )
