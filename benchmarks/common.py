@@ -30,7 +30,11 @@ from __future__ import annotations
 import gc
 import json
 import os
+import statistics
 import sys
+import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,3 +309,41 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
 def time_budget_reached(times: list[float], repeats: int, budget: float) -> bool:
     """Whether a worker should stop repeating: all repeats done or time budget spent."""
     return len(times) >= repeats or (len(times) >= 1 and sum(times) >= budget)
+
+
+def time_fits(
+    fit: Callable[[pd.DataFrame], Any],
+    frame: pd.DataFrame,
+    warmup_rows: int,
+    repeats: int,
+    budget: float,
+) -> tuple[Any, dict[str, Any]]:
+    """Warm up (on a subsample; the full frame if that fails), then time ``fit(frame)``
+    until `repeats` fits or `budget` seconds. Returns the last fit and the timing
+    fields of a result: times, median, peak_rss_mb, fit_mem_mb, warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit(warmup_frame(frame, warmup_rows))
+        except Exception:
+            fit(frame)
+    reset_peak_rss()
+    baseline = rss_mb()
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        times: list[float] = []
+        model = None
+        while not time_budget_reached(times, repeats, budget):
+            del model
+            start = time.perf_counter()
+            model = fit(frame)
+            times.append(time.perf_counter() - start)
+        caught = sorted({f"{type(w.message).__name__}: {w.message}" for w in records})
+    peak = peak_rss_mb()
+    return model, {
+        "times": times,
+        "median": statistics.median(times),
+        "peak_rss_mb": peak,
+        "fit_mem_mb": None if peak is None or baseline is None else peak - baseline,
+        "warnings": caught[:5],
+    }

@@ -9,9 +9,6 @@ parsing, model frame, cross-products, optimisation and the result object.
 
 from __future__ import annotations
 
-import statistics
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,37 +75,16 @@ def run(spec_path: Path, repeats: int, budget: float) -> dict[str, Any]:
         return {**result, "status": "skipped", "message": f"mixedmodels.{fn_name} not available"}
     result["version"] = getattr(mm, "__version__", "unknown")
     frame = common.load_frame(spec)
-    caught: list[str] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fit_once(mm, spec, common.warmup_frame(frame, spec.warmup_rows))
-        except Exception:
-            fit_once(mm, spec, frame)
-    common.reset_peak_rss()
-    baseline = common.rss_mb()
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        times: list[float] = []
-        model = None
-        while not common.time_budget_reached(times, repeats, budget):
-            del model
-            start = time.perf_counter()
-            model = fit_once(mm, spec, frame)
-            times.append(time.perf_counter() - start)
-        caught = sorted({f"{type(w.message).__name__}: {w.message}" for w in records})
-    peak = common.peak_rss_mb()
+    model, timing = common.time_fits(
+        lambda f: fit_once(mm, spec, f), frame, spec.warmup_rows, repeats, budget
+    )
     result.update(
         status="ok",
-        times=times,
-        median=statistics.median(times),
+        **timing,
         criterion=criterion_of(model, spec),
         optinfo=_optinfo(model),
         feval=_optinfo(model).get("feval"),
-        peak_rss_mb=peak,
-        fit_mem_mb=None if peak is None or baseline is None else peak - baseline,
         n_obs=len(frame),
-        warnings=caught[:5],
     )
     return result
 

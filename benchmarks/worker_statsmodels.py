@@ -12,9 +12,6 @@ models it can express are given a form; the caller enforces a wall-clock limit.
 from __future__ import annotations
 
 import json
-import statistics
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,35 +59,15 @@ def run(spec_path: Path, repeats: int, budget: float) -> dict[str, Any]:
     frame = common.load_frame(spec)
     needed = [c.name for c in spec.columns]
     frame = frame.dropna(subset=needed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fit_once(form, common.warmup_frame(frame, spec.warmup_rows), spec.reml)
-        except Exception:
-            fit_once(form, frame, spec.reml)
-    common.reset_peak_rss()
-    baseline = common.rss_mb()
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        times: list[float] = []
-        fitted = None
-        while not common.time_budget_reached(times, repeats, budget):
-            del fitted
-            start = time.perf_counter()
-            fitted = fit_once(form, frame, spec.reml)
-            times.append(time.perf_counter() - start)
-        caught = sorted({f"{type(w.message).__name__}: {w.message}" for w in records})
-    peak = common.peak_rss_mb()
+    fitted, timing = common.time_fits(
+        lambda f: fit_once(form, f, spec.reml), frame, spec.warmup_rows, repeats, budget
+    )
     result.update(
         status="ok",
-        times=times,
-        median=statistics.median(times),
+        **timing,
         criterion=-2.0 * float(fitted.llf),
         converged=bool(getattr(fitted, "converged", True)),
-        peak_rss_mb=peak,
-        fit_mem_mb=None if peak is None or baseline is None else peak - baseline,
         n_obs=len(frame),
-        warnings=caught[:5],
     )
     return result
 
