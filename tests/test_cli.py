@@ -6,14 +6,16 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mixedmodels import datasets
 from mixedmodels.cli import main, read_data
-from mixedmodels.errors import DataError
+from mixedmodels.errors import ConvergenceWarning, DataError
 
 SLEEP_RS = "Reaction ~ Days + (Days | Subject)"
 
@@ -232,3 +234,133 @@ def test_module_entry_point_runs() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "mixedmodels: error: data file 'no/such/file.csv' does not exist\n"
+
+
+# ------------------------------------------------------------ one-line errors
+
+
+def test_fit_truncated_gzip(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    whole = tmp_path / "sleep.csv.gz"
+    datasets.load("sleepstudy").to_csv(whole, index=False)
+    blob = whole.read_bytes()
+    path = tmp_path / "truncated.csv.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    status, out, err = run(capsys, "fit", SLEEP_RS, "--data", str(path))
+    assert out == ""
+    assert_one_line_error(status, err, str(path), "truncated or damaged")
+    assert "internal error" not in err
+
+
+def test_fit_formula_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    formula = "Reaction ~ Days + (Days | Subject"
+    status, out, err = run(capsys, "fit", formula, "-d", "sleepstudy")
+    assert out == ""
+    assert_one_line_error(status, err, "'('", f"at position 19 in '{formula}'")
+
+
+def test_library_error_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mixedmodels
+    from mixedmodels.errors import ModelSpecificationError
+
+    def failing(*args: object, **kwargs: object) -> None:
+        warnings.warn("not shown: the fit failed", ConvergenceWarning, stacklevel=1)
+        raise ModelSpecificationError("first line\n  second line")
+
+    monkeypatch.setattr(mixedmodels, "lmer", failing)
+    status, _, err = run(capsys, "fit", SLEEP_RS, "-d", "sleepstudy")
+    assert_one_line_error(status, err, "first line second line")
+    assert "warning" not in err
+
+
+def test_numpy_warnings_do_not_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mixedmodels
+
+    real = mixedmodels.lmer
+
+    def noisy(*args: object, **kwargs: object) -> object:
+        np.log(np.array([-1.0, 0.0]))  # numpy RuntimeWarnings: invalid value, divide by zero
+        warnings.warn("model failed to converge", ConvergenceWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mixedmodels, "lmer", noisy)
+    status, out, err = run(capsys, "fit", SLEEP_RS, "-d", "sleepstudy")
+    assert status == 0 and "Linear mixed model" in out
+    assert err == "mixedmodels: warning: model failed to converge\n"
+
+
+def test_markdown_p_values_as_r_prints_them(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "fit", SLEEP_RS, "-d", "sleepstudy", "-f", "markdown")
+    assert status == 0, err
+    # lme4's summary: Pr(>|t|) 1.17e-17 (< eps prints as <2e-16) and 3.26e-06
+    assert "| 36.838 | <2e-16 |" in out
+    assert "| 6.771 | 3.26e-06 |" in out
+    assert "0.000000" not in out
+
+
+# ------------------------------------------------------------------------ glmer
+
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def test_fit_cbind_uses_glmer(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "fit", CBPP, "-d", "cbpp")
+    assert status == 0, err
+    assert "Generalized linear mixed model fit by maximum likelihood" in out
+    assert "Family: binomial  ( logit )" in out
+    # lme4 1.1-35: fixef(gm1) (Intercept) -1.3983, period4 -1.5798; AIC 194.1
+    assert "-1.3983" in out and "-1.5798" in out and "194.1" in out
+
+
+def test_fit_glmer_markdown_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "fit", CBPP, "-d", "cbpp", "-f", "markdown")
+    assert status == 0, err
+    assert out.startswith("## Generalized linear mixed model fit by maximum likelihood")
+    assert "- **Family:** binomial (logit)" in out
+    assert "| 194.053 | 204.18 | -92.0266 | 184.053 | 51 |" in out  # as lme4's summary
+    assert "| `(Intercept)` | -1.3983 | 0.2312 | -6.048 | 1.47e-09 |" in out
+    status, out, err = run(capsys, "fit", CBPP, "-d", "cbpp", "-f", "json")
+    payload = json.loads(out)
+    assert payload["family"] == "binomial" and payload["link"] == "logit"
+    assert payload["fixef"]["period2"] == pytest.approx(-0.9919, abs=1e-4)
+
+
+def test_fit_family_link_nagq(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["fit", "incidence ~ period + (1 | herd)", "-d", "cbpp", "--family", "poisson"]
+    status, out, err = run(capsys, *argv, "--nAGQ", "5")
+    assert status == 0, err
+    assert "Family: poisson  ( log )" in out and "nAGQ = 5" in out
+    status, out, err = run(capsys, *argv, "--link", "sqrt")
+    assert status == 0, err
+    assert "Family: poisson  ( sqrt )" in out
+
+
+def test_fit_gaussian_identity_is_lmer(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "fit", SLEEP_RS, "-d", "sleepstudy", "--family", "gaussian")
+    assert status == 0, err
+    assert "Linear mixed model fit by REML" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--family", "poisson", "--link", "logit"], "link 'logit'"),
+        (["--link", "logit"], "--link needs --family"),
+        (["--nAGQ", "3"], "--nAGQ needs --family"),
+    ],
+)
+def test_fit_glmer_option_errors(
+    capsys: pytest.CaptureFixture[str], options: list[str], fragment: str
+) -> None:
+    status, out, err = run(capsys, "fit", "incidence ~ period + (1 | herd)", "-d", "cbpp", *options)
+    assert out == ""
+    assert_one_line_error(status, err, fragment)
+
+
+@pytest.mark.parametrize("options", [["--family", "quasipoisson"], ["--nAGQ", "1.5"]])
+def test_fit_glmer_usage_errors(capsys: pytest.CaptureFixture[str], options: list[str]) -> None:
+    status, _, err = run(capsys, "fit", CBPP, "-d", "cbpp", *options)
+    assert status == 2 and "Traceback" not in err

@@ -6,22 +6,30 @@ Examples
 
     mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy
     mixedmodels fit "y ~ x + (1 | g)" --data mydata.parquet --ml --format json
+    mixedmodels fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" --data cbpp
+    mixedmodels fit "y ~ x + (1 | g)" --data counts.csv --family poisson
     mixedmodels datasets
     mixedmodels datasets sleepstudy --csv \\
         | mixedmodels fit "Reaction ~ Days + (1 | Subject)" --data -
 
 Errors a user can fix (a bad formula, an unknown column, an unreadable
-file) are reported as ``mixedmodels: error: ...`` on stderr with exit
-status 2, never as a traceback.
+file) are reported as one ``mixedmodels: error: ...`` line on stderr with
+exit status 2, never as a traceback. The library's warnings (convergence,
+singular fit, dropped columns) are one ``mixedmodels: warning: ...`` line
+each; floating-point warnings from numpy do not reach the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import math
+import re
 import sys
 import warnings
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,7 +38,9 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
+from ._rformat import format_pval
 from .errors import DataError, FormulaError, MixedModelsError
+from .family import FAMILIES, make_family
 
 __all__ = ["main", "read_data", "render_markdown", "build_parser"]
 
@@ -40,6 +50,16 @@ _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _TSV_SUFFIXES = {".tsv", ".tab"}
 _DATA_SUFFIXES = {".csv", ".txt", ".gz", ".bz2", ".xz", ".zip", ".zst"}
 _DATA_SUFFIXES |= _PARQUET_SUFFIXES | _TSV_SUFFIXES
+# what a damaged or truncated file raises while it is parsed (pyarrow's errors are ValueErrors)
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    UnicodeDecodeError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+)
 
 
 # --------------------------------------------------------------------------- data
@@ -73,7 +93,7 @@ def read_data(spec: str, stdin: TextIO | None = None) -> tuple[pd.DataFrame, str
         stream = sys.stdin if stdin is None else stdin
         try:
             return pd.read_csv(stream), "<stdin>"
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
+        except _READ_ERRORS as exc:
             raise DataError(f"cannot read CSV from standard input: {_first_line(exc)}") from exc
     path = Path(spec).expanduser()
     if path.is_file():
@@ -104,7 +124,12 @@ def _read_file(path: Path) -> pd.DataFrame:
             f"cannot read data file '{path}': {_first_line(exc)} "
             "(install the 'polars' extra: pip install 'mixedmodels[polars]')"
         ) from exc
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"cannot read data file '{path}': {_first_line(exc)} "
+            "(the compressed file is truncated or damaged)"
+        ) from exc
+    except _READ_ERRORS as exc:
         raise DataError(f"cannot read data file '{path}': {_first_line(exc)}") from exc
     if frame.shape[1] < 2:
         raise DataError(
@@ -122,19 +147,53 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def error_line(exc: MixedModelsError) -> str:
+    """A library error as one line of text.
+
+    A :class:`FormulaError` prints the formula with a caret under the
+    offending text on extra lines; here the reason is followed by
+    ``at position N in '<formula>'`` (N counted from 1). Any other message
+    has its lines joined.
+    """
+    if isinstance(exc, FormulaError) and getattr(exc, "formula", None) is not None:
+        text = " ".join(str(getattr(exc, "reason", exc)).split())
+        formula = str(exc.formula).replace("\n", " ")
+        position = getattr(exc, "position", None)
+        where = "" if position is None else f"at position {int(position) + 1} "
+        return f"{text} ({where}in '{formula}')"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines) or type(exc).__name__
+
+
 # ------------------------------------------------------------------------ markdown
 
 
 def render_markdown(model: Any, data_label: str | None = None, formula: str | None = None) -> str:
-    """Render a fitted linear mixed model as a Markdown report.
+    """Render a fitted linear or generalized linear mixed model as a Markdown report.
 
     Uses only the model's public attributes: ``REML``, ``formula`` (unless
     ``formula`` is given: the text the user typed), ``nobs``, ``ngroups``,
-    the fit criteria, ``varcorr.to_frame()``, ``summary().coefficients``
-    and ``is_singular``.
+    the fit criteria, ``df_model``, ``varcorr.to_frame()``,
+    ``summary().coefficients``, ``is_singular`` and, for a GLMM, ``family``
+    and ``nAGQ``. p-values are printed as R's ``format.pval`` prints them
+    (``1.47e-09``, ``<2e-16``), other columns with common decimals.
     """
     reml = bool(model.REML)
-    lines = [f"## Linear mixed model fit by {'REML' if reml else 'maximum likelihood'}", ""]
+    family = getattr(model, "family", None)
+    glmm = hasattr(family, "link")
+    if glmm:
+        nagq = int(getattr(model, "nAGQ", 1))
+        method = (
+            "Laplace Approximation"
+            if nagq == 1
+            else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nagq}"
+        )
+        title = f"## Generalized linear mixed model fit by maximum likelihood ({method})"
+    else:
+        title = f"## Linear mixed model fit by {'REML' if reml else 'maximum likelihood'}"
+    lines = [title, ""]
+    if glmm:
+        lines.append(f"- **Family:** {family.family} ({family.link.name})")
     lines.append(f"- **Formula:** `{model.formula if formula is None else formula}`")
     if data_label:
         lines.append(f"- **Data:** {data_label}")
@@ -145,16 +204,22 @@ def render_markdown(model: Any, data_label: str | None = None, formula: str | No
         criterion = [[_num(model.reml_criterion)]]
         lines += _table(["REML criterion at convergence"], criterion, text_columns=0)
     else:
-        n_par = len(model.fixef) + len(model.theta) + 1
-        row = [_num(model.aic), _num(model.bic), _num(model.loglik), _num(model.deviance)]
-        row.append(str(int(model.nobs) - n_par))
+        # lme4's summary prints −2 logLik as the deviance (for a GLMM, deviance(m) differs)
+        deviance = -2.0 * float(model.loglik)
+        row = [_num(model.aic), _num(model.bic), _num(model.loglik), _num(deviance)]
+        row.append(str(int(model.nobs) - int(model.df_model)))
         lines += _table(["AIC", "BIC", "logLik", "deviance", "df.resid"], [row], text_columns=0)
     lines += ["", "### Random effects", ""]
     lines += _random_effects_table(model.varcorr.to_frame())
     lines += ["", "### Fixed effects", ""]
     coefs = model.summary().coefficients
     columns = [str(c) for c in coefs.columns]
-    formatted = [_format_column(coefs[c].to_numpy(dtype=float)) for c in coefs.columns]
+    formatted = [
+        _format_pvalues(coefs[c].to_numpy(dtype=float))
+        if str(c).startswith("Pr(")
+        else _format_column(coefs[c].to_numpy(dtype=float))
+        for c in coefs.columns
+    ]
     body = [[f"`{term}`"] + [col[i] for col in formatted] for i, term in enumerate(coefs.index)]
     lines += _table(["Term", *columns], body)
     if bool(model.is_singular):
@@ -164,6 +229,11 @@ def render_markdown(model: Any, data_label: str | None = None, formula: str | No
             "(or a correlation as ±1); consider a simpler random-effects structure.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _format_pvalues(values: np.ndarray) -> list[str]:
+    """p-values as in lme4's summary: R's ``format.pval`` with 3 digits (``<2e-16``)."""
+    return [s.strip() for s in format_pval(values, digits=3, sep="")]
 
 
 def _random_effects_table(vc: pd.DataFrame) -> list[str]:
@@ -246,30 +316,89 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``mixedmodels fit``: read the data, fit with lmer, print the result."""
+class UsageError(MixedModelsError):
+    """Command-line options that do not go together (reported like any library error)."""
+
+
+_CBIND = re.compile(r"^\s*cbind\s*\(")
+
+
+def _fit(args: argparse.Namespace, data: pd.DataFrame, label: str) -> Any:
+    """Fit with ``lmer``, or ``glmer`` for a ``cbind()`` response or a ``--family``.
+
+    R's rule for ``glmer(family = gaussian)`` with the identity link applies:
+    that is a linear mixed model, fitted by ``lmer``.
+    """
     import mixedmodels
 
-    data, label = read_data(args.data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = mixedmodels.lmer(
+    cbind = bool(_CBIND.match(args.formula.split("~", 1)[0]))
+    family = args.family or ("binomial" if cbind else None)
+    if family is None:
+        if args.link is not None or args.nAGQ is not None:
+            option = "--link" if args.link is not None else "--nAGQ"
+            raise UsageError(f"{option} needs --family (e.g. --family binomial)")
+        return mixedmodels.lmer(
             args.formula, data, REML=not args.ml, weights=args.weights, data_name=label
         )
-    if args.format == "json":
-        text = json.dumps(_jsonable(model.to_dict()), indent=2, allow_nan=False) + "\n"
-    elif args.format == "markdown":
-        text = render_markdown(model, label, formula=args.formula)
-    else:
-        text = str(model.summary()).rstrip("\n") + "\n"
+    try:
+        fam = make_family(family, args.link)
+    except ValueError as exc:  # unknown link for this family
+        raise UsageError(_first_line(exc)) from exc
+    if fam.family == "gaussian" and fam.link.name == "identity" and not cbind:
+        if args.nAGQ is not None:
+            raise UsageError("--nAGQ applies to generalized models; gaussian(identity) is lmer")
+        return mixedmodels.lmer(
+            args.formula, data, REML=not args.ml, weights=args.weights, data_name=label
+        )
+    return mixedmodels.glmer(
+        args.formula,
+        data,
+        family=fam,
+        nAGQ=1 if args.nAGQ is None else args.nAGQ,
+        weights=args.weights,
+        data_name=label,
+    )
+
+
+def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``mixedmodels fit``: read the data, fit with lmer or glmer, print the result.
+
+    Warnings raised while fitting and printing are collected: the library's
+    own (``UserWarning`` and its subclasses) are written once each as a
+    ``mixedmodels: warning:`` line after the result; floating-point
+    ``RuntimeWarning``s from numpy are dropped (a failed fit is reported by
+    its error, a finished one by its numbers). On an error nothing but the
+    error line is written.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data, label = read_data(args.data)
+        model = _fit(args, data, label)
+        if args.format == "json":
+            text = json.dumps(_jsonable(model.to_dict()), indent=2, allow_nan=False) + "\n"
+        elif args.format == "markdown":
+            text = render_markdown(model, label, formula=args.formula)
+        else:
+            text = str(model.summary()).rstrip("\n") + "\n"
     out.write(text)
     seen: set[str] = set()
     for w in caught:
-        message = str(w.message)
-        if message not in seen:
+        message = " ".join(str(w.message).split())
+        if issubclass(w.category, UserWarning) and message not in seen:
             seen.add(message)
             err.write(f"{PROG}: warning: {message}\n")
     return 0
+
+
+def _nagq(text: str) -> int:
+    """``--nAGQ``: an integer from 0 to 100 (lme4's range)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer: '{text}'") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {value}")
+    return value
 
 
 def _cmd_datasets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -305,9 +434,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser(
         "fit",
-        help="fit a linear mixed model (lme4's lmer) and print its summary",
-        description="Fit a linear mixed model, as lme4's lmer(FORMULA, data), and print it.",
-        epilog='example: mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy',
+        help="fit a mixed model (lme4's lmer or glmer) and print its summary",
+        description=(
+            "Fit a linear mixed model, as lme4's lmer(FORMULA, data), or with --family or a "
+            "cbind(successes, failures) response a generalized one, as glmer(FORMULA, data, "
+            "family), and print it."
+        ),
+        epilog=(
+            "examples:\n"
+            '  mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy\n'
+            '  mixedmodels fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" '
+            "--data cbpp\n"
+            '  mixedmodels fit "y ~ x + (1 | g)" --data counts.csv --family poisson'
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("formula", metavar="FORMULA", help="lme4 model formula, quoted")
@@ -319,9 +458,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="bundled dataset name, CSV/TSV/Parquet file, or '-' for CSV on stdin",
     )
     fit.add_argument(
-        "--ml", action="store_true", help="maximum likelihood instead of REML (REML=FALSE)"
+        "--ml",
+        action="store_true",
+        help="maximum likelihood instead of REML (REML=FALSE); generalized models always use it",
     )
     fit.add_argument("--weights", metavar="COLUMN", help="column of prior weights")
+    fit.add_argument(
+        "--family",
+        choices=FAMILIES,
+        help="fit a generalized linear mixed model (glmer) of this family; "
+        "binomial is implied by a cbind(successes, failures) response",
+    )
+    fit.add_argument(
+        "--link", metavar="LINK", help="link function of --family (default: the family's own)"
+    )
+    fit.add_argument(
+        "--nAGQ",
+        type=_nagq,
+        metavar="N",
+        help="glmer: 1 = Laplace (default), 0 = faster and less exact, >1 = adaptive "
+        "Gauss-Hermite points (one scalar random-effect term)",
+    )
     fit.add_argument(
         "--format",
         "-f",
@@ -380,10 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     try:
         return args.handler(args, out, err)
-    except FormulaError as exc:
-        err.write(f"{PROG}: error: {exc}\n")
     except MixedModelsError as exc:
-        err.write(f"{PROG}: error: {_first_line(exc)}\n")
+        err.write(f"{PROG}: error: {error_line(exc)}\n")
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return 130
