@@ -21,6 +21,7 @@ __all__ = [
     "abbreviate",
     "cat_fill",
     "coef_matrix_lines",
+    "format_coefmat",
     "format_column",
     "format_num",
     "format_pval",
@@ -313,6 +314,32 @@ def print_coefmat(
 ) -> list[str]:
     """Lines of R's ``printCoefmat`` (legend included when stars are shown).
 
+    The cells are those of :func:`format_coefmat`, printed as R's ``print``
+    of a character matrix.
+    """
+    colnames, cells, show_stars = format_coefmat(
+        rownames, columns, digits, cs_ind, tst_ind, zap_ind, stars, na_print
+    )
+    lines = print_matrix(list(rownames), colnames, cells, right=True)
+    if show_stars:
+        lines += ["---", SIGNIF_LEGEND]
+    return lines
+
+
+def format_coefmat(
+    rownames: Sequence[str],
+    columns: dict[str, Sequence[float]],
+    digits: int = 4,
+    cs_ind: Sequence[int] | None = None,
+    tst_ind: Sequence[int] | None = None,
+    zap_ind: Sequence[int] = (),
+    stars: bool = True,
+    na_print: str = "NA",
+) -> tuple[list[str], list[list[str]], bool]:
+    """The formatted cells of R's ``printCoefmat``: column names, cells, stars shown.
+
+    When stars are shown the last column (named ``""``) holds them.
+
     A last column named ``Pr(...`` or ``p-v...`` (with at least 4 columns)
     holds p-values. By default the columns before the test statistic
     (``cs_ind``: estimates, standard errors, df) are rounded together to
@@ -383,10 +410,7 @@ def print_coefmat(
         for i in range(nr):
             cf[i].append(sym[i].ljust(ws))
         colnames = names + [""]
-    lines = print_matrix(list(rownames), colnames, cf, right=True)
-    if show_stars:
-        lines += ["---", SIGNIF_LEGEND]
-    return lines
+    return colnames, cf, show_stars
 
 
 def _round(x: np.ndarray, digits: int) -> np.ndarray:

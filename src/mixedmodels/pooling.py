@@ -35,6 +35,7 @@ from .design.frame import as_pandas, drop_dependent_columns
 from .design.variables import to_categorical
 from .errors import ColumnNotFoundError, DataError, FormulaError
 from .formula.deparse import deparse_formula
+from .results.html import RichRepr
 
 __all__ = ["LinearModel", "LmSummary", "lm", "LmList", "lmlist", "pooling_table"]
 
@@ -75,7 +76,7 @@ def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> _OLS:
     return _OLS(coef, vu, rss, n - zero_w - keep.size, int(keep.size), resid, fitted)
 
 
-class LinearModel:
+class LinearModel(RichRepr):
     """A fitted linear model without random effects (R's ``lm``)."""
 
     def __init__(self, formula: str, data: Any, weights: Any = None):
@@ -199,12 +200,19 @@ class LinearModel:
     def summary(self) -> LmSummary:
         return LmSummary(self)
 
+    def __str__(self) -> str:
+        """R's ``print(lm)``: the call and the coefficients to 4 significant digits."""
+        coef = self.coef
+        values = format_num(coef.to_numpy(), 4)
+        return "\n".join(["", "Call:", *deparse_formula(f"lm(formula = {self.formula})"), "",
+                          "Coefficients:", *print_named(list(coef.index), values, gap=2), ""])
+
     def __repr__(self) -> str:
         coefs = ", ".join(f"{k} = {v:.6g}" for k, v in self.coef.items())
         return f"<LinearModel {self.formula}: {coefs}>"
 
 
-class LmSummary:
+class LmSummary(RichRepr):
     """R's ``summary.lm`` and its printout (``print.summary.lm``, 4 significant digits).
 
     ``str()`` is R's output without its final newline: a blank line; the
@@ -331,7 +339,7 @@ def _split_group(formula: str) -> tuple[str, str]:
     return lhs.strip(), group.strip()
 
 
-class LmList:
+class LmList(RichRepr):
     """One least-squares fit per level of a grouping factor (R's ``lmList``)."""
 
     def __init__(self, formula: str, data: Any, pool: bool = True):
@@ -409,7 +417,7 @@ class LmList:
         )
 
 
-class LmListSummary:
+class LmListSummary(RichRepr):
     """R's ``summary(lmList(...))``: per coefficient, a table over groups."""
 
     def __init__(self, fits: LmList):

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .._rformat import print_coefmat
+from ..results.html import RichRepr
 
 __all__ = ["AnovaTable", "anova_table_lines"]
 
@@ -31,6 +32,13 @@ def anova_table_lines(
     p-value is below 0.1. (``print_coefmat`` recognises the p-value column
     of tables with at least 4 columns, as all the tables printed here have.)
     """
+    return print_coefmat(*anova_table_args(rownames, columns, digits, stars))
+
+
+def anova_table_args(
+    rownames: list[str], columns: dict[str, Any], digits: int = 5, stars: bool = True
+) -> tuple[Any, ...]:
+    """Arguments of ``printCoefmat`` (and :func:`format_coefmat`) for ``print.anova``."""
     names = list(columns)
     nc = len(names)
     has_p = nc > 0 and re.match(r"^(P|Pr)\(", names[-1]) is not None
@@ -38,13 +46,10 @@ def anova_table_lines(
     tst = [j for j, c in enumerate(names) if c[1:7] == " value"]
     tst += [j for j, c in enumerate(names) if c in _TEST_COLUMNS and j not in tst]
     zap = [j for j in zap if j not in tst and not names[j].endswith("Df")]
-    return print_coefmat(
-        rownames, columns, digits=digits, cs_ind=[], tst_ind=tst, zap_ind=zap, stars=stars,
-        na_print="",
-    )
+    return rownames, columns, digits, [], tst, zap, stars, ""
 
 
-class AnovaTable(pd.DataFrame):
+class AnovaTable(RichRepr, pd.DataFrame):
     """An ordinary DataFrame with R's printout.
 
     ``heading`` holds the lines printed above the table; ``kinds`` names the

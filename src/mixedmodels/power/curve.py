@@ -11,11 +11,28 @@ import pandas as pd
 
 from ..errors import ModelSpecificationError
 from ..lmm import LinearMixedModel
+from ..results.html import RichRepr
 from .design import along_levels, extend_design
 from .sim import power_sim
 from .spec import LmmSpec, spec_from_model
 
-__all__ = ["power_curve"]
+__all__ = ["PowerCurve", "power_curve"]
+
+
+class PowerCurve(RichRepr, pd.DataFrame):
+    """The table of :func:`power_curve` (one row per break); displays as simr's
+    ``print(powerCurve)`` in a notebook and draws itself with :meth:`plot`."""
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame  # a slice or a computed frame is an ordinary DataFrame
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Power against the number of levels with its 95% interval
+        (:func:`mixedmodels.plots.power_curve`)."""
+        from ..plots import power_curve as plot_power_curve
+
+        return plot_power_curve(self, **kwargs)
 
 
 def _default_breaks(n_levels: int) -> list[int]:
@@ -36,7 +53,7 @@ def power_curve(
     effect: float | list[float] | np.ndarray | None = None,
     progress: bool = False,
     n_jobs: int = 1,
-) -> pd.DataFrame:
+) -> PowerCurve:
     """Power for a range of sample sizes along one variable (simr's ``powerCurve``).
 
     For each ``n`` in ``breaks`` the data keep the first ``n`` levels of
@@ -64,8 +81,8 @@ def power_curve(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per break: ``along``, ``n`` (levels), ``nobs``, ``power``,
+    PowerCurve
+        A DataFrame with one row per break: ``along``, ``n`` (levels), ``nobs``, ``power``,
         ``ci_lower``, ``ci_upper`` (95% Clopper–Pearson), ``successes``,
         ``trials``, ``nsim``, ``n_failed``, ``n_singular``,
         ``n_nonconverged``, ``seconds``, plus ``test`` and ``method``.
@@ -100,4 +117,4 @@ def power_curve(
         rows.append(row)
         if progress:
             print(f"{along} = {size}: power {res.power:.3f}", flush=True)
-    return pd.DataFrame(rows)
+    return PowerCurve(pd.DataFrame(rows))

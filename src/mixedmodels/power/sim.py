@@ -35,6 +35,7 @@ from ..errors import ModelSpecificationError
 from ..inference.ddf import _kr_f, _satterthwaite_f, contrast_test, satterthwaite_ddf
 from ..inference.type3 import type3_contrasts
 from ..lmm import LinearMixedModel
+from ..results.html import RichRepr
 from .spec import LmmSpec, spec_from_model
 
 __all__ = ["PowerResult", "power_sim", "clopper_pearson"]
@@ -62,7 +63,7 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
 
 
 @dataclasses.dataclass
-class PowerResult:
+class PowerResult(RichRepr):
     """Outcome of a power simulation.
 
     ``pvalues`` and ``estimates`` (the first tested contrast, l'β̂) hold one

@@ -16,14 +16,30 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConvergenceWarning, SingularFitWarning
+from .html import RichRepr
 from .varcorr import VarCorr, VarCorrTerm
 
-__all__ = ["MixedModelResults", "RandomEffects"]
+__all__ = ["GroupTables", "MixedModelResults", "RandomEffects"]
 
 SINGULAR_TOL = 1e-4
 
 
-class RandomEffects(dict):
+class GroupTables(RichRepr, dict):
+    """One DataFrame per grouping factor (``coef(m)``), a dict that prints as R's list."""
+
+    def __repr__(self) -> str:
+        lines = []
+        for g, df in self.items():
+            lines += [f"${g}", df.to_string(), ""]
+        if getattr(self, "condsd", None):
+            names = ", ".join(f'"{g}"' for g in self)
+            lines.append(f"with conditional variances for {names} ")
+        return "\n".join(lines).rstrip("\n")
+
+    __str__ = __repr__
+
+
+class RandomEffects(GroupTables):
     """Conditional modes per grouping factor (levels × terms DataFrames).
 
     ``condsd[g]`` holds the conditional standard deviations in the same
@@ -45,7 +61,7 @@ class RandomEffects(dict):
         return pd.DataFrame(rows, columns=["grpvar", "term", "grp", "condval", "condsd"])
 
 
-class MixedModelResults:
+class MixedModelResults(RichRepr):
     """Accessors for the results of a fitted mixed model (lme4's names)."""
 
     design: Any
@@ -192,7 +208,7 @@ class MixedModelResults:
         return out
 
     @property
-    def coef(self) -> dict[str, pd.DataFrame]:
+    def coef(self) -> GroupTables:
         """Per grouping factor: β̂ + b̂ per level (lme4's ``coef``).
 
         As lme4, random effects without a fixed counterpart (``(0 + Machine |
@@ -213,7 +229,7 @@ class MixedModelResults:
             for col in re.columns:
                 df[col] = df[col] + re[col]
             out[g] = df
-        return out
+        return GroupTables(out)
 
     # -- fitted values and residuals ---------------------------------------------
     @property

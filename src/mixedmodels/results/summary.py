@@ -29,6 +29,7 @@ from .._rformat import (
     zapsmall,
 )
 from ..formula.deparse import deparse_formula
+from .html import RichRepr
 
 __all__ = ["LmerSummary", "abbreviate", "deparse_formula", "merMod_print_text", "signif_stars"]
 
@@ -126,7 +127,7 @@ def _optimizer_state(
     return f"optimizer ({optimizer}) convergence code: {code} {how}", singular, others
 
 
-class LmerSummary:
+class LmerSummary(RichRepr):
     """Summary of a linear mixed model; ``str()`` gives lme4's (or lmerTest's) layout.
 
     Parameters
@@ -213,8 +214,7 @@ class LmerSummary:
 
     def _correlation_lines(self) -> list[str]:
         """lme4's correlation block: 3 decimals, names abbreviated as R's ``abbreviate``."""
-        names = [str(i) for i in self.coefficients.index]
-        p = len(names)
+        p = len(self.coefficients)
         if p > COR_MAX:
             return [
                 "",
@@ -225,6 +225,13 @@ class LmerSummary:
             ]
         if p < 2:
             return []
+        rows, cols, table = self.correlation_cells()
+        return ["", "Correlation of Fixed Effects:"] + print_matrix(rows, cols, table, right=False)
+
+    def correlation_cells(self) -> tuple[list[str], list[str], list[list[str]]]:
+        """Row names, column names and lower-triangle cells of the fixed effects' correlation."""
+        names = [str(i) for i in self.coefficients.index]
+        p = len(names)
         v = self.model.vcov.to_numpy()
         sd = np.sqrt(np.diag(v))
         corr = v / np.outer(sd, sd)
@@ -232,7 +239,7 @@ class LmerSummary:
         rows = abbreviate(names, 11)[1:]
         cols = abbreviate(names, 6)[:-1]
         table = [[cells[i * p + j] if j < i else "" for j in range(p - 1)] for i in range(1, p)]
-        return ["", "Correlation of Fixed Effects:"] + print_matrix(rows, cols, table, right=False)
+        return rows, cols, table
 
     def __repr__(self) -> str:
         return str(self)

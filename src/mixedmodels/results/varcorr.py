@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._rformat import format_num, print_matrix
+from .html import RichRepr
 
 __all__ = ["VarCorrTerm", "VarCorr"]
 
@@ -41,7 +42,7 @@ class VarCorrTerm:
         return c
 
 
-class VarCorr:
+class VarCorr(RichRepr):
     """All variance components of a fit; prints like lme4's ``print(VarCorr(m))``."""
 
     def __init__(self, terms: list[VarCorrTerm], sigma: float | None):
@@ -75,7 +76,15 @@ class VarCorr:
     def table_lines(
         self, comp: Sequence[str] = ("Variance", "Std.Dev."), digits: int = 4
     ) -> list[str]:
-        """Lines of the random-effects table, as lme4's ``formatVC`` printed.
+        """Lines of the random-effects table, as lme4's ``formatVC`` printed
+        (the cells of :meth:`table_cells`)."""
+        colnames, cells = self.table_cells(comp, digits)
+        return print_matrix([""] * len(cells), colnames, cells, right=False)
+
+    def table_cells(
+        self, comp: Sequence[str] = ("Variance", "Std.Dev."), digits: int = 4
+    ) -> tuple[list[str], list[list[str]]]:
+        """Column names and cells of the random-effects table (lme4's ``formatVC``).
 
         Columns Groups, Name, then ``comp`` (``"Variance"`` and/or
         ``"Std.Dev."``, in that order), each formatted with ``digits``
@@ -117,8 +126,7 @@ class VarCorr:
             corr_rows += [[""] * (maxlen - 1)] * (len(groups) - len(corr_rows))
             colnames += ["Corr"] + [""] * (maxlen - 2)
             cols += [[r[j] for r in corr_rows] for j in range(maxlen - 1)]
-        cells = [[col[i] for col in cols] for i in range(len(groups))]
-        return print_matrix([""] * len(groups), colnames, cells, right=False)
+        return colnames, [[col[i] for col in cols] for i in range(len(groups))]
 
     def to_string(self, comp: Sequence[str] = ("Std.Dev.",), digits: int = 5) -> str:
         """lme4's ``print(VarCorr(m), comp = comp, digits = digits)``.
