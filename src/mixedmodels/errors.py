@@ -18,6 +18,9 @@ __all__ = [
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
+    "ArgumentError",
+    "ModelTooLargeError",
+    "PredictorScaleWarning",
 ]
 
 
@@ -97,3 +100,27 @@ class SingularFitWarning(UserWarning):
 
 class RankDeficiencyWarning(UserWarning):
     """The fixed-effects model matrix is rank deficient; columns were dropped."""
+
+
+class ArgumentError(MixedModelsError, ValueError):
+    """An argument of a public function has a wrong type or value.
+
+    The message names the argument, the value given and what is allowed.
+    """
+
+    def __init__(self, name: str, value: object, allowed: str, hint: str = ""):
+        self.name = name
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{name}={shown} ({type(value).__name__}) is not allowed: {name} must be {allowed}"
+        super().__init__(msg + (f"; {hint}" if hint else ""))
+
+
+class ModelTooLargeError(MixedModelsError, MemoryError):
+    """The model's dense blocks would not fit in the memory available."""
+
+
+class PredictorScaleWarning(UserWarning):
+    """Fixed-effect predictors are on very different scales (lme4's checkScaleX)."""

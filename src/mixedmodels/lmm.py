@@ -17,10 +17,11 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from . import arguments
 from .crossprod import CrossProducts, crossprod
 from .design import Design, build_design, numeric_response
+from .design.scale_check import check_scale_x
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
 from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
 from .results.model_results import MixedModelResults
@@ -321,21 +322,28 @@ def lmer(
         a known offset added to the linear predictor.
     na_action:
         ``"omit"`` drops rows with missing values (``design.n_omitted`` of them);
-        ``"raise"`` raises instead.
+        ``"exclude"`` drops them too but pads ``fitted``, ``resid()`` and
+        ``predict()`` with NaN at those rows (R's ``na.exclude``);
+        ``"raise"`` (or ``"fail"``) raises instead.
     control:
         :class:`~mixedmodels.optimize.OptimizerControl` (tolerances).
     start:
-        Starting θ (lme4's order) as an array or a Series.
+        Starting θ (lme4's order) as an array, a Series or ``{"theta": ...}``.
     data_name:
         Name shown on the summary's ``Data:`` line.
     """
+    arguments.check_formula(formula)
+    REML = arguments.check_reml(REML)
+    na_action = arguments.check_na_action(na_action)
+    control = arguments.check_control(control, OptimizerControl)
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
+    check_scale_x(design.X, design.x_names)
     # without fixed effects REML and ML coincide; lme4 then reports an ML fit
-    reml = bool(REML) and design.X.shape[1] > 0
+    reml = REML and design.X.shape[1] > 0
     model = LinearMixedModel(design, REML=reml, control=control, data_name=data_name)
     model.data = data  # kept by reference for ranova/drop1/augment refits
+    model.na_action = na_action
     model.weights_name = weights if isinstance(weights, str) else None
     model.offset_name = offset if isinstance(offset, str) else None
-    if isinstance(start, pd.Series):
-        start = start.to_numpy()
+    start = arguments.check_start(start, model.lower, model.theta_names)
     return model.fit(start=start)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import arguments
 from ._rformat import (
     coef_matrix_lines,
     format_column,
@@ -33,7 +35,7 @@ from ._rformat import (
 from .design import build_design
 from .design.frame import as_pandas, drop_dependent_columns
 from .design.variables import to_categorical
-from .errors import ColumnNotFoundError, DataError, FormulaError
+from .errors import ColumnNotFoundError, DataError, FormulaError, RankDeficiencyWarning
 from .formula.deparse import deparse_formula
 from .results.html import RichRepr
 
@@ -59,6 +61,7 @@ def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> _OLS:
     sw = np.ones(n) if w is None else np.sqrt(w)
     Xw = X * sw[:, None]
     keep = drop_dependent_columns(Xw) if p else np.arange(0)
+    keep = keep[:n]  # n rows identify at most n coefficients; the rest are NA, as in R
     coef = np.full(p, np.nan)
     vu = np.full((p, p), np.nan)
     if keep.size:
@@ -80,6 +83,7 @@ class LinearModel(RichRepr):
     """A fitted linear model without random effects (R's ``lm``)."""
 
     def __init__(self, formula: str, data: Any, weights: Any = None):
+        arguments.check_formula(formula)
         self.design = build_design(formula, data, weights=weights, require_random=False)
         d = self.design
         if d.terms:
@@ -345,6 +349,7 @@ class LmList(RichRepr):
     def __init__(self, formula: str, data: Any, pool: bool = True):
         self.formula = formula
         self.pool = pool
+        arguments.check_formula(formula)
         base, group = _split_group(formula)
         data = as_pandas(data)
         if group not in data.columns:
@@ -362,6 +367,16 @@ class LmList(RichRepr):
             rows = np.flatnonzero(g.codes == k)
             self.fits[lev] = _ols(X[rows], y[rows])
         self.x_names = list(design.x_names)
+        short = [lev for lev, f in self.fits.items() if np.isnan(f.coef).any()]
+        if short:
+            shown = ", ".join(map(str, short[:5])) + (" ..." if len(short) > 5 else "")
+            warnings.warn(
+                f"lmlist: {len(short)} group{'s' if len(short) > 1 else ''} of '{group}' "
+                f"({shown}) cannot identify every coefficient (too few rows or collinear "
+                "predictors in the group); those coefficients are NaN, R's NA",
+                RankDeficiencyWarning,
+                stacklevel=3,
+            )
 
     @property
     def coef(self) -> pd.DataFrame:
@@ -381,7 +396,7 @@ class LmList(RichRepr):
     def sigma_pooled(self) -> float:
         """Pooled residual standard error √(Σ_g RSS_g / Σ_g df_g)."""
         rss = sum(f.rss for f in self.fits.values())
-        return math.sqrt(rss / self.df_pooled)
+        return math.sqrt(rss / self.df_pooled) if self.df_pooled > 0 else math.nan
 
     def coef_table(self) -> pd.DataFrame:
         """Long table: group, term, Estimate, Std. Error, t value, Pr(>|t|).

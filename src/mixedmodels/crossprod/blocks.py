@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..memory import check_dense_rest
+
 __all__ = ["TermDims", "CrossProducts", "crossprod"]
 
 
@@ -93,6 +95,7 @@ def crossprod(
         with np.errstate(divide="ignore"):
             sum_log_w = float(np.sum(np.log(weights)))
     dims = [TermDims(nl, Z.shape[1]) for nl, Z in zip(nls, Zs)]
+    check_dense_rest(sum(d.q for d in dims[1:]) + p + 1, [(d.nl, d.S) for d in dims], p)
 
     def wt(a: np.ndarray) -> np.ndarray:
         if sw is None:

@@ -77,7 +77,9 @@ def as_pandas(data: Any) -> pd.DataFrame:
     if mod.startswith("pyarrow"):
         return data.to_pandas()
     if isinstance(data, dict):
-        return pd.DataFrame(data)
+        from ..arguments import frame_from_dict
+
+        return frame_from_dict(data)
     raise DataError(
         "data must be a pandas or polars DataFrame (or a dict of columns), "
         f"got {type(data).__name__}"

@@ -43,10 +43,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import arguments
 from ..crossprod import crossprod
 from ..design import Design
+from ..design.scale_check import check_scale_x
 from ..errors import ConvergenceWarning, DataError, ModelSpecificationError
-from ..family import Family, make_family
+from ..family import Family
 from ..linalg import BlockedCholesky
 from ..optimize import OptimizerControl, OptResult, bobyqa
 from ..results.model_results import MixedModelResults
@@ -518,17 +520,28 @@ def glmer(
     data_name:
         Name shown on the summary's ``Data:`` line.
     """
-    fam = make_family(family, link)
+    arguments.check_formula(formula)
+    fam = arguments.check_family(family, link)
+    nAGQ = arguments.check_nagq(nAGQ)
+    na_action = arguments.check_na_action(na_action)
+    if na_action == "exclude":
+        raise arguments.ArgumentError(
+            "na_action", "exclude", "'omit' or 'fail' for glmer ('exclude' is available in lmer)"
+        )
+    control = arguments.check_control(control, GlmerControl)
     if fam.family == "gaussian" and fam.link.name == "identity":
         raise ModelSpecificationError(
             "a gaussian family with the identity link is a linear mixed model: use mm.lmer()"
         )
     design, resp = glmm_design(formula, data, fam, weights=weights, offset=offset,
                                na_action=na_action)
+    check_scale_x(design.X, design.x_names)
     model = GeneralizedLinearMixedModel(design, resp, fam, nAGQ=nAGQ, control=control,
                                         data_name=data_name)
     model.weights_name = weights if isinstance(weights, str) else None
     model.offset_name = offset if isinstance(offset, str) else None
     if isinstance(start, pd.Series):
         start = start.to_numpy()
+    theta_start = start.get("theta") if isinstance(start, dict) else start
+    arguments.check_start(theta_start, model.lower, model.theta_names)
     return model.fit(start=start)

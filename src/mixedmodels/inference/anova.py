@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..arguments import check_models
 from ..design.model_matrix import parse_terms
 from ..errors import DataError
 from ..formula.deparse import deparse_expr, deparse_formula
@@ -147,6 +148,7 @@ def anova(
         One row per model ordered by ``npar``: npar, AIC, BIC, logLik,
         deviance, Chisq, Df, Pr(>Chisq).
     """
+    check_models(models)
     if len(models) == 1 and getattr(models[0], "family", None) == "gaussian":
         from .ddf import anova_type3
 

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..arguments import check_level
+from ..errors import ArgumentError
 from .profile import profile_confint
 from .simulate import bootstrap
 
@@ -64,6 +66,7 @@ def confint(
     ``sigma`` and the fixed effects (lme4's ``oldNames = FALSE``);
     ``old_names=True`` gives lme4's default ``.sig01``, ``.sig02``, ..., ``.sigma``.
     """
+    level = check_level(level)
     out = _confint(model, method, level, nsim, seed, parallel, progress)
     if old_names:
         varpars = [nm for nm in out.index if nm.startswith(("sd_", "cor_"))]
@@ -108,4 +111,4 @@ def _confint(
         out = profile_confint(model, level=level)
         out.columns = cols
         return out.loc[params.index]
-    raise ValueError(f"method must be 'Wald', 'boot' or 'profile', got {method!r}")
+    raise ArgumentError("method", method, "'Wald', 'boot' or 'profile'")

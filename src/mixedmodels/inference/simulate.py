@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..arguments import check_nsim
+from ..errors import ArgumentError
+
 __all__ = ["simulate", "bootstrap"]
 
 
@@ -64,6 +67,9 @@ def bootstrap(
     the columns). ``parallel`` = number of worker processes (None: serial);
     ``progress`` writes a counter to stderr.
     """
+    nsim = check_nsim(nsim)
+    if not callable(fn):
+        raise ArgumentError("fn", fn, "a function of a fitted model, e.g. lambda m: m.fixef")
     ys = simulate(model, nsim, seed=seed, use_u=use_u)
     first = fn(model)
     names = list(first.index) if isinstance(first, pd.Series) else None

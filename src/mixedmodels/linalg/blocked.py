@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ..crossprod import CrossProducts
+from ..memory import check_dense_rest
 
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
@@ -74,6 +75,7 @@ class BlockedCholesky:
         tri_index: list[tuple[np.ndarray, np.ndarray]],
         dense: bool | None = None,
     ):
+        check_dense_rest(cp.r, [(d.nl, d.S) for d in cp.dims], cp.p)
         self.cp = cp
         self.tri = tri_index
         self.ntheta = [len(t[0]) for t in tri_index]

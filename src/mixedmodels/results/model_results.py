@@ -235,7 +235,22 @@ class MixedModelResults(RichRepr):
     @property
     def fitted(self) -> np.ndarray:
         """Fitted values Xβ̂ + Zb̂ (+ offset), conditional on the random effects."""
-        return self._fitted
+        return self._na_pad(self._fitted)
+
+    def _na_pad(self, x: np.ndarray) -> np.ndarray:
+        """R's ``naresid`` for ``na.exclude``: per-row results on every input row,
+        NaN at the rows dropped for missing values (``x`` unchanged otherwise)."""
+        d = self.design
+        if getattr(self, "na_action", "omit") != "exclude" or d.n_omitted == 0:
+            return x
+        out = np.full((d.n_input,) + np.shape(x)[1:], np.nan)
+        out[d.rows] = x
+        return out
+
+    def _na_unpad(self, x: np.ndarray) -> np.ndarray:
+        """The rows of the fit from a result :meth:`_na_pad` padded."""
+        d = self.design
+        return x[d.rows] if len(x) != d.n and len(x) == d.n_input else x
 
     def resid(self, type: str = "response", scaled: bool = False) -> np.ndarray:
         """Residuals, as lme4's ``residuals(m, type, scaled)``.
@@ -251,13 +266,13 @@ class MixedModelResults(RichRepr):
         elif type in ("pearson", "deviance"):
             out = r * np.sqrt(self.design.weights)
         elif type == "scaled":
-            return r * np.sqrt(self.design.weights) / self._sigma
+            return self._na_pad(r * np.sqrt(self.design.weights) / self._sigma)
         else:
             raise ValueError(
                 "type must be 'response', 'working', 'pearson', 'deviance' or 'scaled', "
                 f"got {type!r}"
             )
-        return out / self._sigma if scaled else out
+        return self._na_pad(out / self._sigma if scaled else out)
 
     @property
     def residuals(self) -> np.ndarray:
@@ -272,7 +287,8 @@ class MixedModelResults(RichRepr):
         """Predictions, as lme4's ``predict``; see :func:`mixedmodels.results.predict.predict`."""
         from .predict import predict
 
-        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        eta = predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        return self._na_pad(eta) if newdata is None else eta
 
     # -- inference (see mixedmodels.inference) -------------------------------------
     def confint(self, method: str = "Wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..arguments import check_flag, check_re_form
 from ..design import as_pandas
 from ..design.model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from ..design.variables import (
@@ -359,6 +360,8 @@ def predict(
     pyarrow, a dict of columns). Returns one value per row; NaN where a
     fixed-effect variable or an offset is missing.
     """
+    check_re_form(re_form)
+    allow_new_levels = check_flag(allow_new_levels, "allow_new_levels")
     d = model.design
     bars = _re_form_bars(model, re_form)
     state = TransformState(d.state)  # predictions never alter the fit's transforms

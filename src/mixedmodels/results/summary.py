@@ -166,7 +166,7 @@ class LmerSummary(RichRepr):
         """Refuse a df method this summary cannot compute (all can here)."""
 
     def _scaled_residuals(self) -> np.ndarray | None:
-        return self.model.resid("scaled")
+        return self.model._na_unpad(self.model.resid("scaled"))
 
     def _residual_quantile_values(self) -> np.ndarray:
         """Min, 1Q, median, 3Q, max of the scaled residuals."""

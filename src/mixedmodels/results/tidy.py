@@ -111,11 +111,12 @@ def augment(model: Any, data: Any = None) -> pd.DataFrame:
         out = pd.DataFrame(d.X, columns=d.x_names)
         out.insert(0, d.formula.response, model.y)
     glmm = _family(model) is not None
-    out[".fitted"] = model.linear_predictor if glmm else model.fitted
-    out[".fixed"] = model.predict(re_form="~0")
+    rows = model._na_unpad  # na_action="exclude" pads these with NaN: keep the fit's rows
+    out[".fitted"] = model.linear_predictor if glmm else rows(model.fitted)
+    out[".fixed"] = rows(model.predict(re_form="~0"))
     if glmm:
         out[".mu"] = model.fitted
-    out[".resid"] = model.resid()
+    out[".resid"] = rows(model.resid())
     if d.has_weights:
         out[".weights"] = d.weights
     return out

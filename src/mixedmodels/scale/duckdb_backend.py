@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from ..crossprod import CrossProducts, TermDims
 from ..design.collation import r_sort_key
 from ..errors import DataError
+from ..memory import check_dense_rest
 from ..optimize import OptimizerControl
 from .design import (
     ScaleDesign,
@@ -151,6 +152,7 @@ class DuckDBSource:
         offs = np.cumsum([0] + [dd.q for dd in dims[1:]])
         rz = int(offs[-1])
         r = rz + p + 1
+        check_dense_rest(r, [(dd.nl, dd.S) for dd in dims], p)
         A22 = np.zeros((r, r))
         rows21: list[np.ndarray] = []
         cols21: list[np.ndarray] = []

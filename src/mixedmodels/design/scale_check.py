@@ -1,0 +1,52 @@
+"""lme4's ``checkScaleX``: warn when fixed-effect predictors are on very different scales.
+
+For the columns of X that are not all 0/1 (intercept and dummy columns are
+skipped) with standard deviations s_j, lme4 warns when any
+|log(s_i/s_j)| or any |log s_j| exceeds log(1000): a predictor with sd
+above 1000 or below 0.001, or two predictors whose sds differ by more
+than a factor 1000. The fit is not changed (lme4's ``check.scaleX =
+"warning"``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import PredictorScaleWarning
+
+__all__ = ["check_scale_x"]
+
+SCALE_TOL = 1e3
+
+
+def check_scale_x(
+    X: np.ndarray, names: Sequence[str], tol: float = SCALE_TOL, stacklevel: int = 3
+) -> bool:
+    """Warn (:class:`PredictorScaleWarning`) as lme4 does; returns whether it warned."""
+    if X.shape[0] < 2 or X.shape[1] == 0:
+        return False
+    continuous = ~np.all((X == 0) | (X == 1), axis=0)
+    if not continuous.any():
+        return False
+    sd = X[:, continuous].std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logsd = np.log(sd)
+        spread = logsd[:, None] - logsd[None, :]
+    limit = math.log(tol)
+    far = np.abs(logsd) > limit
+    if not (far.any() or np.any(np.abs(spread[np.tril_indices(sd.size, -1)]) > limit)):
+        return False
+    cols = [n for n, c in zip(names, continuous) if c]
+    shown = ", ".join(f"{n} {s:.3g}" for n, s in zip(cols[:8], sd[:8]))
+    warnings.warn(
+        "Some predictor variables are on very different scales: consider rescaling "
+        f"(standard deviations: {shown}{' ...' if len(cols) > 8 else ''}); "
+        "for example scale(x) in the formula, or a change of units",
+        PredictorScaleWarning,
+        stacklevel=stacklevel,
+    )
+    return True
