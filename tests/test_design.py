@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -159,3 +161,79 @@ def test_no_rows_errors_name_the_cause() -> None:
         mm.lmer("Reaction ~ Days + (1 | Subject)", d.iloc[:0])
     with pytest.raises(DataError, match="'x' is NA in every row"):
         mm.lmer("Reaction ~ x + (1 | Subject)", d.assign(x=np.nan))
+
+
+@pytest.mark.parametrize(
+    ("formula", "column", "rows"),
+    [
+        ("Reaction ~ log(Days) + (1 | Subject)", "log(Days)", 18),
+        ("Reaction ~ I(1/Days) + (1 | Subject)", "I(1/Days)", 18),
+        ("Reaction ~ I(Days * 1e308) + (1 | Subject)", "I(Days * 1e+308)", 144),
+        ("Reaction ~ Days + (log(Days) | Subject)", "log(Days)", 18),
+    ],
+)
+def test_infinite_model_matrix_values_are_named(
+    sleep: pd.DataFrame, formula: str, column: str, rows: int
+) -> None:
+    """R/lme4 stop on non-finite values in X ("NA/NaN/Inf in 'x'"); NaN (log of a
+    negative number) is NA and its rows are dropped."""
+    with pytest.raises(DataError, match=rf"'{re.escape(column)}' .* has {rows} infinite values"):
+        build_design(formula, sleep)
+
+
+def test_nan_rows_from_expressions_are_dropped(sleep: pd.DataFrame) -> None:
+    d = build_design("Reaction ~ log(Days - 0.5) + (1 | Subject)", sleep)
+    assert d.n == 162 and d.n_omitted == 18
+
+
+def test_more_fixed_effect_columns_than_rows(sleep: pd.DataFrame) -> None:
+    small = sleep.iloc[:20].assign(Subject=lambda d: d.Subject.astype(str))
+    for formula in (
+        "Reaction ~ factor(Days) * Subject + (1 | Subject)",  # p = n after rank checks
+        "Reaction ~ factor(Days) * factor(Reaction) + (1 | Subject)",  # p > n
+    ):
+        with pytest.raises(ModelSpecificationError, match="fewer fixed-effect columns than rows"):
+            build_design(formula, small)
+
+
+def test_offset_must_be_numeric(sleep: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match=r"offset\(Subject\): an offset must be one number per row"):
+        build_design("Reaction ~ Days + offset(Subject) + (1 | Subject)", sleep)
+    with pytest.raises(DataError, match="column 'offset' .* infinite"):
+        build_design("Reaction ~ Days + offset(log(Days)) + (1 | Subject)", sleep)
+
+
+def test_constant_response_is_a_data_error(sleep: pd.DataFrame) -> None:
+    for y in (3.0, 0.0):
+        with pytest.raises(DataError, match=rf"response 'c' is constant .* is {y:g}"):
+            mm.lmer("c ~ Days + (Days | Subject)", sleep.assign(c=y))
+
+
+def test_numbers_as_terms_follow_r(sleep: pd.DataFrame) -> None:
+    """R: 0/1 (however written: TRUE, 1.0, 0x1) switch the intercept; other numbers
+    are "invalid model formula"."""
+    for text in (
+        "Reaction ~ TRUE + Days + (TRUE | Subject)",
+        "Reaction ~ 1.0 + Days + (0x1|Subject)",
+    ):
+        d = build_design(text, sleep)
+        assert d.x_names == ["(Intercept)", "Days"] and d.terms[0].names == ["(Intercept)"]
+    d = build_design("Reaction ~ FALSE + Days + (1 | Subject)", sleep)
+    assert d.x_names == ["Days"]
+    for text in ("Reaction ~ 0 + 1e5 + Days + (1|Subject)", "Reaction ~ Days:2 + (1|Subject)"):
+        with pytest.raises(FormulaError, match="cannot be a term of a model formula"):
+            build_design(text, sleep)
+
+
+def test_backquoted_names_are_columns(sleep: pd.DataFrame) -> None:
+    d = build_design("Reaction ~ `0` + (1 | Subject)", sleep.assign(**{"0": sleep.Days * 2.0}))
+    assert d.x_names == ["(Intercept)", "0"]
+    np.testing.assert_array_equal(d.X[:, 1], sleep.Days * 2.0)
+
+
+def test_nested_bars_and_non_ascii_groups_fit(sleep: pd.DataFrame) -> None:
+    ref = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    m = mm.lmer("Reaction ~ (Days + (1|Subject))", sleep)
+    np.testing.assert_allclose(m.theta, ref.theta, rtol=1e-8)
+    m = mm.lmer("Reaction ~ Days + (1 | Sübject)", sleep.rename(columns={"Subject": "Sübject"}))
+    np.testing.assert_allclose(m.theta, ref.theta, rtol=1e-8)

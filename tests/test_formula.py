@@ -81,3 +81,29 @@ def test_minus_one_after_a_bar_term() -> None:
     """lme4 accepts y ~ x + (1|g) - 1: the '- 1' belongs to the fixed part."""
     assert parse_formula("y ~ x + (1 | g) - 1").fixed == "x - 1"
     assert parse_formula("y ~ (1 | g) - 1 + x").fixed == "- 1 + x"
+
+
+def test_bars_inside_parentheses_as_lme4_findbars() -> None:
+    """lme4's findbars looks inside parentheses: both formulas fit in lme4 1.1-31."""
+    f = parse_formula("Reaction ~ (Days + (1|Subject))")
+    assert f.fixed.strip() == "Days"
+    assert groups(f.text) == [("1", "Subject")]
+    f = parse_formula("Reaction ~ ((1|Subject))")
+    assert f.fixed == "1"
+    assert groups(f.text) == [("1", "Subject")]
+    assert groups("y ~ x + ((x + (1|g)) + (0 + x|h))") == [("1", "g"), ("0 + x", "h")]
+    with pytest.raises(FormulaError, match=r"added with '\+', found '\*'"):
+        parse_formula("y ~ (x * (1|g))")
+
+
+def test_non_ascii_grouping_factor() -> None:
+    assert groups("y ~ Days + (Days | Sübject)") == [("Days", "Sübject")]
+    assert groups("y ~ 1 + (1 | école/classe)") == [("1", "école"), ("1", "classe:école")]
+
+
+@pytest.mark.parametrize("text", ["y ~ I(Days | Days) + (1|g)", "y ~ log(a || b) + (1|g)"])
+def test_bar_inside_a_call_is_named(text: str) -> None:
+    """lme4 takes 'a | b' inside a call for a random-effect term and fails; say so."""
+    with pytest.raises(FormulaError, match=r"'\|' inside the call (I|log)\(...\)") as info:
+        parse_formula(text)
+    assert info.value.position == text.index("|")

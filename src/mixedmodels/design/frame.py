@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError, RankDeficiencyWarning
+from ..errors import DataError, FormulaError, ModelSpecificationError, RankDeficiencyWarning
 from ..formula import ParsedFormula, parse_formula
 from .model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from .random import ReTerm, check_identifiable, interaction_factor, lme4_order
@@ -132,7 +132,7 @@ def drop_dependent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     if p == 0:
         return np.arange(0)
     norms = np.linalg.norm(X, axis=0)
-    if np.all(norms > 0):
+    if p <= n and np.all(norms > 0):
         # full rank (the common case) in one QR: |R_jj| is column j's residual norm
         # after projecting on the columns before it
         r = np.abs(np.diag(np.linalg.qr(X, mode="r")))
@@ -302,11 +302,19 @@ def build_design(
             "values; remove or recode them"
         )
     total_offset = np.zeros(n) if off is None else off.copy()
-    for o in offsets_in_formula:
-        total_offset += o.values if o.values.ndim == 1 else o.values[:, 0]
+    for expr, o in zip(fixed.offsets, offsets_in_formula):
+        if not isinstance(o, Numeric) or o.values.ndim != 1:
+            raise DataError(
+                f"offset({expr}): an offset must be one number per row, and '{expr}' is "
+                f"{'a factor' if isinstance(o, Categorical) else 'a matrix'}; use a numeric "
+                "column or expression"
+            )
+        total_offset += o.values
+    _check_finite(total_offset[:, None], ["offset"], "the offset", parsed.text)
 
     # --- fixed effects ---------------------------------------------------------
     X, fixed_spec = build_matrix(fixed, variables, n)
+    _check_finite(X, fixed_spec.column_names, "the fixed effects", parsed.text)
     dropped: list[str] = []
     keep = drop_dependent_columns(X)
     if keep.size < X.shape[1]:
@@ -322,6 +330,14 @@ def build_design(
             stacklevel=3,
         )
 
+    if parsed.has_random and X.shape[1] >= n:
+        raise ModelSpecificationError(
+            f"the fixed-effects model matrix has {X.shape[1]} linearly independent columns "
+            f"for {n} observations: a mixed model needs fewer fixed-effect columns than "
+            "rows (nothing would be left to estimate the variances); use fewer or simpler "
+            "fixed-effect terms"
+        )
+
     # --- random-effect terms ---------------------------------------------------
     terms: list[ReTerm] = []
     for b, spec, bv in zip(parsed.bars, bar_specs, bar_vars):
@@ -330,6 +346,7 @@ def build_design(
             raise FormulaError(
                 f"the random-effect term {b.text} has no columns", parsed.text, b.position
             )
+        _check_finite(Z, zspec.column_names, f"the random-effect term {b.text}", parsed.text)
         factor = interaction_factor([groups[g] for g in b.group_vars])
         terms.append(ReTerm(b, factor, Z, zspec.column_names, zspec))
     terms = lme4_order(terms)
@@ -356,6 +373,22 @@ def build_design(
     )
 
 
+def _check_finite(M: np.ndarray, names: list[str], where: str, formula: str) -> None:
+    """R's "NA/NaN/Inf in 'x'": a model matrix column with ±Inf (``log(0)``,
+    ``1/0``, an overflow such as ``x * 1e308``) is an error naming the column."""
+    bad = ~np.isfinite(M)
+    if not bad.any():
+        return
+    j = int(np.flatnonzero(bad.any(axis=0))[0])
+    rows = int(bad[:, j].sum())
+    raise DataError(
+        f"column '{names[j]}' of {where} has {rows} infinite value{'s' if rows > 1 else ''} "
+        f"(of {M.shape[0]} rows) in '{formula}': a model matrix must be finite (R: "
+        "NA/NaN/Inf in 'x'); change the expression (e.g. log(x + 1) for x >= 0) or drop "
+        "those rows"
+    )
+
+
 def numeric_response(design: Design) -> np.ndarray:
     """The response as a numeric vector, or a clear error."""
     r = design.response
@@ -364,5 +397,14 @@ def numeric_response(design: Design) -> np.ndarray:
             f"the response '{design.formula.response}' must be a numeric column for a linear "
             "mixed model; it is categorical (use mm.glmer(..., family='binomial') for a "
             "binary outcome)"
+        )
+    if design.n > 1 and np.ptp(design.y - design.offset) == 0:
+        value = float(design.y[0] - design.offset[0])
+        after = " after the offset" if design.has_offset else ""
+        raise DataError(
+            f"the response '{design.formula.response}' is constant (every one of the "
+            f"{design.n} values used is {value:.15g}{after}): "
+            "a linear mixed model cannot estimate variances from it (lme4 fails to converge "
+            "on it); check the response column"
         )
     return design.y

@@ -23,7 +23,14 @@ import pandas as pd
 
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from .collation import r_sort_key
-from .expressions import R_FUNCTIONS, expression_names, translate
+from .expressions import (
+    Columns,
+    Logical,
+    TransformState,
+    evaluate_expression,
+    expression_names,
+    translate,
+)
 
 __all__ = [
     "Categorical",
@@ -155,13 +162,6 @@ def _code_point_order_is_r_order(levels: list[str]) -> bool:
     return not any(u != u.lower() for u in levels) or not any(u != u.upper() for u in levels)
 
 
-class TransformState(dict):
-    """Parameters of stateful transforms (``scale``, ``center``) by expression."""
-
-
-_STATEFUL = ("scale", "center")
-
-
 _FACTOR_CALL = re.compile(r"\s*(factor|ordered|as\.factor|as_factor|C|relevel)\s*\(")
 
 
@@ -258,96 +258,67 @@ def evaluate(
     factor = _factor_call(expr, data, where)
     if factor is not None:
         return factor
-    code, py_names = translate(expr)
-    names = expression_names(expr)
-    env: dict[str, Any] = {k: v for k, v in R_FUNCTIONS.items() if k.isidentifier()}
-    env.update({k: R_FUNCTIONS[r] for k, r in py_names.items() if r in R_FUNCTIONS})
-    ident = {r: k for k, r in py_names.items()}
-    nan_rows = np.zeros(len(data), dtype=bool)
-    for n in names:
-        col = _column(data, n, where)
+    def column(name: str) -> Any:
+        if name not in data.columns:
+            return None
+        col = data[name]
         if is_categorical_series(col):
-            raise DataError(
-                f"column '{n}' is categorical and cannot be used inside the expression '{expr}'"
+            return to_categorical(col, name)
+        return _numeric_array(col, name)
+
+    def missing(name: str) -> None:
+        raise ColumnNotFoundError(name, data.columns, where)
+
+    value = evaluate_expression(expr, column, state, missing)
+    return _as_variable(value, expr, len(data))
+
+
+def _as_variable(value: Any, expr: str, n: int) -> Variable:
+    """An evaluated expression as a model-frame variable of ``n`` rows (R's
+    "variable lengths differ" for anything else)."""
+    if isinstance(value, Categorical):
+        if len(value.codes) != n:
+            raise FormulaError(f"'{expr}' gives {len(value.codes)} values for {n} rows", expr)
+        return value
+    if isinstance(value, Logical):  # R codes a logical as a FALSE/TRUE factor
+        flags = np.asarray(value.values, dtype=float)
+        if flags.ndim != 1 or flags.shape[0] != n:
+            raise FormulaError(
+                f"'{expr}' gives {flags.size} logical value{'s' if flags.size != 1 else ''} "
+                f"for {n} rows: an expression in a formula must give one value per row",
+                expr,
             )
-        env[ident.get(n, n)] = values = _numeric_array(col, n)
-        nan_rows |= np.isnan(values)
-
-    def scale(x: np.ndarray, center: bool = True, scale: bool = True) -> np.ndarray:
-        key = ("scale", expr)
-        if key not in state:
-            mu = float(np.nanmean(x)) if center else 0.0
-            sd = (
-                float(np.sqrt(np.nansum((x - mu) ** 2) / (np.sum(~np.isnan(x)) - 1)))
-                if scale
-                else 1.0
-            )
-            state[key] = (mu, sd)
-        mu, sd = state[key]
-        return (x - mu) / sd
-
-    def center_(x: np.ndarray) -> np.ndarray:
-        key = ("center", expr)
-        if key not in state:
-            state[key] = float(np.nanmean(x))
-        return x - state[key]
-
-    def poly(x: np.ndarray, degree: int = 1, raw: bool = False) -> np.ndarray:
-        """R's ``poly``: orthonormal polynomials by the three-term recurrence.
-
-        P₀ = 1, P₁ = x − a₀, P_{k+1} = (x − a_k) P_k − (N_k / N_{k−1}) P_{k−1} with
-        N_k = Σ P_k², a_k = Σ x P_k² / N_k; columns P_k / √N_k, k = 1..degree.
-        The (a, N) of the fit are reused for new data, as R's ``predict``.
-        """
-        x = np.asarray(x, dtype=float)
-        if raw:
-            return np.column_stack([x**k for k in range(1, degree + 1)])
-        key = ("poly", expr)
-        if key not in state:
-            ok = ~np.isnan(x)
-            xs = x[ok]
-            if np.unique(xs).size <= degree:
-                raise FormulaError(
-                    f"'degree' must be less than the number of unique points in {expr}", expr
-                )
-            a, N = [], [1.0, float(xs.size)]
-            prev, cur = np.zeros_like(xs), np.ones_like(xs)
-            for k in range(degree):
-                a.append(float(np.sum(xs * cur**2) / N[-1]))
-                nxt = (xs - a[k]) * cur - (N[-1] / N[-2]) * prev if k else xs - a[0]
-                prev, cur = cur, nxt
-                N.append(float(np.sum(cur**2)))
-            state[key] = (a, N)
-        a, N = state[key]
-        cols, prev, cur = [], np.zeros_like(x), np.ones_like(x)
-        for k in range(degree):
-            nxt = (x - a[k]) * cur - (N[k + 1] / N[k]) * prev if k else x - a[0]
-            prev, cur = cur, nxt
-            cols.append(cur / np.sqrt(N[k + 2]))
-        return np.column_stack(cols)
-
-    env["scale"] = scale
-    env["center"] = center_
-    env["poly"] = poly
-    try:
-        with np.errstate(all="ignore"):
-            value = eval(compile(code, "<formula>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
-    except FormulaError:
-        raise
-    except Exception as exc:
-        raise FormulaError(f"cannot evaluate '{expr}': {exc}", expr) from exc
-    n = len(data)
-    if np.asarray(value).dtype == bool:  # a logical: R codes it as a FALSE/TRUE factor
-        flags = np.broadcast_to(np.asarray(value), (n,))
-        codes = np.where(nan_rows, -1, flags.astype(np.intp))
+        codes = np.where(np.isnan(flags), -1, flags == 1)
         return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
+    names: list[str] | None = None
+    if isinstance(value, Columns):
+        value, names = value.values, value.names
+    if value is None or isinstance(value, (str, list)):
+        raise FormulaError(
+            f"'{expr}' is not a numeric or factor variable: a formula term must give one "
+            "number or level per row",
+            expr,
+        )
     arr = np.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        arr = np.full(n, float(arr))
-    if arr.shape[0] != n:
-        raise FormulaError(f"'{expr}' gives {arr.shape[0]} values for {n} rows", expr)
+    if arr.ndim == 0 or arr.shape[0] != n:
+        shown = f" ({_r_value(float(arr.ravel()[0]))})" if arr.size == 1 else ""
+        raise FormulaError(
+            f"'{expr}' gives {arr.size if arr.ndim < 2 else arr.shape[0]} "
+            f"value{'s' if arr.size != 1 else ''}{shown} for {n} rows (R: variable lengths "
+            "differ): an expression in a formula must give one value per row; a constant "
+            "adds nothing next to the intercept",
+            expr,
+        )
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim == 1:
         return Numeric(arr)
-    return Numeric(arr, [str(j + 1) for j in range(arr.shape[1])])
+    return Numeric(arr, names or [str(j + 1) for j in range(arr.shape[1])])
+
+
+def _r_value(x: float) -> str:
+    if np.isnan(x):
+        return "NaN"
+    if np.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    return f"{x:.15g}"

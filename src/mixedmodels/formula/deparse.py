@@ -20,18 +20,27 @@ originals to put back. :func:`r_tokens` is the R tokenizer that
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["deparse_expr", "deparse_formula", "protect_calls", "r_tokens", "PLACEHOLDER"]
+__all__ = [
+    "deparse_expr",
+    "deparse_formula",
+    "protect_calls",
+    "r_tokens",
+    "r_number",
+    "parse_r",
+    "PLACEHOLDER",
+]
 
 PLACEHOLDER = "mmcall{}_"
 
 _TOKEN = re.compile(
-    r"(?P<ws>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)"
+    r"(?P<ws>\s+)|(?P<num>0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)"
     r"|(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<bq>`[^`]*`)"
-    r"|(?P<name>[A-Za-z.][A-Za-z0-9._]*)"
+    r"|(?P<name>(?:[^\W\d_]|\.)[\w.]*)"
     r"|(?P<op>%[^%]*%|\*\*|\|\||&&|==|!=|<=|>=|<-|[-+*/^:~|&<>!()=,$@\[\]?])"
 )
 
@@ -51,14 +60,27 @@ def r_tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def r_number(tok: str) -> float:
+    """The value of an R numeric literal: decimal (``1e-320`` is a subnormal,
+    ``1e999`` is ``Inf``), hexadecimal (``0x1F`` = 31), optional ``L`` suffix."""
+    tok = tok[:-1] if tok.endswith("L") else tok
+    if tok[:2] in ("0x", "0X"):
+        whole = int(tok, 16)
+        return float(whole) if whole.bit_length() <= 1024 else math.inf
+    return float(tok)
+
+
 def _number(tok: str) -> str:
     """A numeric literal as R deparses it: the shorter of fixed and scientific
-    notation (fixed on a tie), e.g. ``1e3`` → ``1000``, ``1e5`` → ``1e+05``."""
+    notation (fixed on a tie), e.g. ``1e3`` → ``1000``, ``1e5`` → ``1e+05``,
+    ``0x1F`` → ``31``, ``1e999`` → ``Inf``."""
+    value = r_number(tok)
     if tok.endswith("L"):
-        return tok
+        return f"{int(value)}L" if math.isfinite(value) else "Inf"
+    if not math.isfinite(value):
+        return "Inf"
     if re.fullmatch(r"\d+", tok) and len(tok.lstrip("0")) <= 15:
-        tok = str(float(int(tok)))
-    value = float(tok)
+        value = float(int(tok))
     fixed = format(Decimal(repr(value)), "f")
     if "." in fixed:
         fixed = fixed.rstrip("0").rstrip(".")
@@ -73,7 +95,7 @@ def deparse_expr(text: str) -> str:
     return " ".join(line.strip() for line in deparse_formula(text.strip(), cutoff=10**9))
 
 
-_CALL = re.compile(r"([A-Za-z.][A-Za-z0-9._]*)\s*\(")
+_CALL = re.compile(r"((?:[^\W\d_]|\.)[\w.]*)\s*\(")
 
 
 def _close(text: str, open_at: int) -> int:
@@ -105,10 +127,12 @@ def protect_calls(text: str) -> tuple[str, dict[str, str]]:
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "`":
+        if ch == "`":  # a backquoted name, kept whole (`0` is a column, not the number 0)
             end = text.find("`", i + 1)
             end = len(text) - 1 if end < 0 else end
-            out.append(text[i : end + 1])
+            key = PLACEHOLDER.format(len(calls))
+            calls[key] = text[i : end + 1]
+            out.append(key)
             i = end + 1
             continue
         m = _CALL.match(text, i)
@@ -121,7 +145,41 @@ def protect_calls(text: str) -> tuple[str, dict[str, str]]:
             continue
         out.append(ch)
         i += 1
-    return re.sub(r"%in%", ":", "".join(out)), calls
+    return re.sub(r"%in%", ":", _formula_constants("".join(out), text)), calls
+
+
+_CONSTANT = re.compile(
+    r"(?<![\w.])(0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?|TRUE|FALSE)(?![\w.])"
+)
+
+
+def _formula_constants(protected: str, original: str) -> str:
+    """R's rule for constants among formula terms: ``1``/``TRUE`` (however
+    written: ``1.0``, ``1e0``, ``0x1``, ``1L``) keeps the intercept, ``0``/``FALSE``
+    drops it, a power after ``^`` is the expansion order, and any other number
+    is R's "invalid model formula" (a :class:`FormulaError`)."""
+    from ..errors import FormulaError
+
+    def one(m: re.Match[str]) -> str:
+        tok = m.group(1)
+        before = protected[: m.start()].rstrip()
+        if before.endswith("^"):
+            value = r_number(tok)
+            return str(int(value)) if value.is_integer() else tok
+        value = 1.0 if tok == "TRUE" else 0.0 if tok == "FALSE" else r_number(tok)
+        if value in (0.0, 1.0):
+            return str(int(value))
+        at = re.search(rf"(?<![\w.]){re.escape(tok)}(?![\w.])", original)
+        raise FormulaError(
+            f"the number {tok} cannot be a term of a model formula (R: invalid model "
+            "formula): only 1 (keep the intercept) and 0 or -1 (drop it) may stand "
+            f"alone; for a constant column write I({tok}), to scale a term write "
+            f"I({tok} * x)",
+            original,
+            at.start() if at else None,
+        )
+
+    return _CONSTANT.sub(one, protected)
 
 
 # -- formulas as R deparses them ---------------------------------------------------
@@ -163,15 +221,17 @@ class _Parser:
 
     def take(self, value: str | None = None) -> tuple[str, str]:
         tok = self.peek()
-        if tok[0] == "end" or (value is not None and tok[1] != value):
-            raise ValueError(f"expected {value!r}, found {tok[1]!r}")
+        if tok[0] == "end":
+            raise ValueError("it ends where more is expected" + (f" ('{value}')" if value else ""))
+        if value is not None and tok[1] != value:
+            raise ValueError(f"'{value}' expected where '{tok[1]}' is")
         self.i += 1
         return tok
 
     def parse(self) -> Node:
         node = self.expr(0)
         if self.peek()[0] != "end":
-            raise ValueError(f"unexpected {self.peek()[1]!r}")
+            raise ValueError(f"unexpected '{self.peek()[1]}'")
         return node
 
     def expr(self, rbp: int) -> Node:
@@ -182,7 +242,7 @@ class _Parser:
             left = ("paren", self.expr(0))
             self.take(")")
         elif kind == "op":
-            raise ValueError(f"unexpected {val!r}")
+            raise ValueError(f"unexpected '{val}'")
         else:
             left = (kind, val)
         while True:
@@ -215,8 +275,21 @@ class _Parser:
                 return out
 
 
+def parse_r(text: str) -> Node:
+    """R's parse tree of one expression: ``("num", "1e5")``, ``("str", '"a"')``,
+    ``("name", "x")``, ``("bq", "`my var`")``, ``("paren", e)``, ``("un", op, e)``,
+    ``("bin", op, left, right)``, ``("call", function, [(arg name or None, e), ...])``.
+
+    Raises ``ValueError`` saying what is wrong when ``text`` is not one R expression.
+    """
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+
+
 def _name_text(name: str) -> str:
-    syntactic = re.fullmatch(r"(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*|\.", name)
+    syntactic = re.fullmatch(r"(?:[^\W\d_]|\.(?![0-9]))[\w.]*|\.", name)
     if name in _R_CONSTANTS:
         return name
     return name if syntactic and name not in _RESERVED else f"`{name}`"
@@ -250,7 +323,7 @@ class _Deparser:
         kind = node[0]
         if kind == "num":
             text = node[1]
-            self.put(f"{int(float(text[:-1]))}L" if text.endswith("L") else _number(text))
+            self.put(_number(text))
         elif kind == "str":
             body = re.sub(r"\\(.)", r"\1", node[1][1:-1])
             self.put('"' + body.replace("\\", "\\\\").replace('"', '\\"') + '"')
@@ -312,8 +385,8 @@ def _bar_terms(node: Node) -> tuple[list[Node], bool]:
     def walk(n: Node) -> tuple[list[frozenset[int]], bool | None]:
         if n[0] == "paren":
             return walk(n[1])
-        if n[0] == "num" and float(n[1].rstrip("L")) in (0.0, 1.0):
-            return [], float(n[1].rstrip("L")) == 1.0
+        if n[0] == "num" and r_number(n[1]) in (0.0, 1.0):
+            return [], r_number(n[1]) == 1.0
         if n[0] == "un" and n[1] in "+-":
             terms, icpt = walk(n[2])
             return ([], None if icpt is None else not icpt) if n[1] == "-" else (terms, icpt)
@@ -323,7 +396,10 @@ def _bar_terms(node: Node) -> tuple[list[Node], bool]:
         a, ia = walk(n[2])
         if op == "^":
             out = a
-            for _ in range(int(float(n[3][1])) - 1 if n[3][0] == "num" else 0):
+            power = r_number(n[3][1]) if n[3][0] == "num" else 1.0
+            # the expansion saturates once the power reaches the number of variables
+            power = min(power, float(len(keys) + 1)) if power == power else 1.0
+            for _ in range(max(int(power) - 1, 0)):
                 out = union(out, [s | t for s in out for t in a])
             return out, ia
         b, ib = walk(n[3])
@@ -386,9 +462,9 @@ def deparse_formula(text: str, cutoff: int = 60) -> list[str]:
     returned as it is.
     """
     try:
-        node = _expand_double_verts(_Parser(text).parse())
-    except (ValueError, IndexError):
+        node = _expand_double_verts(parse_r(text))
+        d = _Deparser(cutoff)
+        d.write(node)
+    except (ValueError, IndexError, RecursionError):
         return [text]
-    d = _Deparser(cutoff)
-    d.write(node)
     return d.lines + [d.buf]

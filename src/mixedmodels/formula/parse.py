@@ -70,7 +70,11 @@ class ParsedFormula:
         return len(self.bars) > 0
 
 
-_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
+_NAME = re.compile(r"^(?:[^\W\d]|\.)[\w.]*$|^`[^`]+`$")  # R allows the locale's letters
+
+
+_QUOTED = re.compile(r"`[^`]*`|\"[^\"]*\"|'[^']*'")
+_CALL_BEFORE = re.compile(r"((?:[^\W\d]|\.)[\w.]*|`[^`]*`)\s*$")
 
 
 def _matching_paren(text: str, start: int, formula: str, offset: int) -> int:
@@ -288,6 +292,23 @@ def parse_formula(text: str) -> ParsedFormula:
         if ch == "(":
             close = _matching_paren(rhs, i, text, rhs_off)
             inner = rhs[i + 1 : close]
+            bar_inside = "|" in _QUOTED.sub(lambda q: "q" * len(q.group()), inner)
+            call = _CALL_BEFORE.search(rhs[:i])
+            if call is not None and bar_inside:
+                fname = call.group(1)
+                raise FormulaError(
+                    f"'|' inside the call {fname}(...): lme4 reads 'a | b' inside a function "
+                    "call as a random-effect term and cannot use it there; write each "
+                    "random-effect term on its own, as '+ (a | b)' (R's logical OR cannot "
+                    "be used inside an lme4 formula)",
+                    text,
+                    rhs_off + i + 1 + inner.index("|"),
+                )
+            if call is None and bar_inside and _find_bar(inner) is None:
+                # parentheses around terms that hold a bar: lme4's findbars looks
+                # inside them, so '(x + (1 | g))' is 'x + (1 | g)'
+                rhs = rhs[:i] + " " + inner + " " + rhs[close + 1 :]
+                continue
             if _find_bar(inner) is not None:
                 # a bar term: it must be a top-level summand
                 before = rhs[buf_start:i].rstrip()
