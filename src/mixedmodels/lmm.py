@@ -21,6 +21,7 @@ import numpy as np
 from . import arguments
 from .crossprod import CrossProducts, crossprod
 from .design import Design, build_design, numeric_response
+from .design.frame import check_response_varies
 from .design.scale_check import check_scale_x
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
 from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
@@ -337,6 +338,7 @@ def lmer(
     na_action = arguments.check_na_action(na_action)
     control = arguments.check_control(control, OptimizerControl)
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
+    check_response_varies(design)
     check_scale_x(design.X, design.x_names)
     # without fixed effects REML and ML coincide; lme4 then reports an ML fit
     reml = REML and design.X.shape[1] > 0

@@ -22,7 +22,14 @@ from .model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from .random import ReTerm, check_identifiable, interaction_factor, lme4_order
 from .variables import Categorical, Numeric, TransformState, Variable, evaluate, to_categorical
 
-__all__ = ["Design", "build_design", "as_pandas", "drop_dependent_columns"]
+__all__ = [
+    "Design",
+    "build_design",
+    "as_pandas",
+    "drop_dependent_columns",
+    "numeric_response",
+    "check_response_varies",
+]
 
 
 @dataclass
@@ -398,6 +405,14 @@ def numeric_response(design: Design) -> np.ndarray:
             "mixed model; it is categorical (use mm.glmer(..., family='binomial') for a "
             "binary outcome)"
         )
+    return design.y
+
+
+def check_response_varies(design: Design) -> None:
+    """A linear mixed model of a constant response (after the offset) has no
+    variance to estimate: a clear error rather than a degenerate fit."""
+    if isinstance(design.response, Categorical) or design.y.ndim != 1:
+        return  # numeric_response names the problem
     if design.n > 1 and np.ptp(design.y - design.offset) == 0:
         value = float(design.y[0] - design.offset[0])
         after = " after the offset" if design.has_offset else ""
@@ -407,4 +422,3 @@ def numeric_response(design: Design) -> np.ndarray:
             "a linear mixed model cannot estimate variances from it (lme4 fails to converge "
             "on it); check the response column"
         )
-    return design.y
