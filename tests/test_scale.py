@@ -273,3 +273,116 @@ def test_duckdb_string_levels_in_r_order(tmp_path) -> None:
     assert list(m.fixef.index) == list(r.fixef.index) == ["(Intercept)", "trtctl", "trtTrt"]
     assert list(m.ranef["g"].index) == list(r.ranef["g"].index)
     np.testing.assert_allclose(m.fixef, r.fixef, rtol=1e-6)
+
+
+# --------------------------------------------------------------- bad sources, NaN, inf
+
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+
+
+def test_duckdb_directory_reads_its_parquet_files(tmp_path) -> None:
+    d = mm.datasets.load("sleepstudy")
+    folder = tmp_path / "parts"
+    (folder / "sub").mkdir(parents=True)
+    d.iloc[:100].to_parquet(folder / "a.parquet")
+    d.iloc[100:].to_parquet(folder / "sub" / "b.parquet")
+    r = mm.lmer(SLEEP, d)
+    for source in (str(folder), str(folder) + "/", folder):
+        m = scale.lmer_duckdb(SLEEP, source)
+        assert m.nobs == 180
+        assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ("{tmp}/empty", "directory '.*empty' holds no .parquet or .csv files"),
+        ("{tmp}/missing.parquet", "data file '.*missing.parquet' does not exist"),
+        ("{tmp}/empty/*.parquet", "no files match '.*empty/\\*.parquet'"),
+        ("no_such_table", "'no_such_table' is neither a data file nor a table"),
+        ("{tmp}/bad.parquet", "cannot read '.*bad.parquet'"),
+        ("{tmp}/m[13].parquet", "cannot read .*could not be found in file"),
+        ("{tmp}/m[12].parquet", "cannot read .*Could not convert string"),
+    ],
+)
+def test_duckdb_bad_sources_name_the_path(tmp_path, source: str, match: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.parquet").write_bytes(b"not a parquet file")
+    pd.DataFrame({"y": [1.0, 2.0], "g": ["a", "b"]}).to_parquet(tmp_path / "m1.parquet")
+    pd.DataFrame({"y": ["x", "z"], "g": ["a", "b"]}).to_parquet(tmp_path / "m2.parquet")
+    pd.DataFrame({"g": ["a", "b"]}).to_parquet(tmp_path / "m3.parquet")
+    with pytest.raises(mm.errors.DataError, match=match):
+        scale.lmer_duckdb("y ~ 1 + (1 | g)", source.format(tmp=tmp_path))
+
+
+def _sleep_with_nan() -> pd.DataFrame:
+    d = mm.datasets.load("sleepstudy")
+    d.loc[3, "Reaction"] = np.nan
+    d.loc[5, "Days"] = np.nan
+    return d
+
+
+def test_ieee_nan_in_parquet_is_missing(tmp_path) -> None:
+    """NaN stored as a float (not a Parquet NULL) is NA, as pandas and R read it."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    d = _sleep_with_nan()
+    table = pa.table(
+        {
+            "Reaction": pa.array(d["Reaction"].to_numpy(), from_pandas=False),
+            "Days": pa.array(d["Days"].to_numpy(), from_pandas=False),
+            "Subject": pa.array(d["Subject"].astype(str).to_numpy()),
+        }
+    )
+    assert table.column("Reaction").null_count == 0  # true NaN values
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table, path)
+    r = mm.lmer(SLEEP, d)
+    assert r.nobs == 178
+    m = scale.lmer_duckdb(SLEEP, str(path))
+    assert m.nobs == 178 and m.design.n_omitted == 2
+    assert_same_fit(m, r)
+    dd = pytest.importorskip("dask.dataframe")
+    assert_same_fit(scale.lmer_dask(SLEEP, dd.read_parquet(path)), r)
+
+
+@pytest.mark.parametrize(
+    ("column", "formula", "match"),
+    [
+        ("Reaction", SLEEP, "the response 'Reaction' has 1 infinite values"),
+        ("Days", SLEEP, "the fixed-effect column 'Days' has 1 infinite values"),
+        ("Days", "Reaction ~ 1 + (Days | Subject)", "random-effect column 'Days' of"),
+    ],
+)
+def test_infinite_values_name_the_column(tmp_path, column: str, formula: str, match: str) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    d = mm.datasets.load("sleepstudy")
+    d.loc[3, column] = np.inf
+    path = tmp_path / "inf.parquet"
+    d.to_parquet(path)
+    with pytest.raises(mm.errors.DataError, match=match):
+        scale.lmer_duckdb(formula, str(path))
+    with pytest.raises(mm.errors.DataError, match=match):
+        scale.lmer_dask(formula, dd.read_parquet(path))
+    if column == "Reaction":  # the in-memory fit refuses it in the same words
+        with pytest.raises(mm.errors.DataError, match=match):
+            mm.lmer(formula, d)
+
+
+def test_infinite_expression_and_overflow(tmp_path) -> None:
+    d = mm.datasets.load("sleepstudy")
+    path = tmp_path / "sleep.parquet"
+    d.to_parquet(path)
+    with pytest.raises(mm.errors.DataError, match=r"'log\(Days\)' has 18 infinite values"):
+        scale.lmer_duckdb("Reaction ~ log(Days) + (1 | Subject)", str(path))
+    d["Reaction"] *= 1e200
+    d.to_parquet(path)
+    with pytest.raises(mm.errors.DataError, match="overflow: the response 'Reaction'"):
+        scale.lmer_duckdb(SLEEP, str(path))
+
+
+def test_dask_accepts_a_pandas_frame() -> None:
+    d = mm.datasets.load("sleepstudy")
+    assert_same_fit(scale.lmer_dask(SLEEP, d), mm.lmer(SLEEP, d))
+    with pytest.raises(mm.errors.DataError, match="needs a Dask DataFrame"):
+        scale.lmer_dask(SLEEP, d.to_dict())

@@ -11,6 +11,7 @@ partitions.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -18,22 +19,30 @@ import pandas as pd
 
 from ..crossprod import CrossProducts, crossprod
 from ..design.model_matrix import build_matrix
-from ..design.random import interaction_factor
 from ..design.variables import (
     Categorical,
     TransformState,
     evaluate,
     is_categorical_series,
-    to_categorical,
+    r_label,
 )
-from ..errors import DataError, FormulaError
+from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..optimize import OptimizerControl
 from .design import (
     ScaleDesign,
     VarInfo,
     build_scale_design,
+    check_finite,
     drop_dependent,
     formula_columns,
+)
+from .factors import (
+    FactorMeta,
+    apply_ordered,
+    dask_metadata,
+    explicit_metadata,
+    merge_metadata,
+    order_level_rows,
 )
 from .model import SufficientStatsLMM
 
@@ -127,6 +136,28 @@ class DaskSource:
         (total,) = dask.compute(parts[0])
         return total
 
+    def _column_stats(self, pdf: pd.DataFrame) -> np.ndarray:
+        """One partition's (count of ±inf, largest finite |v|) per model column."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        cols = np.column_stack([y, X, *Zs]) if len(y) else np.zeros((0, 1 + X.shape[1]))
+        inf = np.isinf(cols).sum(axis=0)
+        finite = np.where(np.isfinite(cols), np.abs(cols), 0.0)
+        big = finite.max(axis=0) if len(y) else np.zeros(cols.shape[1])
+        return np.stack([inf.astype(float), big])
+
+    def column_stats(self) -> dict[str, tuple[int, float]]:
+        """Per model column (y, x{j}, z{k}_{s}): the count of ±inf and the largest finite |v|."""
+        import dask
+        from dask import delayed
+
+        parts = [delayed(self._column_stats)(p) for p in self.ddf.to_delayed()]
+        (stats,) = dask.compute(parts)
+        inf = sum(st[0] for st in stats)
+        big = np.max([st[1] for st in stats], axis=0)
+        keys = ["y"] + [f"x{j}" for j in range(len(self.design.x_columns))]
+        keys += [f"z{k}_{s}" for k, t in enumerate(self.design.terms) for s in range(t.S)]
+        return {k: (int(inf[i]), float(big[i])) for i, k in enumerate(keys)}
+
     def _eta(self, model: SufficientStatsLMM, pdf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray,
                                                                            np.ndarray]:
         codes, Zs, X, y, w = self.coded(pdf)
@@ -182,12 +213,45 @@ class DaskSource:
         return float(tot[0][0]), float(tot[0][1]), per
 
 
+def as_dask_frame(data: Any) -> Any:
+    """A Dask DataFrame as given; a pandas (or polars) frame split into partitions."""
+    if hasattr(data, "_meta") and hasattr(data, "to_delayed"):
+        return data
+    import dask.dataframe as dd
+
+    if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):  # polars, pyarrow
+        data = data.to_pandas()
+    if isinstance(data, pd.DataFrame):
+        parts = max(1, min(os.cpu_count() or 1, len(data) // 100_000))
+        return dd.from_pandas(data, npartitions=parts)
+    raise DataError(
+        f"lmer_dask needs a Dask DataFrame (or a pandas/polars frame), got {type(data).__name__}; "
+        "for files use dask.dataframe.read_parquet(...) or mixedmodels.scale.lmer_duckdb"
+    )
+
+
 def crossprod_dask(
-    formula: str, ddf: Any, weights: str | None = None
+    formula: str,
+    ddf: Any,
+    weights: str | None = None,
+    *,
+    levels: dict[str, Any] | None = None,
+    ordered: dict[str, Any] | None = None,
 ) -> tuple[CrossProducts, ScaleDesign, DaskSource]:
-    """The cross-products, row-free design and row source of ``formula`` on a Dask frame."""
-    meta = ddf._meta
-    is_cat = {str(c): is_categorical_series(meta[c]) for c in meta.columns}
+    """The cross-products, row-free design and row source of ``formula`` on a Dask frame.
+
+    Factors take their level order and ordered flag from ``levels=`` /
+    ``ordered=``, else from the frame's categorical dtypes (as pandas does in
+    memory), else R's order; see :mod:`mixedmodels.scale.factors`.
+    """
+    ddf = as_dask_frame(ddf)
+    meta_frame = ddf._meta
+    explicit = explicit_metadata(levels, ordered)
+    for c in explicit:
+        if c not in meta_frame.columns:
+            raise ColumnNotFoundError(c, [str(x) for x in meta_frame.columns], "levels= / ordered=")
+    meta = merge_metadata(explicit, dask_metadata(meta_frame))
+    is_cat = {str(c): is_categorical_series(meta_frame[c]) or str(c) in meta for c in meta_frame}
 
     def whole_column_only(e: str) -> None:
         if "scale(" in e or "center(" in e:
@@ -195,12 +259,16 @@ def crossprod_dask(
                                "add the transformed column to the frame", e)
 
     parsed, infos, raw = formula_columns(formula, is_cat, weights, check_expr=whole_column_only)
+    apply_ordered(infos, meta)
 
     n_input = int(ddf.shape[0].compute())
     rows = ddf[raw].dropna()
     n = int(rows.shape[0].compute())
     if n == 0:
-        raise DataError("no rows left after removing rows with missing values")
+        raise DataError(
+            "no rows left after removing rows with missing values (NA or NaN) in "
+            + ", ".join(repr(c) for c in raw)
+        )
     if weights is not None and float(rows[weights].min().compute()) <= 0:
         raise DataError("weights must be positive")
 
@@ -208,19 +276,32 @@ def crossprod_dask(
     keys += [bar.group_vars for bar in parsed.bars]
     keys = list(dict.fromkeys(keys))  # type: ignore[arg-type]
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
-    values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    values: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for key in keys:
         distinct = rows[list(key)].drop_duplicates().compute().reset_index(drop=True)
-        fac = interaction_factor([to_categorical(distinct[c], c) for c in key])
-        table = distinct.assign(code=fac.codes)
+        # categories known only once computed (read_parquet) give the order, as in memory
+        known = dict(meta)
+        for c in key:
+            if isinstance(distinct[c].dtype, pd.CategoricalDtype) and (
+                c not in meta or meta[c].labels is None
+            ):
+                cats = tuple(r_label(v) for v in distinct[c].cat.categories)
+                known[c] = FactorMeta(cats, False, "Dask categorical dtype")
+        tuples = [tuple(r) for r in distinct.itertuples(index=False, name=None)]
+        tuples = order_level_rows(tuples, key, known)
+        table = pd.DataFrame(tuples, columns=list(key))
+        for c in key:  # merge on the frame's own dtypes
+            table[c] = table[c].astype(distinct[c].dtype)
+        table["code"] = np.arange(len(tuples), dtype=np.intp)
         codes[key] = table
-        values[key] = [(lab,) for lab in fac.levels]  # labels: "a:b" for interactions
+        values[key] = tuples
     for info in infos.values():
         if info.kind == "cat":
             info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
     design = build_scale_design(parsed, infos, values, n, n_input, weights is not None)
     src = DaskSource(rows, design, infos, codes, weights)
     cp, G = src.crossprod()
+    check_finite(cp, design, src.column_stats)
     cp, keep = drop_dependent(cp, G, design)
     src.x_index = [int(j) for j in keep]
     return cp, design, src
@@ -233,9 +314,19 @@ def lmer_dask(
     weights: str | None = None,
     control: OptimizerControl | None = None,
     start: Any = None,
+    *,
+    levels: dict[str, Any] | None = None,
+    ordered: dict[str, Any] | None = None,
 ) -> SufficientStatsLMM:
-    """Fit ``lmer(formula)`` on a Dask DataFrame from partition-wise cross-products."""
-    cp, design, src = crossprod_dask(formula, ddf, weights=weights)
+    """Fit ``lmer(formula)`` on a Dask DataFrame from partition-wise cross-products.
+
+    ``ddf`` may also be a pandas or polars frame (split into partitions).
+    ``levels=`` / ``ordered=`` code factors as in :func:`lmer_duckdb`;
+    without them a categorical dtype gives its categories and ordered flag.
+    Rows with NA or NaN are left out; ±inf is an error naming the column.
+    """
+    cp, design, src = crossprod_dask(formula, ddf, weights=weights, levels=levels,
+                                     ordered=ordered)
     model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name="dask")
     if isinstance(start, pd.Series):
         start = start.to_numpy()

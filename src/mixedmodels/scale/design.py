@@ -44,6 +44,7 @@ __all__ = [
     "build_scale_design",
     "dependent_columns_from_gram",
     "drop_dependent",
+    "check_finite",
 ]
 
 _FACTOR_CALL = ("factor(", "C(", "ordered(", "as_factor(")
@@ -359,3 +360,50 @@ def drop_dependent(
         cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w
     )
     return reduced, keep
+
+
+def _all_finite(cp: CrossProducts) -> bool:
+    """True when every block of A is finite."""
+    a21 = cp.A21.data if sp.issparse(cp.A21) else np.asarray(cp.A21)
+    return bool(
+        np.isfinite(cp.A11).all() and np.isfinite(a21).all() and np.isfinite(cp.A22).all()
+    )
+
+
+def check_finite(
+    cp: CrossProducts,
+    design: ScaleDesign,
+    column_stats: Callable[[], dict[str, tuple[int, float]]],
+) -> None:
+    """Refuse ±inf in y, X or Z, and sums that overflow, naming the column.
+
+    When every block of A is finite nothing is read. Otherwise
+    ``column_stats()`` scans the rows once more and returns, per model column
+    (``"y"``, ``"x{j}"``, ``"z{k}_{s}"``), the number of infinite values and
+    the largest finite magnitude. As in memory (and R's ``lm``), infinite
+    values are an error, not missing values: NaN and NULL were left out as NA
+    before the cross-products.
+    """
+    if _all_finite(cp):
+        return
+    from ..errors import DataError
+
+    stats = column_stats()
+    names: dict[str, str] = {"y": f"the response '{design.response}'"}
+    for j, nm in enumerate(design.x_names):
+        names[f"x{j}"] = f"the fixed-effect column '{nm}'"
+    for k, t in enumerate(design.terms):
+        for s, nm in enumerate(t.names):
+            names[f"z{k}_{s}"] = f"the random-effect column '{nm}' of {t.bar.text}"
+    for key, (n_inf, _) in stats.items():
+        if n_inf:
+            raise DataError(
+                f"{names.get(key, key)} has {int(n_inf)} infinite values (from the data, or "
+                "from log(0), 1/0 in the formula); remove or recode them"
+            )
+    largest = sorted(stats.items(), key=lambda kv: -kv[1][1])
+    big = [names.get(k, k) for k, (_, m) in largest if m > 1e150] or [names.get(largest[0][0])]
+    raise DataError(
+        f"the sums of squares and cross-products overflow: {', '.join(big)} has values too "
+        f"large (up to {largest[0][1][1]:.3g}) to square in double precision; rescale it"
+    )

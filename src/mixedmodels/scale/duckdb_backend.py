@@ -19,7 +19,10 @@ with a NULL (or NaN) in a variable of the model are left out, as
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,15 +30,26 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..crossprod import CrossProducts, TermDims
-from ..design.collation import r_sort_key
 from ..errors import DataError
 from ..memory import check_dense_rest
 from ..optimize import OptimizerControl
 from .design import (
     ScaleDesign,
     build_scale_design,
+    check_finite,
     drop_dependent,
     formula_columns,
+)
+from .factors import (
+    FactorMeta,
+    FactorMetadataWarning,
+    apply_ordered,
+    dask_metadata,
+    explicit_metadata,
+    local_files,
+    merge_metadata,
+    order_level_rows,
+    parquet_metadata,
 )
 from .model import SufficientStatsLMM
 from .sql import column_sql, ident, literal, sql_expr
@@ -46,24 +60,103 @@ _counter = itertools.count()
 _FILE = re.compile(r"\.(parquet|pq|csv|tsv|txt|json|ndjson)(\.gz|\.zst)?$", re.IGNORECASE)
 
 
-def _from_clause(con: Any, source: Any, prefix: str) -> tuple[str, str]:
-    """(FROM clause, display name) for a path, a table name or a relation."""
+_GLOB = re.compile(r"[*?\[]")
+
+
+@dataclass
+class _Source:
+    """Where the rows come from: the SQL FROM clause, a name for messages and, for local
+    Parquet files, their paths (read for factor metadata)."""
+
+    sql: str
+    name: str
+    parquet_files: list[str] = field(default_factory=list)
+    frame_meta: dict[str, FactorMeta] = field(default_factory=dict)  # a pandas frame's dtypes
+
+
+def _path_sql(path: str) -> str:
+    """A path as an SQL string literal."""
+    return "'" + path.replace("'", "''") + "'"
+
+
+def _reader(path: str) -> str:
+    if re.search(r"\.(parquet|pq)$", path, re.I):
+        return "read_parquet"
+    return "read_json_auto" if re.search(r"json", path, re.I) else "read_csv_auto"
+
+
+def _from_clause(source: Any, prefix: str, con: Any) -> _Source:
+    """The FROM clause of a path, a directory, a glob, a table name or a relation.
+
+    A directory reads every ``*.parquet`` file under it (``*.csv`` if there is
+    none); a local path that does not exist and a glob that matches nothing
+    raise :class:`DataError` naming them.
+    """
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
     if isinstance(source, str):
-        if _FILE.search(source) or "*" in source:
-            lit = "'" + source.replace("'", "''") + "'"
-            reader = "read_parquet" if re.search(r"\.(parquet|pq)$", source, re.I) else (
-                "read_json_auto" if re.search(r"json", source, re.I) else "read_csv_auto"
-            )
-            return f"{reader}({lit})", source
-        return ident(source), source
+        if "://" in source:  # remote (s3://, https://): DuckDB resolves it
+            return _Source(f"{_reader(source)}({_path_sql(source)})", source)
+        path = os.path.expanduser(source)
+        if os.path.isdir(path):
+            for ext in ("parquet", "pq", "csv"):
+                pattern = os.path.join(path, "**", f"*.{ext}")
+                files = local_files(pattern)
+                if files:
+                    break
+            else:
+                raise DataError(
+                    f"directory '{source}' holds no .parquet or .csv files; pass a file, a "
+                    "glob such as 'data/*.parquet', or a table name"
+                )
+            parquet = files if ext != "csv" else []
+            return _Source(f"{_reader(pattern)}({_path_sql(pattern)})", source, parquet)
+        if _GLOB.search(path):
+            files = local_files(path)
+            if not files:
+                raise DataError(f"no files match '{source}'; check the path and the pattern")
+            parquet = files if _reader(path) == "read_parquet" else []
+            return _Source(f"{_reader(path)}({_path_sql(path)})", source, parquet)
+        if _FILE.search(path) or os.sep in path or "/" in path:
+            if not os.path.isfile(path):
+                raise DataError(f"data file '{source}' does not exist")
+            parquet = [path] if _reader(path) == "read_parquet" else []
+            return _Source(f"{_reader(path)}({_path_sql(path)})", source, parquet)
+        return _Source(ident(source), source)
     if hasattr(source, "create_view"):
         name = f"{prefix}src"
         source.create_view(name, replace=True)
-        return ident(name), "relation"
+        return _Source(ident(name), "relation")
+    if hasattr(source, "to_pandas") and not isinstance(source, pd.DataFrame):  # polars
+        source = source.to_pandas()
+    if isinstance(source, pd.DataFrame):
+        name = f"{prefix}frame"
+        con.register(name, source)
+        return _Source(ident(name), "data frame", frame_meta=dask_metadata(source))
     raise DataError(
-        "source must be a file path (Parquet/CSV, glob allowed), a table name or a DuckDB "
-        f"relation, got {type(source).__name__}"
+        "source must be a file path (Parquet/CSV, glob allowed), a directory, a table name, "
+        f"a DuckDB relation or a pandas/polars frame, got {type(source).__name__}"
     )
+
+
+def _describe(con: Any, src: _Source) -> list[tuple[Any, ...]]:
+    """The source's columns (name, type, ...); DuckDB's errors become :class:`DataError`."""
+    import duckdb
+
+    try:
+        return con.execute(f"DESCRIBE SELECT * FROM {src.sql}").fetchall()
+    except duckdb.CatalogException:
+        raise DataError(
+            f"'{src.name}' is neither a data file nor a table or view of the DuckDB connection; "
+            "pass a path with its suffix (.parquet, .csv), a glob or an existing table name"
+        ) from None
+    except duckdb.Error as exc:
+        raise DataError(f"cannot read '{src.name}': {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 class DuckDBSource:
@@ -199,6 +292,20 @@ class DuckDBSource:
         A21.sort_indices()
         return CrossProducts(dims, diag[0], A21, A22, n, p, sum_log_w), G
 
+    def column_stats(self) -> dict[str, tuple[int, float]]:
+        """Per model column (y, x{j}, z{k}_{s}): the count of ±inf and the largest finite |v|."""
+        cols = ["y"] + [f"x{j}" for j in range(len(self.design.x_columns))]
+        cols += [f"z{k}_{s}" for k, t in enumerate(self.design.terms) for s in range(t.S)]
+        sel = []
+        for c in cols:
+            v = f"CAST({c} AS DOUBLE)"
+            sel += [
+                f"count(*) FILTER (WHERE isinf({v}))",
+                f"coalesce(max(abs({v})) FILTER (WHERE isfinite({v})), 0.0)",
+            ]
+        row = self.con.execute(f"SELECT {', '.join(sel)} FROM {self.view}").fetchall()[0]
+        return {c: (int(row[2 * i]), float(row[2 * i + 1])) for i, c in enumerate(cols)}
+
     # -- row-level results -------------------------------------------------------
     def _eta_sql(self, model: SufficientStatsLMM, rid: bool) -> tuple[str, str]:
         """(FROM clause with the b̂ lookups joined, SQL of ŷ = Xβ̂ + Zb̂)."""
@@ -261,26 +368,81 @@ class DuckDBSource:
         return float(swe2), float(sw), out
 
 
-def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDBSource:
+def _source_metadata(
+    con: Any, src: _Source, types: dict[str, str], explicit: dict[str, FactorMeta]
+) -> dict[str, FactorMeta]:
+    """Factor metadata: explicit arguments, a frame's dtypes, Parquet dictionaries, ENUMs."""
+    wanted = [c for c in types if c not in explicit and c not in src.frame_meta]
+    parquet = parquet_metadata(src.parquet_files, wanted) if src.parquet_files else {}
+    enums: dict[str, FactorMeta] = {}
+    for c in wanted:
+        if types[c].startswith("ENUM") and c not in parquet:
+            row = con.execute(
+                f"SELECT enum_range({ident(c)}) FROM {src.sql} WHERE {ident(c)} IS NOT NULL "
+                "LIMIT 1"
+            ).fetchall()
+            labels = tuple(str(v) for v in row[0][0]) if row else None
+            enums[c] = FactorMeta(labels, False, "DuckDB ENUM", ordered_known=False)
+    return merge_metadata(explicit, src.frame_meta, parquet, enums)
+
+
+def _prepare(
+    con: Any,
+    formula: str,
+    source: Any,
+    weights: str | None,
+    explicit: dict[str, FactorMeta] | None = None,
+) -> DuckDBSource:
     """Views, level tables and the row-free design of ``formula`` on ``source``."""
     prefix = f"__mm{next(_counter)}_"
-    frm, _ = _from_clause(con, source, prefix)
-    described = con.execute(f"DESCRIBE SELECT * FROM {frm}").fetchall()
+    src = _from_clause(source, prefix, con)
+    described = _describe(con, src)
+    frm = src.sql
     types = {str(r[0]): str(r[1]).upper() for r in described}
-    is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) for c, t in types.items()}
-    parsed, infos, raw = formula_columns(formula, is_cat, weights, numeric_response=True)
+    explicit = explicit or {}
+    for c in explicit:
+        if c not in types:
+            from ..errors import ColumnNotFoundError
 
+            raise ColumnNotFoundError(c, list(types), "levels= / ordered=")
+    meta = _source_metadata(con, src, types, explicit)
+    is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) or c in meta for c, t in types.items()}
+    parsed, infos, raw = formula_columns(formula, is_cat, weights, numeric_response=True)
+    unknown = list(dict.fromkeys(apply_ordered(infos, meta)))
+    if unknown:
+        names = ", ".join(f"'{c}'" for c in unknown)
+        warnings.warn(
+            f"DuckDB ENUM column{'s' if len(unknown) > 1 else ''} {names}: the levels keep the "
+            "ENUM's order, but DuckDB does not record whether a factor was ordered, so "
+            f"{'they are' if len(unknown) > 1 else 'it is'} fitted as unordered (treatment "
+            f"contrasts); pass ordered={{'{unknown[0]}': [...]}} for an ordered factor "
+            "(contr.poly, as R's ordered()) or levels={...} to confirm an unordered one",
+            FactorMetadataWarning,
+            stacklevel=4,
+        )
+
+    # NULL and NaN are missing (R's NA), as in memory; ±inf is kept and refused later.
+    # (isnan() misses some NaN payloads read from Parquet; "finite or infinite" does not.)
     conds = [f"{ident(c)} IS NOT NULL" for c in raw]
-    conds += [f"NOT isnan({ident(c)})" for c in raw if types[c] in ("DOUBLE", "FLOAT", "REAL")]
+    conds += [
+        f"(isfinite({ident(c)}) OR isinf({ident(c)}))"
+        for c in raw
+        if types[c] in ("DOUBLE", "FLOAT", "REAL")
+    ]
     base = ident(f"{prefix}base")
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT {', '.join(ident(c) for c in raw)} "
         f"FROM {frm} WHERE {' AND '.join(conds)}"
     )
-    n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])
-    n = int(con.execute(f"SELECT count(*) FROM {base}").fetchall()[0][0])
+    n_input, n = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}) FROM {frm}"
+    ).fetchall()[0]
+    n_input, n = int(n_input), int(n)
     if n == 0:
-        raise DataError("no rows left after removing rows with missing values")
+        raise DataError(
+            f"no rows left in '{src.name}' after removing rows with missing values "
+            f"(NULL or NaN) in {', '.join(repr(c) for c in raw)}"
+        )
     if weights is not None:
         wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
         if wmin <= 0:
@@ -292,7 +454,7 @@ def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDB
         name = ident(f"{prefix}lv{len(level_tables)}")
         qc = ", ".join(ident(c) for c in cols)
         distinct = con.execute(f"SELECT DISTINCT {qc} FROM {base}").fetchall()
-        distinct.sort(key=lambda row: tuple(_level_key(v) for v in row))  # R's level order
+        distinct = order_level_rows(distinct, cols, meta)  # R's level order, or the source's
         table = pd.DataFrame(distinct, columns=list(cols))
         table["code"] = np.arange(len(distinct), dtype=np.int32)
         view = f"{prefix}lv{len(level_tables)}_src"
@@ -343,25 +505,42 @@ def _prepare(con: Any, formula: str, source: Any, weights: str | None) -> DuckDB
     return DuckDBSource(con, prefix, design, weights is not None)
 
 
-def _level_key(value: Any) -> Any:
-    """Sort key of one level value: R's collation for strings, the value otherwise."""
-    return r_sort_key(value) if isinstance(value, str) else value
-
-
 def _fetch(con: Any, table: str, cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
     qc = ", ".join(ident(c) for c in cols)
     return [tuple(r) for r in con.execute(f"SELECT {qc} FROM {table} ORDER BY code").fetchall()]
 
 
 def crossprod_duckdb(
-    formula: str, source: Any, weights: str | None = None, con: Any = None
+    formula: str,
+    source: Any,
+    weights: str | None = None,
+    con: Any = None,
+    *,
+    levels: dict[str, Any] | None = None,
+    ordered: dict[str, Any] | None = None,
 ) -> tuple[CrossProducts, ScaleDesign, DuckDBSource]:
-    """The cross-products, row-free design and row source of ``formula`` on ``source``."""
+    """The cross-products, row-free design and row source of ``formula`` on ``source``.
+
+    Errors DuckDB raises while reading the rows (a damaged file, columns
+    missing from some files, types that differ between files) become a
+    :class:`DataError` naming the source.
+    """
     import duckdb
 
     con = duckdb.connect() if con is None else con
-    src = _prepare(con, formula, source, weights)
-    cp, G = src.crossprod()
+    explicit = explicit_metadata(levels, ordered)
+    try:
+        src = _prepare(con, formula, source, weights, explicit)
+        cp, G = src.crossprod()
+        check_finite(cp, src.design, src.column_stats)
+    except (
+        duckdb.IOException,
+        duckdb.InvalidInputException,
+        duckdb.ConversionException,
+        duckdb.OutOfRangeException,
+    ) as exc:
+        name = source if isinstance(source, str | os.PathLike) else "the DuckDB source"
+        raise DataError(f"cannot read '{name}': {_first_line(exc)}") from exc
     cp, keep = drop_dependent(cp, G, src.design)
     src.x_index = [int(j) for j in keep]
     return cp, src.design, src
@@ -375,6 +554,9 @@ def lmer_duckdb(
     con: Any = None,
     control: OptimizerControl | None = None,
     start: Any = None,
+    *,
+    levels: dict[str, Any] | None = None,
+    ordered: dict[str, Any] | None = None,
 ) -> SufficientStatsLMM:
     """Fit ``lmer(formula)`` on rows that stay in DuckDB.
 
@@ -382,19 +564,33 @@ def lmer_duckdb(
     ----------
     formula:
         lme4 formula; fixed and random parts may use numeric columns,
-        factors (string/boolean/ENUM columns or ``factor(x)``), interactions
-        and numeric expressions (``log(x)``, ``I(x^2)``).
+        factors (string/boolean/ENUM/dictionary columns or ``factor(x)``),
+        interactions and numeric expressions (``log(x)``, ``I(x^2)``).
     source:
-        Parquet/CSV path (globs allowed), a table or view name in ``con``, or
-        a DuckDB relation.
+        Parquet/CSV path (globs allowed), a directory of Parquet (or CSV)
+        files, a table or view name in ``con``, a DuckDB relation, or a
+        pandas/polars frame (scanned in place by DuckDB).
     REML, weights:
         As ``lmer``; ``weights`` names a column of prior weights.
     con:
         DuckDB connection (a new in-memory one by default); it must stay open
         while fitted values, residuals or the summary are computed.
+    levels, ordered:
+        Factor coding of columns, as pandas categoricals carry it in memory:
+        ``levels={"col": [...]}`` makes ``col`` a factor with this level
+        order, ``ordered={"col": [...]}`` an ordered factor (``contr.poly``).
+        Without them, Parquet files written from pandas/pyarrow give each
+        categorical column its level order and ordered flag (see
+        :mod:`mixedmodels.scale.factors`); other string columns are
+        unordered factors in R's level order.
+
+    Rows with NULL or NaN in a variable of the model are left out (R's NA);
+    ±inf is an error naming the column, as in memory.
     """
-    cp, design, src = crossprod_duckdb(formula, source, weights=weights, con=con)
-    name = source if isinstance(source, str) else None
+    cp, design, src = crossprod_duckdb(
+        formula, source, weights=weights, con=con, levels=levels, ordered=ordered
+    )
+    name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
     model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name=name)
     if isinstance(start, pd.Series):
         start = start.to_numpy()
