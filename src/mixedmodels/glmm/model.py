@@ -540,6 +540,7 @@ def glmer(
                                         data_name=data_name)
     model.weights_name = weights if isinstance(weights, str) else None
     model.offset_name = offset if isinstance(offset, str) else None
+    model.data = data  # kept by reference for refits (null model of r2, emmeans covariate means)
     if isinstance(start, pd.Series):
         start = start.to_numpy()
     theta_start = start.get("theta") if isinstance(start, dict) else start

@@ -2,6 +2,7 @@
 
 from .anova import anova, drop1, ranova
 from .ddf import anova_type3, coef_table, contrast_test
+from .emmeans import emmeans, pairs
 from .intervals import confint, parameter_vector
 from .simulate import bootstrap, simulate
 from .variance import icc, variance_decomposition
@@ -17,7 +18,9 @@ __all__ = [
     "confint",
     "contrast_test",
     "drop1",
+    "emmeans",
     "icc",
+    "pairs",
     "parameter_vector",
     "ranova",
     "simulate",

@@ -52,7 +52,7 @@ from ..design.variables import (
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..formula import RandomBar, parse_formula
 
-__all__ = ["predict", "selected_terms", "NewdataColumnError"]
+__all__ = ["predict", "fixed_design", "selected_terms", "NewdataColumnError"]
 
 
 class NewdataColumnError(ColumnNotFoundError):
@@ -344,6 +344,42 @@ def _check_groups(
             )
 
 
+def _fixed_part(
+    model: Any, data: pd.DataFrame, state: TransformState
+) -> tuple[np.ndarray, np.ndarray]:
+    """X (the fit's columns and coding) and the ``offset(...)`` terms on ``data``'s rows."""
+    d = model.design
+    spec = d.fixed_spec
+    tspec = spec.term_spec
+    n = len(data)
+    codings = {e: _coding_from([spec], e) for e in tspec.variables}
+    variables = _evaluate_coded(tspec.variables, data, state, codings, "newdata")
+    X, _ = build_matrix(tspec, variables, n, spec)
+    if d.dropped_columns:  # columns dropped for rank deficiency at fit time
+        _, full_spec = build_matrix(tspec, variables, n)
+        names = full_spec.column_names
+        X = X[:, [names.index(c) for c in spec.column_names]]
+    off = np.zeros(n)
+    for o in tspec.offsets:
+        ov = evaluate(o, data, state, "offset()")
+        if isinstance(ov, Categorical):
+            raise DataError(f"offset({o}) is categorical in newdata; an offset must be numeric")
+        off = off + (ov.values if ov.values.ndim == 1 else ov.values[:, 0])
+    return X, off
+
+
+def fixed_design(model: Any, newdata: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed-effect model matrix X and the formula's offsets on ``newdata``'s rows.
+
+    The fit's factor codings and stateful transforms are used, as in
+    :func:`predict`; X has the fit's columns (rank-deficient ones dropped).
+    """
+    data = as_pandas(newdata)
+    _check_columns(data, model.design.fixed_spec.term_spec.variables, "the fixed effects")
+    _check_columns(data, list(model.design.fixed_spec.term_spec.offsets), "an offset() term")
+    return _fixed_part(model, data, TransformState(model.design.state))
+
+
 def predict(
     model: Any,
     newdata: Any = None,
@@ -391,21 +427,9 @@ def predict(
                 )
 
     # -- fixed part --------------------------------------------------------------
-    codings = {e: _coding_from([spec], e) for e in tspec.variables}
-    variables = _evaluate_coded(tspec.variables, data, state, codings, "newdata")
-    X, _ = build_matrix(tspec, variables, n, spec)
-    if d.dropped_columns:  # columns dropped for rank deficiency at fit time
-        _, full_spec = build_matrix(tspec, variables, n)
-        names = full_spec.column_names
-        X = X[:, [names.index(c) for c in spec.column_names]]
+    X, off = _fixed_part(model, data, state)
     with np.errstate(invalid="ignore"):
-        eta = X @ model._beta
-    for o in tspec.offsets:
-        ov = evaluate(o, data, state, "offset()")
-        if isinstance(ov, Categorical):
-            raise DataError(f"offset({o}) is categorical in newdata; an offset must be numeric")
-        vals = ov.values if ov.values.ndim == 1 else ov.values[:, 0]
-        eta = eta + vals
+        eta = X @ model._beta + off
 
     # -- random effects ----------------------------------------------------------
     blocks: list[tuple[RandomBar, np.ndarray, np.ndarray, np.ndarray]] = []
