@@ -4,6 +4,8 @@ from .anova import anova, drop1, ranova
 from .ddf import anova_type3, coef_table, contrast_test
 from .emmeans import emmeans, pairs
 from .intervals import confint, parameter_vector
+from .model_table import model_table
+from .r2 import r2
 from .simulate import bootstrap, simulate
 from .variance import icc, variance_decomposition
 
@@ -20,8 +22,10 @@ __all__ = [
     "drop1",
     "emmeans",
     "icc",
+    "model_table",
     "pairs",
     "parameter_vector",
+    "r2",
     "ranova",
     "simulate",
     "variance_decomposition",

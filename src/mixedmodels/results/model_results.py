@@ -155,6 +155,13 @@ class MixedModelResults(RichRepr):
     def bic(self) -> float:
         return -2.0 * self.loglik + math.log(self.nobs) * self.df_model
 
+    @property
+    def aicc(self) -> float:
+        """AIC + 2K(K + 1)/(n − K − 1), K = ``df_model`` (``AICcmodavg::AICc``)."""
+        from ..inference.model_table import aicc
+
+        return aicc(self)
+
     # -- variance components ------------------------------------------------------
     def _term_cov(self, k: int) -> np.ndarray:
         T = self.factor.T(self._theta, k)
