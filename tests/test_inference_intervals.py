@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mixedmodels.inference.intervals import confint, parameter_vector
@@ -88,3 +89,32 @@ def test_old_names_are_lme4s_default(case: str) -> None:
     ci = m.confint("Wald")
     assert list(ci.index) == ref["parameters"]
     assert list(m.confint("Wald", old_names=True).index) == ref["old_names"]
+
+
+# -- t intervals with Satterthwaite / Kenward-Roger df --------------------------------
+
+
+@pytest.mark.parametrize("name", ["m_cake_num", "m_sleep", "m_mach"])
+@pytest.mark.parametrize("method", ["Satterthwaite", "Kenward-Roger"])
+def test_confint_t_intervals_match_lmertest(name, method):
+    # R: lmerTest 3.1-3 summary(m, ddf = method) β̂ ± qt(0.975, df) SE (analysis_fits)
+    from analysis_fits import fit, ref_frame
+
+    ref = ref_frame("confint", f"{name} {method}").set_index("term")
+    m = fit(name)
+    ci = m.confint("kr" if method == "Kenward-Roger" else method)
+    got = ci.loc[list(ref.index)]
+    np.testing.assert_allclose(got.iloc[:, 0], ref["lower"], rtol=2e-6)
+    np.testing.assert_allclose(got.iloc[:, 1], ref["upper"], rtol=2e-6)
+    assert ci.loc["sigma"].isna().all()
+
+
+def test_confint_default_is_profile_for_lmer_and_wald_for_glmer():
+    from analysis_fits import fit
+
+    m = fit("m_sleep")
+    pd.testing.assert_frame_equal(m.confint(), m.confint("profile"))
+    g = fit("g_cbpp")
+    pd.testing.assert_frame_equal(g.confint(), g.confint("Wald"))
+    with pytest.raises(ValueError, match="glmer"):
+        g.confint("kr")

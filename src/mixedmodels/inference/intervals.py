@@ -6,10 +6,15 @@ then ``sigma``, then the fixed effects.
 
 * ``"Wald"``: β̂ ± z_{1−α/2} SE(β̂) for fixed effects, NaN for the variance
   parameters (as lme4);
+* ``"Satterthwaite"``, ``"Kenward-Roger"`` (``"kr"``): β̂ ± t_{ν, 1−α/2} SE(β̂)
+  with lmerTest's Satterthwaite ν and SE, or pbkrtest's Kenward–Roger ν and
+  adjusted SE √Φ_A,jj (``parameters::model_parameters(ci_method = "kr")``);
+  NaN for the variance parameters;
 * ``"boot"``: percentile intervals of the parametric bootstrap
   (:func:`.simulate.bootstrap`) of every parameter;
 * ``"profile"``: profile-likelihood intervals of the ML deviance, the roots
-  of ζ(v) = ±z_{1−α/2} for every parameter (:mod:`.profile`).
+  of ζ(v) = ±z_{1−α/2} for every parameter (:mod:`.profile`); the default for
+  linear mixed models, as lme4's ``confint(m)``. GLMMs default to ``"Wald"``.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from scipy import stats
 
 from ..arguments import check_level
 from ..errors import ArgumentError
+from .bootstrap import bootstrap
+from .ddf import coef_table
 from .profile import profile_confint
-from .simulate import bootstrap
 
 __all__ = ["confint", "parameter_vector"]
 
@@ -52,7 +58,7 @@ def parameter_vector(model: Any) -> pd.Series:
 
 def confint(
     model: Any,
-    method: str = "Wald",
+    method: str | None = None,
     level: float = 0.95,
     nsim: int = 500,
     seed: int | None = None,
@@ -65,8 +71,14 @@ def confint(
     Rows are named ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``,
     ``sigma`` and the fixed effects (lme4's ``oldNames = FALSE``);
     ``old_names=True`` gives lme4's default ``.sig01``, ``.sig02``, ..., ``.sigma``.
+    ``method=None`` is ``"profile"`` for lmer fits (lme4's default) and ``"Wald"`` for
+    glmer fits.
     """
     level = check_level(level)
+    if method is None:
+        from ..lmm import LinearMixedModel
+
+        method = "profile" if isinstance(model, LinearMixedModel) else "Wald"
     out = _confint(model, method, level, nsim, seed, parallel, progress)
     if old_names:
         varpars = [nm for nm in out.index if nm.startswith(("sd_", "cor_"))]
@@ -96,10 +108,22 @@ def _confint(
         for nm in model.design.x_names:
             out.loc[nm] = [params[nm] - z * se[nm], params[nm] + z * se[nm]]
         return out
+    if method_l in ("satterthwaite", "kenward-roger", "kenward_roger", "kr"):
+        from ..lmm import LinearMixedModel
+
+        if not isinstance(model, LinearMixedModel):
+            raise ValueError(f"{method} intervals need a linear mixed model (lmer); "
+                             "use method='Wald' for a glmer fit")
+        tab = coef_table(model, ddf=method)
+        out = pd.DataFrame(np.nan, index=params.index, columns=cols)
+        q = stats.t.ppf(1 - a, tab["df"].to_numpy())
+        est, se = tab["Estimate"].to_numpy(), tab["Std. Error"].to_numpy()
+        out.loc[list(tab.index)] = np.column_stack([est - q * se, est + q * se])
+        return out
     if method_l == "boot":
         draws = bootstrap(model, parameter_vector, nsim=nsim, seed=seed, parallel=parallel,
                           progress=progress)
-        q = draws.quantile([a, 1 - a]).T
+        q = draws.replicates.quantile([a, 1 - a]).T
         q.columns = cols
         return q.loc[params.index]
     if method_l == "profile":
@@ -111,4 +135,5 @@ def _confint(
         out = profile_confint(model, level=level)
         out.columns = cols
         return out.loc[params.index]
-    raise ArgumentError("method", method, "'Wald', 'boot' or 'profile'")
+    raise ArgumentError("method", method, "'profile', 'Wald', 'Satterthwaite', "
+                        "'Kenward-Roger' ('kr') or 'boot'")

@@ -2,26 +2,17 @@
 
 lme4's ``simulate``: y* = Xβ̂ + offset + Σ_k Z_k b*_k + ε*, with per level
 b*_l = σ̂ T_k z_l, z_l ~ N(0, I) (or the conditional modes b̂ when
-``use_u``) and ε*ᵢ ~ N(0, σ̂²/wᵢ). ``bootstrap`` (lme4's ``bootMer``) refits
-the model to each simulated response through ``model.refit(y)``, which
-reuses the design and recomputes only the cross-products involving y.
+``use_u``) and ε*ᵢ ~ N(0, σ̂²/wᵢ). The bootstrap (lme4's ``bootMer`` and
+lmeresampler's case and residual schemes) is in :mod:`.bootstrap`.
 """
 
 from __future__ import annotations
 
-import sys
-import warnings
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from ..arguments import check_nsim
-from ..errors import ArgumentError
-
-__all__ = ["simulate", "bootstrap"]
+__all__ = ["simulate"]
 
 
 def simulate(model: Any, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> np.ndarray:
@@ -44,45 +35,10 @@ def simulate(model: Any, nsim: int = 1, seed: int | None = None, use_u: bool = F
     return out
 
 
-def _one(args: tuple[Any, np.ndarray, Callable[[Any], Any]]) -> np.ndarray:
-    model, y, fn = args
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.refit(y=y)
-    return np.atleast_1d(np.asarray(fn(fit), dtype=float))
+def __getattr__(name: str) -> Any:
+    """``simulate.bootstrap``, where the parametric bootstrap used to live."""
+    if name == "bootstrap":
+        from .bootstrap import bootstrap
 
-
-def bootstrap(
-    model: Any,
-    fn: Callable[[Any], Any],
-    nsim: int = 100,
-    seed: int | None = None,
-    use_u: bool = False,
-    parallel: int | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Parametric bootstrap (lme4's ``bootMer``): ``fn`` of each refit, one row per simulation.
-
-    ``fn`` maps a fitted model to a scalar, array or Series (its index names
-    the columns). ``parallel`` = number of worker processes (None: serial);
-    ``progress`` writes a counter to stderr.
-    """
-    nsim = check_nsim(nsim)
-    if not callable(fn):
-        raise ArgumentError("fn", fn, "a function of a fitted model, e.g. lambda m: m.fixef")
-    ys = simulate(model, nsim, seed=seed, use_u=use_u)
-    first = fn(model)
-    names = list(first.index) if isinstance(first, pd.Series) else None
-    jobs = [(model, ys[:, s], fn) for s in range(nsim)]
-    rows: list[np.ndarray] = []
-    if parallel and parallel > 1:
-        with ProcessPoolExecutor(max_workers=parallel) as ex:
-            rows = list(ex.map(_one, jobs, chunksize=max(1, nsim // (4 * parallel))))
-    else:
-        for s, job in enumerate(jobs):
-            rows.append(_one(job))
-            if progress:
-                print(f"\rbootstrap {s + 1}/{nsim}", end="", file=sys.stderr)
-        if progress:
-            print(file=sys.stderr)
-    return pd.DataFrame(np.vstack(rows), columns=names)
+        return bootstrap
+    raise AttributeError(name)

@@ -298,8 +298,12 @@ class MixedModelResults(RichRepr):
         return self._na_pad(eta) if newdata is None else eta
 
     # -- inference (see mixedmodels.inference) -------------------------------------
-    def confint(self, method: str = "Wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
-        """Confidence intervals (lme4's ``confint``): ``"Wald"``, ``"profile"`` or ``"boot"``."""
+    def confint(
+        self, method: str | None = None, level: float = 0.95, **kwargs: Any
+    ) -> pd.DataFrame:
+        """Confidence intervals (lme4's ``confint``): ``"profile"`` (default for lmer fits),
+        ``"Wald"`` (default for glmer fits), ``"Satterthwaite"``, ``"Kenward-Roger"`` or
+        ``"boot"``."""
         from ..inference import confint
 
         return confint(self, method=method, level=level, **kwargs)
