@@ -18,9 +18,19 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError, ModelSpecificationError, RankDeficiencyWarning
 from ..formula import ParsedFormula, parse_formula
+from .factors import numbers_as_text
 from .model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from .random import ReTerm, check_identifiable, interaction_factor, lme4_order
-from .variables import Categorical, Numeric, TransformState, Variable, evaluate, to_categorical
+from .variables import (
+    SOURCE_DTYPES,
+    Categorical,
+    Numeric,
+    TransformState,
+    Variable,
+    evaluate,
+    numeric_column,
+    to_categorical,
+)
 
 __all__ = [
     "Design",
@@ -73,39 +83,77 @@ class Design:
 
 
 def as_pandas(data: Any) -> pd.DataFrame:
-    """Accept pandas, polars (eager or lazy), pyarrow tables or dicts of columns."""
+    """Accept pandas, polars (eager or lazy), pyarrow tables or dicts of columns.
+
+    Columns are converted without touching rows one by one (polars and Arrow
+    strings stay Arrow-backed); decimals become float64. Duplicated column
+    names and a dict of columns of different lengths are errors.
+    """
     if isinstance(data, pd.DataFrame):
-        return data
-    mod = type(data).__module__
-    if mod.startswith("polars"):
+        out = data
+    elif type(data).__module__.startswith("polars"):
         if hasattr(data, "collect"):
             data = data.collect()
-        return _polars_to_pandas(data)
-    if mod.startswith("pyarrow"):
-        return data.to_pandas()
-    if isinstance(data, dict):
-        from ..arguments import frame_from_dict
+        out = _polars_to_pandas(data)
+    elif type(data).__module__.startswith("pyarrow"):
+        out = _arrow_to_pandas(data)
+    elif isinstance(data, dict):
+        from ..arguments import frame_from_dict  # one row per scalar dict; ragged: an error
 
-        return frame_from_dict(data)
-    raise DataError(
-        "data must be a pandas or polars DataFrame (or a dict of columns), "
-        f"got {type(data).__name__}"
-    )
+        out = frame_from_dict(data)
+    else:
+        raise DataError(
+            "data must be a pandas or polars DataFrame (or a dict of columns), "
+            f"got {type(data).__name__}"
+        )
+    dup = out.columns[out.columns.duplicated()]
+    if len(dup):
+        names = ", ".join(f"'{c}'" for c in dict.fromkeys(map(str, dup)))
+        raise DataError(
+            f"the data has duplicated column names: {names}; rename or drop the copies "
+            "so that each name refers to one column"
+        )
+    return out
+
+
+def _arrow_to_pandas(table: Any) -> pd.DataFrame:
+    """A pyarrow table as pandas; decimal columns as float64."""
+    import pyarrow as pa
+
+    for i, f in enumerate(table.schema):
+        if pa.types.is_decimal(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))
+    return table.to_pandas(date_as_object=False)
 
 
 def _polars_to_pandas(data: Any) -> pd.DataFrame:
     """A polars frame as pandas, with R's reading of its factor types: an ``Enum``
     is a factor with the Enum's level order (unordered: ``to_pandas`` would mark
-    it ordered); a ``Categorical``'s order is that of appearance, so its labels
-    are sorted as R's ``factor`` sorts strings."""
+    it ordered); a ``Categorical``'s order is that of appearance, so it becomes
+    a string column whose labels are sorted as R's ``factor`` sorts strings.
+    ``Decimal`` columns become float64; nested types (``List``, ``Struct``,
+    ``Array``) are kept and named in the error if the model uses them."""
     import polars as pl
 
+    casts = {}
+    nested = {}
+    for name, dtype in data.schema.items():
+        if isinstance(dtype, pl.Decimal):
+            casts[name] = pl.Float64
+        elif isinstance(dtype, pl.Categorical):
+            casts[name] = pl.String
+        elif dtype == pl.Date:  # datetime64 in pandas, not Python date objects
+            casts[name] = pl.Datetime("ms")
+        elif dtype.is_nested():
+            nested[name] = f"polars {dtype}"
+    if casts:
+        data = data.with_columns([pl.col(c).cast(t) for c, t in casts.items()])
     out = data.to_pandas()
     for name, dtype in data.schema.items():
         if isinstance(dtype, pl.Enum):
             out[name] = out[name].cat.as_unordered()
-        elif isinstance(dtype, pl.Categorical):
-            out[name] = out[name].astype(object).where(out[name].notna(), None)
+    if nested:
+        out.attrs[SOURCE_DTYPES] = nested
     return out
 
 
@@ -117,11 +165,7 @@ def _vector_argument(value: Any, data: pd.DataFrame, name: str) -> np.ndarray | 
             from ..errors import ColumnNotFoundError
 
             raise ColumnNotFoundError(value, data.columns, f"{name}=")
-        col = data[value]
-        try:
-            return col.to_numpy(dtype=float, na_value=np.nan)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{name} column '{value}' is not numeric") from exc
+        return numeric_column(data[value], value, f"{name} column")
     arr = np.asarray(value, dtype=float).ravel()
     if arr.shape[0] != len(data):
         raise DataError(f"{name} has {arr.shape[0]} values but the data has {len(data)} rows")
@@ -229,7 +273,8 @@ def build_design(
 
                 if g not in data.columns:
                     raise ColumnNotFoundError(g, data.columns, f"the grouping factor of {b.text}")
-                groups[g] = to_categorical(data[g], g)
+                note = data.attrs.get(SOURCE_DTYPES, {}).get(g, "")
+                groups[g] = to_categorical(data[g], g, note)
 
     w = _vector_argument(weights, data, "weights")
     off = _vector_argument(offset, data, "offset")
@@ -336,13 +381,12 @@ def build_design(
             RankDeficiencyWarning,
             stacklevel=3,
         )
-
     if parsed.has_random and X.shape[1] >= n:
         raise ModelSpecificationError(
             f"the fixed-effects model matrix has {X.shape[1]} linearly independent columns "
             f"for {n} observations: a mixed model needs fewer fixed-effect columns than "
             "rows (nothing would be left to estimate the variances); use fewer or simpler "
-            "fixed-effect terms"
+            "fixed-effect terms" + _numbers_as_text_hint(variables, data)
         )
 
     # --- random-effect terms ---------------------------------------------------
@@ -376,7 +420,29 @@ def build_design(
         dropped_columns=dropped,
         has_weights=w is not None,
         has_offset=off is not None or bool(offsets_in_formula),
-        index=data.index[rows],
+        index=data.index[rows] if n < n_input else data.index,
+    )
+
+
+def _numbers_as_text_hint(variables: dict[str, Variable], data: pd.DataFrame) -> str:
+    """``"; column 'x' holds numbers stored as text ..."`` for every factor read from a
+    text column whose levels all parse as numbers (else ``""``)."""
+    cols = [
+        name
+        for name, v in variables.items()
+        if isinstance(v, Categorical)
+        and name in data.columns
+        and (
+            pd.api.types.is_object_dtype(data[name].dtype)
+            or pd.api.types.is_string_dtype(data[name].dtype)
+        )
+        and numbers_as_text(v.levels)
+    ]
+    return "".join(
+        f"; column '{c}' holds numbers stored as text, so it is a factor with "
+        f"{len(variables[c].levels)} levels: convert it with "
+        f"d['{c}'] = pd.to_numeric(d['{c}'])"
+        for c in cols
     )
 
 
@@ -400,10 +466,16 @@ def numeric_response(design: Design) -> np.ndarray:
     """The response as a numeric vector, or a clear error."""
     r = design.response
     if isinstance(r, Categorical) or (isinstance(r, Numeric) and r.values.ndim != 1):
+        name = design.formula.response
+        hint = (
+            f"; its values are numbers stored as text: convert the column with "
+            f"d['{name}'] = pd.to_numeric(d['{name}'])"
+            if isinstance(r, Categorical) and numbers_as_text(r.levels)
+            else " (use mm.glmer(..., family='binomial') for a binary outcome)"
+        )
         raise DataError(
-            f"the response '{design.formula.response}' must be a numeric column for a linear "
-            "mixed model; it is categorical (use mm.glmer(..., family='binomial') for a "
-            "binary outcome)"
+            f"the response '{name}' must be a numeric column for a linear mixed model; "
+            f"it is categorical{hint}"
         )
     return design.y
 

@@ -157,25 +157,33 @@ def build_matrix(
                         "factors with 2 or more levels; drop it from the formula"
                     )
     codings = matrix_spec.codings if matrix_spec is not None else _codings(spec, vars_)
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
-    assign: list[int] = []
-    if spec.intercept:
-        blocks.append(np.ones((n, 1)))
-        names.append("(Intercept)")
-        assign.append(0)
+    # each term's columns, computed lazily; written once into a preallocated X
+    terms: list[tuple[int, list[tuple[np.ndarray, list[str]]]]] = []
+    names: list[str] = ["(Intercept)"] if spec.intercept else []
+    assign: list[int] = [0] if spec.intercept else []
     for j, term in enumerate(spec.terms):
-        cols = [np.ones(n)]
+        blocks = [_factor_block(f, vars_[f], coding) for f, coding in zip(term, codings[j])]
         cnames = [""]
-        for f, coding in zip(term, codings[j]):
-            block, bnames = _factor_block(f, vars_[f], coding)
-            cols = [c * block[:, k] for k in range(block.shape[1]) for c in cols]
+        for _, bnames in blocks:
             cnames = [(a + ":" + b) if a else b for b in bnames for a in cnames]
-        if cols:
-            blocks.append(np.column_stack(cols))
-            names.extend(cnames)
-            assign.extend([j + 1] * len(cols))
-    X = np.hstack(blocks) if blocks else np.zeros((n, 0))
+        terms.append((len(names), blocks))
+        names.extend(cnames)
+        assign.extend([j + 1] * len(cnames))
+    X = np.empty((n, len(names)), order="F")  # column-major: each column contiguous
+    if spec.intercept:
+        X[:, 0] = 1.0
+    for start, blocks in terms:
+        if len(blocks) == 1:
+            block = blocks[0][0]
+            X[:, start : start + block.shape[1]] = block
+            continue
+        # row-wise products of the factors' columns, the first factor varying fastest
+        first = blocks[0][0]
+        cols: list[np.ndarray] = [first[:, k] for k in range(first.shape[1])]
+        for block, _ in blocks[1:]:
+            cols = [c * block[:, k] for k in range(block.shape[1]) for c in cols]
+        for i, c in enumerate(cols):
+            X[:, start + i] = c
     if matrix_spec is None:
         matrix_spec = MatrixSpec(
             term_spec=spec,

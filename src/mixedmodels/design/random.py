@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import ModelSpecificationError
 from ..formula import RandomBar
+from .factors import Categorical, interaction
 from .model_matrix import MatrixSpec
-from .variables import Categorical
 
 __all__ = ["ReTerm", "interaction_factor", "lme4_order", "check_identifiable"]
 
@@ -91,18 +91,9 @@ class ReTerm:
 
 
 def interaction_factor(factors: list[Categorical]) -> Categorical:
-    """R's ``a:b`` for factors: levels ``"a1:b1"``, first factor slowest; unused dropped."""
-    if len(factors) == 1:
-        return factors[0].drop_unused()
-    codes = np.zeros(len(factors[0].codes), dtype=np.intp)
-    missing = np.zeros(len(codes), dtype=bool)
-    levels = [""]
-    for f in factors:
-        codes = codes * len(f.levels) + np.maximum(f.codes, 0)
-        missing |= f.codes < 0
-        levels = [(a + ":" + b) if a else b for a in levels for b in f.levels]
-    codes[missing] = -1
-    return Categorical(codes, levels).drop_unused()
+    """R's ``a:b`` for factors: levels ``"a1:b1"``, first factor slowest, only the
+    combinations that occur (hashed, see :func:`.factors.interaction`)."""
+    return interaction(factors)
 
 
 def lme4_order(terms: list[ReTerm]) -> list[ReTerm]:

@@ -2,10 +2,10 @@
 
 A *variable* is what one formula factor evaluates to: a numeric vector (or
 matrix) or a categorical (integer codes into an ordered list of level
-labels). Level order follows R: a pandas Categorical keeps its own order,
-logical columns are ``FALSE < TRUE``, other columns are sorted (numbers
-numerically, strings in R's collation order, see :mod:`.collation`) and
-labelled as R prints them.
+labels, coded by hashing in :mod:`.factors`: a pandas Categorical keeps its
+own order, logical columns are ``FALSE < TRUE``, other columns are sorted
+as R sorts them and labelled as R prints them). Date and time columns are
+refused as numbers (their unit would be pandas' storage unit).
 Expressions (``log(x)``, ``I(x^2)``, ``scale(x)``) are evaluated in a small
 namespace of numpy functions; stateful transforms remember their
 parameters so that ``predict`` on new data uses the fitted ones.
@@ -14,6 +14,7 @@ parameters so that ``predict`` on new data uses the fitted ones.
 from __future__ import annotations
 
 import ast
+import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ColumnNotFoundError, DataError, FormulaError
-from .collation import r_sort_key
 from .expressions import (
     Columns,
     Logical,
@@ -31,6 +31,7 @@ from .expressions import (
     expression_names,
     translate,
 )
+from .factors import Categorical, is_categorical_series, r_label, to_categorical
 
 __all__ = [
     "Categorical",
@@ -42,30 +43,9 @@ __all__ = [
     "evaluate",
     "expression_names",
     "TransformState",
+    "numeric_column",
+    "SOURCE_DTYPES",
 ]
-
-
-@dataclass
-class Categorical:
-    """A factor: ``codes[i]`` indexes ``levels`` (−1 marks a missing value)."""
-
-    codes: np.ndarray
-    levels: list[str]
-    ordered: bool = False
-
-    def take(self, rows: np.ndarray) -> Categorical:
-        return Categorical(self.codes[rows], self.levels, self.ordered)
-
-    def drop_unused(self) -> Categorical:
-        """Drop levels that do not occur (R's ``drop.unused.levels``)."""
-        present = np.zeros(len(self.levels), dtype=bool)
-        present[self.codes[self.codes >= 0]] = True
-        if present.all():
-            return self
-        remap = np.cumsum(present) - 1
-        codes = np.where(self.codes >= 0, remap[np.maximum(self.codes, 0)], -1)
-        levels = [lv for lv, keep in zip(self.levels, present) if keep]
-        return Categorical(codes.astype(np.intp), levels, self.ordered)
 
 
 @dataclass
@@ -85,81 +65,6 @@ class Numeric:
 
 
 Variable = Categorical | Numeric
-
-
-def r_label(x: Any) -> str:
-    """Label a level as R's ``as.character`` would (``2`` not ``2.0``)."""
-    if isinstance(x, (bool, np.bool_)):
-        return "TRUE" if x else "FALSE"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        if float(x).is_integer():
-            return str(int(x))
-        return f"{float(x):.15g}"
-    return str(x)
-
-
-def is_categorical_series(s: pd.Series) -> bool:
-    """True for columns R would treat as factors (strings, categoricals, logicals)."""
-    dt = s.dtype
-    return (
-        isinstance(dt, pd.CategoricalDtype)
-        or pd.api.types.is_bool_dtype(dt)
-        or pd.api.types.is_object_dtype(dt)
-        or pd.api.types.is_string_dtype(dt)
-    )
-
-
-def to_categorical(s: pd.Series | np.ndarray, name: str = "") -> Categorical:
-    """Convert a column to a factor with R's level order."""
-    if not isinstance(s, pd.Series):
-        s = pd.Series(s)
-    dt = s.dtype
-    if isinstance(dt, pd.CategoricalDtype):
-        categories = dt.categories
-        if pd.api.types.is_numeric_dtype(categories.dtype) or pd.api.types.is_bool_dtype(
-            categories.dtype
-        ):
-            cats = [r_label(c) for c in categories]
-        else:
-            cats = [str(c) for c in categories.tolist()]
-        return Categorical(np.asarray(s.cat.codes, dtype=np.intp), cats, bool(dt.ordered))
-    if pd.api.types.is_bool_dtype(dt):
-        codes = np.where(s.isna(), -1, s.fillna(False).astype(bool).astype(np.intp))
-        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
-    missing = s.isna().to_numpy()
-    present = s[~missing]
-    if pd.api.types.is_numeric_dtype(dt):
-        uniq = np.unique(present.to_numpy())
-        labels = [r_label(u) for u in uniq]
-        codes = np.full(len(s), -1, dtype=np.intp)
-        codes[~missing] = np.searchsorted(uniq, present.to_numpy())
-        return Categorical(codes, labels)
-    if present.map(lambda v: isinstance(v, (bool, np.bool_))).all() and len(present):
-        codes = np.full(len(s), -1, dtype=np.intp)  # logical with NA (object dtype)
-        codes[~missing] = present.astype(bool).to_numpy().astype(np.intp)
-        return Categorical(codes, ["FALSE", "TRUE"])
-    values = present.map(lambda v: v if isinstance(v, str) else r_label(v)).to_numpy(dtype=str)
-    uniq, inv = np.unique(values, return_inverse=True)
-    levels = [str(u) for u in uniq]
-    if not _code_point_order_is_r_order(levels):
-        order = sorted(range(len(levels)), key=lambda i: r_sort_key(levels[i]))
-        rank = np.empty(len(levels), dtype=np.intp)
-        rank[order] = np.arange(len(levels))
-        inv = rank[inv]
-        levels = [levels[i] for i in order]
-    codes = np.full(len(s), -1, dtype=np.intp)
-    codes[~missing] = inv
-    return Categorical(codes, levels)
-
-
-def _code_point_order_is_r_order(levels: list[str]) -> bool:
-    """True when R's collation cannot differ from a code-point sort: ASCII
-    letters and digits only, and letters of a single case."""
-    if not all(u.isascii() and u.isalnum() for u in levels):
-        return False
-    return not any(u != u.lower() for u in levels) or not any(u != u.upper() for u in levels)
 
 
 _FACTOR_CALL = re.compile(r"\s*(factor|ordered|as\.factor|as_factor|C|relevel)\s*\(")
@@ -183,7 +88,7 @@ def _factor_call(expr: str, data: pd.DataFrame, where: str) -> Categorical | Non
     if isinstance(arg, ast.Name):
         name = py_names.get(arg.id, arg.id)
         col = _column(data, name, where)
-        cat = to_categorical(col.astype("category") if not is_categorical_series(col) else col)
+        cat = to_categorical(col, name, _dtype_note(data, name))
     elif isinstance(arg, ast.Call):
         text = ast.get_source_segment(code, arg) or inner
         for key, r_name in py_names.items():
@@ -238,11 +143,49 @@ def _column(data: pd.DataFrame, name: str, where: str) -> pd.Series:
     return data[name]
 
 
-def _numeric_array(s: pd.Series, name: str) -> np.ndarray:
+#: ``DataFrame.attrs`` key: original types of columns converted from another
+#: library (e.g. a polars ``List``), named in errors
+SOURCE_DTYPES = "mixedmodels.source_dtypes"
+
+
+def _dtype_note(data: pd.DataFrame, name: str) -> str:
+    return str(data.attrs.get(SOURCE_DTYPES, {}).get(name, ""))
+
+
+def _holds_dates(s: pd.Series) -> bool:
+    """Dates or date-times: a datetime/period dtype, or Python dates in an object column."""
+    dt = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dt) or isinstance(dt, pd.PeriodDtype):
+        return True
+    if not pd.api.types.is_object_dtype(dt):
+        return False
+    first = s.first_valid_index()
+    return first is not None and isinstance(s.loc[first], (datetime.date, np.datetime64))
+
+
+def numeric_column(s: pd.Series, name: str, what: str = "column") -> np.ndarray:
+    """A column as float64 (NA as NaN); dates and times are refused, since their
+    numbers would be in pandas' storage unit (a slope per nanosecond)."""
+    dt = s.dtype
+    if _holds_dates(s):
+        t = f"d['{name}']"
+        if pd.api.types.is_object_dtype(dt):
+            t = f"pd.to_datetime({t})"
+        raise DataError(
+            f"{what} '{name}' holds dates/times ({dt}), which cannot be used as a number: "
+            f"convert it in the unit you mean, e.g. days since the first date: "
+            f"d['{name}'] = ({t} - {t}.min()).dt.days"
+        )
+    if pd.api.types.is_timedelta64_dtype(dt):
+        raise DataError(
+            f"{what} '{name}' holds durations ({dt}), which cannot be used as a number: "
+            f"convert it in the unit you mean, e.g. days: "
+            f"d['{name}'] = d['{name}'].dt.total_seconds() / 86400"
+        )
     try:
         return s.to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"column '{name}' could not be read as numbers") from exc
+        raise DataError(f"{what} '{name}' could not be read as numbers") from exc
 
 
 def evaluate(
@@ -252,9 +195,9 @@ def evaluate(
     name = expr.strip().strip("`")
     if name in data.columns:
         s = data[name]
-        if is_categorical_series(s):
-            return to_categorical(s, name)
-        return Numeric(_numeric_array(s, name))
+        if is_categorical_series(s) and not _holds_dates(s):
+            return to_categorical(s, name, _dtype_note(data, name))
+        return Numeric(numeric_column(s, name))
     factor = _factor_call(expr, data, where)
     if factor is not None:
         return factor
@@ -262,9 +205,9 @@ def evaluate(
         if name not in data.columns:
             return None
         col = data[name]
-        if is_categorical_series(col):
-            return to_categorical(col, name)
-        return _numeric_array(col, name)
+        if is_categorical_series(col) and not _holds_dates(col):
+            return to_categorical(col, name, _dtype_note(data, name))
+        return numeric_column(col, name)
 
     def missing(name: str) -> None:
         raise ColumnNotFoundError(name, data.columns, where)

@@ -1,0 +1,273 @@
+"""Factors (R's ``factor``) coded by hashing: codes for n rows, levels for the few distinct values.
+
+A column becomes a factor in two steps whose cost is split between the rows
+and the distinct values:
+
+1. **Hash the rows** (O(n), no Python per row): ``pd.factorize`` gives each
+   row the index of its value among the distinct values, in order of first
+   appearance (pyarrow-backed strings are dictionary-encoded by Arrow);
+   missing values get −1.
+2. **Order and label the distinct values** (O(k log k) for k levels): R's
+   ``factor(x)`` makes its levels from ``as.character(sort(unique(x)))`` —
+   numbers, dates and logicals sorted by value, strings in R's collation
+   (:mod:`.collation`) — and then maps each row to its label, so values that
+   print alike share one level (``1`` and ``1 + 2e-16`` both print ``"1"`` and
+   are merged, as in R). The row codes are remapped with one gather.
+
+A pandas ``Categorical`` keeps its categories and their order (R's factor
+with given levels); logical columns are ``FALSE < TRUE``.
+
+Labels are R's ``as.character``: integers and whole doubles as integers
+(``2``, not ``2.0``: pandas stores an integer column with missing values as
+doubles, which R keeps as integers), other doubles with 15 significant
+digits, ``Inf``/``-Inf``; dates as ``2020-01-31`` and date-times as
+``2020-01-31 10:00:00`` (the date alone when every time is midnight).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .collation import r_sort_key
+
+__all__ = [
+    "Categorical",
+    "r_label",
+    "is_categorical_series",
+    "to_categorical",
+    "interaction",
+    "numbers_as_text",
+]
+
+
+@dataclass
+class Categorical:
+    """A factor: ``codes[i]`` indexes ``levels`` (−1 marks a missing value)."""
+
+    codes: np.ndarray
+    levels: list[str]
+    ordered: bool = False
+
+    def take(self, rows: np.ndarray) -> Categorical:
+        return Categorical(self.codes[rows], self.levels, self.ordered)
+
+    def drop_unused(self) -> Categorical:
+        """Drop levels that do not occur (R's ``drop.unused.levels``)."""
+        present = np.bincount(self.codes + 1, minlength=len(self.levels) + 1)[1:] > 0
+        if present.all():
+            return self
+        remap = np.append(np.cumsum(present) - 1, -1)
+        levels = [lv for lv, keep in zip(self.levels, present) if keep]
+        return Categorical(remap[self.codes], levels, self.ordered)
+
+
+def r_label(x: Any) -> str:
+    """Label a level as R's ``as.character`` would (``2`` not ``2.0``)."""
+    if isinstance(x, (bool, np.bool_)):
+        return "TRUE" if x else "FALSE"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if np.isinf(x):
+            return "Inf" if x > 0 else "-Inf"
+        if x.is_integer():
+            return str(int(x))
+        return f"{x:.15g}"
+    return str(x)
+
+
+def is_categorical_series(s: pd.Series) -> bool:
+    """True for columns R would treat as factors (strings, categoricals, logicals)."""
+    dt = s.dtype
+    return (
+        isinstance(dt, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dt)
+        or pd.api.types.is_object_dtype(dt)
+        or pd.api.types.is_string_dtype(dt)
+    )
+
+
+def _is_datetime(dtype: Any) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(dtype)
+
+
+def _number_labels(values: np.ndarray) -> np.ndarray:
+    """R's labels of sorted numbers (vectorised for the whole-number case)."""
+    if values.dtype.kind in "iu":
+        return values.astype(str).astype(object)
+    v = values.astype(float)
+    whole = np.isfinite(v) & (v == np.trunc(v)) & (np.abs(v) < 2.0**63)
+    out = np.empty(v.size, dtype=object)
+    out[whole] = v[whole].astype(np.int64).astype(str)
+    for i in np.flatnonzero(~whole):
+        out[i] = r_label(v[i])
+    return out
+
+
+def _datetime_labels(values: pd.Index) -> np.ndarray:
+    """R's ``as.character`` of sorted dates / date-times (whole seconds)."""
+    if isinstance(values, pd.DatetimeIndex) and (values == values.normalize()).all():
+        fmt = "%Y-%m-%d"
+    else:
+        fmt = "%Y-%m-%d %H:%M:%S"
+    return np.asarray(values.strftime(fmt), dtype=object)
+
+
+def _object_labels(uniques: np.ndarray) -> np.ndarray:
+    """Labels of the distinct values of an object column (strings kept as they are).
+
+    A column mixing logicals with numbers (and no strings) is numeric in R,
+    so ``TRUE`` is labelled ``1`` there."""
+    kinds = {type(u) for u in uniques}
+    as_number = (
+        any(issubclass(k, (bool, np.bool_)) for k in kinds)
+        and not any(issubclass(k, str) for k in kinds)
+        and not all(issubclass(k, (bool, np.bool_)) for k in kinds)
+    )
+    out = np.empty(len(uniques), dtype=object)
+    for i, u in enumerate(uniques):
+        if isinstance(u, str):
+            out[i] = u
+        elif as_number and isinstance(u, (bool, np.bool_)):
+            out[i] = str(int(u))
+        else:
+            out[i] = r_label(u)
+    return out
+
+
+def _hash(s: pd.Series, name: str, dtype_note: str = "") -> tuple[np.ndarray, Any]:
+    """``pd.factorize`` of a column, with a clear error for unhashable values."""
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    except TypeError as exc:
+        sample = s.dropna()
+        kind = type(sample.iloc[0]).__name__ if len(sample) else "unknown"
+        raise DataError(
+            f"column '{name}' holds {dtype_note or kind} values, which cannot be a variable "
+            "of a model: use a column of numbers, strings or categories (unnest or extract "
+            "the field you need first)"
+        ) from exc
+    return np.asarray(codes, dtype=np.intp), uniques
+
+
+def _merge_and_sort(
+    codes: np.ndarray, labels: np.ndarray, order: np.ndarray | None
+) -> tuple[np.ndarray, list[str]]:
+    """Remap row codes to levels: distinct values in ``order`` (``None``: sort the
+    labels in R's collation), values with the same label merged into one level."""
+    k = len(labels)
+    if order is None:
+        lab = [str(x) for x in labels]
+        if _code_point_order_is_r_order(lab):
+            order = np.asarray(sorted(range(k), key=lab.__getitem__), dtype=np.intp)
+        else:
+            keys = [r_sort_key(x) for x in lab]
+            order = np.asarray(sorted(range(k), key=keys.__getitem__), dtype=np.intp)
+    sorted_labels = labels[order] if k else labels
+    level_of_sorted, uniq_labels = pd.factorize(pd.Index(sorted_labels, dtype=object))
+    level_of = np.empty(k + 1, dtype=np.intp)
+    level_of[order] = level_of_sorted
+    level_of[k] = -1  # code −1 (missing) stays −1
+    return level_of[codes], [str(x) for x in uniq_labels]
+
+
+def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = "") -> Categorical:
+    """A column as a factor with R's level order and labels (see the module docstring).
+
+    ``dtype_note`` names the column's original type in errors (e.g. a polars
+    ``List``)."""
+    if not isinstance(s, pd.Series):
+        s = pd.Series(s)
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        cats = dt.categories
+        codes = np.asarray(s.cat.codes, dtype=np.intp)
+        if _is_datetime(cats.dtype):
+            labels = _datetime_labels(cats)
+        elif pd.api.types.is_bool_dtype(cats.dtype) or pd.api.types.is_numeric_dtype(cats.dtype):
+            labels = np.array([r_label(c) for c in cats], dtype=object)
+        else:
+            labels = np.array([str(c) for c in cats.tolist()], dtype=object)
+        codes, levels = _merge_and_sort(codes, labels, np.arange(len(labels)))
+        return Categorical(codes, levels, bool(dt.ordered))
+    if pd.api.types.is_bool_dtype(dt):
+        codes = np.where(s.isna(), -1, s.fillna(False).astype(bool).astype(np.intp))
+        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
+    codes, uniques = _hash(s, name, dtype_note)
+    if _is_datetime(dt):
+        uniq = pd.Index(uniques)
+        order = np.argsort(uniq.asi8, kind="stable")
+        labels = np.empty(len(uniq), dtype=object)
+        labels[order] = _datetime_labels(uniq[order])
+        codes, levels = _merge_and_sort(codes, labels, order)
+        return Categorical(codes, levels)
+    if pd.api.types.is_numeric_dtype(dt):
+        values = np.asarray(uniques.to_numpy() if hasattr(uniques, "to_numpy") else uniques)
+        order = np.argsort(values, kind="stable")
+        labels = np.empty(len(values), dtype=object)
+        labels[order] = _number_labels(values[order])
+        codes, levels = _merge_and_sort(codes, labels, order)
+        return Categorical(codes, levels)
+    uniq = np.asarray(uniques, dtype=object)
+    if len(uniq) and all(isinstance(u, (bool, np.bool_)) for u in uniq):
+        flags = np.array([bool(u) for u in uniq] + [False])  # logical with NA (object dtype)
+        out = np.where(codes >= 0, flags[codes].astype(np.intp), -1)
+        return Categorical(out.astype(np.intp), ["FALSE", "TRUE"])
+    labels = _object_labels(uniq)
+    codes, levels = _merge_and_sort(codes, labels, None)
+    return Categorical(codes, levels)
+
+
+def _code_point_order_is_r_order(levels: list[str]) -> bool:
+    """True when R's collation cannot differ from a code-point sort: ASCII
+    letters and digits only, and letters of a single case."""
+    if not all(u.isascii() and u.isalnum() for u in levels):
+        return False
+    return not any(u != u.lower() for u in levels) or not any(u != u.upper() for u in levels)
+
+
+def interaction(factors: list[Categorical]) -> Categorical:
+    """R's ``a:b`` of factors with only the combinations that occur.
+
+    Levels ``"a1:b1"`` ordered with the first factor varying slowest (R's
+    order of ``interaction(a, b, lex.order = TRUE)`` after dropping unused
+    combinations); a row missing in any factor is missing. The combined code
+    of each row is hashed, so the cost is O(n) plus O(k log k) in the k
+    combinations present, never the product of the numbers of levels.
+    """
+    if len(factors) == 1:
+        return factors[0].drop_unused()
+    missing = np.zeros(len(factors[0].codes), dtype=bool)
+    for f in factors:
+        missing |= f.codes < 0
+    codes = factors[0].codes.astype(np.int64)
+    parts: list[np.ndarray] = [np.arange(len(factors[0].levels))]  # level tuple of each code
+    for f in factors[1:]:
+        nb = len(f.levels)
+        pair = codes * nb + np.maximum(f.codes, 0)
+        pair[missing] = -1
+        new, uniq = pd.factorize(pair)  # hashed: only the combinations present
+        order = np.argsort(uniq, kind="stable")  # first factor slowest; −1 (missing) first
+        lacking = int(uniq[order[0]] < 0) if len(uniq) else 0
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[order] = np.arange(len(uniq)) - lacking
+        codes = rank[new]
+        combos = uniq[order][lacking:]
+        parts = [p[combos // nb] for p in parts] + [combos % nb]
+    labels = [":".join(f.levels[i] for f, i in zip(factors, combo)) for combo in zip(*parts)]
+    return Categorical(codes.astype(np.intp), labels)
+
+
+def numbers_as_text(levels: list[str]) -> bool:
+    """True when every level of a factor reads as a number (a numeric column
+    stored as text, e.g. read from a file with a stray quote)."""
+    if not levels:
+        return False
+    parsed = pd.to_numeric(pd.Series(levels, dtype=object), errors="coerce")
+    return bool(parsed.notna().all())
