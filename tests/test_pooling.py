@@ -286,3 +286,37 @@ def test_lm_summary_without_residual_df():
         "F-statistic:   NaN on 1 and 0 DF,  p-value: NA",
         "",
     ]
+
+
+# -- fitted values, residuals and predictions of lm / lmList --------------------------
+
+
+def test_lmlist_fitted_resid_predict_match_lme4(sleep):
+    # R: lme4 1.1-31, l <- lmList(Reaction ~ Days | Subject, sleepstudy)
+    fits = lmlist("Reaction ~ Days | Subject", sleep)
+    np.testing.assert_allclose(fits.fitted[:6], [244.192669091, 265.957371515, 287.722073939,
+                                                 309.486776364, 331.251478788, 353.016181212])
+    np.testing.assert_allclose(fits.resid()[:3], [5.36733090909, -7.25267151515,
+                                                  -36.92147393939], rtol=1e-10)
+    np.testing.assert_allclose(fits.residuals, sleep["Reaction"] - fits.fitted)
+    new = sleep.iloc[:0].reindex(range(2))
+    new["Days"] = [2.5, 7.0]
+    new["Subject"] = ["309", "372"]
+    # predict(l, data.frame(Days = c(2.5, 7), Subject = c("309", "372")))
+    np.testing.assert_allclose(fits.predict(new), [210.709409091, 346.131313333])
+    np.testing.assert_allclose(fits.predict(), fits.fitted)
+    new["Subject"] = ["309", "999"]
+    with pytest.raises(mm.errors.DataError, match="999"):
+        fits.predict(new)
+
+
+def test_lm_resid_is_an_array_and_a_method(sleep):
+    fit = lm("Reaction ~ Days", sleep)
+    r = fit.resid
+    np.testing.assert_allclose(r, sleep["Reaction"] - fit.fitted)
+    assert float(np.sum(r)) == pytest.approx(0.0, abs=1e-8)
+    np.testing.assert_allclose(fit.resid(), r)  # as lmer's m.resid()
+    np.testing.assert_allclose(fit.resid("pearson", scaled=True), r / fit.sigma)
+    np.testing.assert_allclose(fit.residuals, r)
+    with pytest.raises(mm.errors.ArgumentError, match="type"):
+        fit.resid("studentized")

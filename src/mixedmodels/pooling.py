@@ -35,7 +35,13 @@ from ._rformat import (
 from .design import build_design
 from .design.frame import as_pandas, drop_dependent_columns
 from .design.variables import to_categorical
-from .errors import ColumnNotFoundError, DataError, FormulaError, RankDeficiencyWarning
+from .errors import (
+    ArgumentError,
+    ColumnNotFoundError,
+    DataError,
+    FormulaError,
+    RankDeficiencyWarning,
+)
 from .formula.deparse import deparse_formula
 from .results.html import RichRepr
 
@@ -77,6 +83,23 @@ def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> _OLS:
     zero_w = 0 if w is None else int(np.sum(w == 0))
     rss = float(np.sum((resid * sw) ** 2))
     return _OLS(coef, vu, rss, n - zero_w - keep.size, int(keep.size), resid, fitted)
+
+
+class ResidualArray(np.ndarray):
+    """An array of residuals that can also be called, ``m.resid()``, as for lmer fits."""
+
+    def __new__(cls, values: np.ndarray, method: Any) -> ResidualArray:
+        obj = np.asarray(values).view(cls)
+        obj._method = method
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._method = getattr(obj, "_method", None)
+
+    def __call__(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        if self._method is None:
+            raise TypeError("these residuals were derived from a model's and cannot be called")
+        return self._method(type, scaled)
 
 
 class LinearModel(RichRepr):
@@ -135,9 +158,23 @@ class LinearModel(RichRepr):
         return self._fit.fitted + self.design.offset
 
     @property
-    def resid(self) -> np.ndarray:
-        """Response residuals y − ŷ."""
+    def resid(self) -> ResidualArray:
+        """Response residuals y − ŷ; also callable as lmer's ``m.resid(type, scaled)``."""
+        return ResidualArray(self._fit.resid, self.residuals_of)
+
+    @property
+    def residuals(self) -> np.ndarray:
         return self._fit.resid
+
+    def residuals_of(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """R's ``residuals(lm, type)``: ``"response"`` / ``"working"`` y − ŷ,
+        ``"pearson"`` / ``"deviance"`` √w (y − ŷ); ``scaled=True`` divides by σ̂."""
+        r = self._fit.resid
+        if type in ("pearson", "deviance"):
+            r = self._weighted_resid()
+        elif type not in ("response", "working"):
+            raise ArgumentError("type", type, "'response', 'working', 'pearson' or 'deviance'")
+        return r / self.sigma if scaled else r
 
     @property
     def nobs(self) -> int:
@@ -367,6 +404,8 @@ class LmList(RichRepr):
             rows = np.flatnonzero(g.codes == k)
             self.fits[lev] = _ols(X[rows], y[rows])
         self.x_names = list(design.x_names)
+        self._codes = np.full(design.n, -1, dtype=np.int64)  # group of each row (-1: missing)
+        self._codes[ok] = g.codes
         short = [lev for lev, f in self.fits.items() if np.isnan(f.coef).any()]
         if short:
             shown = ", ".join(map(str, short[:5])) + (" ..." if len(short) > 5 else "")
@@ -386,6 +425,49 @@ class LmList(RichRepr):
             index=pd.Index(self.levels, name=self.group),
             columns=self.x_names,
         )
+
+    def _eta(self, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """x_i'β̂_g(i) per row (aliased coefficients count as 0, as R); NaN without a group."""
+        B = np.nan_to_num(self.coef.to_numpy())
+        out = np.full(X.shape[0], np.nan)
+        ok = codes >= 0
+        out[ok] = np.einsum("ij,ij->i", X[ok], B[codes[ok]])
+        return out
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Each row's fitted value from its group's fit (lme4's ``fitted(lmList)``),
+        in the rows of the fit; NaN where the group is missing."""
+        return self._eta(self.design.X, self._codes) + self.design.offset
+
+    def resid(self, type: str = "response") -> np.ndarray:
+        """y − ŷ per row from its group's fit (``residuals(lmList)``)."""
+        if type not in ("response", "working", "pearson", "deviance"):
+            raise ArgumentError("type", type, "'response', 'working', 'pearson' or 'deviance'")
+        return self.design.y - self.fitted
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.resid()
+
+    def predict(self, newdata: Any = None) -> np.ndarray:
+        """Predictions from each row's group fit (``predict(lmList, newdata)``); the group
+        column of ``newdata`` must hold levels of the fit (NaN where it is missing)."""
+        if newdata is None:
+            return self.fitted
+        from .results.predict import fixed_design
+
+        data = as_pandas(newdata)
+        if self.group not in data.columns:
+            raise ColumnNotFoundError(self.group, data.columns, "the grouping factor of lmlist")
+        X, off = fixed_design(self, data)
+        labels = data[self.group].astype("string").astype(object)
+        codes = pd.Index(self.levels).get_indexer(labels).astype(np.int64)
+        new = sorted({str(v) for v in labels[(codes < 0) & labels.notna().to_numpy()]})
+        if new:
+            raise DataError(f"newdata has level(s) {new[:5]} of '{self.group}' that the fit "
+                            f"does not have; its levels are {self.levels[:10]}")
+        return self._eta(X, codes) + off
 
     @property
     def df_pooled(self) -> int:
