@@ -109,12 +109,63 @@ def test_confint_t_intervals_match_lmertest(name, method):
     assert ci.loc["sigma"].isna().all()
 
 
-def test_confint_default_is_profile_for_lmer_and_wald_for_glmer():
+def test_confint_default_is_profile_as_lme4():
     from analysis_fits import fit
 
     m = fit("m_sleep")
     pd.testing.assert_frame_equal(m.confint(), m.confint("profile"))
     g = fit("g_cbpp")
-    pd.testing.assert_frame_equal(g.confint(), g.confint("Wald"))
+    assert list(g.confint(old_names=True).index) == [".sig01", "(Intercept)", "period2",
+                                                     "period3", "period4"]
     with pytest.raises(ValueError, match="glmer"):
         g.confint("kr")
+
+
+# R: lme4 1.1-31 confint(g) (profile; lme4 interpolates ζ with a spline, ~1e-3)
+GLMER_PROFILE = {
+    "g_cbpp": {
+        "sd_(Intercept)|herd": (0.3460732033, 1.0999746482),
+        "(Intercept)": (-1.9012119549, -0.9477540060),
+        "period2": (-1.6167832557, -0.4077630678),
+        "period3": (-1.8010243656, -0.5115360713),
+        "period4": (-2.5007505630, -0.8007553153),
+    },
+    "g_pois_olre": {
+        "sd_(Intercept)|obs": (0.1222699319, 0.6553288068),
+        "sd_(Intercept)|grp": (0.0, 0.6157261825),
+        "(Intercept)": (0.3161620125, 0.7617928961),
+        "x": (0.1231585703, 0.4793274455),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(GLMER_PROFILE))
+def test_glmer_profile_matches_lme4(name):
+    from analysis_fits import fit
+
+    ci = fit(name).confint("profile")
+    want = GLMER_PROFILE[name]
+    assert list(ci.index) == list(want)
+    for p, (lo, hi) in want.items():
+        assert ci.loc[p, "2.5 %"] == pytest.approx(lo, abs=1e-3 * max(abs(lo), 1.0)), p
+        assert ci.loc[p, "97.5 %"] == pytest.approx(hi, abs=1e-3 * max(abs(hi), 1.0)), p
+
+
+def test_glmer_profile_level_and_unsupported_models():
+    from analysis_fits import data, fit
+
+    # R: confint(g, level = 0.9)
+    ci = fit("g_cbpp").confint("profile", level=0.9)
+    assert ci.loc["period2", "5 %"] == pytest.approx(-1.5128258592, abs=2e-3)
+    assert ci.loc["sd_(Intercept)|herd", "95 %"] == pytest.approx(1.0076376839, abs=2e-3)
+    import warnings
+
+    import mixedmodels as mm
+
+    d = data("pois").assign(x2=lambda f: f["x"] ** 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = mm.glmer("y ~ x + (x | grp)", d, family="poisson")
+    with pytest.raises(mm.errors.ModelSpecificationError, match="scalar"):
+        g.confint("profile")
+    assert g.confint().loc["x"].notna().all()  # the default falls back to Wald

@@ -116,12 +116,16 @@ def test_weighted_fixed_effect_profiles_are_close_to_wald():
         assert abs(prof.loc[p, "97.5 %"] - wald.loc[p, "97.5 %"]) < 0.1 * width
 
 
-def test_profile_refuses_glmm():
+def test_glmm_profile_has_lme4_rows():
+    # the values are checked against lme4 in test_inference_intervals
     data = case_data("cbpp")
     case = case_json("cbpp")
     g = mm.glmer(case["formula"], data, family="binomial")
-    with pytest.raises(ValueError, match="linear mixed models"):
-        confint(g, "profile")
+    ci = confint(g, "profile")
+    assert list(ci.index) == case["confint"]["wald"]["parameters"]
+    wald = confint(g, "Wald")
+    fixed = list(g.fixef.index)
+    assert (ci.loc[fixed, "2.5 %"] < wald.loc[fixed, "2.5 %"]).all()  # longer lower tails
 
 
 def test_angles_round_trip():

@@ -13,8 +13,9 @@ then ``sigma``, then the fixed effects.
 * ``"boot"``: percentile intervals of the parametric bootstrap
   (:func:`.simulate.bootstrap`) of every parameter;
 * ``"profile"``: profile-likelihood intervals of the ML deviance, the roots
-  of ζ(v) = ±z_{1−α/2} for every parameter (:mod:`.profile`); the default for
-  linear mixed models, as lme4's ``confint(m)``. GLMMs default to ``"Wald"``.
+  of ζ(v) = ±z_{1−α/2} for every parameter (:mod:`.profile`; GLMMs with
+  scalar random-effect terms and no dispersion parameter: :mod:`.glmer_profile`),
+  the default, as lme4's ``confint(m)``; other GLMMs default to ``"Wald"``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..arguments import check_level
 from ..errors import ArgumentError
 from .bootstrap import bootstrap
 from .ddf import coef_table
+from .glmer_profile import glmer_profile_confint
 from .profile import profile_confint
 
 __all__ = ["confint", "parameter_vector"]
@@ -56,6 +58,14 @@ def parameter_vector(model: Any) -> pd.Series:
     return pd.Series(vals, index=names, dtype=float)
 
 
+def _has_profile(model: Any) -> bool:
+    from ..lmm import LinearMixedModel
+
+    if isinstance(model, LinearMixedModel):
+        return True
+    return not model.family.has_dispersion and all(t.S == 1 for t in model.design.terms)
+
+
 def confint(
     model: Any,
     method: str | None = None,
@@ -71,14 +81,13 @@ def confint(
     Rows are named ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``,
     ``sigma`` and the fixed effects (lme4's ``oldNames = FALSE``);
     ``old_names=True`` gives lme4's default ``.sig01``, ``.sig02``, ..., ``.sigma``.
-    ``method=None`` is ``"profile"`` for lmer fits (lme4's default) and ``"Wald"`` for
-    glmer fits.
+    ``method=None`` is ``"profile"`` (lme4's default) where it is available: every lmer
+    fit, glmer fits with scalar random-effect terms and no dispersion parameter; ``"Wald"``
+    for the other glmer fits.
     """
     level = check_level(level)
     if method is None:
-        from ..lmm import LinearMixedModel
-
-        method = "profile" if isinstance(model, LinearMixedModel) else "Wald"
+        method = "profile" if _has_profile(model) else "Wald"
     out = _confint(model, method, level, nsim, seed, parallel, progress)
     if old_names:
         varpars = [nm for nm in out.index if nm.startswith(("sd_", "cor_"))]
@@ -130,8 +139,9 @@ def _confint(
         from ..lmm import LinearMixedModel
 
         if not isinstance(model, LinearMixedModel):
-            raise ValueError("profile intervals are available for linear mixed models (lmer); "
-                             "use method='Wald' or 'boot'")
+            out = glmer_profile_confint(model, level=level)
+            out.columns = cols
+            return out
         out = profile_confint(model, level=level)
         out.columns = cols
         return out.loc[params.index]
