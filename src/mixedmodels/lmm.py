@@ -214,6 +214,8 @@ class LinearMixedModel(MixedModelResults):
             "predicted_decrease": res.predicted_decrease,
             "polished": res.polished,
             "inner_feval": res.inner_feval,
+            "maxeval": res.maxeval,
+            "max_grad": res.max_grad,
             "warnings": [],
         }
         self._finalize(theta)

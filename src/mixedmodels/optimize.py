@@ -6,11 +6,25 @@ lme4's default optimizer for ``lmer`` is nloptwrap (NLopt's LN_BOBYQA) with
 the same algorithm through the same C library. After the run, parameters
 within ``boundary_tol`` of a bound are tried on it (lme4's
 ``boundary.tol``) and kept when the criterion is no worse.
+
+Budgets: lme4 allows ``maxeval = 1e5`` evaluations whatever the number m
+of parameters; BOBYQA needs O(m²) evaluations to build its quadratic
+model, so the default here is ``100 (m + 1)²`` (at least 1000, at most
+lme4's 1e5), and the restart that polishes lme4's stopping point gets
+``max(2 × evaluations so far, min(20 (m + 1)², 4000))`` more: on a long flat ridge
+(over-parameterized models) it improves lme4's answer at a bounded cost,
+and the gradient check below says when it is still not at an optimum. An explicit ``maxeval``
+below ``10 m²`` draws minqa's warning ("maxfun < 10 * length(par)^2 is not
+recommended"). At the end, central differences give each coordinate's
+gradient gᵢ and curvature hᵢ; lme4's convergence check compares
+max min(|gᵢ/√hᵢ|, |gᵢ|) with ``GRAD_TOL`` = 0.002 (one-sided slopes into
+the feasible region count for parameters on a bound).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +32,27 @@ from typing import Any
 import nlopt
 import numpy as np
 
-__all__ = ["OptimizerControl", "OptResult", "bobyqa", "bobyqa_profiled"]
+from .errors import ConvergenceWarning
+
+__all__ = [
+    "GRAD_TOL",
+    "OptimizerControl",
+    "OptResult",
+    "bobyqa",
+    "bobyqa_profiled",
+    "convergence_messages",
+    "default_maxeval",
+]
+
+GRAD_TOL = 0.002
+"""lme4's ``check.conv.grad`` tolerance on the scaled gradient."""
+
+_MAXEVAL_CAP = 100_000  # lme4's nloptwrap maxeval
+
+
+def default_maxeval(m: int) -> int:
+    """Evaluation budget for m parameters: 100 (m + 1)², within [1000, 1e5]."""
+    return int(min(_MAXEVAL_CAP, max(1_000, 100 * (m + 1) ** 2)))
 
 _RESULT_NAMES = {
     nlopt.SUCCESS: "NLOPT_SUCCESS",
@@ -39,7 +73,8 @@ class OptimizerControl:
     ftol_abs: float = 1e-8
     xtol_rel: float = 1e-4
     ftol_rel: float = 0.0
-    maxeval: int = 100_000
+    maxeval: int | None = None
+    """Evaluation budget; ``None``: :func:`default_maxeval` of the number of parameters."""
     boundary_tol: float = 1e-5
     initial_step: float | None = None
     polish: bool = True
@@ -70,6 +105,11 @@ class OptResult:
     predicted_decrease: float | None = None  # from the convergence check at lme4's stop
     polished: bool = False  # whether the tight restart replaced lme4's stopping point
     inner_feval: int = 0  # evaluations of the profiled-out parameters (bobyqa_profiled)
+    maxeval: int = 0  # the budget of the main run
+    max_grad: float | None = None  # lme4's max|grad| at the returned point (see the module doc)
+    grad_component: int = 0  # 1-based coordinate of max_grad
+    boundary_grad: float = 0.0  # largest slope into the region of a parameter on its bound
+    polish_stopped_by_budget: bool = False
 
     @property
     def ok(self) -> bool:
@@ -94,20 +134,31 @@ def bobyqa(
     """
     control = control or OptimizerControl()
     start = time.perf_counter()
+    lower = np.asarray(lower, dtype=float)
+    m = np.asarray(x0).size
+    if control.maxeval is not None and control.maxeval < 10 * m * m:
+        warnings.warn(
+            f"maxeval = {control.maxeval} for {m} parameters: maxfun < 10 * length(par)^2 "
+            "is not recommended",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     res = _run(fn, x0, lower, upper, control, initial_step=initial_step)
     if control.polish and res.ok:
         # lme4's tolerances stop BOBYQA where its trust region is ~1e-4 relative.
         # On flat ridges that point is path dependent: if a quadratic model from
         # central differences predicts a decrease above polish_keep_abs, restart
         # from there with tight tolerances and keep the better answer.
-        gain, nf = predicted_decrease(fn, res.x, res.fun, np.asarray(lower, dtype=float))
+        g, curv, nf = diagonal_derivatives(fn, res.x, res.fun, lower)
         res.feval += nf
+        gain = _decrease(g, curv)
         if gain > control.polish_keep_abs:
+            budget = min(res.maxeval, max(2 * res.feval, min(20 * (m + 1) ** 2, 4000)))
             tight = OptimizerControl(
                 xtol_abs=control.xtol_abs,
                 ftol_abs=control.polish_ftol_abs,
                 xtol_rel=control.polish_xtol_rel,
-                maxeval=control.maxeval,
+                maxeval=budget,
                 boundary_tol=control.boundary_tol,
                 polish=False,
             )
@@ -115,11 +166,21 @@ def bobyqa(
             tight_res = _run(fn, res.x, lower, upper, tight, initial_step=step)
             tight_res.feval += res.feval
             if tight_res.fun < res.fun:
+                # lme4's run converged; a polish cut short by its budget still improved it
+                tight_res.polish_stopped_by_budget = tight_res.code == nlopt.MAXEVAL_REACHED
+                if tight_res.polish_stopped_by_budget:
+                    tight_res.code, tight_res.message = res.code, res.message
                 tight_res.polished = True
+                tight_res.maxeval = res.maxeval
                 res = tight_res
+                g, curv, nf = diagonal_derivatives(fn, res.x, res.fun, lower)
+                res.feval += nf
             else:
                 res.feval = tight_res.feval
         res.predicted_decrease = float(gain)
+        res.max_grad, res.grad_component = max_scaled_gradient(g, curv)
+        on_bound = np.isnan(curv)
+        res.boundary_grad = float(np.abs(g[on_bound]).max()) if on_bound.any() else 0.0
     res.seconds = time.perf_counter() - start
     return res
 
@@ -174,19 +235,21 @@ def bobyqa_profiled(
     return res
 
 
-def predicted_decrease(
+def diagonal_derivatives(
     fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray
-) -> tuple[float, int]:
-    """Decrease of ``fn`` a diagonal quadratic model predicts from ``x``.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-coordinate gradient g and curvature h of ``fn`` at ``x`` (2 evaluations each).
 
-    Central differences (one-sided at a bound) give the gradient g and
-    curvature h per coordinate; the prediction is Σ g²/(2h) over coordinates
-    free to move (at a bound only where the gradient points inside), and
-    infinite where the curvature is not positive. Returns (decrease, evals).
+    Central differences with step 1e-4·max(|xᵢ|, 0.01); where the step would
+    cross the lower bound, a one-sided slope (into the feasible region) with
+    h = NaN, and g = 0 when that slope points outside (the bound is active).
+    Returns (g, h, evaluations).
     """
-    total = 0.0
+    m = x.size
+    g = np.zeros(m)
+    curv = np.zeros(m)
     nf = 0
-    for i in range(x.size):
+    for i in range(m):
         h = 1e-4 * max(abs(x[i]), 1e-2)
         xp = x.copy()
         xp[i] += h
@@ -197,17 +260,102 @@ def predicted_decrease(
             xm[i] -= h
             fm = fn(xm)
             nf += 1
-            g = (fp - fm) / (2 * h)
-            curv = (fp - 2 * fx + fm) / (h * h)
+            g[i] = (fp - fm) / (2 * h)
+            curv[i] = (fp - 2 * fx + fm) / (h * h)
+            if abs(g[i]) * h <= 1e-10 and curv[i] <= 0:
+                g[i] = 0.0  # flat to rounding: nothing to gain along this coordinate
         else:
-            g = (fp - fx) / h
-            if g >= 0:
-                continue  # on the bound and the slope points outside
-            curv = 0.0
-        if curv <= 0:
-            return (np.inf if abs(g) * h > 1e-10 else 0.0), nf
-        total += g * g / (2 * curv)
-    return total, nf
+            slope = (fp - fx) / h
+            g[i] = slope if slope < 0 and -slope * h > 1e-10 else 0.0
+            curv[i] = np.nan
+    return g, curv, nf
+
+
+def _decrease(g: np.ndarray, curv: np.ndarray) -> float:
+    """Σ gᵢ²/(2hᵢ) over coordinates that can move; infinite where a slope meets
+    non-positive (or one-sided, unknown) curvature."""
+    total = 0.0
+    for gi, hi in zip(g, curv):
+        if gi == 0.0:
+            continue
+        if not hi > 0:
+            return np.inf
+        total += gi * gi / (2 * hi)
+    return total
+
+
+def max_scaled_gradient(g: np.ndarray, curv: np.ndarray) -> tuple[float, int]:
+    """lme4's convergence measure max_i min(|gᵢ/√hᵢ|, |gᵢ|) (the Hessian's diagonal
+    standing for its Cholesky factor) and its 1-based coordinate."""
+    if g.size == 0:
+        return 0.0, 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.where(curv > 0, np.abs(g) / np.sqrt(np.where(curv > 0, curv, 1.0)), np.inf)
+    mingrad = np.minimum(scaled, np.abs(g))
+    k = int(np.argmax(mingrad))
+    return float(mingrad[k]), k + 1
+
+
+def predicted_decrease(
+    fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray
+) -> tuple[float, int]:
+    """Decrease of ``fn`` a diagonal quadratic model predicts from ``x``.
+
+    Central differences (one-sided at a bound) give the gradient g and
+    curvature h per coordinate; the prediction is Σ g²/(2h) over coordinates
+    free to move (at a bound only where the gradient points inside), and
+    infinite where the curvature is not positive. Returns (decrease, evals).
+    """
+    g, curv, nf = diagonal_derivatives(fn, x, fx, lower)
+    return _decrease(g, curv), nf
+
+
+_ADVICE = (
+    "the estimates may not be at the optimum: refit from this point with start=m.theta, "
+    "center and scale the predictors, or simplify the random effects (uncorrelated terms "
+    "with ||, or drop terms whose variance is near zero)"
+)
+
+
+def convergence_messages(res: OptResult, singular: bool) -> list[str]:
+    """lme4's convergence warnings for an optimization result, each with what to do.
+
+    * the budget ran out: lme4's "convergence code 5 from ...: NLOPT_MAXEVAL_REACHED";
+    * a non-singular fit whose scaled gradient exceeds ``GRAD_TOL``: lme4's
+      "Model failed to converge with max|grad| = ..." (lme4 skips singular fits);
+    * a singular fit stopped on a bound although the criterion decreases into
+      the parameter space (``boundary_grad`` above ``GRAD_TOL``).
+    """
+    out = []
+    if not res.ok:
+        detail = (
+            "Optimization stopped because maxeval (above) was reached"
+            if res.code == nlopt.MAXEVAL_REACHED
+            else "the optimizer stopped early"
+        )
+        more = (
+            ", or allow more evaluations with control=mm.OptimizerControl(maxeval=...)"
+            if res.code == nlopt.MAXEVAL_REACHED
+            else ""
+        )
+        out.append(
+            f"convergence code {res.code} from bobyqa (NLopt): {res.message}: {detail} "
+            f"({res.feval} evaluations, maxeval = {res.maxeval}); {_ADVICE}{more}"
+        )
+    if res.max_grad is None:
+        return out
+    if not singular and res.max_grad > GRAD_TOL:
+        out.append(
+            f"Model failed to converge with max|grad| = {res.max_grad:g} (tol = {GRAD_TOL:g}, "
+            f"component {res.grad_component}); {_ADVICE}"
+        )
+    elif singular and res.boundary_grad > GRAD_TOL:
+        out.append(
+            "the optimizer stopped with a variance parameter on its bound (zero) although the "
+            f"criterion still decreases into the parameter space (slope {res.boundary_grad:g}, "
+            f"tol = {GRAD_TOL:g}); {_ADVICE}"
+        )
+    return out
 
 
 def _run(
@@ -247,7 +395,8 @@ def _run(
     opt.set_xtol_rel(control.xtol_rel)
     if control.ftol_rel:
         opt.set_ftol_rel(control.ftol_rel)
-    opt.set_maxeval(control.maxeval)
+    maxeval = control.maxeval if control.maxeval is not None else default_maxeval(n)
+    opt.set_maxeval(int(maxeval))
     if initial_step is not None:
         opt.set_initial_step(initial_step)
     elif control.initial_step is not None:
@@ -276,4 +425,6 @@ def _run(
             if f_b <= fun:
                 x, fun = x_b, f_b
     message = _RESULT_NAMES.get(code, f"NLOPT code {code}")
-    return OptResult(x, float(fun), count[0], message, int(code), time.perf_counter() - start)
+    out = OptResult(x, float(fun), count[0], message, int(code), time.perf_counter() - start)
+    out.maxeval = int(maxeval)
+    return out

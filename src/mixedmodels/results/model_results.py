@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConvergenceWarning, SingularFitWarning
+from ..optimize import convergence_messages
 from .html import RichRepr
 from .varcorr import VarCorr, VarCorrTerm
 
@@ -133,12 +134,7 @@ class MixedModelResults(RichRepr):
     def _check_fit(self, res: Any) -> None:
         """Warn, as lme4 does, when the optimizer failed or the fit is singular."""
         msgs = self.optinfo["warnings"]
-        if not res.ok:
-            msg = (
-                f"optimizer stopped with {res.message} after {res.feval} evaluations; "
-                "the estimates may not be at the optimum: try start=m.theta, "
-                "rescale predictors, or simplify the random effects"
-            )
+        for msg in convergence_messages(res, self.is_singular):
             msgs.append(msg)
             warnings.warn(msg, ConvergenceWarning, stacklevel=4)
         if self.is_singular:
