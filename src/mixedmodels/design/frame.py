@@ -453,10 +453,15 @@ def _check_finite(M: np.ndarray, names: list[str], where: str, formula: str) -> 
     if not bad.any():
         return
     j = int(np.flatnonzero(bad.any(axis=0))[0])
-    rows = int(bad[:, j].sum())
-    raise DataError(
-        f"column '{names[j]}' of {where} has {rows} infinite value{'s' if rows > 1 else ''} "
-        f"(of {M.shape[0]} rows) in '{formula}': a model matrix must be finite (R: "
+    raise infinite_column_error(names[j], where, int(bad[:, j].sum()), M.shape[0], formula)
+
+
+def infinite_column_error(name: str, where: str, count: int, n: int, formula: str) -> DataError:
+    """The error for ``count`` infinite values (of ``n`` rows) in column ``name`` of a
+    model matrix (``where``: "the fixed effects", "the random-effect term (x | g)")."""
+    return DataError(
+        f"column '{name}' of {where} has {count} infinite value{'s' if count > 1 else ''} "
+        f"(of {n} rows) in '{formula}': a model matrix must be finite (R: "
         "NA/NaN/Inf in 'x'); change the expression (e.g. log(x + 1) for x >= 0) or drop "
         "those rows"
     )

@@ -386,23 +386,29 @@ def check_finite(
     """
     if _all_finite(cp):
         return
+    from ..design.frame import infinite_column_error
     from ..errors import DataError
 
     stats = column_stats()
-    names: dict[str, str] = {"y": f"the response '{design.response}'"}
+    formula = design.formula.text
+    if stats.get("y", (0, 0.0))[0]:
+        raise DataError(
+            f"the response '{design.response}' has {stats['y'][0]} infinite values; "
+            "remove or recode them"
+        )
+    where: dict[str, tuple[str, str]] = {}
     for j, nm in enumerate(design.x_names):
-        names[f"x{j}"] = f"the fixed-effect column '{nm}'"
+        where[f"x{j}"] = (nm, "the fixed effects")
     for k, t in enumerate(design.terms):
         for s, nm in enumerate(t.names):
-            names[f"z{k}_{s}"] = f"the random-effect column '{nm}' of {t.bar.text}"
+            where[f"z{k}_{s}"] = (nm, f"the random-effect term {t.bar.text}")
     for key, (n_inf, _) in stats.items():
-        if n_inf:
-            raise DataError(
-                f"{names.get(key, key)} has {int(n_inf)} infinite values (from the data, or "
-                "from log(0), 1/0 in the formula); remove or recode them"
-            )
+        if n_inf and key in where:
+            raise infinite_column_error(*where[key], int(n_inf), design.n, formula)
+    names = {"y": f"the response '{design.response}'"}
+    names.update({k: f"column '{nm}' of {w}" for k, (nm, w) in where.items()})
     largest = sorted(stats.items(), key=lambda kv: -kv[1][1])
-    big = [names.get(k, k) for k, (_, m) in largest if m > 1e150] or [names.get(largest[0][0])]
+    big = [names[k] for k, (_, m) in largest if m > 1e150] or [names[largest[0][0]]]
     raise DataError(
         f"the sums of squares and cross-products overflow: {', '.join(big)} has values too "
         f"large (up to {largest[0][1][1]:.3g}) to square in double precision; rescale it"
