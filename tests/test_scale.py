@@ -4,8 +4,8 @@ Two levels of parity:
 
 * the cross-products computed by DuckDB equal the in-memory ones to rounding
   (1e-12 relative), and the criterion at a fixed θ agrees to 1e-10;
-* the fits agree: the criterion to 1e-9 relative, β̂, SEs, σ̂ to 1e-6, θ̂ and b̂
-  to 1e-5 of their scale — the optimizer stops within its tolerance, and
+* the fits agree: the criterion to 1e-9 relative, β̂, σ̂ to 1e-6, θ̂, b̂ and the
+  SEs (functions of θ̂) to 1e-5 of their scale — the optimizer stops within its tolerance, and
   summation-order differences of 1e-14 in A move the stopping point that much.
 """
 
@@ -96,7 +96,8 @@ def assert_same_fit(m, r) -> None:
     assert list(m.fixef.index) == list(r.fixef.index)
     assert list(m.theta.index) == list(r.theta.index)
     np.testing.assert_allclose(m.fixef, r.fixef, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(m.fixef_se, r.fixef_se, rtol=1e-6)
+    # SEs follow θ̂, which agrees to 1e-5 (flat optimum: the deviance agrees to 1e-9)
+    np.testing.assert_allclose(m.fixef_se, r.fixef_se, rtol=1e-5)
     assert m.sigma == pytest.approx(r.sigma, rel=1e-6)
     th = r.theta.to_numpy()
     np.testing.assert_allclose(m.theta, th, rtol=0, atol=1e-5 * max(1.0, np.abs(th).max()))

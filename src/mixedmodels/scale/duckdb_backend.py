@@ -162,29 +162,114 @@ def _first_line(exc: BaseException) -> str:
 class DuckDBSource:
     """Rows in DuckDB: the coded view of a model and the SQL for its results."""
 
-    def __init__(self, con: Any, prefix: str, design: ScaleDesign, weighted: bool):
+    def __init__(
+        self,
+        con: Any,
+        prefix: str,
+        design: ScaleDesign,
+        weighted: bool,
+        column_sql: dict[str, str] | None = None,
+    ):
         self.con = con
         self.prefix = prefix
         self.design = design
         self.weighted = weighted
         self.x_index = list(range(len(design.x_columns)))  # view column of each β entry
+        self.column_sql = column_sql or {}  # view column (y, w, x0, z0_1...) -> its SQL
 
     @property
     def view(self) -> str:
+        """The coded rows: y, w, x{j}, and per term its level code c{k} and z{k}_{s}."""
         return ident(f"{self.prefix}rows")
+
+    @property
+    def raw_view(self) -> str:
+        """The rows for the cross-products: as :attr:`view`, but each term's grouping
+        factor as its raw columns g{k}_{i} (no join with the level table on the scan)."""
+        return ident(f"{self.prefix}rows_raw")
+
+    def _term_groups(self, k: int) -> list[str]:
+        return [f"g{k}_{i}" for i in range(len(self.design.terms[k].bar.group_vars))]
+
+    def _codes(self, k: int, res: dict[str, np.ndarray], first: int) -> np.ndarray:
+        """Level codes of term ``k`` for the raw group values g{first}, g{first+1}... of
+        an aggregate, looked up (vectorized) in the term's levels."""
+        t = self.design.terms[k]
+        width = len(t.bar.group_vars)
+        got = [np.asarray(res[f"g{first + i}"], dtype=object) for i in range(width)]
+        if width == 1:
+            index = pd.Index([v[0] for v in t.group_values], dtype=object)
+            codes = index.get_indexer(pd.Index(got[0], dtype=object))
+        else:
+            index = pd.MultiIndex.from_tuples([tuple(v) for v in t.group_values])
+            codes = index.get_indexer(pd.MultiIndex.from_arrays(got))
+        if (codes < 0).any():  # pragma: no cover - the levels come from the same rows
+            raise RuntimeError(f"grouping values of {t.bar.text} missing from its levels")
+        return codes.astype(np.intp)
 
     def _w(self) -> str:
         return "w * " if self.weighted else ""
 
-    def _agg(self, groups: list[str], exprs: list[str]) -> dict[str, np.ndarray]:
+    def _product_key(self, expr: str) -> tuple[str, ...]:
+        """What a product of view columns computes: the SQL of its factors, sorted, without
+        factors of 1 (the intercept column, unit weights)."""
+        one = literal(1.0)
+        factors = [self.column_sql.get(f, f) for f in _top_level_factors(expr)]
+        return tuple(sorted(f for f in factors if f not in (one, "1")))
+
+    def _agg(
+        self, groups: list[str], exprs: list[str], view: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """``sum(e)`` per group for each product ``e`` of view columns (``a{j}``), and the
+        groups (``g{i}``). Products that compute the same thing (x0 * z0_1 and x1 * z0_0
+        when x0 and z0_0 are the intercept and x1, z0_1 the same x) are summed once:
+        the number of aggregates, not of scans, sets the cost of a GROUP BY."""
+        keys = [self._product_key(e) for e in exprs]
+        first: dict[tuple[str, ...], int] = {}
+        for j, key in enumerate(keys):
+            if key != ("0.0",):  # Σ log w of unit weights: nothing to sum
+                first.setdefault(key, j)
         cols = [f"{g} AS g{i}" for i, g in enumerate(groups)]
-        cols += [f"sum({e}) AS a{j}" for j, e in enumerate(exprs)]
-        sql = f"SELECT {', '.join(cols)} FROM {self.view}"
+        cols += [f"sum({exprs[j]}) AS u{j}" for j in first.values()]
+        sql = f"SELECT {', '.join(cols)} FROM {self.view if view is None else view}"
         if groups:
             sql += " GROUP BY " + ", ".join(groups)
-        return self.con.execute(sql).fetchnumpy()
+        res = self.con.execute(sql).fetchnumpy()
+        out = {f"g{i}": res[f"g{i}"] for i in range(len(groups))}
+        size = len(out["g0"]) if groups else 1
+        for j, key in enumerate(keys):
+            out[f"a{j}"] = res[f"u{first[key]}"] if key in first else np.zeros(size)
+        return out
 
     # -- cross-products ----------------------------------------------------------
+    def _term_blocks(
+        self, k: int, xy: list[str], extra: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """One GROUP BY on term ``k``'s raw grouping columns: Zk'WZk per level
+        (nl, S, S), [X y]'WZk (p + 1, nl·S), and the per-level sums of ``extra``."""
+        t = self.design.terms[k]
+        S = t.S
+        w = self._w()
+        zk = [f"z{k}_{s}" for s in range(S)]
+        tri = [(s, u) for s in range(S) for u in range(s, S)]
+        ex = [f"{w}{zk[s]} * {zk[u]}" for s, u in tri]
+        ex += [f"{w}{xy[j]} * {zk[s]}" for j in range(len(xy)) for s in range(S)]
+        groups = self._term_groups(k)
+        res = self._agg(groups, ex + (extra or []), self.raw_view)
+        codes = self._codes(k, res, 0)
+        blk = np.zeros((t.nl, S, S))
+        for i, (s, u) in enumerate(tri):
+            blk[codes, s, u] = res[f"a{i}"]
+            blk[codes, u, s] = res[f"a{i}"]
+        zx = np.zeros((len(xy), t.nl * S))
+        i = len(tri)
+        for j in range(len(xy)):
+            for s in range(S):
+                zx[j, codes * S + s] = res[f"a{i}"]
+                i += 1
+        sums = [np.asarray(res[f"a{len(ex) + e}"], dtype=float) for e in range(len(extra or []))]
+        return blk, zx, sums
+
     def crossprod(self) -> tuple[CrossProducts, np.ndarray]:
         """All blocks of A; also the unweighted X'X (for the rank check)."""
         d = self.design
@@ -193,12 +278,14 @@ class DuckDBSource:
         xy = [f"x{j}" for j in range(p)] + ["y"]
         w = self._w()
         pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
-        exprs = ["count(*)", "ln(w)" if self.weighted else "0.0"]
+        # n, Σ log w and [X y]'W[X y]: summed per level of the first term in its GROUP BY
+        # (one scan for both), then over the levels
+        exprs = ["1", "ln(w)" if self.weighted else "0.0"]
         exprs += [f"{w}{xy[a]} * {xy[b]}" for a, b in pairs]
         if self.weighted:
             exprs += [f"{xy[a]} * {xy[b]}" for a, b in pairs if a < p]
-        cols = [f"sum({e}) AS a{j}" if j else f"{e} AS a0" for j, e in enumerate(exprs)]
-        row = self.con.execute(f"SELECT {', '.join(cols)} FROM {self.view}").fetchall()[0]
+        first = self._term_blocks(0, xy, extra=exprs)
+        row = [float(np.sum(v)) for v in first[2]]
         n = int(row[0])
         sum_log_w = float(row[1] or 0.0)
         XyXy = np.zeros((p + 1, p + 1))
@@ -219,23 +306,8 @@ class DuckDBSource:
         # per-level blocks of each term: Zk'WZk and [X y]'WZk
         diag: list[np.ndarray] = []
         zxy: list[np.ndarray] = []
-        for k, t in enumerate(terms):
-            S = t.S
-            tri = [(s, u) for s in range(S) for u in range(s, S)]
-            ex = [f"{w}{z[k][s]} * {z[k][u]}" for s, u in tri]
-            ex += [f"{w}{xy[j]} * {z[k][s]}" for j in range(p + 1) for s in range(S)]
-            res = self._agg([f"c{k}"], ex)
-            codes = res["g0"].astype(np.intp)
-            blk = np.zeros((t.nl, S, S))
-            for i, (s, u) in enumerate(tri):
-                blk[codes, s, u] = res[f"a{i}"]
-                blk[codes, u, s] = res[f"a{i}"]
-            zx = np.zeros((p + 1, t.nl * S))
-            i = len(tri)
-            for j in range(p + 1):
-                for s in range(S):
-                    zx[j, codes * S + s] = res[f"a{i}"]
-                    i += 1
+        for k in range(len(terms)):
+            blk, zx, _ = first if k == 0 else self._term_blocks(k, xy)
             diag.append(blk)
             zxy.append(zx)
         if len(terms) == 1:
@@ -262,9 +334,10 @@ class DuckDBSource:
             for b in range(a):
                 Sb = terms[b].S
                 ex = [f"{w}{z[a][s]} * {z[b][u]}" for s in range(Sa) for u in range(Sb)]
-                res = self._agg([f"c{a}", f"c{b}"], ex)
-                ca = res["g0"].astype(np.intp)
-                cb = res["g1"].astype(np.intp)
+                ga, gb = self._term_groups(a), self._term_groups(b)
+                res = self._agg(ga + gb, ex, self.raw_view)
+                ca = self._codes(a, res, 0)
+                cb = self._codes(b, res, len(ga))
                 i = 0
                 for s in range(Sa):
                     for u in range(Sb):
@@ -434,26 +507,17 @@ def _prepare(
         f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT {', '.join(ident(c) for c in raw)} "
         f"FROM {frm} WHERE {' AND '.join(conds)}"
     )
-    n_input, n = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}) FROM {frm}"
-    ).fetchall()[0]
-    n_input, n = int(n_input), int(n)
-    if n == 0:
-        raise DataError(
-            f"no rows left in '{src.name}' after removing rows with missing values "
-            f"(NULL or NaN) in {', '.join(repr(c) for c in raw)}"
-        )
-    if weights is not None:
-        wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
-        if wmin <= 0:
-            raise DataError("weights must be positive")
-
+    n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])  # Parquet: footers
+    counts: dict[tuple[str, ...], int] = {}
     level_tables: dict[tuple[str, ...], str] = {}
 
     def levels(cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """Distinct values of ``cols`` (and the row count) in one GROUP BY, coded in order."""
         name = ident(f"{prefix}lv{len(level_tables)}")
         qc = ", ".join(ident(c) for c in cols)
-        distinct = con.execute(f"SELECT DISTINCT {qc} FROM {base}").fetchall()
+        got = con.execute(f"SELECT {qc}, count(*) FROM {base} GROUP BY {qc}").fetchall()
+        counts[cols] = sum(int(r[-1]) for r in got)
+        distinct = [tuple(r[:-1]) for r in got]
         distinct = order_level_rows(distinct, cols, meta)  # R's level order, or the source's
         table = pd.DataFrame(distinct, columns=list(cols))
         table["code"] = np.arange(len(distinct), dtype=np.int32)
@@ -464,11 +528,6 @@ def _prepare(
         level_tables[cols] = name
         return [tuple(r) for r in distinct]
 
-    for info in infos.values():
-        if info.kind == "cat" and info.column is not None:
-            key = (info.column,)
-            vals = levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
-            info.values = [v[0] for v in vals]
     group_values = {}
     for bar in parsed.bars:
         key = bar.group_vars
@@ -476,6 +535,21 @@ def _prepare(
             group_values[key] = (
                 levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
             )
+    n = counts[parsed.bars[0].group_vars]
+    if n == 0:
+        raise DataError(
+            f"no rows left in '{src.name}' after removing rows with missing values "
+            f"(NULL or NaN) in {', '.join(repr(c) for c in raw)}"
+        )
+    if weights is not None:
+        wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
+        if wmin <= 0:
+            raise DataError("weights must be positive")
+    for info in infos.values():
+        if info.kind == "cat" and info.column is not None:
+            key = (info.column,)
+            vals = levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
+            info.values = [v[0] for v in vals]
     design = build_scale_design(parsed, infos, group_values, n, n_input, weights is not None)
 
     # the coded rows: y, w, X columns, and per term its level code and Z columns
@@ -498,11 +572,50 @@ def _prepare(
     jn = " ".join(joins)
     rows = ident(prefix + "rows")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {rows} AS SELECT {body} FROM {base} AS b {jn}")
+    # the same rows with raw grouping columns, joined only to the level tables of factors
+    # used in X or Z: the cross-products group by the raw values (a join per row saved)
+    raw_sel = sel[: 2 + len(design.x_columns)]
+    for k, t in enumerate(design.terms):
+        raw_sel += [f"b.{ident(c)} AS g{k}_{i}" for i, c in enumerate(t.bar.group_vars)]
+        raw_sel += [f"{column_sql(pcs, code_col)} AS z{k}_{s}" for s, pcs in enumerate(t.columns)]
+    used = {v.split(".")[0] for v in code_col.values()}
+    raw_joins = [j for i, j in enumerate(joins) if f"l{i}" in used]
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ident(prefix + 'rows_raw')} AS SELECT "
+        f"{', '.join(raw_sel)} FROM {base} AS b {' '.join(raw_joins)}"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(prefix + 'rows_rid')} AS SELECT {body}, b.rid "
         f"FROM (SELECT *, row_number() OVER () AS rid FROM {base}) AS b {jn}"
     )
-    return DuckDBSource(con, prefix, design, weights is not None)
+    sql_of = {"y": sql_expr(parsed.response), "w": f"CAST(b.{ident(weights)} AS DOUBLE)"
+              if weights else literal(1.0)}
+    sql_of.update({f"x{j}": column_sql(pcs, code_col) for j, pcs in enumerate(design.x_columns)})
+    for k, t in enumerate(design.terms):
+        sql_of.update({f"z{k}_{s}": column_sql(pcs, code_col) for s, pcs in enumerate(t.columns)})
+    return DuckDBSource(con, prefix, design, weights is not None, sql_of)
+
+
+def _top_level_factors(expr: str) -> list[str]:
+    """The factors of ``a * b * (c * d)`` split at the top level: [a, b, (c * d)]."""
+    out: list[str] = []
+    depth = 0
+    start = 0
+    quote = ""
+    for i, ch in enumerate(expr):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "*" and depth == 0:
+            out.append(expr[start:i].strip())
+            start = i + 1
+    out.append(expr[start:].strip())
+    return out
 
 
 def _fetch(con: Any, table: str, cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
