@@ -243,3 +243,17 @@ def test_lmlist_every_group_of_one_row(sleep) -> None:
         fits = mm.lmlist("Reaction ~ Days | Subject", d)
     assert fits.coef["Days"].isna().all()
     assert np.isnan(fits.sigma_pooled)
+
+
+def test_choice_arguments_are_argument_errors(fit) -> None:
+    """Arguments with a fixed set of values name the value and the choices."""
+    with pytest.raises(ArgumentError, match="ddf='x'.*'Satterthwaite', 'Kenward-Roger'"):
+        mm.anova(fit, ddf="x")
+    with pytest.raises(ArgumentError, match="type=5.*1, 2 or 3"):
+        mm.anova(fit, type=5)
+    with pytest.raises(ArgumentError, match="type='raw'.*'pearson'"):
+        fit.resid("raw")
+    with pytest.raises(ArgumentError, match="effects='random'.*'ran_vals'"):
+        fit.tidy("random")
+    with pytest.raises(ArgumentError, match="names=.*one name per model"):
+        mm.anova(fit, fit.refit(REML=False), names=["a"])

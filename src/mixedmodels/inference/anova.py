@@ -23,7 +23,7 @@ from scipy import stats
 
 from ..arguments import check_models
 from ..design.model_matrix import parse_terms
-from ..errors import DataError
+from ..errors import ArgumentError, DataError
 from ..formula.deparse import deparse_expr, deparse_formula
 from .table import AnovaTable
 
@@ -154,13 +154,15 @@ def anova(
 
         return anova_type3(models[0], ddf=ddf, type=type)
     if len(models) < 2:
-        raise ValueError(
-            "anova needs two or more models to compare (or one linear mixed model for its F tests)"
+        raise ArgumentError(
+            "models",
+            models[0] if models else None,
+            "two or more models to compare (or one linear mixed model for its F tests)",
         )
     models_l = list(models)
     names_l = list(names) if names is not None else [_formula_of(m) for m in models_l]
     if len(names_l) != len(models_l):
-        raise ValueError(f"{len(names_l)} names for {len(models_l)} models")
+        raise ArgumentError("names", names, f"one name per model ({len(models_l)})")
     if len(set(names_l)) < len(names_l):
         names_l = [f"{nm} [{i + 1}]" for i, nm in enumerate(names_l)]
     _check_same_rows(models_l, names_l)

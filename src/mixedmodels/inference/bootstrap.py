@@ -79,7 +79,7 @@ class BootstrapResult:
             centre, sd = 2 * t0 - r.mean(), r.std(ddof=1)
             lo, hi = centre - z * sd, centre + z * sd
         else:
-            raise ValueError(f"method must be 'perc', 'norm' or 'basic', got {method!r}")
+            raise ArgumentError("method", method, "'perc', 'norm' or 'basic'")
         return pd.DataFrame({cols[0]: lo, cols[1]: hi})
 
     def summary(self) -> pd.DataFrame:

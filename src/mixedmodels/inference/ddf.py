@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import ArgumentError
 from .kenward_roger import kenward_roger_vcov, kr_ddf
 from .table import AnovaTable
 from .type3 import type1_contrasts, type2_contrasts, type3_contrasts
@@ -42,7 +43,7 @@ def normalize_ddf(ddf: str) -> str:
     """'Satterthwaite', 'Kenward-Roger' or 'lme4' (no df) from any common spelling."""
     key = str(ddf).lower()
     if key not in _ALIASES:
-        raise ValueError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'lme4', got {ddf!r}")
+        raise ArgumentError("ddf", ddf, "'Satterthwaite', 'Kenward-Roger' or 'lme4'")
     return _ALIASES[key]
 
 
@@ -164,12 +165,12 @@ def anova_type3(model: Any, ddf: str = "Satterthwaite", type: int | str = 3) -> 
     """
     ddf = normalize_ddf(ddf)
     if ddf == "lme4":
-        raise ValueError("anova needs ddf='Satterthwaite' or 'Kenward-Roger'")
+        raise ArgumentError("ddf", "lme4", "'Satterthwaite' or 'Kenward-Roger' for anova")
     kinds_by_type = {"1": (1, "I"), "i": (1, "I"), "2": (2, "II"), "ii": (2, "II"),
                      "3": (3, "III"), "iii": (3, "III")}  # fmt: skip
     key = str(type).lower()
     if key not in kinds_by_type:
-        raise ValueError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), got {type!r}")
+        raise ArgumentError("type", type, "1, 2 or 3 (or 'I', 'II', 'III')")
     number, roman = kinds_by_type[key]
     contrasts = {1: type1_contrasts, 2: type2_contrasts, 3: type3_contrasts}[number](model)
     s2 = model._sigma**2

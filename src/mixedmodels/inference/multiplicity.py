@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..errors import ArgumentError
+
 __all__ = ["ADJUSTMENTS", "adjust_p", "critical_value", "normalize_adjust"]
 
 ADJUSTMENTS = ("tukey", "holm", "bonferroni", "sidak", "none")
@@ -30,7 +32,7 @@ def normalize_adjust(adjust: str | None, pairwise: bool) -> str:
     (for other families emmeans switches to Šidák, and so does this)."""
     key = "none" if adjust is None else str(adjust).lower()
     if key not in ADJUSTMENTS:
-        raise ValueError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
+        raise ArgumentError("adjust", adjust, f"one of {', '.join(ADJUSTMENTS)}")
     if key == "tukey" and not pairwise:
         return "sidak"
     return key

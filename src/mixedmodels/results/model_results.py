@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceWarning, SingularFitWarning
+from ..errors import ArgumentError, ConvergenceWarning, SingularFitWarning
 from ..optimize import convergence_messages
 from .html import RichRepr
 from .varcorr import VarCorr, VarCorrTerm
@@ -271,9 +271,8 @@ class MixedModelResults(RichRepr):
         elif type == "scaled":
             return self._na_pad(r * np.sqrt(self.design.weights) / self._sigma)
         else:
-            raise ValueError(
-                "type must be 'response', 'working', 'pearson', 'deviance' or 'scaled', "
-                f"got {type!r}"
+            raise ArgumentError(
+                "type", type, "'response', 'working', 'pearson', 'deviance' or 'scaled'"
             )
         return self._na_pad(out / self._sigma if scaled else out)
 

@@ -12,8 +12,10 @@
   offset given through the ``offset=`` argument of the fit is not (as in
   lme4, it has no expression to evaluate on new rows). Without
   ``newdata`` every offset of the fit is added.
-* ``re_form=None`` uses every random-effect term; ``NA``, ``0``,
-  ``"~0"`` or ``"NA"`` none (population level). A formula
+* ``re_form=None`` uses every random-effect term; ``np.nan`` / ``pd.NA``,
+  ``0``, ``False``, ``"~0"`` or ``"NA"`` none (population level); any
+  other value that is not text is refused
+  (:func:`mixedmodels.arguments.check_re_form`). A formula
   (``"~(1 | Subject)"``, the ``~`` optional) gives its own bars: each
   bar's model-matrix columns are built from its left side with the fit's
   factor codings, and each column picks the conditional mode of the same

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import as_pandas
+from ..errors import ArgumentError
 
 __all__ = ["tidy", "glance", "augment", "to_dict"]
 
@@ -67,9 +68,7 @@ def tidy(model: Any, effects: str = "all") -> pd.DataFrame:
             }
         )
     if not parts:
-        raise ValueError(
-            f"effects must be 'all', 'fixed', 'ran_pars' or 'ran_vals', got {effects!r}"
-        )
+        raise ArgumentError("effects", effects, "'all', 'fixed', 'ran_pars' or 'ran_vals'")
     return pd.concat(parts, ignore_index=True)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._rformat import format_num, print_matrix
+from ..errors import ArgumentError
 from .html import RichRepr
 
 __all__ = ["VarCorrTerm", "VarCorr"]
@@ -93,7 +94,7 @@ class VarCorr(RichRepr):
         """
         for c in comp:
             if c not in ("Variance", "Std.Dev."):
-                raise ValueError(f"comp must hold 'Variance' and/or 'Std.Dev.', got {c!r}")
+                raise ArgumentError("comp", c, "'Variance' and/or 'Std.Dev.'")
         groups: list[str] = []
         names: list[str] = []
         sds: list[float] = []
