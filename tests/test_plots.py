@@ -339,3 +339,187 @@ def test_group_lines_count_each_random_term_once(sleep):
     np.testing.assert_allclose(
         group_lines(m, grid, "Subject", "309"), cf["(Intercept)"] + cf["Days"] * grid["Days"]
     )
+
+
+# -- every kind of fit, pandas or polars -----------------------------------------------------
+@pytest.fixture(scope="module")
+def binary(sleep):
+    d = sleep.copy()
+    d["slow"] = (d["Reaction"] > 300).astype(int)
+    return d
+
+
+@pytest.fixture(scope="module")
+def gfit(binary):
+    return mm.glmer("slow ~ Days + (1 | Subject)", binary)
+
+
+@pytest.fixture(scope="module")
+def lmfit(sleep):
+    return mm.lm("Reaction ~ Days", sleep)
+
+
+@pytest.fixture(scope="module")
+def nopool(sleep):
+    return mm.lmlist("Reaction ~ Days | Subject", sleep)
+
+
+def _lines(ax) -> list:
+    return [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
+
+
+def test_figures_display_in_notebooks_without_pyplot(rs):
+    fig = plots.caterpillar(rs)
+    png = fig._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_diagnostics_of_a_glmer_fit(gfit, tmp_path):
+    fig = plots.diagnostics(gfit)  # was: ValueError ... 'scaled'
+    assert len(fig.axes) == 4
+    _render(fig, tmp_path, "glmer_diag")
+    r = fig.axes[0].collections[0].get_offsets()[:, 1]
+    np.testing.assert_allclose(np.sort(r), np.sort(gfit.resid("pearson")))
+
+
+def test_glmer_effects_on_the_response_scale_by_default(gfit, binary):
+    fig = plots.effects(gfit, "Days")
+    ax = fig.axes[0]
+    (line,) = _lines(ax)
+    fit = line.get_ydata()
+    assert 0.0 < fit.min() < fit.max() < 1.0  # probabilities, over the 0/1 data
+    eta = gfit.fixef["(Intercept)"] + gfit.fixef["Days"] * line.get_xdata()
+    np.testing.assert_allclose(fit, 1.0 / (1.0 + np.exp(-eta)))
+    assert ax.get_ylim()[0] > -0.2 and ax.get_ylim()[1] < 1.2
+    fig = plots.effects(gfit, "Days", scale="link")
+    (line,) = _lines(fig.axes[0])
+    np.testing.assert_allclose(line.get_ydata(), eta)
+    assert "logit scale" in fig.axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="scale"):
+        plots.effects(gfit, "Days", scale="odds")
+
+
+def test_group_panels_with_a_slope_only_in_the_random_part(sleep):
+    m = mm.lmer("Reaction ~ 0 + (Days | Subject)", sleep)  # was: KeyError 'Days'
+    fig = plots.group_panels(sleep, "Days", "Reaction", "Subject", {"np": m})
+    ax = fig.axes[0]
+    (line,) = _lines(ax)
+    cf = m.coef["Subject"].loc["308"]
+    x = line.get_xdata()
+    np.testing.assert_allclose(line.get_ydata(), cf["(Intercept)"] + cf["Days"] * x)
+
+
+def test_group_panels_with_polars_and_every_kind_of_fit(sleep, fits, gfit, binary):
+    pl = pytest.importorskip("polars")
+    models = dict(fits)
+    fig = plots.group_panels(pl.from_pandas(sleep), "Days", "Reaction", "Subject", models)
+    assert len(_lines(fig.axes[0])) == 4
+    fig = plots.group_panels(pl.from_pandas(binary), "Days", "slow", "Subject", {"g": gfit})
+    (line,) = _lines(fig.axes[0])
+    assert 0.0 < line.get_ydata().min() and line.get_ydata().max() < 1.0  # response scale
+
+
+def test_lines_span_the_full_range_for_a_one_observation_group(sleep):
+    d = sleep[~((sleep["Subject"] == "309") & (sleep["Days"] > 0))].reset_index(drop=True)
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    fig = plots.group_panels(d, "Days", "Reaction", "Subject", {"mixed": m})
+    ax = fig.axes[1]
+    assert ax.get_title() == "309"
+    (line,) = _lines(ax)
+    assert line.get_xdata().min() == 0 and line.get_xdata().max() == 9
+    fig = plots.group_panels(d, "Days", "Reaction", "Subject", {"mixed": m}, full_range=False)
+    # over the group's own range the line shrinks to its single x
+    assert all(np.ptp(ln.get_xdata()) == 0 for ln in _lines(fig.axes[1]))
+
+
+def test_plots_of_lm_and_lmlist_fits(lmfit, nopool, sleep, tmp_path):
+    for model in (lmfit, nopool):  # was: 'numpy.ndarray' object is not callable
+        fig = plots.diagnostics(model)
+        assert len(fig.axes) == 3
+        plots.residuals_fitted(model)
+        plots.scale_location(model)
+        plots.qq_residuals(model)
+    r = plots.residuals_fitted(lmfit).axes[0].collections[0].get_offsets()[:, 1]
+    np.testing.assert_allclose(r, lmfit.resid)
+    fig = plots.effects(lmfit, "Days")
+    band_line = _lines(fig.axes[0])[0]
+    np.testing.assert_allclose(band_line.get_ydata()[[0, -1]],
+                               lmfit.coef["(Intercept)"] + lmfit.coef["Days"] * np.array([0, 9]))
+    fig = plots.effects(nopool, "Days")  # one line per group: the spaghetti plot
+    assert len(_lines(fig.axes[0])) == 18 + 1
+    np.testing.assert_allclose(nopool.resid + nopool.fitted, sleep["Reaction"])
+    fig = plots.caterpillar(nopool)
+    assert [a.get_title() for a in fig.axes] == ["Subject: (Intercept)", "Subject: Days"]
+    plots.residual_trends(nopool, "Days")
+    for f in (plots.caterpillar, plots.qq_ranef, plots.shrinkage,
+              plots.coefficient_densities, lambda m: plots.residual_trends(m, "Days")):
+        with pytest.raises(mm.errors.UnsupportedModelError, match="LinearModel"):
+            f(lmfit)
+
+
+# -- pictures of the teaching texts ---------------------------------------------------------------
+def test_spaghetti_one_line_per_group(rs, gfit, tmp_path):
+    fig = plots.spaghetti(rs, "Days")
+    lines = _lines(fig.axes[0])
+    assert len(lines) == 18 + 1
+    cf = rs.coef["Subject"]
+    np.testing.assert_allclose(lines[0].get_ydata()[[0, -1]],
+                               cf.iloc[0]["(Intercept)"] + cf.iloc[0]["Days"] * np.array([0, 9]))
+    np.testing.assert_allclose(lines[-1].get_ydata()[[0, -1]],
+                               rs.fixef["(Intercept)"] + rs.fixef["Days"] * np.array([0, 9]))
+    _render(fig, tmp_path, "spaghetti")
+    fig = plots.spaghetti(gfit, "Days")
+    assert all(0 < ln.get_ydata().min() and ln.get_ydata().max() < 1
+               for ln in _lines(fig.axes[0]))
+
+
+def test_overlay_shows_group_and_pooled_trends(tmp_path):
+    # Simpson: within each group y falls with x, across groups it rises
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(5), 20)
+    x = g * 2.0 + rng.uniform(0, 1.5, g.size)
+    y = 3.0 * g - 1.0 * (x - 2.0 * g) + rng.normal(0, 0.1, g.size)
+    d = pd.DataFrame({"g": g.astype(str), "x": x, "y": y})
+    fig = plots.overlay(d, "x", "y", "g")
+    ax = fig.axes[0]
+    segs = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2]
+    assert len(segs) == 5 + 1
+    slopes = [np.diff(s.get_ydata())[0] / np.diff(s.get_xdata())[0] for s in segs]
+    assert all(s < 0 for s in slopes[:5]) and slopes[5] > 0
+    _render(fig, tmp_path, "overlay")
+
+
+def test_coefficient_densities(rs, nopool, tmp_path):
+    fig = plots.coefficient_densities(rs, nopool)
+    assert [a.get_title() for a in fig.axes] == ["Subject: (Intercept)", "Subject: Days"]
+    ax = fig.axes[1]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert "No pooling (lmlist)" in labels and "Mixed model (coef)" in labels
+    curves = {ln.get_label(): ln for ln in ax.get_lines()}
+    # partial pooling shrinks: the mixed-model density is higher at its peak
+    assert curves["Mixed model (coef)"].get_ydata().max() > \
+        curves["No pooling (lmlist)"].get_ydata().max()
+    _render(fig, tmp_path, "densities")
+
+
+def test_power_curve_plot(tmp_path):
+    curve = pd.DataFrame({"along": "Subject", "n": [3, 6, 9], "power": [0.2, 0.6, 0.9],
+                          "ci_lower": [0.1, 0.5, 0.8], "ci_upper": [0.3, 0.7, 0.95],
+                          "nsim": 100, "test": "Days"})
+    fig = plots.power_curve(curve)
+    ax = fig.axes[0]
+    assert "Subject" in ax.get_xlabel() and ax.get_ylim()[1] <= 1.05
+    line = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [3, 6, 9]][0]
+    np.testing.assert_allclose(line.get_ydata(), [0.2, 0.6, 0.9])
+    with pytest.raises(ValueError, match="power_curve"):
+        plots.power_curve(curve.drop(columns="ci_lower"))
+    _render(fig, tmp_path, "power")
+
+
+def test_data_panels_join_points_in_x_order(sleep):
+    shuffled = sleep.sample(frac=1.0, random_state=1)
+    fig = plots.data_panels(shuffled, "Days", "Reaction", "Subject")
+    (line,) = [ln for ln in fig.axes[0].get_lines()]
+    assert list(line.get_xdata()) == list(range(10))
+    expected = sleep[sleep["Subject"] == "308"].sort_values("Days")["Reaction"]
+    np.testing.assert_allclose(line.get_ydata(), expected)

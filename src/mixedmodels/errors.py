@@ -21,6 +21,7 @@ __all__ = [
     "ArgumentError",
     "ModelTooLargeError",
     "PredictorScaleWarning",
+    "UnsupportedModelError",
 ]
 
 
@@ -88,6 +89,10 @@ class ColumnNotFoundError(DataError):
 
 class ModelSpecificationError(MixedModelsError, ValueError):
     """The model cannot be identified from this data (lme4's checks)."""
+
+
+class UnsupportedModelError(MixedModelsError, TypeError):
+    """A function got a kind of fit it cannot use (e.g. a caterpillar plot of ``lm``)."""
 
 
 class ConvergenceWarning(UserWarning):

@@ -1,10 +1,15 @@
 """Plots of mixed models with matplotlib: every function returns a Figure.
 
 Nothing is shown and no global matplotlib state is changed: figures are
-created as :class:`matplotlib.figure.Figure` objects (not registered with
-pyplot), so they work with any backend, Agg included; save them with
-``fig.savefig(path)`` or display them in a notebook. Functions that draw a
-single axes accept ``ax=`` to draw into an existing one.
+:class:`matplotlib.figure.Figure` objects not registered with pyplot, so
+they work with any backend, Agg included, and scripts keep no figure
+state; save them with ``fig.savefig(path)``. In a notebook a figure
+returned as a cell's value shows itself as PNG, no ``%matplotlib`` magic
+needed. Functions that draw a single axes accept ``ax=`` to draw into an
+existing one. Every function takes ``lm``, ``lmlist``, ``lmer`` and
+``glmer`` fits where the picture makes sense (a clear
+:class:`~mixedmodels.errors.UnsupportedModelError` where it does not, e.g.
+random effects of an ``lm`` fit) and pandas or polars data.
 
 * :func:`group_panels` — one panel per group with the data and the
   fitted lines of several models (complete, no and partial pooling);
@@ -15,7 +20,14 @@ single axes accept ``ax=`` to draw into an existing one.
   :func:`scale_location`, :func:`qq_residuals`, :func:`qq_ranef`, plus
   :func:`residual_trends` by group;
 * :func:`effects` — the fixed-effect prediction over one predictor with a
-  confidence band.
+  confidence band (a GLMM on the response scale);
+* :func:`data_panels` — the data per group, points joined;
+* :func:`spaghetti` — every group's fitted line in one panel;
+* :func:`overlay` — groups' data and lines against the pooled line
+  (Simpson's paradox);
+* :func:`coefficient_densities` — no-pooling vs mixed-model coefficients;
+* :func:`power_curve` — power against sample size
+  (:func:`mixedmodels.power_curve`'s table).
 
 matplotlib is an optional dependency (``pip install 'mixedmodels[plots]'``):
 the plotting modules are imported on first use, so ``import mixedmodels``
@@ -38,12 +50,17 @@ _WHERE = {
     "scale_location": "diagnostic_plots",
     "effect_frame": "effect_plot",
     "effects": "effect_plot",
+    "coefficient_densities": "coefficient_plot",
+    "data_panels": "panels",
     "group_lines": "panels",
     "group_panels": "panels",
     "pooling_models": "panels",
     "random_effect_cov": "shrinkage_plot",
     "shrinkage": "shrinkage_plot",
     "lowess": "_util",
+    "overlay": "spaghetti_plot",
+    "power_curve": "power_plot",
+    "spaghetti": "spaghetti_plot",
 }
 
 __all__ = sorted(_WHERE)

@@ -7,6 +7,7 @@ global matplotlib state is read or changed.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "MODEL_COLORS",
     "POINT_COLOR",
     "SMOOTH_COLOR",
+    "NotebookFigure",
     "new_figure",
     "panel_grid",
     "lowess",
@@ -35,6 +37,14 @@ __all__ = [
     "model_column",
     "group_codes",
     "group_names",
+    "as_frame",
+    "is_mixed",
+    "is_lmlist",
+    "require_mixed",
+    "used_rows",
+    "fitted_values",
+    "residuals",
+    "response_values",
 ]
 
 #: colours of overlaid model lines, in order (colour-blind-safe Okabe–Ito palette)
@@ -44,9 +54,25 @@ SMOOTH_COLOR = "#D55E00"
 
 
 # -- figures --------------------------------------------------------------------------
-def new_figure(width: float, height: float) -> Figure:
+class NotebookFigure(Figure):
+    """A figure that displays itself in Jupyter (as PNG) without pyplot.
+
+    It is not registered with pyplot, so scripts keep no global figure
+    state and ``fig.savefig`` works with any backend; notebooks (JupyterLab,
+    VS Code, nbconvert) call :meth:`_repr_png_` to show it, with no
+    ``%matplotlib`` magic needed.
+    """
+
+    def _repr_png_(self) -> bytes:
+        """The figure rendered as PNG (at the figure's dpi, tight bounding box)."""
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def new_figure(width: float, height: float) -> NotebookFigure:
     """A figure not registered with pyplot (nothing is shown, no global state)."""
-    return Figure(figsize=(width, height), layout="constrained")
+    return NotebookFigure(figsize=(width, height), layout="constrained")
 
 
 def panel_grid(
@@ -188,6 +214,75 @@ def normal_quantiles(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float,
     return v, theo, float(q1 - slope * z1), float(slope)
 
 
+# -- the kinds of fit ------------------------------------------------------------------
+def as_frame(data: Any) -> pd.DataFrame | None:
+    """``data`` as a pandas DataFrame (polars, pyarrow and dicts accepted), or None."""
+    if data is None:
+        return None
+    from ..design.frame import as_pandas
+
+    return as_pandas(data)
+
+
+def is_mixed(model: Any) -> bool:
+    """An ``lmer`` or ``glmer`` fit (random effects and ``predict``)."""
+    return hasattr(model, "ranef") and hasattr(model, "factor")
+
+
+def is_lmlist(model: Any) -> bool:
+    """A no-pooling fit (``mm.lmlist``): one least-squares fit per group."""
+    return hasattr(model, "fits") and hasattr(model, "levels")
+
+
+def require_mixed(model: Any, what: str) -> None:
+    """Refuse a fit without random effects where ``what`` needs them."""
+    if not is_mixed(model):
+        from ..errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"{what} needs a mixed model (mm.lmer or mm.glmer), got {type(model).__name__}: "
+            "fit the model with random effects, e.g. mm.lmer('y ~ x + (1 | g)', data)"
+        )
+
+
+def used_rows(model: Any) -> np.ndarray:
+    """Positions in the data frame of the rows the fit used (in the fit's order)."""
+    rows = np.asarray(model.design.rows)
+    used = getattr(model, "used", None)
+    return rows if used is None else rows[used]
+
+
+def fitted_values(model: Any) -> np.ndarray:
+    """Fitted values on the response scale (μ̂ for a GLMM)."""
+    return np.asarray(model.fitted, dtype=float)
+
+
+def residuals(model: Any, type: str = "pearson") -> np.ndarray:
+    """Residuals of any fit: ``"response"`` y − ŷ, ``"pearson"`` (√w or 1/√V(μ)
+    scaled) and ``"scaled"`` = pearson / σ̂ (σ̂ = 1 for binomial and Poisson GLMMs)."""
+    if type not in ("response", "pearson", "scaled"):
+        raise ValueError(f"type must be 'response', 'pearson' or 'scaled', got {type!r}")
+    resid = getattr(model, "resid", None)
+    if callable(resid):  # lmer, glmer
+        if type == "response":
+            return np.asarray(resid(type="response"), dtype=float)
+        pearson = np.asarray(resid(type="pearson"), dtype=float)
+    else:  # lm, lmlist: residuals y − ŷ as an array
+        r = np.asarray(resid, dtype=float)
+        if type == "response":
+            return r
+        w = getattr(model, "weights", None)
+        pearson = r if w is None else r * np.sqrt(w)
+    return pearson / float(model.sigma) if type == "scaled" else pearson
+
+
+def response_values(model: Any) -> np.ndarray:
+    """The response on the rows the fit used (proportions for a binomial GLMM)."""
+    y = np.asarray(model.y if hasattr(model, "nAGQ") else model.design.y, dtype=float)
+    used = getattr(model, "used", None)
+    return y if used is None else y[used]
+
+
 # -- model frames ---------------------------------------------------------------------
 def fixed_variables(model: Any) -> list[str]:
     """The fixed-effect formula factors (``"Days"``, ``"log(x)"``, ``"factor(g)"``)."""
@@ -241,14 +336,15 @@ def model_column(model: Any, name: str, data: pd.DataFrame | None = None) -> np.
     own frame: a fixed-effect column of that name or the response.
     """
     design = model.design
+    used = getattr(model, "used", slice(None))
     if data is not None:
         if name not in data.columns:
             raise KeyError(f"'{name}' is not a column of the data")
-        return data[name].to_numpy()[design.rows]
+        return data[name].to_numpy()[used_rows(model)]
     if name in design.x_names:
-        return design.X[:, design.x_names.index(name)]
+        return design.X[used, design.x_names.index(name)]
     if name == design.formula.response:
-        return np.asarray(design.y)
+        return np.asarray(design.y)[used]
     for t in design.terms:
         if t.group == name:
             return np.asarray(t.factor.levels, dtype=object)[t.factor.codes]
@@ -269,7 +365,19 @@ def group_names(model: Any) -> list[str]:
 
 def group_codes(model: Any, group: str | None = None) -> tuple[str, np.ndarray, list[str]]:
     """A grouping factor of the model: its name, per-row codes and level labels."""
+    if is_lmlist(model):
+        if group not in (None, model.group):
+            raise KeyError(f"'{group}' is not the grouping factor of the lmlist fit "
+                           f"('{model.group}')")
+        return model.group, np.asarray(model.codes), [str(v) for v in model.levels]
     names = group_names(model)
+    if not names:
+        from ..errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"a {type(model).__name__} fit has no grouping factor: use an mm.lmer, mm.glmer "
+            "or mm.lmlist fit"
+        )
     if group is None:
         group = names[0]
     for t in model.design.terms:
@@ -279,12 +387,14 @@ def group_codes(model: Any, group: str | None = None) -> tuple[str, np.ndarray, 
 
 
 def reference_grid(
-    model: Any, x: str, data: pd.DataFrame | None = None, n: int = 100
+    model: Any, x: str, data: pd.DataFrame | None = None, n: int = 100, strict: bool = True
 ) -> tuple[pd.DataFrame, bool]:
     """New data varying ``x`` over its range, other variables at means / reference levels.
 
     Returns the grid and whether ``x`` is categorical (then the grid holds
-    one row per level).
+    one row per level). With ``strict=False`` an ``x`` that is not a
+    fixed-effect variable (only in the random part, ``0 + (x | g)``) is
+    taken over its range in ``data``.
     """
     spec = model.design.fixed_spec
     design = model.design
@@ -307,7 +417,8 @@ def reference_grid(
                 continue
             rows[col] = float(np.nanmean(model_column(model, col, data).astype(float)))
     if x_values is None:
-        if x not in {c for e in spec.term_spec.variables for c in _raw_columns(e)}:
+        fixed = {c for e in spec.term_spec.variables for c in _raw_columns(e)}
+        if x not in fixed and (strict or data is None):
             raise KeyError(f"'{x}' is not a variable of the fixed effects ({design.x_names})")
         xv = model_column(model, x, data).astype(float)
         x_values = np.linspace(np.nanmin(xv), np.nanmax(xv), n)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._util import POINT_COLOR, group_names, new_figure
+from ._util import POINT_COLOR, group_names, is_lmlist, new_figure, require_mixed
 
 __all__ = ["caterpillar"]
 
@@ -27,7 +27,9 @@ def caterpillar(
     Parameters
     ----------
     model:
-        A fitted mixed model (``ranef`` with ``condsd``).
+        A fitted mixed model (``ranef`` with ``condsd``); for an ``lmlist``
+        fit, each group's coefficients with their ``level`` t intervals
+        (nlme's ``plot(intervals(lmList))``).
     group:
         Grouping factor to show; ``None`` shows every grouping factor, one
         row of panels each.
@@ -41,6 +43,9 @@ def caterpillar(
     """
     from scipy import stats
 
+    if is_lmlist(model):
+        return _lmlist_intervals(model, level, sort, max_labels)
+    require_mixed(model, "a caterpillar plot of the random effects")
     re = model.ranef
     groups = group_names(model) if group is None else [group]
     for g in groups:
@@ -82,4 +87,39 @@ def caterpillar(
                 ax.tick_params(labelleft=False)
             ax.grid(axis="y", color="0.92", linewidth=0.6)
     fig.suptitle(f"Conditional modes with {level:.0%} intervals", fontsize=11)
+    return fig
+
+
+def _lmlist_intervals(fits: Any, level: float, sort: bool, max_labels: int) -> Figure:
+    """Per coefficient, each group's estimate ± t·SE (pooled σ and df, as ``lmList``)."""
+    from scipy import stats
+
+    table = fits.coef_table()
+    terms = list(fits.x_names)
+    df = fits.df_pooled if fits.pool else None
+    first = table[table["term"] == terms[0]]
+    est0 = first["Estimate"].to_numpy(dtype=float)
+    order = np.argsort(np.nan_to_num(est0, nan=np.inf), kind="stable") if sort else None
+    n = len(first)
+    idx = np.arange(n) if order is None else order
+    labels = [str(v) for v in first[fits.group].to_numpy()[idx]]
+    height = max(1.6, min(9.0, 0.16 * n + 0.9))
+    fig = new_figure(2.9 * len(terms) + 1.0, height + 0.3)
+    axes = fig.subplots(1, len(terms), sharey=True, squeeze=False).ravel()
+    ypos = np.arange(n)
+    for ax, term in zip(axes, terms):
+        sub = table[table["term"] == term]
+        est = sub["Estimate"].to_numpy(dtype=float)[idx]
+        se = sub["Std. Error"].to_numpy(dtype=float)[idx]
+        q = stats.t.ppf(0.5 + level / 2.0, df) if df else stats.norm.ppf(0.5 + level / 2.0)
+        ax.errorbar(est, ypos, xerr=q * se, fmt="o", color=POINT_COLOR, ecolor="0.55",
+                    markersize=3.5 if n <= 100 else 1.5, elinewidth=1.0, capsize=0)
+        ax.set_title(f"{fits.group}: {term}", fontsize=10)
+        ax.set_xlabel("estimate (lmlist)")
+        ax.set_ylim(-0.7, n - 0.3)
+    if n <= max_labels:
+        axes[0].set_yticks(ypos, labels, fontsize=8 if n <= 30 else 6)
+    else:
+        axes[0].set_yticks([])
+        axes[0].set_ylabel(f"{n} levels of {fits.group}")
     return fig

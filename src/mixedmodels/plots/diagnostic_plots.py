@@ -22,13 +22,18 @@ from matplotlib.figure import Figure
 from ._util import (
     POINT_COLOR,
     SMOOTH_COLOR,
+    as_frame,
+    fitted_values,
     group_codes,
     group_names,
+    is_mixed,
     lowess,
     model_column,
     new_figure,
     normal_quantiles,
     panel_grid,
+    require_mixed,
+    residuals,
     target_axes,
 )
 
@@ -59,8 +64,8 @@ def residuals_fitted(
 ) -> Figure:
     """Pearson residuals against fitted values, a zero line and a lowess smoother."""
     fig, ax = target_axes(ax)
-    fitted = np.asarray(model.fitted)
-    r = np.asarray(model.resid(type="pearson"))
+    fitted = fitted_values(model)
+    r = residuals(model, "pearson")
     ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle="--")
     _points(ax, fitted, r)
     if smooth:
@@ -76,8 +81,8 @@ def scale_location(
 ) -> Figure:
     """√|scaled residuals| against fitted values: a trend shows non-constant variance."""
     fig, ax = target_axes(ax)
-    fitted = np.asarray(model.fitted)
-    r = np.sqrt(np.abs(np.asarray(model.resid(type="scaled"))))
+    fitted = fitted_values(model)
+    r = np.sqrt(np.abs(residuals(model, "scaled")))
     _points(ax, fitted, r)
     if smooth:
         _smooth(ax, fitted, r, frac)
@@ -103,11 +108,12 @@ def _qq(ax: Axes, values: np.ndarray, title: str, ylabel: str) -> None:
 def qq_residuals(model: Any, ax: Axes | None = None) -> Figure:
     """Normal QQ plot of the scaled residuals with R's ``qqline`` (through the quartiles)."""
     fig, ax = target_axes(ax)
-    _qq(ax, np.asarray(model.resid(type="scaled")), "Normal QQ: residuals", "Scaled residuals")
+    _qq(ax, residuals(model, "scaled"), "Normal QQ: residuals", "Scaled residuals")
     return fig
 
 
 def _ranef_terms(model: Any, group: str | None) -> list[tuple[str, str]]:
+    require_mixed(model, "a QQ plot of the random effects")
     re = model.ranef
     groups = group_names(model) if group is None else [group]
     out = []
@@ -126,8 +132,8 @@ def qq_ranef(
     With ``ax`` only a single random effect may be selected (a model, or a
     ``group``, with one term).
     """
-    re = model.ranef
     terms = _ranef_terms(model, group)
+    re = model.ranef
     if ax is not None:
         if len(terms) != 1:
             raise ValueError(f"ax= needs a single random effect; this selection has {len(terms)}")
@@ -141,8 +147,12 @@ def qq_ranef(
 
 
 def diagnostics(model: Any, ncol: int = 3, frac: float = 2.0 / 3.0) -> Figure:
-    """Residuals vs fitted, scale-location, QQ of residuals and QQ of every random effect."""
-    terms = _ranef_terms(model, None)
+    """Residuals vs fitted, scale-location, QQ of residuals and QQ of every random effect.
+
+    Works for ``lm`` and ``lmlist`` fits too (the first three panels) and for
+    GLMMs (Pearson residuals; σ̂ = 1 without a dispersion parameter).
+    """
+    terms = _ranef_terms(model, None) if is_mixed(model) else []
     n = 3 + len(terms)
     ncol = max(1, min(ncol, n))
     nrow = math.ceil(n / ncol)
@@ -153,10 +163,11 @@ def diagnostics(model: Any, ncol: int = 3, frac: float = 2.0 / 3.0) -> Figure:
     residuals_fitted(model, ax=axes[0], frac=frac)
     scale_location(model, ax=axes[1], frac=frac)
     qq_residuals(model, ax=axes[2])
-    re = model.ranef
+    re = model.ranef if terms else {}
     for a, (g, term) in zip(axes[3:], terms):
         _qq(a, re[g][term].to_numpy(), f"Normal QQ: {g} {term}", "Conditional modes")
-    fig.suptitle(f"Diagnostics: {model.design.formula.text}", fontsize=11)
+    fig.suptitle(f"Diagnostics: {getattr(model, 'formula', model.design.formula.text)}",
+                 fontsize=11)
     return fig
 
 
@@ -176,9 +187,10 @@ def residual_trends(
     intercept). ``x`` is a column of ``data`` (the fitted data frame) or,
     without data, a fixed-effect column of the model.
     """
+    data = as_frame(data)
     g, codes, levels = group_codes(model, group)
     xv = np.asarray(model_column(model, x, data), dtype=float)
-    r = np.asarray(model.resid(type=type))
+    r = residuals(model, type)
     fig, axes = panel_grid(len(levels), ncol=ncol, panel_size=(1.9, 1.6))
     for k, (ax, lev) in enumerate(zip(axes, levels)):
         sel = codes == k

@@ -19,24 +19,48 @@ from scipy import stats
 from ._util import (
     MODEL_COLORS,
     POINT_COLOR,
+    as_frame,
     fixed_matrix,
+    is_lmlist,
     model_column,
     reference_grid,
+    response_values,
     target_axes,
 )
 
 __all__ = ["effect_frame", "effects"]
 
 
+def _has_link(model: Any) -> bool:
+    """A GLMM: a family with a link (an lmer fit's ``family`` is the string "gaussian")."""
+    return hasattr(getattr(model, "family", None), "linkinv")
+
+
+def _scale_of(model: Any, scale: str) -> str:
+    if scale not in ("response", "link"):
+        raise ValueError(f"scale must be 'response' or 'link', got {scale!r}")
+    return scale if _has_link(model) else "link"
+
+
 def effect_frame(
-    model: Any, x: str, data: pd.DataFrame | None = None, level: float = 0.95, n: int = 100
+    model: Any,
+    x: str,
+    data: Any = None,
+    level: float = 0.95,
+    n: int = 100,
+    scale: str = "response",
 ) -> pd.DataFrame:
     """The reference grid with ``fit``, ``se``, ``lower`` and ``upper`` columns.
 
     ``data`` is the data frame the model was fitted to; it is needed when
     a variable is used through an expression (``log(x)``) or when ``x`` is
-    not itself a fixed-effect column.
+    not itself a fixed-effect column. For a GLMM the band is computed on
+    the link scale, η ± z·se, and with ``scale="response"`` (the default)
+    ``fit``, ``lower`` and ``upper`` are mapped through the inverse link
+    g⁻¹ (``se`` stays on the link scale); ``scale="link"`` keeps η.
     """
+    data = as_frame(data)
+    scale = _scale_of(model, scale)
     grid, _ = reference_grid(model, x, data, n=n)
     X = fixed_matrix(model, grid)
     beta = model.fixef.to_numpy()
@@ -49,6 +73,9 @@ def effect_frame(
     out["se"] = se
     out["lower"] = fit - z * se
     out["upper"] = fit + z * se
+    if scale == "response" and _has_link(model):
+        for c in ("fit", "lower", "upper"):
+            out[c] = model.family.linkinv(out[c].to_numpy())
     return out
 
 
@@ -60,6 +87,7 @@ def effects(
     level: float = 0.95,
     show_data: bool = True,
     color: str = MODEL_COLORS[0],
+    scale: str = "response",
 ) -> Figure:
     """Plot the fixed-effect prediction over ``x`` with a ``level`` confidence band.
 
@@ -67,12 +95,26 @@ def effects(
     point and an interval per level. The observed responses are drawn in
     the background (``show_data``). Other predictors are held at their
     means (numeric) or first level (factors), stated under the title.
+
+    Takes ``lmer``, ``glmer`` and ``lm`` fits; a GLMM is drawn on the
+    response scale (probabilities, rates: the data's scale) unless
+    ``scale="link"`` (then the data are not drawn). An ``lmlist`` fit has
+    one line per group: it is drawn by :func:`mixedmodels.plots.spaghetti`.
     """
-    frame = effect_frame(model, x, data, level=level)
+    if is_lmlist(model):
+        from .spaghetti_plot import spaghetti
+
+        return spaghetti(model, x, data=data, ax=ax)
+    data = as_frame(data)
+    scale = _scale_of(model, scale)
+    frame = effect_frame(model, x, data, level=level, scale=scale)
     _, x_is_cat = reference_grid(model, x, data, n=2)
     fig, ax = target_axes(ax, 5.5, 4.2)
     response = model.design.formula.response
-    y = np.asarray(model.design.y, dtype=float)
+    y = response_values(model)
+    if scale == "link" and _has_link(model):
+        show_data = False
+        response = f"{response} ({model.family.link.name} scale)"
     if x_is_cat:
         levels = [str(v) for v in frame[x]]
         pos = np.arange(len(levels))

@@ -20,9 +20,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..design.variables import to_categorical
-from ._util import MODEL_COLORS, POINT_COLOR, fixed_matrix, panel_grid, reference_grid
+from ._util import (
+    MODEL_COLORS,
+    POINT_COLOR,
+    as_frame,
+    fixed_matrix,
+    panel_grid,
+    reference_grid,
+)
 
-__all__ = ["group_lines", "group_panels", "pooling_models"]
+__all__ = ["data_panels", "group_lines", "group_panels", "pooling_models"]
 
 _STYLES: list = ["-", "--", "-.", (0, (1, 1))]
 
@@ -39,6 +46,7 @@ def pooling_models(
     from ..lmm import lmer
     from ..pooling import lm, lmlist
 
+    data = as_frame(data)
     return {
         "Complete pooling": lm(f"{y} ~ {x}", data),
         "No pooling": lmlist(f"{y} ~ {x} | {group}", data),
@@ -62,7 +70,8 @@ def group_lines(
         bars = [f"({b.expr} | {b.group})" for b in model.design.formula.bars
                 if b.group_vars == (group,)]
         re_form = "~" + " + ".join(bars) if bars else "~0"  # every term of this group
-        return np.asarray(model.predict(grid, re_form=re_form), dtype=float)
+        kw = {"type": "response"} if hasattr(model, "nAGQ") else {}  # a GLMM on the data's scale
+        return np.asarray(model.predict(grid, re_form=re_form, **kw), dtype=float)
     coef = getattr(model, "coef", None)
     if isinstance(coef, pd.DataFrame) and hasattr(model, "design"):
         if getattr(model, "group", group) != group:
@@ -84,7 +93,7 @@ def group_lines(
 def _panel_grid(model: Any, x: str, data: pd.DataFrame, xs: np.ndarray) -> pd.DataFrame:
     """Reference grid of ``model`` with ``x`` set to ``xs``."""
     if hasattr(model, "design") and hasattr(model.design, "fixed_spec"):
-        grid, _ = reference_grid(model, x, data, n=2)
+        grid, _ = reference_grid(model, x, data, n=2, strict=False)
         grid = grid.iloc[[0] * len(xs)].reset_index(drop=True)
     else:
         grid = pd.DataFrame(index=range(len(xs)))
@@ -102,13 +111,15 @@ def group_panels(
     panel_size: tuple[float, float] = (1.9, 1.7),
     colors: list[str] | None = None,
     points: int = 50,
+    joined: bool = False,
+    full_range: bool = True,
 ) -> Figure:
     """One panel per level of ``group``: the data and each model's fitted line.
 
     Parameters
     ----------
     data:
-        The data frame (the one the models were fitted to).
+        The data frame (the one the models were fitted to), pandas or polars.
     x, y, group:
         Column names: predictor (horizontal axis), response, grouping factor.
     models:
@@ -116,7 +127,15 @@ def group_panels(
         order; :func:`pooling_models` gives the usual four.
     ncol:
         Panels per row (about square by default).
+    joined:
+        Join each group's points in the order of ``x`` (lattice's
+        ``type = c("p", "l")``).
+    full_range:
+        Draw every line over the whole range of ``x`` (so a group with one
+        observation still shows its partial-pooling line), else over the
+        group's own range.
     """
+    data = as_frame(data)
     models = dict(models or {})
     colors = colors or MODEL_COLORS
     g = to_categorical(data[group], group)
@@ -125,12 +144,17 @@ def group_panels(
     yv = data[y].to_numpy(dtype=float)
     fig, axes = panel_grid(len(levels), ncol=ncol, panel_size=panel_size)
     handles: dict[str, Any] = {}
+    ok = np.isfinite(xv) & np.isfinite(yv)
     for k, (ax, lev) in enumerate(zip(axes, levels)):
-        sel = (g.codes == k) & np.isfinite(xv) & np.isfinite(yv)
+        sel = (g.codes == k) & ok
+        if joined and sel.sum() > 1:
+            order = np.argsort(xv[sel], kind="stable")
+            ax.plot(xv[sel][order], yv[sel][order], color=POINT_COLOR, linewidth=0.8, zorder=2)
         pts = ax.scatter(xv[sel], yv[sel], s=10, color=POINT_COLOR, zorder=3, linewidths=0)
         handles.setdefault("data", pts)
-        if sel.any():
-            xs = np.linspace(xv[sel].min(), xv[sel].max(), points)
+        span = ok if full_range else sel
+        if span.any():
+            xs = np.linspace(xv[span].min(), xv[span].max(), points)
             for j, (label, model) in enumerate(models.items()):
                 grid = _panel_grid(model, x, data, xs)
                 grid[group] = pd.Categorical([lev] * len(xs), categories=levels)
@@ -146,3 +170,19 @@ def group_panels(
         fig.legend(list(handles.values()), list(handles.keys()), loc="outside upper center",
                    ncol=min(len(handles), 5), frameon=False, fontsize=9)
     return fig
+
+
+def data_panels(
+    data: Any,
+    x: str,
+    y: str,
+    group: str,
+    ncol: int | None = None,
+    panel_size: tuple[float, float] = (1.9, 1.7),
+    joined: bool = True,
+) -> Figure:
+    """The data alone, one panel per group, points joined in the order of ``x``
+    (lattice's ``xyplot(y ~ x | group, type = c("p", "l"))``): the first look at
+    repeated measures before any model."""
+    return group_panels(data, x, y, group, None, ncol=ncol, panel_size=panel_size,
+                        joined=joined)

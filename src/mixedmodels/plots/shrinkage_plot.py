@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 from scipy import stats
 
-from ._util import MODEL_COLORS, group_names, target_axes
+from ._util import MODEL_COLORS, as_frame, group_names, require_mixed, target_axes
 
 __all__ = ["random_effect_cov", "shrinkage", "shrinkage_terms"]
 
@@ -117,6 +117,8 @@ def shrinkage(
     label_groups:
         Write each group's label next to its mixed-model point.
     """
+    require_mixed(model, "shrinkage")
+    data = as_frame(data)
     group = group or group_names(model)[0]
     a, b = terms or shrinkage_terms(model, group)
     coef = _nopool_coef(model, group, nopool, data)
