@@ -416,24 +416,11 @@ class LmList(RichRepr):
                 RankDeficiencyWarning,
                 stacklevel=3,
             )
-        self.used = np.flatnonzero(ok)  # positions in design.rows of the rows with a group
-        self.codes = g.codes  # per used row, the index of its group in ``levels``
-
-    def _per_row(self, what: str) -> np.ndarray:
-        out = np.empty(self.codes.size)
-        for k, f in enumerate(self.fits.values()):
-            out[self.codes == k] = getattr(f, what)
-        return out
 
     @property
-    def fitted(self) -> np.ndarray:
-        """Each used row's fitted value from its own group's fit."""
-        return self._per_row("fitted")
-
-    @property
-    def resid(self) -> np.ndarray:
-        """Each used row's residual from its own group's fit."""
-        return self._per_row("resid")
+    def group_codes(self) -> np.ndarray:
+        """Per row of the fit, the index of its group in ``levels`` (-1: group missing)."""
+        return self._codes
 
     @property
     def sigma(self) -> float:

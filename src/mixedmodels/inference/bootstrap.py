@@ -33,7 +33,6 @@ basic [2t̂ − t*_(1−α/2), 2t̂ − t*_(α/2)]; normal (bias-corrected)
 from __future__ import annotations
 
 import dataclasses
-import sys
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -45,6 +44,7 @@ from scipy import stats
 
 from ..arguments import check_nsim
 from ..errors import ArgumentError, ModelSpecificationError
+from ..progress import progress_bar
 from .simulate import simulate
 
 __all__ = ["BootstrapResult", "bootstrap", "case_resample_rows", "refit_rows"]
@@ -253,7 +253,7 @@ def bootstrap(
     seed: int | None = None,
     use_u: bool = False,
     parallel: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     type: str = "parametric",
     resample: list[bool] | None = None,
     n_jobs: int | None = None,
@@ -266,7 +266,8 @@ def bootstrap(
     coarsest first, then the rows; default: resample the coarsest groups only);
     ``relabel=True`` makes each drawn group a group of its own (lmeresampler, the
     default, merges the copies of a group drawn twice).
-    ``n_jobs`` (or ``parallel``) worker processes; ``progress`` writes a counter to stderr.
+    ``n_jobs`` (or ``parallel``) worker processes; ``progress``: a progress bar
+    (None: when interactive, see :mod:`mixedmodels.progress`).
     """
     nsim = check_nsim(nsim)
     if type not in TYPES:
@@ -293,17 +294,17 @@ def bootstrap(
         draws = [ys[:, s] for s in range(nsim)]
     jobs = [(model, type, data, fn) for data in draws]
     workers = n_jobs or parallel
-    if workers and workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            rows = list(ex.map(_one, jobs, chunksize=max(1, nsim // (4 * workers))))
-    else:
-        rows = []
-        for s, job in enumerate(jobs):
-            rows.append(_one(job))
-            if progress:
-                print(f"\rbootstrap {s + 1}/{nsim}", end="", file=sys.stderr)
-        if progress:
-            print(file=sys.stderr)
+    rows = []
+    with progress_bar(progress, nsim, f"{type} bootstrap") as bar:
+        if workers and workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                for row in ex.map(_one, jobs, chunksize=max(1, nsim // (4 * workers))):
+                    rows.append(row)
+                    bar.update()
+        else:
+            for job in jobs:
+                rows.append(_one(job))
+                bar.update()
     failed = sum(r is None for r in rows)
     mat = np.vstack([np.full(t0_vals.size, np.nan) if r is None else r for r in rows])
     reps = pd.DataFrame(mat, columns=names)

@@ -73,7 +73,7 @@ def confint(
     nsim: int = 500,
     seed: int | None = None,
     parallel: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     old_names: bool = False,
 ) -> pd.DataFrame:
     """Intervals with columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95), lme4's layout.
@@ -84,6 +84,8 @@ def confint(
     ``method=None`` is ``"profile"`` (lme4's default) where it is available: every lmer
     fit, glmer fits with scalar random-effect terms and no dispersion parameter; ``"Wald"``
     for the other glmer fits.
+    ``progress`` shows a bar for the bootstrap and lmer profile methods (None: when
+    interactive, see :mod:`mixedmodels.progress`).
     """
     level = check_level(level)
     if method is None:
@@ -104,7 +106,7 @@ def _confint(
     nsim: int,
     seed: int | None,
     parallel: int | None,
-    progress: bool,
+    progress: bool | None,
 ) -> pd.DataFrame:
     a = (1 - level) / 2
     cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
@@ -142,7 +144,7 @@ def _confint(
             out = glmer_profile_confint(model, level=level)
             out.columns = cols
             return out
-        out = profile_confint(model, level=level)
+        out = profile_confint(model, level=level, progress=progress)
         out.columns = cols
         return out.loc[params.index]
     raise ArgumentError("method", method, "'profile', 'Wald', 'Satterthwaite', "

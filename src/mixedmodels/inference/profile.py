@@ -42,6 +42,7 @@ from scipy import optimize, stats
 from scipy.linalg import solve_triangular
 
 from ..linalg import BlockedCholesky, FactorizationError
+from ..progress import progress_bar
 
 __all__ = ["profile_confint", "ProfileParameter"]
 
@@ -431,11 +432,12 @@ def _initial_step(prof: _Profiler, par: ProfileParameter, z: float) -> float:
     return 0.3 * par.estimate if par.estimate > 0 else 0.1 * prof.sigma_hat
 
 
-def profile_confint(model: Any, level: float = 0.95, parm: list[str] | None = None
-                    ) -> pd.DataFrame:
+def profile_confint(model: Any, level: float = 0.95, parm: list[str] | None = None,
+                    progress: bool | None = None) -> pd.DataFrame:
     """lme4's ``confint(m, method = "profile")``: rows in lme4's parameter order.
 
-    ``parm`` restricts the result to the named parameters.
+    ``parm`` restricts the result to the named parameters; ``progress``
+    shows a bar over the parameters (None: when interactive).
     """
     ml = model.refit(REML=False) if getattr(model, "REML", False) else model
     prof = _Profiler(ml)
@@ -450,8 +452,11 @@ def profile_confint(model: Any, level: float = 0.95, parm: list[str] | None = No
                              f"choose from {[p.name for p in pars]}")
         pars = [p for p in pars if p.name in parm]
     out = {}
-    for par in pars:
-        trace = _Trace(prof, par)
-        step = _initial_step(prof, par, z)
-        out[par.name] = [_crossing(trace, s, z, step) for s in (-1, 1)]
+    with progress_bar(progress, len(pars), "profile", unit="par") as bar:
+        for par in pars:
+            bar.set_postfix_str(par.name)
+            trace = _Trace(prof, par)
+            step = _initial_step(prof, par, z)
+            out[par.name] = [_crossing(trace, s, z, step) for s in (-1, 1)]
+            bar.update()
     return pd.DataFrame.from_dict(out, orient="index", columns=cols)

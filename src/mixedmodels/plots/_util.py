@@ -41,7 +41,6 @@ __all__ = [
     "is_mixed",
     "is_lmlist",
     "require_mixed",
-    "used_rows",
     "fitted_values",
     "residuals",
     "response_values",
@@ -245,42 +244,26 @@ def require_mixed(model: Any, what: str) -> None:
         )
 
 
-def used_rows(model: Any) -> np.ndarray:
-    """Positions in the data frame of the rows the fit used (in the fit's order)."""
-    rows = np.asarray(model.design.rows)
-    used = getattr(model, "used", None)
-    return rows if used is None else rows[used]
-
-
 def fitted_values(model: Any) -> np.ndarray:
     """Fitted values on the response scale (μ̂ for a GLMM)."""
     return np.asarray(model.fitted, dtype=float)
 
 
 def residuals(model: Any, type: str = "pearson") -> np.ndarray:
-    """Residuals of any fit: ``"response"`` y − ŷ, ``"pearson"`` (√w or 1/√V(μ)
-    scaled) and ``"scaled"`` = pearson / σ̂ (σ̂ = 1 for binomial and Poisson GLMMs)."""
+    """Residuals of any fit (lm, lmlist, lmer, glmer): ``"response"`` y − ŷ,
+    ``"pearson"`` (√w or 1/√V(μ) scaled) and ``"scaled"`` = pearson / σ̂ (σ̂ = 1
+    for binomial and Poisson GLMMs; the pooled σ̂ for lmlist)."""
     if type not in ("response", "pearson", "scaled"):
         raise ValueError(f"type must be 'response', 'pearson' or 'scaled', got {type!r}")
-    resid = getattr(model, "resid", None)
-    if callable(resid):  # lmer, glmer
-        if type == "response":
-            return np.asarray(resid(type="response"), dtype=float)
-        pearson = np.asarray(resid(type="pearson"), dtype=float)
-    else:  # lm, lmlist: residuals y − ŷ as an array
-        r = np.asarray(resid, dtype=float)
-        if type == "response":
-            return r
-        w = getattr(model, "weights", None)
-        pearson = r if w is None else r * np.sqrt(w)
+    if type == "response":
+        return np.asarray(model.resid(type="response"), dtype=float)
+    pearson = np.asarray(model.resid(type="pearson"), dtype=float)
     return pearson / float(model.sigma) if type == "scaled" else pearson
 
 
 def response_values(model: Any) -> np.ndarray:
     """The response on the rows the fit used (proportions for a binomial GLMM)."""
-    y = np.asarray(model.y if hasattr(model, "nAGQ") else model.design.y, dtype=float)
-    used = getattr(model, "used", None)
-    return y if used is None else y[used]
+    return np.asarray(model.y if hasattr(model, "nAGQ") else model.design.y, dtype=float)
 
 
 # -- model frames ---------------------------------------------------------------------
@@ -336,15 +319,14 @@ def model_column(model: Any, name: str, data: pd.DataFrame | None = None) -> np.
     own frame: a fixed-effect column of that name or the response.
     """
     design = model.design
-    used = getattr(model, "used", slice(None))
     if data is not None:
         if name not in data.columns:
             raise KeyError(f"'{name}' is not a column of the data")
-        return data[name].to_numpy()[used_rows(model)]
+        return data[name].to_numpy()[design.rows]
     if name in design.x_names:
-        return design.X[used, design.x_names.index(name)]
+        return design.X[:, design.x_names.index(name)]
     if name == design.formula.response:
-        return np.asarray(design.y)[used]
+        return np.asarray(design.y)
     for t in design.terms:
         if t.group == name:
             return np.asarray(t.factor.levels, dtype=object)[t.factor.codes]
@@ -369,7 +351,7 @@ def group_codes(model: Any, group: str | None = None) -> tuple[str, np.ndarray, 
         if group not in (None, model.group):
             raise KeyError(f"'{group}' is not the grouping factor of the lmlist fit "
                            f"('{model.group}')")
-        return model.group, np.asarray(model.codes), [str(v) for v in model.levels]
+        return model.group, np.asarray(model.group_codes), [str(v) for v in model.levels]
     names = group_names(model)
     if not names:
         from ..errors import UnsupportedModelError

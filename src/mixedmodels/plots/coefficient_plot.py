@@ -28,7 +28,7 @@ def _density(ax: Any, values: np.ndarray, grid: np.ndarray, color: str, label: s
     v = values[np.isfinite(values)]
     if v.size >= 2 and np.ptp(v) > 0:
         ax.plot(grid, stats.gaussian_kde(v)(grid), color=color, linewidth=1.8, label=label)
-        ax.fill_between(grid, stats.gaussian_kde(v)(grid), color=color, alpha=0.12, linewidth=0)
+        ax.fill_between(grid, stats.gaussian_kde(v)(grid), color=color, alpha=0.07, linewidth=0)
     ax.plot(v, np.zeros_like(v), "|", color=color, markersize=10, alpha=0.8)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import ModelSpecificationError
 from ..lmm import LinearMixedModel
+from ..progress import progress_bar
 from ..results.html import RichRepr
 from .design import along_levels, extend_design
 from .sim import power_sim
@@ -51,7 +52,7 @@ def power_curve(
     method: str = "satterthwaite",
     seed: int | np.random.SeedSequence | None = None,
     effect: float | list[float] | np.ndarray | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     n_jobs: int = 1,
 ) -> PowerCurve:
     """Power for a range of sample sizes along one variable (simr's ``powerCurve``).
@@ -76,8 +77,12 @@ def power_curve(
     breaks:
         Numbers of levels of ``along``; default up to 10 values from 3 to
         the current number.
-    test, nsim, alpha, method, effect, progress, n_jobs:
+    test, nsim, alpha, method, effect, n_jobs:
         As :func:`~mixedmodels.power.sim.power_sim`.
+    progress:
+        One progress bar over all the simulations of all the breaks, the
+        last break's power shown beside it (None: when interactive;
+        :mod:`mixedmodels.progress`). Nothing is printed to stdout.
 
     Returns
     -------
@@ -106,15 +111,15 @@ def power_curve(
         raise ValueError(f"breaks must be whole numbers >= 1, got {breaks!r}")
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     rows = []
-    for size, ss in zip(sizes, seeds):
-        t0 = time.perf_counter()
-        sub = spec.on_data(extend_design(base, along, size))
-        res = power_sim(sub, test=test, nsim=nsim, alpha=alpha, method=method, seed=ss,
-                        effect=effect, n_jobs=n_jobs)
-        row = {"along": along, "n": size, **res.to_dict()}
-        row["seconds"] = time.perf_counter() - t0
-        row.update(test=res.test, method=res.method)
-        rows.append(row)
-        if progress:
-            print(f"{along} = {size}: power {res.power:.3f}", flush=True)
+    with progress_bar(progress, nsim * len(sizes), "power curve", unit="sim") as bar:
+        for size, ss in zip(sizes, seeds):
+            t0 = time.perf_counter()
+            sub = spec.on_data(extend_design(base, along, size))
+            res = power_sim(sub, test=test, nsim=nsim, alpha=alpha, method=method, seed=ss,
+                            effect=effect, n_jobs=n_jobs, progress=bar)
+            row = {"along": along, "n": size, **res.to_dict()}
+            row["seconds"] = time.perf_counter() - t0
+            row.update(test=res.test, method=res.method)
+            rows.append(row)
+            bar.set_postfix_str(f"{along} = {size}: power {res.power:.3f}")
     return PowerCurve(pd.DataFrame(rows))

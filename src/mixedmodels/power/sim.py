@@ -21,7 +21,6 @@ Tests (``method``):
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +34,7 @@ from ..errors import ModelSpecificationError
 from ..inference.ddf import _kr_f, _satterthwaite_f, contrast_test, satterthwaite_ddf
 from ..inference.type3 import type3_contrasts
 from ..lmm import LinearMixedModel
+from ..progress import progress_bar
 from ..results.html import RichRepr
 from .spec import LmmSpec, spec_from_model
 
@@ -267,7 +267,7 @@ def power_sim(
     method: str = "satterthwaite",
     seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     effect: float | list[float] | np.ndarray | None = None,
-    progress: bool = False,
+    progress: Any = None,
     n_jobs: int = 1,
 ) -> PowerResult:
     """Power to detect a fixed effect, by simulation (simr's ``powerSim``).
@@ -295,7 +295,9 @@ def power_sim(
         New value of the tested coefficient(s) in the generating model
         (one per column of the term); ``None`` keeps the model's.
     progress:
-        Write a counter to stderr.
+        A progress bar over the simulations: ``None`` (default) when
+        interactive, ``True`` / ``False``, or a caller's bar to advance
+        (:mod:`mixedmodels.progress`).
     n_jobs:
         Worker processes (1: in this process).
     """
@@ -343,20 +345,21 @@ def power_sim(
 
 
 def _dispatch(template: LinearMixedModel, reduced: LinearMixedModel | None, hyp: _Hypothesis,
-              method: str, ys: np.ndarray, progress: bool, n_jobs: int) -> np.ndarray:
-    """Run the refits serially (with an optional counter) or in worker processes."""
+              method: str, ys: np.ndarray, progress: Any, n_jobs: int) -> np.ndarray:
+    """Run the refits serially or in worker processes, advancing a progress bar."""
     nsim = ys.shape[1]
-    if n_jobs and n_jobs > 1 and nsim > 1:
-        chunks = np.array_split(np.arange(nsim), min(nsim, 4 * n_jobs))
-        jobs = [(template, reduced, hyp, method, ys[:, c]) for c in chunks]
-        with ProcessPoolExecutor(max_workers=n_jobs) as ex:
-            return np.vstack(list(ex.map(_run, jobs)))
-    step = max(1, nsim // 100)
     parts = []
-    for s0 in range(0, nsim, step):
-        parts.append(_run((template, reduced, hyp, method, ys[:, s0:s0 + step])))
-        if progress:
-            print(f"\rpower simulation {min(s0 + step, nsim)}/{nsim}", end="", file=sys.stderr)
-    if progress:
-        print(file=sys.stderr)
+    with progress_bar(progress, nsim, "power simulation", unit="sim") as bar:
+        if n_jobs and n_jobs > 1 and nsim > 1:
+            chunks = np.array_split(np.arange(nsim), min(nsim, 4 * n_jobs))
+            jobs = [(template, reduced, hyp, method, ys[:, c]) for c in chunks]
+            with ProcessPoolExecutor(max_workers=n_jobs) as ex:
+                for c, part in zip(chunks, ex.map(_run, jobs)):
+                    parts.append(part)
+                    bar.update(len(c))
+        else:
+            step = max(1, nsim // 100)
+            for s0 in range(0, nsim, step):
+                parts.append(_run((template, reduced, hyp, method, ys[:, s0:s0 + step])))
+                bar.update(min(step, nsim - s0))
     return np.vstack(parts)

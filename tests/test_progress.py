@@ -1,0 +1,71 @@
+"""Progress bars: shown when asked or when a person watches, silent in scripts (progress.py)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+import mixedmodels as mm
+from mixedmodels import progress
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def fit():
+    return mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+
+
+def test_when_progress_is_shown(monkeypatch):
+    assert progress.wants_progress(True) and not progress.wants_progress(False)
+    assert not progress.in_notebook()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not progress.wants_progress(None)  # a script, a pipe, CI: silent
+    assert isinstance(progress.progress_bar(None, 3, "x"), progress.NoBar)
+    monkeypatch.setattr(sys, "stderr", _Tty())
+    assert progress.wants_progress(None)  # a terminal
+
+
+def test_bootstrap_bar_on_request_and_silent_by_default(fit, capsys):
+    mm.bootstrap(fit, lambda m: m.fixef, nsim=4, seed=1, progress=True)
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "bootstrap" in out.err and "4/4" in out.err and "100%" in out.err
+    mm.bootstrap(fit, lambda m: m.fixef, nsim=2, seed=1)  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+
+
+def test_bootstrap_bar_in_a_terminal(fit, monkeypatch):
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    mm.bootstrap(fit, lambda m: m.fixef, nsim=3, seed=1)
+    assert "3/3" in tty.getvalue()
+
+
+def test_power_curve_one_bar_and_nothing_on_stdout(fit, capsys):
+    mm.power_curve(fit, "Days", breaks=[3, 4], nsim=3, seed=1, progress=True)
+    out = capsys.readouterr()
+    assert out.out == ""  # no per-break lines on stdout
+    assert "power curve" in out.err and "6/6" in out.err and "Subject = 4: power" in out.err
+    mm.power_sim(fit, "Days", nsim=3, seed=1, progress=True)
+    assert "power simulation" in capsys.readouterr().err
+
+
+def test_profile_bar(fit, capsys):
+    mm.confint(fit, "profile", progress=True)
+    err = capsys.readouterr().err
+    assert "profile" in err and "6/6" in err
+
+
+def test_tqdm_is_imported_only_for_a_bar():
+    code = ("import sys, mixedmodels as mm; d = mm.datasets.load('sleepstudy'); "
+            "m = mm.lmer('Reaction ~ Days + (1 | Subject)', d); "
+            "mm.bootstrap(m, lambda f: f.fixef, nsim=2, seed=1, progress=False); "
+            "assert 'tqdm' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
