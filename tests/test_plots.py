@@ -447,7 +447,7 @@ def test_plots_of_lm_and_lmlist_fits(lmfit, nopool, sleep, tmp_path):
                                lmfit.coef["(Intercept)"] + lmfit.coef["Days"] * np.array([0, 9]))
     fig = plots.effects(nopool, "Days")  # one line per group: the spaghetti plot
     assert len(_lines(fig.axes[0])) == 18 + 1
-    np.testing.assert_allclose(nopool.resid + nopool.fitted, sleep["Reaction"])
+    np.testing.assert_allclose(nopool.resid() + nopool.fitted, sleep["Reaction"])
     fig = plots.caterpillar(nopool)
     assert [a.get_title() for a in fig.axes] == ["Subject: (Intercept)", "Subject: Days"]
     plots.residual_trends(nopool, "Days")
