@@ -137,8 +137,8 @@ def test_glmer_family_link_nagq() -> None:
     for bad in [1.5, -1, True, "1", 101]:
         with pytest.raises(ArgumentError, match="nAGQ=.*whole number"):
             mm.glmer(f, cbpp, family="binomial", nAGQ=bad)
-    with pytest.raises(ArgumentError, match="REML|na_action"):
-        mm.glmer(f, cbpp, family="binomial", na_action="exclude")
+    with pytest.raises(ArgumentError, match="na_action="):
+        mm.glmer(f, cbpp, family="binomial", na_action="pass")
     with pytest.raises(ArgumentError, match="start must be 1 number"):
         mm.glmer(f, cbpp, family="binomial", start=[1.0, 1.0])
     with pytest.raises(ArgumentError, match="control="):
@@ -257,3 +257,23 @@ def test_choice_arguments_are_argument_errors(fit) -> None:
         fit.tidy("random")
     with pytest.raises(ArgumentError, match="names=.*one name per model"):
         mm.anova(fit, fit.refit(REML=False), names=["a"])
+
+
+def test_glmer_na_exclude_pads_with_nan() -> None:
+    cbpp = mm.datasets.load("cbpp").copy()
+    cbpp.loc[[2, 7], "incidence"] = np.nan
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    omit = mm.glmer(f, cbpp, family="binomial")
+    excl = mm.glmer(f, cbpp, family="binomial", na_action="exclude")
+    np.testing.assert_allclose(excl.theta, omit.theta)
+    for padded, plain in [
+        (excl.fitted, omit.fitted),
+        (excl.resid(), omit.resid()),
+        (excl.resid("pearson"), omit.resid("pearson")),
+        (excl.predict(type="response"), omit.predict(type="response")),
+    ]:
+        assert padded.shape == (len(cbpp),)
+        assert np.flatnonzero(np.isnan(padded)).tolist() == [2, 7]
+        np.testing.assert_allclose(np.delete(padded, [2, 7]), plain)
+    assert str(excl.summary()) == str(omit.summary())
+    assert len(excl.augment()) == len(cbpp) - 2

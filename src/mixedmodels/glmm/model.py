@@ -420,6 +420,8 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     def resid(self, type: str = "deviance", _state: PirlsState | None = None) -> np.ndarray:
         """Residuals of lme4's types: ``"deviance"`` (default) sign(y−μ)√dᵢ,
         ``"pearson"`` (y−μ)√wᵢ/√V(μ), ``"response"`` y−μ, ``"working"`` (y−μ)/(dμ/dη)."""
+        if _state is None and getattr(self, "na_action", "omit") == "exclude":
+            return self._na_pad(self.resid(type, _state=self._state))  # R's na.exclude
         st = self._state if _state is None else _state
         mu, y = st.mu, self.y
         if type == "deviance":
@@ -515,6 +517,10 @@ def glmer(
         > 1 = adaptive Gauss–Hermite points (one scalar random-effect term only).
     weights, offset:
         Prior weights (trials for a proportion response) and a known offset.
+    na_action:
+        ``"omit"``, ``"exclude"`` (as omit, but ``fitted``, ``resid()`` and
+        ``predict()`` are padded with NaN at the dropped rows, R's
+        ``na.exclude``) or ``"fail"``.
     start:
         θ (array) or a dict with ``theta`` and ``fixef``.
     data_name:
@@ -524,10 +530,6 @@ def glmer(
     fam = arguments.check_family(family, link)
     nAGQ = arguments.check_nagq(nAGQ)
     na_action = arguments.check_na_action(na_action)
-    if na_action == "exclude":
-        raise arguments.ArgumentError(
-            "na_action", "exclude", "'omit' or 'fail' for glmer ('exclude' is available in lmer)"
-        )
     control = arguments.check_control(control, GlmerControl)
     if fam.family == "gaussian" and fam.link.name == "identity":
         raise ModelSpecificationError(
@@ -538,6 +540,7 @@ def glmer(
     check_scale_x(design.X, design.x_names)
     model = GeneralizedLinearMixedModel(design, resp, fam, nAGQ=nAGQ, control=control,
                                         data_name=data_name)
+    model.na_action = na_action
     model.weights_name = weights if isinstance(weights, str) else None
     model.offset_name = offset if isinstance(offset, str) else None
     model.data = data  # kept by reference for refits (null model of r2, emmeans covariate means)

@@ -94,7 +94,7 @@ class GlmerSummary(LmerSummary):
              "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(stat))}
         )
         self.varcorr = model.varcorr
-        self.scaled_residuals = model.resid("pearson") / model.sigma
+        self.scaled_residuals = model._na_unpad(model.resid("pearson")) / model.sigma
 
     def _title(self) -> list[str]:
         """Title, family, Formula/Data lines, a blank line and the criteria table."""

@@ -114,7 +114,7 @@ def augment(model: Any, data: Any = None) -> pd.DataFrame:
     out[".fitted"] = model.linear_predictor if glmm else rows(model.fitted)
     out[".fixed"] = rows(model.predict(re_form="~0"))
     if glmm:
-        out[".mu"] = model.fitted
+        out[".mu"] = rows(model.fitted)
     out[".resid"] = rows(model.resid())
     if d.has_weights:
         out[".weights"] = d.weights
