@@ -59,8 +59,20 @@ def test_crossprod_refuses_before_allocating(monkeypatch) -> None:
         crossprod(codes, Zs, [50, 4000], np.ones((n, 1)), rng.normal(size=n))
 
 
+@pytest.mark.filterwarnings("ignore::mixedmodels.errors.SingularFitWarning")
 def test_model_that_fits_is_not_refused(monkeypatch) -> None:
     monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
     d = _crossed(3000, 60, 40)
     m = mm.lmer("y ~ 1 + (1 | a) + (1 | b)", d)
     assert m.nobs == 3000
+
+
+def test_duckdb_backend_refuses_before_allocating(monkeypatch) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    from mixedmodels import scale
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 * 2**20)
+    con = duckdb.connect()
+    con.register("t", _crossed(12_000, 5000, 4000, seed=2))  # r about 3,800
+    with pytest.raises(ModelTooLargeError, match="r = 3,"):
+        scale.lmer_duckdb("y ~ 1 + (1 | a) + (1 | b)", "t", con=con)
