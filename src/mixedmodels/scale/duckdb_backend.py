@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,16 +38,13 @@ from .design import (
     drop_dependent,
     formula_columns,
 )
+from .duckdb_source import describe, first_line, from_clause, source_metadata
 from .factors import (
     FactorMeta,
     FactorMetadataWarning,
     apply_ordered,
-    dask_metadata,
     explicit_metadata,
-    local_files,
-    merge_metadata,
     order_level_rows,
-    parquet_metadata,
 )
 from .model import SufficientStatsLMM
 from .sql import column_sql, ident, literal, sql_expr
@@ -57,108 +52,6 @@ from .sql import column_sql, ident, literal, sql_expr
 __all__ = ["lmer_duckdb", "DuckDBSource", "crossprod_duckdb"]
 
 _counter = itertools.count()
-_FILE = re.compile(r"\.(parquet|pq|csv|tsv|txt|json|ndjson)(\.gz|\.zst)?$", re.IGNORECASE)
-
-
-_GLOB = re.compile(r"[*?\[]")
-
-
-@dataclass
-class _Source:
-    """Where the rows come from: the SQL FROM clause, a name for messages and, for local
-    Parquet files, their paths (read for factor metadata)."""
-
-    sql: str
-    name: str
-    parquet_files: list[str] = field(default_factory=list)
-    frame_meta: dict[str, FactorMeta] = field(default_factory=dict)  # a pandas frame's dtypes
-
-
-def _path_sql(path: str) -> str:
-    """A path as an SQL string literal."""
-    return "'" + path.replace("'", "''") + "'"
-
-
-def _reader(path: str) -> str:
-    if re.search(r"\.(parquet|pq)$", path, re.I):
-        return "read_parquet"
-    return "read_json_auto" if re.search(r"json", path, re.I) else "read_csv_auto"
-
-
-def _from_clause(source: Any, prefix: str, con: Any) -> _Source:
-    """The FROM clause of a path, a directory, a glob, a table name or a relation.
-
-    A directory reads every ``*.parquet`` file under it (``*.csv`` if there is
-    none); a local path that does not exist and a glob that matches nothing
-    raise :class:`DataError` naming them.
-    """
-    if isinstance(source, os.PathLike):
-        source = os.fspath(source)
-    if isinstance(source, str):
-        if "://" in source:  # remote (s3://, https://): DuckDB resolves it
-            return _Source(f"{_reader(source)}({_path_sql(source)})", source)
-        path = os.path.expanduser(source)
-        if os.path.isdir(path):
-            for ext in ("parquet", "pq", "csv"):
-                pattern = os.path.join(path, "**", f"*.{ext}")
-                files = local_files(pattern)
-                if files:
-                    break
-            else:
-                raise DataError(
-                    f"directory '{source}' holds no .parquet or .csv files; pass a file, a "
-                    "glob such as 'data/*.parquet', or a table name"
-                )
-            parquet = files if ext != "csv" else []
-            return _Source(f"{_reader(pattern)}({_path_sql(pattern)})", source, parquet)
-        if _GLOB.search(path):
-            files = local_files(path)
-            if not files:
-                raise DataError(f"no files match '{source}'; check the path and the pattern")
-            parquet = files if _reader(path) == "read_parquet" else []
-            return _Source(f"{_reader(path)}({_path_sql(path)})", source, parquet)
-        if _FILE.search(path) or os.sep in path or "/" in path:
-            if not os.path.isfile(path):
-                raise DataError(f"data file '{source}' does not exist")
-            parquet = [path] if _reader(path) == "read_parquet" else []
-            return _Source(f"{_reader(path)}({_path_sql(path)})", source, parquet)
-        return _Source(ident(source), source)
-    if hasattr(source, "create_view"):
-        name = f"{prefix}src"
-        source.create_view(name, replace=True)
-        return _Source(ident(name), "relation")
-    if hasattr(source, "to_pandas") and not isinstance(source, pd.DataFrame):  # polars
-        source = source.to_pandas()
-    if isinstance(source, pd.DataFrame):
-        name = f"{prefix}frame"
-        con.register(name, source)
-        return _Source(ident(name), "data frame", frame_meta=dask_metadata(source))
-    raise DataError(
-        "source must be a file path (Parquet/CSV, glob allowed), a directory, a table name, "
-        f"a DuckDB relation or a pandas/polars frame, got {type(source).__name__}"
-    )
-
-
-def _describe(con: Any, src: _Source) -> list[tuple[Any, ...]]:
-    """The source's columns (name, type, ...); DuckDB's errors become :class:`DataError`."""
-    import duckdb
-
-    try:
-        return con.execute(f"DESCRIBE SELECT * FROM {src.sql}").fetchall()
-    except duckdb.CatalogException:
-        raise DataError(
-            f"'{src.name}' is neither a data file nor a table or view of the DuckDB connection; "
-            "pass a path with its suffix (.parquet, .csv), a glob or an existing table name"
-        ) from None
-    except duckdb.Error as exc:
-        raise DataError(f"cannot read '{src.name}': {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 class DuckDBSource:
     """Rows in DuckDB: the coded view of a model and the SQL for its results."""
 
@@ -441,24 +334,6 @@ class DuckDBSource:
         return float(swe2), float(sw), out
 
 
-def _source_metadata(
-    con: Any, src: _Source, types: dict[str, str], explicit: dict[str, FactorMeta]
-) -> dict[str, FactorMeta]:
-    """Factor metadata: explicit arguments, a frame's dtypes, Parquet dictionaries, ENUMs."""
-    wanted = [c for c in types if c not in explicit and c not in src.frame_meta]
-    parquet = parquet_metadata(src.parquet_files, wanted) if src.parquet_files else {}
-    enums: dict[str, FactorMeta] = {}
-    for c in wanted:
-        if types[c].startswith("ENUM") and c not in parquet:
-            row = con.execute(
-                f"SELECT enum_range({ident(c)}) FROM {src.sql} WHERE {ident(c)} IS NOT NULL "
-                "LIMIT 1"
-            ).fetchall()
-            labels = tuple(str(v) for v in row[0][0]) if row else None
-            enums[c] = FactorMeta(labels, False, "DuckDB ENUM", ordered_known=False)
-    return merge_metadata(explicit, src.frame_meta, parquet, enums)
-
-
 def _prepare(
     con: Any,
     formula: str,
@@ -468,8 +343,8 @@ def _prepare(
 ) -> DuckDBSource:
     """Views, level tables and the row-free design of ``formula`` on ``source``."""
     prefix = f"__mm{next(_counter)}_"
-    src = _from_clause(source, prefix, con)
-    described = _describe(con, src)
+    src = from_clause(source, prefix, con)
+    described = describe(con, src)
     frm = src.sql
     types = {str(r[0]): str(r[1]).upper() for r in described}
     explicit = explicit or {}
@@ -478,7 +353,7 @@ def _prepare(
             from ..errors import ColumnNotFoundError
 
             raise ColumnNotFoundError(c, list(types), "levels= / ordered=")
-    meta = _source_metadata(con, src, types, explicit)
+    meta = source_metadata(con, src, types, explicit)
     is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) or c in meta for c, t in types.items()}
     parsed, infos, raw = formula_columns(formula, is_cat, weights, numeric_response=True)
     unknown = list(dict.fromkeys(apply_ordered(infos, meta)))
@@ -653,7 +528,7 @@ def crossprod_duckdb(
         duckdb.OutOfRangeException,
     ) as exc:
         name = source if isinstance(source, str | os.PathLike) else "the DuckDB source"
-        raise DataError(f"cannot read '{name}': {_first_line(exc)}") from exc
+        raise DataError(f"cannot read '{name}': {first_line(exc)}") from exc
     cp, keep = drop_dependent(cp, G, src.design)
     src.x_index = [int(j) for j in keep]
     return cp, src.design, src
