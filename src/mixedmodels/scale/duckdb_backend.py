@@ -28,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..crossprod import CrossProducts, TermDims
+from ..design.model_matrix import parse_terms
 from ..errors import DataError
 from ..memory import check_dense_rest
 from ..optimize import OptimizerControl
@@ -35,6 +36,7 @@ from .design import (
     ScaleDesign,
     build_scale_design,
     check_finite,
+    column_recipes,
     drop_dependent,
     formula_columns,
 )
@@ -62,6 +64,7 @@ class DuckDBSource:
         design: ScaleDesign,
         weighted: bool,
         column_sql: dict[str, str] | None = None,
+        moments: dict[tuple[str, ...], dict[str, Any]] | None = None,
     ):
         self.con = con
         self.prefix = prefix
@@ -69,6 +72,7 @@ class DuckDBSource:
         self.weighted = weighted
         self.x_index = list(range(len(design.x_columns)))  # view column of each β entry
         self.column_sql = column_sql or {}  # view column (y, w, x0, z0_1...) -> its SQL
+        self.moments = moments or {}  # per grouping factor: sums from the first scan
 
     @property
     def view(self) -> str:
@@ -106,18 +110,27 @@ class DuckDBSource:
     def _product_key(self, expr: str) -> tuple[str, ...]:
         """What a product of view columns computes: the SQL of its factors, sorted, without
         factors of 1 (the intercept column, unit weights)."""
-        one = literal(1.0)
-        factors = [self.column_sql.get(f, f) for f in _top_level_factors(expr)]
-        return tuple(sorted(f for f in factors if f not in (one, "1")))
+        return product_key([self.column_sql.get(f, f) for f in _top_level_factors(expr)])
 
     def _agg(
-        self, groups: list[str], exprs: list[str], view: str | None = None
+        self,
+        groups: list[str],
+        exprs: list[str],
+        view: str | None = None,
+        factor: tuple[str, ...] | None = None,
     ) -> dict[str, np.ndarray]:
         """``sum(e)`` per group for each product ``e`` of view columns (``a{j}``), and the
         groups (``g{i}``). Products that compute the same thing (x0 * z0_1 and x1 * z0_0
         when x0 and z0_0 are the intercept and x1, z0_1 the same x) are summed once:
         the number of aggregates, not of scans, sets the cost of a GROUP BY."""
         keys = [self._product_key(e) for e in exprs]
+        cached = self.moments.get(factor) if factor is not None else None
+        if cached is not None and all(k in cached["sums"] or k == ("0.0",) for k in keys):
+            size = len(cached["n"])
+            out = {f"g{i}": cached[f"g{i}"] for i in range(len(groups))}
+            for j, key in enumerate(keys):
+                out[f"a{j}"] = cached["sums"][key] if key != ("0.0",) else np.zeros(size)
+            return out
         first: dict[tuple[str, ...], int] = {}
         for j, key in enumerate(keys):
             if key != ("0.0",):  # Σ log w of unit weights: nothing to sum
@@ -148,7 +161,7 @@ class DuckDBSource:
         ex = [f"{w}{zk[s]} * {zk[u]}" for s, u in tri]
         ex += [f"{w}{xy[j]} * {zk[s]}" for j in range(len(xy)) for s in range(S)]
         groups = self._term_groups(k)
-        res = self._agg(groups, ex + (extra or []), self.raw_view)
+        res = self._agg(groups, ex + (extra or []), self.raw_view, t.bar.group_vars)
         codes = self._codes(k, res, 0)
         blk = np.zeros((t.nl, S, S))
         for i, (s, u) in enumerate(tri):
@@ -383,16 +396,11 @@ def _prepare(
         f"FROM {frm} WHERE {' AND '.join(conds)}"
     )
     n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])  # Parquet: footers
-    counts: dict[tuple[str, ...], int] = {}
     level_tables: dict[tuple[str, ...], str] = {}
 
-    def levels(cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        """Distinct values of ``cols`` (and the row count) in one GROUP BY, coded in order."""
+    def register(cols: tuple[str, ...], distinct: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Order the distinct values of ``cols`` and store them, coded, as a level table."""
         name = ident(f"{prefix}lv{len(level_tables)}")
-        qc = ", ".join(ident(c) for c in cols)
-        got = con.execute(f"SELECT {qc}, count(*) FROM {base} GROUP BY {qc}").fetchall()
-        counts[cols] = sum(int(r[-1]) for r in got)
-        distinct = [tuple(r[:-1]) for r in got]
         distinct = order_level_rows(distinct, cols, meta)  # R's level order, or the source's
         table = pd.DataFrame(distinct, columns=list(cols))
         table["code"] = np.arange(len(distinct), dtype=np.int32)
@@ -403,14 +411,26 @@ def _prepare(
         level_tables[cols] = name
         return [tuple(r) for r in distinct]
 
+    # factors used in X or Z: their levels first (their codes enter the columns' SQL)
+    for info in infos.values():
+        if info.kind == "cat" and info.column is not None:
+            key = (info.column,)
+            if key not in level_tables:
+                qc = ident(info.column)
+                register(key, con.execute(f"SELECT DISTINCT {qc} FROM {base}").fetchall())
+            info.values = [v[0] for v in _fetch(con, level_tables[key], key)]
+    joins, code_col = _joins(level_tables, infos)
+
+    # one GROUP BY per grouping factor: its levels, n, and every moment the cross-products
+    # of its terms need (and, with the first, those of [X y]), in the same scan
+    moments = _group_moments(con, base, joins, parsed, infos, code_col, weights)
     group_values = {}
-    for bar in parsed.bars:
-        key = bar.group_vars
-        if key not in group_values:
-            group_values[key] = (
-                levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
-            )
-    n = counts[parsed.bars[0].group_vars]
+    for key, got in moments.items():
+        found = list(zip(*(got[f"g{i}"].tolist() for i in range(len(key)))))
+        group_values[key] = (
+            register(key, found) if key not in level_tables else _fetch(con, level_tables[key], key)
+        )
+    n = int(np.sum(next(iter(moments.values()))["n"]))
     if n == 0:
         raise DataError(
             f"no rows left in '{src.name}' after removing rows with missing values "
@@ -420,22 +440,11 @@ def _prepare(
         wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
         if wmin <= 0:
             raise DataError("weights must be positive")
-    for info in infos.values():
-        if info.kind == "cat" and info.column is not None:
-            key = (info.column,)
-            vals = levels(key) if key not in level_tables else _fetch(con, level_tables[key], key)
-            info.values = [v[0] for v in vals]
     design = build_scale_design(parsed, infos, group_values, n, n_input, weights is not None)
 
     # the coded rows: y, w, X columns, and per term its level code and Z columns
-    joins: list[str] = []
-    code_col: dict[str, str] = {}
-    for i, (cols, table) in enumerate(level_tables.items()):
-        on = " AND ".join(f"b.{ident(c)} = l{i}.{ident(c)}" for c in cols)
-        joins.append(f"JOIN {table} AS l{i} ON {on}")
-        for e, info in infos.items():
-            if info.kind == "cat" and (info.column,) == cols:
-                code_col[e] = f"l{i}.code"
+    factor_joins = joins
+    joins, _ = _joins(level_tables, infos)
     tables = list(level_tables)
     sel = [f"{sql_expr(parsed.response)} AS y"]
     sel.append(f"CAST(b.{ident(weights)} AS DOUBLE) AS w" if weights else f"{literal(1.0)} AS w")
@@ -453,22 +462,103 @@ def _prepare(
     for k, t in enumerate(design.terms):
         raw_sel += [f"b.{ident(c)} AS g{k}_{i}" for i, c in enumerate(t.bar.group_vars)]
         raw_sel += [f"{column_sql(pcs, code_col)} AS z{k}_{s}" for s, pcs in enumerate(t.columns)]
-    used = {v.split(".")[0] for v in code_col.values()}
-    raw_joins = [j for i, j in enumerate(joins) if f"l{i}" in used]
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(prefix + 'rows_raw')} AS SELECT "
-        f"{', '.join(raw_sel)} FROM {base} AS b {' '.join(raw_joins)}"
+        f"{', '.join(raw_sel)} FROM {base} AS b {' '.join(factor_joins)}"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(prefix + 'rows_rid')} AS SELECT {body}, b.rid "
         f"FROM (SELECT *, row_number() OVER () AS rid FROM {base}) AS b {jn}"
     )
-    sql_of = {"y": sql_expr(parsed.response), "w": f"CAST(b.{ident(weights)} AS DOUBLE)"
-              if weights else literal(1.0)}
+    sql_of = {"y": sql_expr(parsed.response), "w": _weight_sql(weights)}
     sql_of.update({f"x{j}": column_sql(pcs, code_col) for j, pcs in enumerate(design.x_columns)})
     for k, t in enumerate(design.terms):
         sql_of.update({f"z{k}_{s}": column_sql(pcs, code_col) for s, pcs in enumerate(t.columns)})
-    return DuckDBSource(con, prefix, design, weights is not None, sql_of)
+    return DuckDBSource(con, prefix, design, weights is not None, sql_of, moments)
+
+
+def _weight_sql(weights: str | None) -> str:
+    return f"CAST(b.{ident(weights)} AS DOUBLE)" if weights else literal(1.0)
+
+
+def _joins(
+    level_tables: dict[tuple[str, ...], str], infos: dict[str, Any]
+) -> tuple[list[str], dict[str, str]]:
+    """JOINs of the rows (``b``) with the level tables, and the SQL of each factor's code."""
+    joins: list[str] = []
+    code_col: dict[str, str] = {}
+    for i, (cols, table) in enumerate(level_tables.items()):
+        on = " AND ".join(f"b.{ident(c)} = l{i}.{ident(c)}" for c in cols)
+        joins.append(f"JOIN {table} AS l{i} ON {on}")
+        for e, info in infos.items():
+            if info.kind == "cat" and (info.column,) == cols:
+                code_col[e] = f"l{i}.code"
+    return joins, code_col
+
+
+def product_key(factors: list[str]) -> tuple[str, ...]:
+    """What a product computes: the SQL of its factors, sorted, without factors of 1."""
+    one = literal(1.0)
+    return tuple(sorted(f for f in factors if f not in (one, "1")))
+
+
+def _group_moments(
+    con: Any,
+    base: str,
+    joins: list[str],
+    parsed: Any,
+    infos: dict[str, Any],
+    code_col: dict[str, str],
+    weights: str | None,
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Per grouping factor (in the bars' order), one GROUP BY on its raw columns with the
+    row count ``n`` and Σ of every product the cross-products of its terms use:
+    wZ'Z within each term, w[X y]'Z, and for the first factor also w[X y]'[X y],
+    X'X (weighted fits) and Σ log w. Returns per factor the group values ``g{i}``,
+    ``n``, and ``sums`` mapping each product's :func:`product_key` to its sums."""
+    fixed = parse_terms(parsed.fixed, parsed.text)
+    x_sql = [column_sql(pcs, code_col) for pcs in column_recipes(fixed, infos)[0]]
+    xy = x_sql + [sql_expr(parsed.response)]
+    w = [_weight_sql(weights)] if weights else []
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for gi, key in enumerate(dict.fromkeys(bar.group_vars for bar in parsed.bars)):
+        products: dict[tuple[str, ...], str] = {}
+
+        def need(*factors: str, products: dict[tuple[str, ...], str] = products) -> None:
+            k = product_key(list(factors))
+            products.setdefault(k, " * ".join(f"({f})" for f in k) or "1")
+
+        for bar in parsed.bars:
+            if bar.group_vars != key:
+                continue
+            z = [column_sql(pcs, code_col) for pcs in
+                 column_recipes(parse_terms(bar.expr, parsed.text), infos)[0]]
+            for s in range(len(z)):
+                for u in range(s, len(z)):
+                    need(*w, z[s], z[u])
+                for c in xy:
+                    need(*w, c, z[s])
+        if gi == 0:
+            for a in range(len(xy)):
+                for b in range(a + 1):
+                    need(*w, xy[a], xy[b])
+                    if weights and a < len(x_sql):
+                        need(xy[a], xy[b])
+            if weights:
+                products[("ln(w)",)] = f"ln({w[0]})"
+        keys = [k for k in products if k]  # the empty product (1) is the count
+        gcols = ", ".join(f"b.{ident(c)} AS g{i}" for i, c in enumerate(key))
+        sums = ", ".join(f"sum({products[k]}) AS m{j}" for j, k in enumerate(keys))
+        group = ", ".join(f"b.{ident(c)}" for c in key)
+        got = con.execute(
+            f"SELECT {gcols}, count(*) AS n, {sums} FROM {base} AS b {' '.join(joins)} "
+            f"GROUP BY {group}"
+        ).fetchnumpy()
+        out[key] = {f"g{i}": np.asarray(got[f"g{i}"]) for i in range(len(key))}
+        out[key]["n"] = np.asarray(got["n"])
+        out[key]["sums"] = {k: np.asarray(got[f"m{j}"], dtype=float) for j, k in enumerate(keys)}
+        out[key]["sums"][()] = out[key]["n"].astype(float)
+    return out
 
 
 def _top_level_factors(expr: str) -> list[str]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..design.collation import r_sort_key
-from ..design.variables import r_label
+from ..design.factors import _code_point_order_is_r_order, r_label
 from ..errors import DataError
 
 __all__ = [
@@ -220,16 +220,24 @@ def order_level_rows(
                 )
 
     positions: list[dict[str, int] | None] = []
-    for col in columns:
+    plain: list[bool] = []  # strings whose code-point order is R's (the in-memory fast path)
+    for i, col in enumerate(columns):
         m = meta.get(col)
         labels = None if m is None else m.labels
         positions.append(None if labels is None else {lab: j for j, lab in enumerate(labels)})
+        values = {r[i] for r in rows}
+        plain.append(
+            all(isinstance(v, str) for v in values) and _code_point_order_is_r_order(list(values))
+        )
 
     def key(row: tuple[Any, ...]) -> tuple[Any, ...]:
         out: list[Any] = []
-        for pos, value in zip(positions, row):
+        for pos, fast, value in zip(positions, plain, row):
             j = None if pos is None else pos.get(r_label(value))
-            out.append((0, j, 0) if j is not None else (1, 0, _level_key(value)))
+            if j is not None:
+                out.append((0, j, 0))
+            else:
+                out.append((1, 0, value if fast else _level_key(value)))
         return tuple(out)
 
     return sorted(rows, key=key)
