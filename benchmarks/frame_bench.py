@@ -14,14 +14,18 @@ of 10^4 group ids as they come out of a CSV file (``"id42"``), then times
   sums of ``y ~ x + (x | g)`` (what any fit must at least do), and
 * ``mm.lmer("y ~ x + (x | g)", frame)`` (after a warm-up fit on a small frame),
 
-and reports both times, their ratio, the process's peak RSS and the size of
-the input frame. The fit's θ is printed so that runs can be compared.
+and reports both times (wall and, in parentheses, the process's CPU time,
+which is steadier on a shared machine), their CPU ratio, the resident memory
+before the fit (the data and the imports), the peak during the fit (Linux
+``VmHWM`` reset after generating the data) and the size of the input frame.
+The fit's θ is printed so that runs can be compared.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import resource
@@ -50,16 +54,34 @@ def make_frame(n: int, groups: int, seed: int = 20240611) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": x, "g": g})
 
 
-def baseline(frame: pd.DataFrame) -> float:
-    """Seconds for ``pd.factorize(g)`` plus the six per-group moment sums."""
-    t0 = time.perf_counter()
+def baseline(frame: pd.DataFrame) -> tuple[float, float]:
+    """Wall and CPU seconds of ``pd.factorize(g)`` plus the six per-group moment sums."""
+    t0, c0 = time.perf_counter(), time.process_time()
     codes, uniques = pd.factorize(frame["g"])
     k = len(uniques)
     x = frame["x"].to_numpy()
     y = frame["y"].to_numpy()
     for w in (None, x, x * x, y, x * y, y * y):
         np.bincount(codes, weights=w, minlength=k)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _peak_rss_mb() -> float:
+    """The process's peak resident set size (VmHWM) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak_rss() -> float:
+    """Reset the peak RSS to the current RSS (Linux ``clear_refs``), so that the peak
+    measured afterwards is that of the fit, not of generating the data; returns it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _peak_rss_mb()
 
 
 def measure(n: int, groups: int, profile: bool, src: str) -> dict[str, object]:
@@ -69,24 +91,29 @@ def measure(n: int, groups: int, profile: bool, src: str) -> dict[str, object]:
 
     frame = make_frame(n, groups)
     frame_mb = frame.memory_usage(deep=True).sum() / 2**20
-    base = min(baseline(frame) for _ in range(2))
+    base, base_cpu = min(baseline(frame) for _ in range(2))
     mm.lmer(FORMULA, make_frame(20_000, 100))  # warm-up (imports, caches)
-    t0 = time.perf_counter()
+    gc.collect()
+    start_mb = _reset_peak_rss()
+    t0, c0 = time.perf_counter(), time.process_time()
     if profile:
         prof = cProfile.Profile()
         model = prof.runcall(mm.lmer, FORMULA, frame)
     else:
         model = mm.lmer(FORMULA, frame)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     if profile:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     return {
         "rows": n,
         "groups": groups,
         "baseline_s": base,
+        "baseline_cpu_s": base_cpu,
         "lmer_s": seconds,
+        "lmer_cpu_s": cpu,
         "peak_rss_mb": peak_mb,
+        "start_rss_mb": start_mb,
         "frame_mb": frame_mb,
         "theta": [round(float(t), 6) for t in model.theta],
     }
@@ -105,8 +132,11 @@ def main() -> None:
         out = measure(int(float(args.rows[0])), groups, args.profile, args.src)
         print("RESULT " + json.dumps(out))
         return
-    print("| rows | groups | baseline s | lmer s | ratio | peak RSS MB | frame MB | θ |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        "| rows | groups | baseline s (CPU) | lmer s (CPU) | CPU ratio "
+        "| RSS before fit MB | peak RSS MB | frame MB | θ |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for rows in args.rows:
         cmd = [sys.executable, __file__, "--child", "--rows", rows, "--groups", args.groups]
         cmd += ["--src", args.src]
@@ -116,8 +146,11 @@ def main() -> None:
         line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))
         r = json.loads(line[len("RESULT ") :])
         print(
-            f"| {r['rows']:.0e} | {r['groups']} | {r['baseline_s']:.2f} | {r['lmer_s']:.2f} "
-            f"| {r['lmer_s'] / r['baseline_s']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['rows']:.0e} | {r['groups']} "
+            f"| {r['baseline_s']:.2f} ({r['baseline_cpu_s']:.2f}) "
+            f"| {r['lmer_s']:.2f} ({r['lmer_cpu_s']:.2f}) "
+            f"| {r['lmer_cpu_s'] / r['baseline_cpu_s']:.1f} | {r['start_rss_mb']:.0f} "
+            f"| {r['peak_rss_mb']:.0f} "
             f"| {r['frame_mb']:.0f} | {r['theta']} |",
             flush=True,
         )

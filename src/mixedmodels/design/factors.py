@@ -58,7 +58,10 @@ class Categorical:
 
     def drop_unused(self) -> Categorical:
         """Drop levels that do not occur (R's ``drop.unused.levels``)."""
-        present = np.bincount(self.codes + 1, minlength=len(self.levels) + 1)[1:] > 0
+        k = len(self.levels)
+        present = np.zeros(k + 1, dtype=bool)
+        present[self.codes] = True  # code −1 (missing) marks the spare last slot
+        present = present[:k]
         if present.all():
             return self
         remap = np.append(np.cumsum(present) - 1, -1)
@@ -157,10 +160,11 @@ def _hash(s: pd.Series, name: str, dtype_note: str = "") -> tuple[np.ndarray, An
 
 
 def _merge_and_sort(
-    codes: np.ndarray, labels: np.ndarray, order: np.ndarray | None
+    codes: np.ndarray, labels: np.ndarray, order: np.ndarray | None, inplace: bool = False
 ) -> tuple[np.ndarray, list[str]]:
     """Remap row codes to levels: distinct values in ``order`` (``None``: sort the
-    labels in R's collation), values with the same label merged into one level."""
+    labels in R's collation), values with the same label merged into one level.
+    ``inplace``: ``codes`` is a fresh array from hashing and may be overwritten."""
     k = len(labels)
     if order is None:
         lab = [str(x) for x in labels]
@@ -173,8 +177,10 @@ def _merge_and_sort(
     level_of_sorted, uniq_labels = pd.factorize(pd.Index(sorted_labels, dtype=object))
     level_of = np.empty(k + 1, dtype=np.intp)
     level_of[order] = level_of_sorted
-    level_of[k] = -1  # code −1 (missing) stays −1
-    return level_of[codes], [str(x) for x in uniq_labels]
+    level_of[k] = -1  # code −1 (missing) wraps to slot k and stays −1
+    fresh = inplace and codes.flags.owndata and codes.flags.writeable
+    out = codes if fresh else np.empty_like(codes)
+    return np.take(level_of, codes, out=out, mode="wrap"), [str(x) for x in uniq_labels]
 
 
 def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = "") -> Categorical:
@@ -205,14 +211,14 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
         order = np.argsort(uniq.asi8, kind="stable")
         labels = np.empty(len(uniq), dtype=object)
         labels[order] = _datetime_labels(uniq[order])
-        codes, levels = _merge_and_sort(codes, labels, order)
+        codes, levels = _merge_and_sort(codes, labels, order, inplace=True)
         return Categorical(codes, levels)
     if pd.api.types.is_numeric_dtype(dt):
         values = np.asarray(uniques.to_numpy() if hasattr(uniques, "to_numpy") else uniques)
         order = np.argsort(values, kind="stable")
         labels = np.empty(len(values), dtype=object)
         labels[order] = _number_labels(values[order])
-        codes, levels = _merge_and_sort(codes, labels, order)
+        codes, levels = _merge_and_sort(codes, labels, order, inplace=True)
         return Categorical(codes, levels)
     uniq = np.asarray(uniques, dtype=object)
     if len(uniq) and all(isinstance(u, (bool, np.bool_)) for u in uniq):
@@ -220,7 +226,7 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
         out = np.where(codes >= 0, flags[codes].astype(np.intp), -1)
         return Categorical(out.astype(np.intp), ["FALSE", "TRUE"])
     labels = _object_labels(uniq)
-    codes, levels = _merge_and_sort(codes, labels, None)
+    codes, levels = _merge_and_sort(codes, labels, None, inplace=True)
     return Categorical(codes, levels)
 
 

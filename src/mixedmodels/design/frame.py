@@ -392,7 +392,7 @@ def build_design(
     # --- random-effect terms ---------------------------------------------------
     terms: list[ReTerm] = []
     for b, spec, bv in zip(parsed.bars, bar_specs, bar_vars):
-        Z, zspec = build_matrix(spec, bv, n)
+        Z, zspec = build_matrix(spec, bv, n, reuse=(X, fixed_spec.column_names))
         if Z.shape[1] == 0:
             raise FormulaError(
                 f"the random-effect term {b.text} has no columns", parsed.text, b.position
@@ -410,7 +410,7 @@ def build_design(
         response=response,
         X=X,
         x_names=list(fixed_spec.column_names),
-        weights=np.ones(n) if w is None else w,
+        weights=_ones(n) if w is None else w,
         offset=total_offset,
         terms=terms,
         rows=rows,
@@ -422,6 +422,11 @@ def build_design(
         has_offset=off is not None or bool(offsets_in_formula),
         index=data.index[rows] if n < n_input else data.index,
     )
+
+
+def _ones(n: int) -> np.ndarray:
+    """n unit weights as a read-only view of one number (no n-vector in memory)."""
+    return np.broadcast_to(np.float64(1.0), (n,))
 
 
 def _numbers_as_text_hint(variables: dict[str, Variable], data: pd.DataFrame) -> str:

@@ -123,27 +123,52 @@ def _codings(spec: TermSpec, vars_: dict[str, Variable]) -> list[list[str]]:
     return codings
 
 
-def _factor_block(expr: str, var: Variable, coding: str) -> tuple[np.ndarray, list[str]]:
+def _block_names(expr: str, var: Variable, coding: str) -> list[str]:
+    """Names of the columns coding one factor of a term (``x``, ``trtB``, ``f.L``)."""
     if isinstance(var, Numeric):
-        mat = var.matrix
-        base = _display(expr)
-        return mat, [base + s for s in var.suffixes]
-    cmat, suffixes = coding_matrix(var.levels, var.ordered, coding)
+        suffixes = var.suffixes
+    else:
+        suffixes = coding_matrix(var.levels, var.ordered, coding)[1]
+    base = _display(expr)
+    return [base + s for s in suffixes]
+
+
+def _factor_block(var: Variable, coding: str) -> np.ndarray:
+    """The columns coding one factor of a term (n × k; NaN rows where missing)."""
+    if isinstance(var, Numeric):
+        return var.matrix
+    cmat = coding_matrix(var.levels, var.ordered, coding)[0]
     codes = var.codes
     block = cmat[np.maximum(codes, 0)]
     if (codes < 0).any():
         block[codes < 0] = np.nan
-    base = _display(expr)
-    return block, [base + s for s in suffixes]
+    return block
+
+
+def _columns_of(matrix: np.ndarray, matrix_names: list[str], names: list[str]) -> np.ndarray | None:
+    """A view of the columns ``names`` of ``matrix`` when they are a contiguous run
+    of its columns (the same names are the same columns: same variables, same coding)."""
+    if not names or names[0] not in matrix_names:
+        return None
+    j = matrix_names.index(names[0])
+    if matrix_names[j : j + len(names)] != names:
+        return None
+    return matrix[:, j : j + len(names)]
 
 
 def build_matrix(
-    spec: TermSpec, vars_: dict[str, Variable], n: int, matrix_spec: MatrixSpec | None = None
+    spec: TermSpec,
+    vars_: dict[str, Variable],
+    n: int,
+    matrix_spec: MatrixSpec | None = None,
+    reuse: tuple[np.ndarray, list[str]] | None = None,
 ) -> tuple[np.ndarray, MatrixSpec]:
     """Build the model matrix for ``spec`` from evaluated variables.
 
     With ``matrix_spec`` from an earlier call (the fit), the same codings
-    are used (for prediction on new data).
+    are used (for prediction on new data). With ``reuse = (M, names)``, a
+    matrix whose columns are a contiguous run of M's (``(x | g)`` next to the
+    fixed effects ``1 + x``) is returned as a read-only view of M, not a copy.
     """
     if matrix_spec is None:
         for term in spec.terms:
@@ -157,33 +182,37 @@ def build_matrix(
                         "factors with 2 or more levels; drop it from the formula"
                     )
     codings = matrix_spec.codings if matrix_spec is not None else _codings(spec, vars_)
-    # each term's columns, computed lazily; written once into a preallocated X
-    terms: list[tuple[int, list[tuple[np.ndarray, list[str]]]]] = []
+    # names first; each term's columns are then written once into a preallocated X
+    plan: list[tuple[int, list[tuple[Variable, str]]]] = []
     names: list[str] = ["(Intercept)"] if spec.intercept else []
     assign: list[int] = [0] if spec.intercept else []
     for j, term in enumerate(spec.terms):
-        blocks = [_factor_block(f, vars_[f], coding) for f, coding in zip(term, codings[j])]
         cnames = [""]
-        for _, bnames in blocks:
+        for f, coding in zip(term, codings[j]):
+            bnames = _block_names(f, vars_[f], coding)
             cnames = [(a + ":" + b) if a else b for b in bnames for a in cnames]
-        terms.append((len(names), blocks))
+        plan.append((len(names), [(vars_[f], coding) for f, coding in zip(term, codings[j])]))
         names.extend(cnames)
         assign.extend([j + 1] * len(cnames))
-    X = np.empty((n, len(names)), order="F")  # column-major: each column contiguous
-    if spec.intercept:
-        X[:, 0] = 1.0
-    for start, blocks in terms:
-        if len(blocks) == 1:
-            block = blocks[0][0]
-            X[:, start : start + block.shape[1]] = block
-            continue
-        # row-wise products of the factors' columns, the first factor varying fastest
-        first = blocks[0][0]
-        cols: list[np.ndarray] = [first[:, k] for k in range(first.shape[1])]
-        for block, _ in blocks[1:]:
-            cols = [c * block[:, k] for k in range(block.shape[1]) for c in cols]
-        for i, c in enumerate(cols):
-            X[:, start + i] = c
+    X = None if reuse is None else _columns_of(reuse[0], reuse[1], names)
+    if X is not None:
+        X = X.view()
+        X.flags.writeable = False
+    else:
+        X = np.empty((n, len(names)), order="F")  # column-major: each column contiguous
+        if spec.intercept:
+            X[:, 0] = 1.0
+        for start, parts in plan:
+            blocks = [_factor_block(v, coding) for v, coding in parts]
+            if len(blocks) == 1:
+                X[:, start : start + blocks[0].shape[1]] = blocks[0]
+                continue
+            # row-wise products of the factors' columns, the first factor varying fastest
+            cols = [blocks[0][:, k] for k in range(blocks[0].shape[1])]
+            for block in blocks[1:]:
+                cols = [c * block[:, k] for k in range(block.shape[1]) for c in cols]
+            for i, c in enumerate(cols):
+                X[:, start + i] = c
     if matrix_spec is None:
         matrix_spec = MatrixSpec(
             term_spec=spec,

@@ -40,6 +40,7 @@ import pandas as pd
 
 from ..arguments import check_flag, check_re_form
 from ..design import as_pandas
+from ..design.factors import interaction
 from ..design.model_matrix import MatrixSpec, TermSpec, build_matrix, parse_terms
 from ..design.variables import (
     Categorical,
@@ -48,7 +49,6 @@ from ..design.variables import (
     Variable,
     evaluate,
     expression_names,
-    r_label,
     to_categorical,
 )
 from ..errors import ColumnNotFoundError, DataError, FormulaError
@@ -73,19 +73,27 @@ def _shown(values: list[str], limit: int = 5) -> str:
     return out + (f" (and {len(values) - limit} more)" if len(values) > limit else "")
 
 
-def _labels_of(var: Variable, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels of a factor's or a numeric vector's values (R's ``as.character``), and
-    the mask of missing values."""
+def _as_factor(var: Variable, name: str) -> Categorical:
+    """A variable of new data as a factor of its labels (R's ``as.character``)."""
     if isinstance(var, Categorical):
-        missing = var.codes < 0
-        labels = np.array(var.levels + [""], dtype=object)[var.codes]
-        return labels, missing
-    values = var.values
-    if values.ndim != 1:
+        return var
+    if var.values.ndim != 1:
         raise DataError(f"'{name}' is a factor in the fitted model but gives a matrix in newdata")
-    missing = np.isnan(values)
-    labels = np.array(["" if m else r_label(v) for v, m in zip(values, missing)], dtype=object)
-    return labels, missing
+    return to_categorical(var.values, name)
+
+
+def _match_levels(factor: Categorical, levels: list[str]) -> np.ndarray:
+    """Codes of the rows' labels among ``levels``: −1 where missing, −2 for a label
+    that is not one of ``levels`` (matched once per level, then gathered)."""
+    lookup = {lv: i for i, lv in enumerate(levels)}
+    position = np.array([lookup.get(lv, -2) for lv in factor.levels] + [-1], dtype=np.intp)
+    return position[factor.codes]
+
+
+def _unmatched(factor: Categorical, codes: np.ndarray) -> list[str]:
+    """The labels of the rows whose code is −2 (not a level of the fit), sorted."""
+    seen = np.unique(factor.codes[codes == -2])
+    return sorted(factor.levels[i] for i in seen)
 
 
 def _recode(var: Variable, levels: list[str] | None, ordered: bool, name: str) -> Variable:
@@ -98,19 +106,16 @@ def _recode(var: Variable, levels: list[str] | None, ordered: bool, name: str) -
     """
     if levels is None:
         if isinstance(var, Categorical):
-            seen = [lv for i, lv in enumerate(var.levels) if (var.codes == i).any()]
+            seen = [var.levels[i] for i in np.unique(var.codes[var.codes >= 0])]
             raise DataError(
                 f"column '{name}' is numeric in the fitted model but newdata gives it as "
                 f"categorical (text) values: {_shown(seen)}; convert it to numbers"
             )
         return var
-    labels, missing = _labels_of(var, name)
-    lookup = {lv: i for i, lv in enumerate(levels)}
-    codes = np.array(
-        [-1 if m else lookup.get(lab, -2) for lab, m in zip(labels, missing)], dtype=np.intp
-    )
+    factor = _as_factor(var, name)
+    codes = _match_levels(factor, levels)
     if (codes == -2).any():
-        bad = sorted({str(lab) for lab, c in zip(labels, codes) if c == -2})
+        bad = _unmatched(factor, codes)
         raise DataError(
             f"factor '{name}' in newdata has value{'s' if len(bad) > 1 else ''} that "
             f"{'are not levels' if len(bad) > 1 else 'is not a level'} of the fitted model: "
@@ -169,24 +174,16 @@ def _evaluate_coded(
     return out
 
 
+def _grouping_factor(data: pd.DataFrame, bar: RandomBar) -> Categorical:
+    """The rows' grouping factor of ``bar`` (an interaction ``a:b`` labelled
+    ``"a1:b1"``, as R labels it), with only the levels present."""
+    return interaction([to_categorical(data[g], g) for g in bar.group_vars])
+
+
 def _group_codes(data: pd.DataFrame, bar: RandomBar, levels: list[str]) -> np.ndarray:
     """Codes of the rows' grouping-factor levels among the fitted ``levels``:
-    −1 where a grouping variable is missing, −2 for a level not in the fit.
-
-    An interaction ``a:b`` is labelled ``"a1:b1"``, as R labels it.
-    """
-    parts = [to_categorical(data[g], g) for g in bar.group_vars]
-    n = len(data)
-    missing = np.zeros(n, dtype=bool)
-    cols = []
-    for p in parts:
-        missing |= p.codes < 0
-        cols.append(np.array(p.levels + [""], dtype=object)[p.codes])
-    labels = [":".join(str(x) for x in row) for row in zip(*cols)] if cols else [""] * n
-    lookup = {lv: i for i, lv in enumerate(levels)}
-    codes = np.array([lookup.get(lab, -2) for lab in labels], dtype=np.intp)
-    codes[missing] = -1
-    return codes
+    −1 where a grouping variable is missing, −2 for a level not in the fit."""
+    return _match_levels(_grouping_factor(data, bar), levels)
 
 
 # -- re_form -------------------------------------------------------------------------------
@@ -335,10 +332,7 @@ def _check_groups(
             )
     for bar, c in codes:
         if (c == -2).any():
-            parts = [to_categorical(data[g], g) for g in bar.group_vars]
-            cols = [np.array(p.levels + [""], dtype=object)[p.codes] for p in parts]
-            labels = [":".join(str(x) for x in row) for row in zip(*cols)]
-            new = sorted({lab for lab, ci in zip(labels, c) if ci == -2})
+            new = _unmatched(_grouping_factor(data, bar), c)
             raise DataError(
                 f"newdata has new level{'s' if len(new) > 1 else ''} of grouping factor "
                 f"'{bar.group}': {_shown(new)}; use allow_new_levels=True to predict "
