@@ -24,6 +24,7 @@ from .design import Design, build_design, numeric_response
 from .design.frame import check_response_varies
 from .design.scale_check import check_scale_x
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
+from .linalg.threads import blas_threads
 from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
 from .results.model_results import MixedModelResults
 
@@ -135,10 +136,12 @@ class LinearMixedModel(MixedModelResults):
         else:
             x0 = np.concatenate([t.theta_start for t in self.design.terms])
         split = tail_split(self.factor) if self.control.profile_tail else None
-        if split is None:
-            res = bobyqa(self.objective, x0, self.lower, control=self.control, initial_step=step)
-        else:
-            res = self._bobyqa_tail_profiled(split, x0, step)
+        with blas_threads(self.factor.blas_threads):  # once per fit, by problem size
+            if split is None:
+                res = bobyqa(self.objective, x0, self.lower, control=self.control,
+                             initial_step=step)
+            else:
+                res = self._bobyqa_tail_profiled(split, x0, step)
         self._set_optimum(res)
         return self
 

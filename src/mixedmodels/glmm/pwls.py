@@ -31,7 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
+
+from ..linalg.threads import blas_threads, threads_for
 
 __all__ = ["PWLSTerm", "PWLS", "PWLSFailure"]
 
@@ -123,42 +125,51 @@ class PWLS:
         self._ones = [t.S == 1 and bool(np.all(t.Z[:, 0] == 1.0)) for t in terms]
         # two scalar intercept terms: every product is a sum over the (l1, l2)
         # cells of the two factors, A11 and the diagonal of A22 the margins
-        self.pair = (len(terms) == 2 and all(self._ones)
-                     and t1.nl * terms[1].nl <= 8 * max(n, 1000))
+        self.pair = len(terms) == 2 and all(self._ones)
         if self.pair:
             t2 = terms[1]
-            self._pair_idx = t1.codes.astype(np.intp) * t2.nl + t2.codes
-            self._ones1, self._ones2 = np.ones(t1.nl), np.ones(t2.nl)
+            pair_idx = t1.codes.astype(np.intp) * t2.nl + t2.codes
+            # the cells that occur, numbered once: row i is in cell _cell[i],
+            # at position _cell_pos[c] of the nl1 × nl2 table
+            self._cell_pos, self._cell = np.unique(pair_idx, return_inverse=True)
+            self._cell = self._cell.astype(np.intp).ravel()
         self.A11 = np.empty((self.nl1, S1, S1))
         self.A22 = np.empty((r, r))
         self.logdet = np.nan
+        # BLAS threads by problem size: the Schur complement (order r) and its
+        # rank update V'V (nl1·S1·r² flops) are the dense work of a solve
+        self.blas_threads = threads_for(r, float(self.nl1 * S1) * r * r)
 
     # -- cross-products -------------------------------------------------------
     def _crossprod_pair(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         """:meth:`_crossprod` for two scalar intercept terms, from the cell sums
 
-        T_{l1 l2} = Σ_{i in cell} wᵢ:  A11 = T 1,  A21 = [T | Σ_cell w D],
-        A22 = [[diag(1'T), Σ_cell w D summed over l1], [·, D'WD]],  D = [X z].
+        T_{l1 l2} = Σ_{i in cell} wᵢ:  A11 = T 1,  A21 = [T | Σ_{i∈l1} wᵢ Dᵢ],
+        A22 = [[diag(1'T), Σ_{i∈l2} wᵢ Dᵢ], [·, D'WD]],  D = [X z].
+
+        The cells that occur are numbered once (``_cell``); each re-weighting is
+        one ``bincount`` over them plus one per column of D and factor.
         """
         nl1, nl2, r, p = self.nl1, self.terms[1].nl, self.r, self.p
-        npair = nl1 * nl2
-        T = np.bincount(self._pair_idx, weights=w, minlength=npair).reshape(nl1, nl2)
-        A21 = np.empty((nl1, r, 1))
+        t1, t2 = self.terms
+        cells = np.bincount(self._cell, weights=w, minlength=self._cell_pos.size)
+        A21 = np.zeros((nl1, r, 1))
+        blk = np.zeros(nl1 * nl2)
+        blk[self._cell_pos] = cells
+        T = blk.reshape(nl1, nl2)
         A21[:, :nl2, 0] = T
-        self.A11[:, 0, 0] = T @ self._ones2
+        self.A11[:, 0, 0] = np.bincount(t1.codes, weights=w, minlength=nl1)
         DT = self._DT
         DT[p] = z
         wDT = DT * w
-        C = np.empty((p + 1, npair))
-        for j in range(p + 1):
-            C[j] = np.bincount(self._pair_idx, weights=wDT[j], minlength=npair)
-        A21[:, nl2:, 0] = (C.reshape((p + 1) * nl1, nl2) @ self._ones2).reshape(p + 1, nl1).T
         A22 = self.A22
         A22[:nl2, :nl2] = 0.0
-        A22[np.arange(nl2), np.arange(nl2)] = self._ones1 @ T
-        c2 = self._ones1 @ C.reshape(p + 1, nl1, nl2)  # (p + 1, nl2)
-        A22[:nl2, nl2:] = c2.T
-        A22[nl2:, :nl2] = c2
+        A22[np.arange(nl2), np.arange(nl2)] = np.bincount(t2.codes, weights=w, minlength=nl2)
+        for j in range(p + 1):
+            A21[:, nl2 + j, 0] = np.bincount(t1.codes, weights=wDT[j], minlength=nl1)
+            c2 = np.bincount(t2.codes, weights=wDT[j], minlength=nl2)
+            A22[:nl2, nl2 + j] = c2
+            A22[nl2 + j, :nl2] = c2
         A22[nl2:, nl2:] = DT @ wDT.T
         return A21
 
@@ -227,6 +238,12 @@ class PWLS:
         ``u`` is flat (term-major, level-major within a term: level l,
         effect s at l·S + s). Raises :class:`PWLSFailure` when a factor fails.
         """
+        with blas_threads(self.blas_threads):
+            return self._solve(theta, w, z)
+
+    def _solve(
+        self, theta: np.ndarray, w: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         A21 = self._crossprod(w, z)
         S1, r, rz, p = self.S1, self.r, self.rz, self.p
         if self.scalar1:
@@ -234,7 +251,7 @@ class PWLS:
             m = th * th * self.A11[:, 0, 0] + 1.0
             logdet1 = float(np.sum(np.log(m)))
             V = A21[:, :, 0] * (th / np.sqrt(m))[:, None]
-            S = self.A22 - V.T @ V
+            S = self._schur(V)
         else:
             T1 = self.T(theta, 0)
             M = T1.T @ self.A11 @ T1
@@ -246,7 +263,7 @@ class PWLS:
             logdet1 = 2.0 * float(np.sum(np.log(np.diagonal(Lm, axis1=1, axis2=2))))
             W = A21 @ T1
             V = np.linalg.solve(Lm, W.transpose(0, 2, 1)).reshape(-1, r)
-            S = self.A22 - V.T @ V
+            S = self._schur(V)
         self._scale_rest(S, theta)
         if rz:
             S[np.arange(rz), np.arange(rz)] += 1.0
@@ -276,6 +293,14 @@ class PWLS:
         u = np.concatenate([u1, x[:rz]])
         self.logdet = logdet
         return u, beta, logdet
+
+    def _schur(self, V: np.ndarray) -> np.ndarray:
+        """A22 − V'V (symmetric, Fortran order), by a rank-k update of the lower
+        triangle (``dsyrk``, half the flops of a product) mirrored to the upper."""
+        S = blas.dsyrk(-1.0, V.T, beta=1.0, c=self.A22.T, trans=0, lower=1, overwrite_c=1)
+        S = np.tril(S)
+        S += np.tril(S, -1).T
+        return S
 
     def _scale_vec(self, v: np.ndarray, theta: np.ndarray) -> None:
         """v ← Λ_r v in place."""

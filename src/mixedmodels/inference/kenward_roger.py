@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..linalg.threads import limited, threads_for
+
 __all__ = ["KRAdjustment", "kenward_roger_vcov", "kr_ddf"]
 
 MAX_Q = 6000  # dense q × q algebra beyond this is too costly
@@ -84,6 +86,7 @@ def _e_mats(layout: list[tuple[int, int, int]]) -> list[sp.csr_matrix]:
     return out
 
 
+@limited(lambda model: threads_for(sum(t.q for t in model.design.terms)))
 def kenward_roger_vcov(model: Any) -> KRAdjustment:
     """pbkrtest's ``vcovAdj``: Φ_A and the pieces the df computation reuses."""
     d = model.design

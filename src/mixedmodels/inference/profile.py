@@ -42,6 +42,7 @@ from scipy import optimize, stats
 from scipy.linalg import solve_triangular
 
 from ..linalg import BlockedCholesky, FactorizationError
+from ..linalg.threads import model_limited
 from ..progress import progress_bar
 
 __all__ = ["profile_confint", "ProfileParameter"]
@@ -432,6 +433,7 @@ def _initial_step(prof: _Profiler, par: ProfileParameter, z: float) -> float:
     return 0.3 * par.estimate if par.estimate > 0 else 0.1 * prof.sigma_hat
 
 
+@model_limited
 def profile_confint(model: Any, level: float = 0.95, parm: list[str] | None = None,
                     progress: bool | None = None) -> pd.DataFrame:
     """lme4's ``confint(m, method = "profile")``: rows in lme4's parameter order.

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..linalg.threads import model_limited
+
 __all__ = ["VarparDerivatives", "varpar_derivatives"]
 
 
@@ -51,6 +53,7 @@ def _richardson(a: list[Any]) -> Any:
     return a[0]
 
 
+@model_limited
 def varpar_derivatives(
     model: Any, levels: int = 2, d: float = 1e-2, eps: float = 1e-3
 ) -> VarparDerivatives:

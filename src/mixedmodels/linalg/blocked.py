@@ -24,16 +24,13 @@ sparse rank-k update, but vectorized.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ..crossprod import CrossProducts
 from ..memory import check_dense_rest
+from .threads import blas_threads, threads_for
 
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
@@ -41,26 +38,6 @@ _DENSE_FLOP_LIMIT = 3e7
 # below this many entries the per-level outer products of A21 are stored and the
 # rank update of a 2-effect first term is one matrix-vector product
 _SMALL_Q_ENTRIES = 200_000
-# Updates with mid-sized dense work (a Cholesky factor of this size, or a rank
-# update GEMM of 1e6-1e10 flops) run on one BLAS thread: OpenBLAS's busy-waiting
-# worker threads slow them two- to twentyfold as soon as another process shares
-# the cores (measured on InstEval), and gain little on an idle 2-core machine.
-_SINGLE_THREAD_R = (200, 4000)
-
-
-@functools.cache
-def _threadpool_controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _blas_threads(limit: int | None) -> Any:
-    """Context manager capping BLAS threads (no-op for ``None``)."""
-    if limit is None:
-        return contextlib.nullcontext()
-    return _threadpool_controller().limit(limits=limit, user_api="blas")
-
 
 class FactorizationError(ArithmeticError):
     """Ω(θ) is not numerically positive definite at this θ."""
@@ -91,9 +68,8 @@ class BlockedCholesky:
         self._prepare_rest_lambda()
         self.dense_update = self._choose_dense(cp) if dense is None else dense
         dense_flops = float(self.r) ** 2 * d1.q if self.dense_update else 0.0
-        self._single_thread = (
-            _SINGLE_THREAD_R[0] <= self.r <= _SINGLE_THREAD_R[1] or 1e6 <= dense_flops <= 1e10
-        )
+        # BLAS threads by problem size (mixedmodels.linalg.threads)
+        self.blas_threads = threads_for(self.r, dense_flops)
         if self.dense_update:
             a21 = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
             self.A21_levels = np.ascontiguousarray(
@@ -240,10 +216,8 @@ class BlockedCholesky:
 
         Raises :class:`FactorizationError` when Ω(θ) is not positive definite.
         """
-        if self._single_thread:
-            with _blas_threads(1):
-                return self._update(theta)
-        return self._update(theta)
+        with blas_threads(self.blas_threads):
+            return self._update(theta)
 
     def _update(self, theta: np.ndarray) -> tuple[float, float, float]:
         theta = np.array(theta, dtype=float)

@@ -1,0 +1,65 @@
+"""BLAS thread policy: one thread unless the dense work is large, set once per fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import mixedmodels as mm
+from mixedmodels.linalg import threads
+from mixedmodels.linalg.threads import BIG_ORDER, blas_threads, threads_for
+
+
+def _blas_counts() -> list[int]:
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_policy_by_size(monkeypatch):
+    monkeypatch.delenv("MIXEDMODELS_BLAS_THREADS", raising=False)
+    assert threads_for(10) == 1
+    assert threads_for(BIG_ORDER) == 1
+    assert threads_for(BIG_ORDER + 1) is None
+    assert threads_for(100, flops=1e12) is None
+    monkeypatch.setenv("MIXEDMODELS_BLAS_THREADS", "2")
+    assert threads_for(10) == 2
+
+
+def test_limit_applies_and_restores():
+    before = _blas_counts()
+    with blas_threads(1):
+        assert all(n == 1 for n in _blas_counts())
+        with blas_threads(1):  # already in force: nothing to do
+            assert threads._current == 1
+        assert all(n == 1 for n in _blas_counts())
+    assert _blas_counts() == before
+    assert threads._current is None
+    with blas_threads(None):
+        assert _blas_counts() == before
+
+
+def test_fits_run_on_one_thread(monkeypatch):
+    """A cbpp-sized GLMM and sleepstudy run single-threaded inside their fits."""
+    monkeypatch.delenv("MIXEDMODELS_BLAS_THREADS", raising=False)
+    seen: list[int | None] = []
+    original = mm.glmm.pwls.PWLS._solve
+
+    def spy(self, *args):
+        seen.append(threads._current)
+        return original(self, *args)
+
+    monkeypatch.setattr(mm.glmm.pwls.PWLS, "_solve", spy)
+    cbpp = mm.datasets.load("cbpp")
+    m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                 family="binomial")
+    assert m.pirls.joint.blas_threads == 1
+    assert seen and set(seen) == {1}
+    sleep = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    assert sleep.factor.blas_threads == 1
+    assert threads._current is None
+    assert np.isfinite(sleep.reml_criterion)
+
+
+@pytest.mark.parametrize("order", [50, 5000])
+def test_pwls_policy_matches_size(order):
+    assert threads_for(order) == (1 if order <= BIG_ORDER else None)
