@@ -22,6 +22,8 @@ __all__ = [
     "ModelTooLargeError",
     "PredictorScaleWarning",
     "UnsupportedModelError",
+    "FamilyError",
+    "PirlsError",
 ]
 
 
@@ -129,3 +131,12 @@ class ModelTooLargeError(MixedModelsError, MemoryError):
 
 class PredictorScaleWarning(UserWarning):
     """Fixed-effect predictors are on very different scales (lme4's checkScaleX)."""
+
+
+class FamilyError(ArgumentError):
+    """An unknown GLM family, or a link the family does not offer."""
+
+
+class PirlsError(MixedModelsError, ArithmeticError):
+    """PIRLS could not find the conditional modes of a GLMM (the message says
+    why, e.g. completely separated outcomes, and what to do)."""

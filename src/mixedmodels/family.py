@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from .errors import DataError
+from .errors import DataError, FamilyError
 
 __all__ = ["Link", "Family", "make_link", "make_family", "binomial", "poisson", "Gamma",
            "inverse_gaussian", "gaussian", "FAMILIES"]
@@ -129,9 +129,7 @@ def make_link(name: str) -> Link:
     try:
         return _LINKS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown link '{name}'; available: {', '.join(_LINKS)}"
-        ) from None
+        raise FamilyError("link", name, "one of " + ", ".join(f"'{k}'" for k in _LINKS)) from None
 
 
 def _ylogy(y: _Array, mu: _Array) -> _Array:
@@ -316,17 +314,18 @@ def make_family(name: str | Family, link: str | None = None) -> Family:
     ``"inverse.gaussian"``, ``"gaussian"``) with an optional link name."""
     if isinstance(name, Family):
         return name if link is None or link == name.link.name else make_family(name.family, link)
-    key = _ALIASES.get(str(name), str(name))
+    key = _ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _SPECS:
-        raise ValueError(
-            f"unknown family '{name}'; available: {', '.join(FAMILIES)} "
-            "(quasi families cannot be used in a mixed model, as in lme4)"
+        raise FamilyError(
+            "family", name, "one of " + ", ".join(f"'{f}'" for f in FAMILIES)
+            + " or a Family object",
+            "quasi families cannot be used in a mixed model, as in lme4",
         )
     variance, dev, aic, validmu, links, default, disp = _SPECS[key]
     link = default if link is None else link
     if link not in links:
-        raise ValueError(
-            f"link '{link}' is not available for the {key} family; use one of {', '.join(links)}"
+        raise FamilyError(
+            "link", link, f"one of {', '.join(repr(k) for k in links)} for the {key} family"
         )
     return Family(key, make_link(link), variance, dev, aic, validmu, links, disp)
 
@@ -390,3 +389,15 @@ def check_support(family: Family, y: _Array, weights: _Array) -> None:
     elif name == "inverse.gaussian":
         if np.any(y <= 0):
             raise DataError("positive values only are allowed for the inverse.gaussian family")
+    elif name == "gaussian":
+        link = family.link.name
+        # R's gaussian()$initialize: μ₀ = y must be valid on the link scale
+        bad = (y <= 0) if link == "log" else (y == 0) if link == "inverse" else None
+        if bad is not None and np.any(bad):
+            what = "≤ 0" if link == "log" else "= 0"
+            raise DataError(
+                f"cannot find valid starting values: the gaussian family with the {link} link "
+                f"starts from μ = y, and {int(bad.sum())} response value(s) are {what} "
+                f"(e.g. {float(y[bad][0]):g}); as in R, model such data with a different link "
+                "or family (e.g. lmer for the identity link)"
+            )

@@ -55,7 +55,7 @@ from ..optimize import OptimizerControl, OptResult, bobyqa
 from ..results.model_results import MixedModelResults
 from ..results.varcorr import VarCorr, VarCorrTerm
 from .optim import fd_derivatives, newton_fd
-from .pirls import PIRLS, PirlsError, PirlsState
+from .pirls import PIRLS, PirlsError, PirlsState, separated_rows
 from .pwls import PWLS, PWLSTerm
 from .response import GlmmResponse, glmm_design
 
@@ -212,59 +212,82 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         """Run lme4's two stages and compute every result at the optimum
         (BLAS threads set once for the whole fit, by problem size)."""
         with blas_threads(self.pirls.joint.blas_threads):
-            theta0, beta0 = self._start(start)
-            self.pirls.beta = beta0
-            self._eta_start = self._eta_stage2 = None
-            lme4_pirls = self.control.lme4_pirls
-            only_start = self.nAGQ > 0 and self.control.newton and not lme4_pirls
-            ctrl1 = self.control.stage1_start if only_start else self.control.stage1
-            if lme4_pirls:
-                # lme4's stage 1 starts every PIRLS from the mode at the starting θ
-                self._eta_start = self.pirls.solve(theta0).eta
-                res1 = bobyqa(self.objective_stage1, theta0, self.lower,
-                              control=self.control.stage1_lme4)
-            elif only_start:
-                tol1 = self.control.tol_pirls_start
-                res1 = bobyqa(lambda th: self.objective_stage1(th, tol1), theta0, self.lower,
-                              control=ctrl1)
-            else:
-                res1 = bobyqa(self.objective_stage1, theta0, self.lower, control=ctrl1)
-            if res1.fun >= _BAD:
-                raise PirlsError(
-                    "PIRLS failed at every value of the variance parameters tried: the fixed "
-                    "effects may separate the outcomes completely (some predictor or combination "
-                    "of predictors predicts them perfectly); check the data or simplify the model"
-                )
-            state1 = self._stage1_state(res1.x)
-            if lme4_pirls and self.nAGQ == 1:
-                self._eta_stage2 = state1.eta  # lme4's lp0: stage 2 starts every PIRLS here
-            self.optinfo["stage1"] = {"feval": res1.feval, "message": res1.message,
-                                      "deviance": res1.fun}
-            if self.nAGQ == 0:
-                self._set_results(state1, res1, res1.fun)
-                return self
-            x0 = np.concatenate([res1.x, state1.beta])
-            lower = np.concatenate([self.lower, np.full(x0.size - self.ntheta, -np.inf)])
-            derivs = None
-            res2 = None
-            if self.control.newton:
-                t0 = time.perf_counter()
-                f0, u0 = self._objective_mode(x0, state1.u)
-                nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta) \
-                    if u0 is not None else None
-                if nt is not None:
-                    res2 = OptResult(nt.x, nt.fun, nt.nfev + 1, "Newton iteration converged", 1,
-                                     time.perf_counter() - t0)
-                    derivs = (nt.g, nt.H, nt.u)
-            if res2 is None:
-                ctrl = self.control.stage2
-                step = np.concatenate([np.full(self.ntheta, 0.02),
-                                       0.2 * np.minimum(self._beta_sd(state1), 10.0)])
-                ctrl = OptimizerControl(**{**ctrl.__dict__, "initial_step": step})
-                res2 = bobyqa(self.objective, x0, lower, control=ctrl)
-            state = self._stage2_state(res2.x, None if derivs is None else derivs[2])
-            self._set_results(state, res2, self._deviance_at(state), derivs)
-            return self
+            try:
+                self._stages(start)
+            except PirlsError as exc:
+                raise self._explain(exc) from exc
+        return self
+
+    def _explain(self, exc: PirlsError) -> PirlsError:
+        """A PIRLS failure, with completely separated outcomes named when that is the cause."""
+        d = self.design
+        rows = separated_rows(self.family, d.X, self.y, self.prior_weights, d.offset)
+        if rows.size == 0:
+            return PirlsError(
+                f"{exc}. The model may be too complex for the data (try fewer random-effect "
+                "terms or a simpler covariance), or predictors may need rescaling"
+            )
+        return PirlsError(
+            f"the fixed effects separate the outcomes: a logistic regression on them alone "
+            f"predicts {rows.size} of {self.y.size} rows perfectly (first: row {rows[0] + 1}), "
+            "so some coefficients grow without bound and PIRLS cannot converge (lme4 fails "
+            "with 'pwrssUpdate did not converge' here too). Remove or merge the separating "
+            "predictor(s) or levels, or use a penalized (bias-reduced) model"
+        )
+
+    def _stages(self, start: Any) -> None:
+        theta0, beta0 = self._start(start)
+        self.pirls.beta = beta0
+        self._eta_start = self._eta_stage2 = None
+        lme4_pirls = self.control.lme4_pirls
+        only_start = self.nAGQ > 0 and self.control.newton and not lme4_pirls
+        ctrl1 = self.control.stage1_start if only_start else self.control.stage1
+        if lme4_pirls:
+            # lme4's stage 1 starts every PIRLS from the mode at the starting θ
+            self._eta_start = self.pirls.solve(theta0).eta
+            res1 = bobyqa(self.objective_stage1, theta0, self.lower,
+                          control=self.control.stage1_lme4)
+        elif only_start:
+            tol1 = self.control.tol_pirls_start
+            res1 = bobyqa(lambda th: self.objective_stage1(th, tol1), theta0, self.lower,
+                          control=ctrl1)
+        else:
+            res1 = bobyqa(self.objective_stage1, theta0, self.lower, control=ctrl1)
+        if res1.fun >= _BAD:
+            raise PirlsError(
+                "PIRLS failed at every value of the variance parameters tried: the fixed "
+                "effects may separate the outcomes completely (some predictor or combination "
+                "of predictors predicts them perfectly); check the data or simplify the model"
+            )
+        state1 = self._stage1_state(res1.x)
+        if lme4_pirls and self.nAGQ == 1:
+            self._eta_stage2 = state1.eta  # lme4's lp0: stage 2 starts every PIRLS here
+        self.optinfo["stage1"] = {"feval": res1.feval, "message": res1.message,
+                                  "deviance": res1.fun}
+        if self.nAGQ == 0:
+            self._set_results(state1, res1, res1.fun)
+            return
+        x0 = np.concatenate([res1.x, state1.beta])
+        lower = np.concatenate([self.lower, np.full(x0.size - self.ntheta, -np.inf)])
+        derivs = None
+        res2 = None
+        if self.control.newton:
+            t0 = time.perf_counter()
+            f0, u0 = self._objective_mode(x0, state1.u)
+            nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta) \
+                if u0 is not None else None
+            if nt is not None:
+                res2 = OptResult(nt.x, nt.fun, nt.nfev + 1, "Newton iteration converged", 1,
+                                 time.perf_counter() - t0)
+                derivs = (nt.g, nt.H, nt.u)
+        if res2 is None:
+            ctrl = self.control.stage2
+            step = np.concatenate([np.full(self.ntheta, 0.02),
+                                   0.2 * np.minimum(self._beta_sd(state1), 10.0)])
+            ctrl = OptimizerControl(**{**ctrl.__dict__, "initial_step": step})
+            res2 = bobyqa(self.objective, x0, lower, control=ctrl)
+        state = self._stage2_state(res2.x, None if derivs is None else derivs[2])
+        self._set_results(state, res2, self._deviance_at(state), derivs)
 
     def _start(self, start: Any) -> tuple[np.ndarray, np.ndarray]:
         theta0 = np.concatenate([t.theta_start for t in self.design.terms])
@@ -375,7 +398,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         msg = ("variance-covariance matrix computed from finite-difference Hessian is not "
                "positive definite or contains NA values: falling back to var-cov estimated from RX")
         self.optinfo["warnings"].append(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=5)
 
     # -- criteria -----------------------------------------------------------------
     @property

@@ -32,16 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import PirlsError
 from ..family import Family
 from .pwls import PWLS, PWLSFailure
 
-__all__ = ["PIRLS", "PirlsError", "PirlsState", "gh_rule"]
+__all__ = ["PIRLS", "PirlsError", "PirlsState", "gh_rule", "separated_rows"]
 
 _MAX_HALVINGS = 10
-
-
-class PirlsError(ArithmeticError):
-    """PIRLS could not find the conditional modes."""
 
 
 @dataclass
@@ -60,6 +57,33 @@ class PirlsState:
     @property
     def ussq(self) -> float:
         return float(self.u @ self.u)
+
+
+def separated_rows(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray,
+                   offset: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Rows whose outcome the fixed effects alone predict perfectly (binomial).
+
+    Runs logistic IRLS of y on X (no random effects) without a step limit: under
+    complete or quasi-complete separation some |ηᵢ| grow without bound while
+    μᵢ → yᵢ. Returns the indices of rows with |η| > 15 and |y − μ| < 10⁻⁶
+    (empty when the GLM converges with moderate η, or for other families).
+    """
+    if family.family != "binomial" or X.shape[1] == 0:
+        return np.zeros(0, np.intp)
+    mu = (w * y + 0.5) / (w + 1.0)
+    eta = np.log(mu / (1.0 - mu))
+    with np.errstate(all="ignore"):
+        for _ in range(iterations):
+            mu = 1.0 / (1.0 + np.exp(-eta))
+            W = np.maximum(w * mu * (1.0 - mu), 1e-300)
+            z = eta - offset + (y - mu) / np.maximum(mu * (1.0 - mu), 1e-300)
+            sw = np.sqrt(W)
+            if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(z))):
+                break
+            beta = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+            eta = X @ beta + offset
+        mu = 1.0 / (1.0 + np.exp(-eta))
+    return np.flatnonzero((np.abs(eta) > 15.0) & (np.abs(y - mu) < 1e-6))
 
 
 @functools.cache
@@ -137,16 +161,36 @@ class PIRLS:
             mu = y + 0.1
         else:
             mu = np.where(y > 0, y, np.mean(y))
-        eta = fam.linkfun(mu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eta = fam.linkfun(mu)
         beta = np.zeros(self.X.shape[1])
-        for _ in range(3):
+        for it in range(3):
             me = fam.mu_eta(eta)
             W = w * me * me / fam.variance(mu)
             z = eta - self.offset + (y - mu) / me
             sw = np.sqrt(W)
-            beta = np.linalg.lstsq(self.X * sw[:, None], z * sw, rcond=None)[0]
-            eta = self.X @ beta + self.offset
-            mu = fam.linkinv(eta)
+            if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(z))):
+                if it == 0:
+                    raise PirlsError(
+                        f"cannot find valid starting values for the {fam.family} family with "
+                        f"the {fam.link.name} link: the response gives non-finite working "
+                        "values on the link scale; check the response and the offset"
+                    )
+                break  # keep the last valid β
+            new = np.linalg.lstsq(self.X * sw[:, None], z * sw, rcond=None)[0]
+            eta_new = self.X @ new + self.offset
+            mu_new = fam.linkinv(eta_new)
+            # as R's glm.fit: halve the step back towards the last β while the
+            # fitted values leave the family's (or the link's) valid range
+            for _ in range(20):
+                if fam.valideta(eta_new) and fam.validmu(mu_new):
+                    break
+                new = 0.5 * (beta + new)
+                eta_new = self.X @ new + self.offset
+                mu_new = fam.linkinv(eta_new)
+            else:
+                break
+            beta, eta, mu = new, eta_new, mu_new
         return beta
 
     # -- the iteration ----------------------------------------------------------
@@ -204,7 +248,15 @@ class PIRLS:
                     "or the fixed effects separate the outcomes; simplify the model or rescale "
                     "predictors"
                 )
+            # η (hence the weights, devres and log|L|²) no longer moves and pdev
+            # has settled: converged, even if (u, β) still drift along a direction
+            # the data do not identify (a random intercept confounded with a
+            # fixed one under large weights, as gaussian(log) with large μ)
+            settled = (float(np.max(np.abs(eta_new - eta), initial=0.0)) < tol
+                       and abs(pdev_new - pdev) <= 1e-10 * (1.0 + abs(pdev)))
             u, b, eta, mu, devres, pdev = u_new, b_new, eta_new, mu_new, dev_new, pdev_new
+            if settled:
+                break
         else:
             raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
         if not fam.validmu(mu):
