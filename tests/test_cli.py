@@ -347,7 +347,7 @@ def test_fit_gaussian_identity_is_lmer(capsys: pytest.CaptureFixture[str]) -> No
 @pytest.mark.parametrize(
     ("options", "fragment"),
     [
-        (["--family", "poisson", "--link", "logit"], "link 'logit'"),
+        (["--family", "poisson", "--link", "logit"], "link='logit'"),
         (["--link", "logit"], "--link needs --family"),
         (["--nAGQ", "3"], "--nAGQ needs --family"),
     ],
