@@ -41,6 +41,10 @@ def glmer_method_title(model: Any) -> str:
     n_agq = int(model.nAGQ)
     how = ("(Laplace Approximation)" if n_agq == 1
            else f"(Adaptive Gauss-Hermite Quadrature, nAGQ = {n_agq})")
+    if n_agq == 1 and getattr(model, "optinfo", {}).get("deviance_kind") == "exact":
+        # lme4's PIRLS approximation stopped at a worse point: the numbers are
+        # on the Laplace deviance at the exact conditional modes
+        how = "(Laplace Approximation at the exact conditional modes)"
     return f"Generalized linear mixed model fit by maximum likelihood {how}"
 
 
