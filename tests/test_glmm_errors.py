@@ -35,7 +35,7 @@ def test_complete_separation_is_named(frame):
 
 
 def test_infinite_offset(frame, capfd):
-    with pytest.raises(DataError, match=r"offset has \d+ infinite value.*log\(z\)\) with z = 0"):
+    with pytest.raises(DataError, match=r"offset has \d+ infinite value"):
         mm.glmer("cnt ~ x + offset(log(z)) + (1|g)", frame, family="poisson")
     assert "DLASCL" not in capfd.readouterr().err
 

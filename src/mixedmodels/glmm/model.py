@@ -265,7 +265,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
                 "of predictors predicts them perfectly); check the data or simplify the model"
             )
         state1 = self._stage1_state(res1.x)
-        if lme4_pirls and self.nAGQ == 1:
+        if lme4_pirls:
             self._eta_stage2 = state1.eta  # lme4's lp0: stage 2 starts every PIRLS here
         self.optinfo["stage1"] = {"feval": res1.feval, "message": res1.message,
                                   "deviance": res1.fun}

@@ -53,6 +53,8 @@ class PirlsState:
     logdet: float
     devres: np.ndarray
     iterations: int
+    solve_weights: np.ndarray | None = None
+    """Working weights of the last PWLS solve (lme4's PIRLS: one iteration behind ũ)."""
 
     @property
     def ussq(self) -> float:
@@ -136,6 +138,7 @@ class PIRLS:
         self.last: PirlsState | None = None
         self._devfun = family.deviance_function(y, prior_weights)
         self._aic_const = family.aic_constant(y, trials, prior_weights)
+        self._last_weights: np.ndarray | None = None
 
     # -- pieces ---------------------------------------------------------------
     def _devres(self, mu: np.ndarray) -> np.ndarray:
@@ -303,7 +306,7 @@ class PIRLS:
             eta_n, mu_n, dev_n, pdev = self._evaluate(solver, theta, base, u_new, b_new, joint)
             if abs((oldpdev - pdev) / pdev) < tol:
                 return PirlsState(np.asarray(theta, float).copy(), u_new, b_new.copy(), eta_n,
-                                  mu_n, logdet, dev_n, it)
+                                  mu_n, logdet, dev_n, it, self._last_weights)
             halvings = 0
             while pdev > oldpdev and halvings < _MAX_HALVINGS:
                 u_new = 0.5 * (u + u_new)
@@ -324,6 +327,7 @@ class PIRLS:
         me = fam.mu_eta(eta)
         W = self.pw * me * me / fam.variance(mu)
         z = eta - base + (self.y - mu) / me
+        self._last_weights = W
         if not math.isfinite(float(W.sum()) + float(z.sum())):
             raise PirlsError(
                 "PIRLS produced non-finite working weights: fitted values reached the edge "
@@ -347,9 +351,15 @@ class PIRLS:
     # -- adaptive Gauss–Hermite ---------------------------------------------------
     def agq(self, state: PirlsState, codes: np.ndarray, z1: np.ndarray, theta1: float,
             nAGQ: int) -> float:
-        """lme4's AGQ deviance at a mode (one scalar term; see the module docstring)."""
+        """lme4's AGQ deviance at a mode (one scalar term; see the module docstring).
+
+        sdⱼ = 1/Lⱼⱼ and log|L|² come from the same factor: that of the last PWLS
+        solve when the state records its weights (lme4's ``glmerAGQ`` after
+        ``pwrssUpdate``), else the weights at the mode."""
         nl = self.q
-        w_lev = np.bincount(codes, weights=self._working_weights(state) * z1 * z1, minlength=nl)
+        W = state.solve_weights if state.solve_weights is not None \
+            else self._working_weights(state)
+        w_lev = np.bincount(codes, weights=W * z1 * z1, minlength=nl)
         sd = 1.0 / np.sqrt(theta1 * theta1 * w_lev + 1.0)
         u0 = state.u
         devc0 = u0 * u0 + np.bincount(codes, weights=state.devres, minlength=nl)

@@ -94,14 +94,6 @@ def glmm_design(
                           check_nobs=False)
     if cbind_parts is not None:
         design.formula = parsed
-    bad = ~np.isfinite(design.offset)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"the offset has {int(bad.sum())} infinite value(s) (first: {design.offset[i]} in "
-            f"row {i + 1} of the model frame), e.g. offset(log(z)) with z = 0; a GLMM needs a "
-            "finite offset: drop those rows or correct the exposure"
-        )
     resp = _response(design, family, cbind_parts)
     return design, resp
 
