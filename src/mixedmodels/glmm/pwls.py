@@ -139,6 +139,10 @@ class PWLS:
         # BLAS threads by problem size: the Schur complement (order r) and its
         # rank update V'V (nl1·S1·r² flops) are the dense work of a solve
         self.blas_threads = threads_for(r, float(self.nl1 * S1) * r * r)
+        # with scalar rest terms Λ_r is diagonal and only the lower triangle of
+        # the Schur complement is read; else its upper triangle is mirrored
+        rest_scalar = all(t.S == 1 for t in terms[1:])
+        self._mirror = None if rest_scalar else np.triu_indices(r, 1)
 
     # -- cross-products -------------------------------------------------------
     def _crossprod_pair(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -193,7 +197,13 @@ class PWLS:
             ).reshape(nl1, r, S1)
         else:
             A21 = np.zeros((nl1, r, S1))
-        A21[:, rz:, :] = np.asarray(self._J1 @ wD).reshape(nl1, S1, p + 1).transpose(0, 2, 1)
+        if self._ones[0] and p + 1 <= 16:
+            # a scalar intercept term: one bincount per column of W D is cheaper
+            # than the sparse product for the few columns of [X z]
+            for j in range(p + 1):
+                A21[:, rz + j, 0] = np.bincount(t1.codes, weights=wD[:, j], minlength=nl1)
+        else:
+            A21[:, rz:, :] = np.asarray(self._J1 @ wD).reshape(nl1, S1, p + 1).transpose(0, 2, 1)
         A22 = self.A22
         if self._a22_idx.size:
             A22[:] = np.bincount(
@@ -203,8 +213,8 @@ class PWLS:
             blk = np.asarray(J @ wD)
             A22[self.rest_off[k] : self.rest_off[k + 1], rz:] = blk
             A22[rz:, self.rest_off[k] : self.rest_off[k + 1]] = blk.T
-        D = np.column_stack([self.X, z]) if p else z[:, None]
-        A22[rz:, rz:] = D.T @ wD
+        self._DT[p] = z
+        A22[rz:, rz:] = self._DT @ wD
         return A21
 
     def T(self, theta: np.ndarray, k: int) -> np.ndarray:
@@ -297,9 +307,11 @@ class PWLS:
     def _schur(self, V: np.ndarray) -> np.ndarray:
         """A22 − V'V (symmetric, Fortran order), by a rank-k update of the lower
         triangle (``dsyrk``, half the flops of a product) mirrored to the upper."""
+        if self.rz == 0:  # one term: S is (p + 1) × (p + 1)
+            return self.A22 - V.T @ V
         S = blas.dsyrk(-1.0, V.T, beta=1.0, c=self.A22.T, trans=0, lower=1, overwrite_c=1)
-        S = np.tril(S)
-        S += np.tril(S, -1).T
+        if self._mirror is not None:  # Λ_r has lower-triangular blocks: S is used whole
+            S[self._mirror] = S.T[self._mirror]
         return S
 
     def _scale_vec(self, v: np.ndarray, theta: np.ndarray) -> None:

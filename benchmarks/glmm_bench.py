@@ -1,0 +1,222 @@
+"""GLMM benchmark: glmer against lme4 at nAGQ = 1 and 0, idle and beside a busy process.
+
+Usage::
+
+    python benchmarks/glmm_bench.py                 # default cases -> docs/benchmarks_glmm.md
+    python benchmarks/glmm_bench.py --only crossed_logit_2e5 --repeats 2
+    python benchmarks/glmm_bench.py --big           # adds the 10^6-row crossed case
+
+Cases (data from `glmm_data`, fixed seeds, written once as CSV):
+
+* ``crossed_logit_{1e4,2e5}`` (``--big``: ``1e6``): ``y ~ x + cond + (1|subj) + (1|item)``,
+  binomial; 500 × 100, 2,000 × 400 (5,000 × 1,000) subjects × items;
+* ``crossed_poisson_1e5``: ``y ~ x + (1|subj) + (1|item)``, Poisson, 1,000 × 200;
+* ``logit_slope_2e4``: ``y ~ x + (x|g)``, binomial, 1,000 groups × 20;
+* ``cbpp``: lme4's ``cbind(incidence, size - incidence) ~ period + (1|herd)``.
+
+Each (case, nAGQ) is timed by the benchmark's workers (`worker_ours.py`,
+`lme4_bench.R`: fresh process, one warm-up fit, then up to ``--repeats`` fits
+within ``--budget`` seconds; the median is reported), first with nothing else
+started by the benchmark ("idle") and then beside one ``while True: pass``
+Python process ("busy"). Ratios are lme4's median time over ours. The load
+average at each measurement is recorded: other work on the machine shows there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import common
+import glmm_data
+import pandas as pd
+from run import _run_process
+
+ROOT = common.BENCH_DIR.parent
+RESULTS = common.BENCH_DIR / "results" / "glmm"
+
+
+@dataclass
+class GlmmCase:
+    """One benchmarked GLMM: data builder, formula, family and the nAGQ values timed."""
+
+    id: str
+    formula: str
+    family: str
+    make: Any
+    nagq: tuple[int, ...] = (1, 0)
+
+
+def all_cases(big: bool) -> list[GlmmCase]:
+    """The cases of the module docstring (the 10^6-row one with ``big``)."""
+    cases = [
+        GlmmCase("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial",
+                 lambda: None),
+        GlmmCase("crossed_logit_1e4", "y ~ x + cond + (1 | subj) + (1 | item)", "binomial",
+                 lambda: glmm_data.crossed_logistic(10_000, 500, 100)),
+        GlmmCase("crossed_logit_2e5", "y ~ x + cond + (1 | subj) + (1 | item)", "binomial",
+                 lambda: glmm_data.crossed_logistic(200_000, 2_000, 400)),
+        GlmmCase("crossed_poisson_1e5", "y ~ x + (1 | subj) + (1 | item)", "poisson",
+                 lambda: glmm_data.crossed_poisson(100_000, 1_000, 200)),
+        GlmmCase("logit_slope_2e4", "y ~ x + (x | g)", "binomial",
+                 lambda: glmm_data.logistic_slope(1_000, 20), nagq=(1,)),
+    ]
+    if big:
+        cases.append(GlmmCase("crossed_logit_1e6", "y ~ x + cond + (1 | subj) + (1 | item)",
+                              "binomial", lambda: glmm_data.crossed_logistic(10**6, 5_000, 1_000)))
+    return cases
+
+
+def _spec(case: GlmmCase, nagq: int) -> Path:
+    """Write the case's data (once) and the spec for one nAGQ; return the spec path."""
+    folder = RESULTS / case.id
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "data.csv"
+    if case.id == "cbpp":
+        frame = pd.read_csv(ROOT / "src" / "mixedmodels" / "datasets" / "data" / "cbpp.csv")
+        factors = {"herd": sorted(frame["herd"].astype(str).unique(), key=int),
+                   "period": sorted(frame["period"].astype(str).unique(), key=int)}
+        numeric = ["incidence", "size"]
+    else:
+        frame = case.make()
+        factors = {c: list(frame[c].cat.categories) for c in frame.columns
+                   if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+        numeric = [c for c in frame.columns if c not in factors]
+    if not csv.exists():
+        glmm_data.write_csv(frame, csv)
+    columns = [common.Column(c, "factor", levels=[str(v) for v in factors[c]]) if c in factors
+               else common.Column(c, "numeric") for c in frame.columns if c in factors
+               or c in numeric]
+    spec = common.Spec(id=f"{case.id}_agq{nagq}", kind="glmer", formula=case.formula,
+                       reml=False, family=case.family,
+                       link="logit" if case.family == "binomial" else "log", nagq=nagq,
+                       format="csv", path=str(csv), nrows=len(frame),
+                       warmup_rows=common.default_warmup_rows(len(frame)), columns=columns)
+    path = folder / f"spec_agq{nagq}.tsv"
+    common.write_spec(spec, path)
+    return path
+
+
+def _time(tool: str, spec: Path, repeats: int, budget: float, limit: float) -> dict[str, Any]:
+    if tool == "lme4":
+        argv = ["Rscript", str(common.BENCH_DIR / "lme4_bench.R"), str(spec), str(repeats),
+                str(budget)]
+    else:
+        argv = [sys.executable, str(common.BENCH_DIR / "worker_ours.py"), str(spec),
+                "--repeats", str(repeats), "--budget", str(budget)]
+    load0 = os.getloadavg()[0]
+    result, stderr, timed_out = _run_process(argv, limit)
+    if timed_out:
+        return {"status": "timeout", "limit_s": limit, "load": load0}
+    if result is None:
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"status": "error", "message": tail[0], "load": load0}
+    result["load"] = load0
+    return result
+
+
+def _median(res: dict[str, Any]) -> float | None:
+    value = res.get("median")
+    return None if value is None else float(value)
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Time every selected (case, nAGQ, load, tool); returns one row per measurement."""
+    common.use_working_tree()
+    rows = []
+    have_r = subprocess.run(["Rscript", "-e", "library(lme4)"], capture_output=True).returncode == 0
+    for case in all_cases(args.big):
+        if args.only and not any(o in case.id for o in args.only.split(",")):
+            continue
+        for nagq in case.nagq:
+            spec = _spec(case, nagq)
+            for load in ("idle", "busy"):
+                busy = None
+                if load == "busy":
+                    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                    time.sleep(1.0)
+                try:
+                    for tool in ("ours", "lme4"):
+                        if tool == "lme4" and not have_r:
+                            continue
+                        res = _time(tool, spec, args.repeats, args.budget, args.limit)
+                        row = {"case": case.id, "nAGQ": nagq, "load": load, "tool": tool,
+                               "median_s": _median(res), "criterion": res.get("criterion"),
+                               "status": res.get("status"), "loadavg": res.get("load"),
+                               "message": res.get("message")}
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+                finally:
+                    if busy is not None:
+                        busy.kill()
+                        busy.wait()
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """Markdown report: one line per (case, nAGQ, load), ours vs lme4 and their ratio."""
+    by = {(r["case"], r["nAGQ"], r["load"], r["tool"]): r for r in rows}
+    keys = sorted({(r["case"], r["nAGQ"], r["load"]) for r in rows},
+                  key=lambda k: ([r["case"] for r in rows].index(k[0]), -k[1], k[2]))
+    lines = [
+        "# GLMM benchmark: glmer vs lme4",
+        "",
+        "Written by `python benchmarks/glmm_bench.py` (see its docstring); never edited by hand.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
+        "`busy` = beside one `while True: pass` process started by the benchmark; `load` is the",
+        "1-minute load average when the timed process started (other work on the machine shows",
+        "there). Times are medians of the timed fits (after one warm-up fit) in seconds;",
+        "ratio = lme4 / ours (> 1: we are faster). −2 logLik of both tools in the last columns.",
+        "",
+        "| case | nAGQ | load | ours (s) | lme4 (s) | ratio | loadavg | ours −2 logLik | lme4 −2 logLik |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def fmt(x: Any, spec: str) -> str:
+        return "—" if x is None else format(x, spec)
+
+    for case, nagq, load in keys:
+        o = by.get((case, nagq, load, "ours"), {})
+        r = by.get((case, nagq, load, "lme4"), {})
+        to, tr = o.get("median_s"), r.get("median_s")
+        ratio = tr / to if to and tr else None
+        so = fmt(to, ".3f") if o.get("status") == "ok" else o.get("status", "—")
+        sr = fmt(tr, ".3f") if r.get("status") == "ok" else r.get("status", "not run")
+        lines.append(f"| {case} | {nagq} | {load} | {so} | {sr} | {fmt(ratio, '.1f')} | "
+                     f"{fmt(o.get('loadavg'), '.1f')} | {fmt(o.get('criterion'), '.3f')} | "
+                     f"{fmt(r.get('criterion'), '.3f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", help="comma-separated substrings of case ids")
+    p.add_argument("--big", action="store_true", help="add the 10^6-row crossed case")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--budget", type=float, default=60.0)
+    p.add_argument("--limit", type=float, default=1800.0, help="seconds per worker process")
+    p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks_glmm.md")
+    p.add_argument("--report-only", action="store_true", help="re-render the last run's JSON")
+    args = p.parse_args(argv)
+    raw = RESULTS / "glmm_bench.json"
+    if args.report_only:
+        rows = json.loads(raw.read_text())
+    else:
+        rows = measure(args)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps(rows, indent=1))
+    args.markdown.write_text(render(rows))
+    print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
