@@ -170,13 +170,15 @@ def render(rows: list[dict[str, Any]]) -> str:
         "# GLMM benchmark: glmer vs lme4",
         "",
         "Written by `python benchmarks/glmm_bench.py` (see its docstring); never edited by hand.",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}.",
         "`busy` = beside one `while True: pass` process started by the benchmark; `load` is the",
         "1-minute load average when the timed process started (other work on the machine shows",
         "there). Times are medians of the timed fits (after one warm-up fit) in seconds;",
         "ratio = lme4 / ours (> 1: we are faster). −2 logLik of both tools in the last columns.",
         "",
-        "| case | nAGQ | load | ours (s) | lme4 (s) | ratio | loadavg | ours −2 logLik | lme4 −2 logLik |",
+        "| case | nAGQ | load | ours (s) | lme4 (s) | ratio | loadavg | ours −2 logLik "
+        "| lme4 −2 logLik |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
 

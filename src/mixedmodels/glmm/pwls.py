@@ -133,6 +133,8 @@ class PWLS:
             # at position _cell_pos[c] of the nl1 × nl2 table
             self._cell_pos, self._cell = np.unique(pair_idx, return_inverse=True)
             self._cell = self._cell.astype(np.intp).ravel()
+            self._cell_at = (self._cell_pos // t2.nl) * (self.r) + self._cell_pos % t2.nl
+            self._A21_pair = np.zeros((t1.nl, self.r, 1))
         self.A11 = np.empty((self.nl1, S1, S1))
         self.A22 = np.empty((r, r))
         self.logdet = np.nan
@@ -157,11 +159,9 @@ class PWLS:
         nl1, nl2, r, p = self.nl1, self.terms[1].nl, self.r, self.p
         t1, t2 = self.terms
         cells = np.bincount(self._cell, weights=w, minlength=self._cell_pos.size)
-        A21 = np.zeros((nl1, r, 1))
-        blk = np.zeros(nl1 * nl2)
-        blk[self._cell_pos] = cells
-        T = blk.reshape(nl1, nl2)
-        A21[:, :nl2, 0] = T
+        # the cells' places in A21 never change: the buffer's other entries stay 0
+        A21 = self._A21_pair
+        A21.reshape(-1)[self._cell_at] = cells
         self.A11[:, 0, 0] = np.bincount(t1.codes, weights=w, minlength=nl1)
         DT = self._DT
         DT[p] = z
