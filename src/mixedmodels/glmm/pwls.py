@@ -156,7 +156,7 @@ class PWLS:
         The cells that occur are numbered once (``_cell``); each re-weighting is
         one ``bincount`` over them plus one per column of D and factor.
         """
-        nl1, nl2, r, p = self.nl1, self.terms[1].nl, self.r, self.p
+        nl1, nl2, p = self.nl1, self.terms[1].nl, self.p
         t1, t2 = self.terms
         cells = np.bincount(self._cell, weights=w, minlength=self._cell_pos.size)
         # the cells' places in A21 never change: the buffer's other entries stay 0
