@@ -394,3 +394,36 @@ def test_dask_accepts_a_pandas_frame() -> None:
     assert_same_fit(scale.lmer_dask(SLEEP, d), mm.lmer(SLEEP, d))
     with pytest.raises(mm.errors.DataError, match="needs a Dask DataFrame"):
         scale.lmer_dask(SLEEP, d.to_dict())
+
+
+class _RecordingConnection:
+    """A DuckDB connection that records the SQL it runs."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+        self.sql: list[str] = []
+
+    def execute(self, sql: str, *args: object) -> object:
+        self.sql.append(sql)
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.con, name)
+
+
+@pytest.mark.parametrize(
+    ("formula", "group_bys"),
+    [
+        ("y ~ x + (x | g)", 1),  # levels, n, Z'Z, [X y]'Z and [X y]'[X y]: one scan
+        ("y ~ x * trt + (1 | g) + (1 | h)", 3),  # one per factor, one for the pair
+    ],
+)
+def test_duckdb_scans_once_per_grouping_factor(
+    synthetic_path, formula: str, group_bys: int
+) -> None:
+    df, path = synthetic_path
+    con = _RecordingConnection()
+    cp, design, _ = scale.crossprod_duckdb(formula, path, con=con)
+    scans = [s for s in con.sql if "GROUP BY" in s]
+    assert len(scans) == group_bys, scans
+    assert_same_crossprod(cp, mm.lmer(formula, df).cp)

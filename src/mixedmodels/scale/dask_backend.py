@@ -261,24 +261,31 @@ def crossprod_dask(
     parsed, infos, raw = formula_columns(formula, is_cat, weights, check_expr=whole_column_only)
     apply_ordered(infos, meta)
 
-    n_input = int(ddf.shape[0].compute())
     rows = ddf[raw].dropna()
-    n = int(rows.shape[0].compute())
+    keys: list[tuple[str, ...]] = [(i.column,) for i in infos.values() if i.kind == "cat"]
+    keys += [bar.group_vars for bar in parsed.bars]
+    keys = list(dict.fromkeys(keys))  # type: ignore[arg-type]
+    # one pass over the partitions: row counts, the smallest weight and the distinct levels
+    # (computed together, the partitions are read once)
+    import dask
+
+    wmin = rows[weights].min() if weights is not None else None
+    n_input, n, wmin, *found = dask.compute(
+        ddf.shape[0], rows.shape[0], wmin, *[rows[list(k)].drop_duplicates() for k in keys]
+    )
+    n_input, n = int(n_input), int(n)
     if n == 0:
         raise DataError(
             "no rows left after removing rows with missing values (NA or NaN) in "
             + ", ".join(repr(c) for c in raw)
         )
-    if weights is not None and float(rows[weights].min().compute()) <= 0:
+    if weights is not None and float(wmin) <= 0:
         raise DataError("weights must be positive")
 
-    keys: list[tuple[str, ...]] = [(i.column,) for i in infos.values() if i.kind == "cat"]
-    keys += [bar.group_vars for bar in parsed.bars]
-    keys = list(dict.fromkeys(keys))  # type: ignore[arg-type]
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
     values: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for key in keys:
-        distinct = rows[list(key)].drop_duplicates().compute().reset_index(drop=True)
+    for key, distinct in zip(keys, found):
+        distinct = distinct.drop_duplicates().reset_index(drop=True)  # across partitions
         # categories known only once computed (read_parquet) give the order, as in memory
         known = dict(meta)
         for c in key:
