@@ -195,3 +195,27 @@ def test_duplicated_column_names_are_named() -> None:
     d = pd.DataFrame(np.ones((4, 3)), columns=["y", "x", "x"])
     with pytest.raises(DataError, match="duplicated column names: 'x'"):
         build_design("y ~ x + (1 | x)", d)
+
+
+def test_arrow_backed_dates_durations_and_dictionaries() -> None:
+    ts = pd.Series(
+        pd.array(
+            [pd.Timestamp("2020-01-02"), None, pd.Timestamp("2020-01-01")],
+            dtype=pd.ArrowDtype(pa.timestamp("us")),
+        )
+    )
+    c = to_categorical(ts)
+    assert c.levels == ["2020-01-01", "2020-01-02"] and c.codes.tolist() == [1, -1, 0]
+    dur = pd.Series(pd.to_timedelta([10, 2, 1], "D"))
+    assert to_categorical(dur).codes.tolist() == [2, 1, 0]  # by time, not as text
+    # a dictionary column (a factor as Parquet stores it) keeps the dictionary's order,
+    # as pandas' Categorical from the same file does (and the out-of-core backends)
+    chunks = pa.chunked_array(
+        [pa.array(["b", "a", None]).dictionary_encode(), pa.array(["c", "a"]).dictionary_encode()]
+    )
+    c = to_categorical(pd.Series(pd.arrays.ArrowExtensionArray(chunks)))
+    assert c.levels == ["b", "a", "c"] and c.codes.tolist() == [0, 1, -1, 2, 1]
+    d = pd.array([pd.Timedelta(days=k) for k in range(6)], dtype=pd.ArrowDtype(pa.duration("us")))
+    frame = pd.DataFrame({"y": np.arange(6.0), "g": ["a", "b"] * 3, "d": d})
+    with pytest.raises(DataError, match="column 'd' holds durations"):
+        build_design("y ~ d + (1 | g)", frame)

@@ -88,6 +88,8 @@ def r_label(x: Any) -> str:
 def is_categorical_series(s: pd.Series) -> bool:
     """True for columns R would treat as factors (strings, categoricals, logicals)."""
     dt = s.dtype
+    if _is_arrow_dictionary(dt):
+        return True  # an Arrow dictionary column (a factor read from Parquet)
     return (
         isinstance(dt, pd.CategoricalDtype)
         or pd.api.types.is_bool_dtype(dt)
@@ -96,8 +98,56 @@ def is_categorical_series(s: pd.Series) -> bool:
     )
 
 
+def _is_arrow_dictionary(dtype: Any) -> bool:
+    """An Arrow ``dictionary`` column (a factor as Parquet stores it)."""
+    if not isinstance(dtype, pd.ArrowDtype):
+        return False
+    import pyarrow as pa
+
+    return bool(pa.types.is_dictionary(dtype.pyarrow_dtype))
+
+
+def _arrow_dictionary_as_categorical(s: pd.Series) -> pd.Series:
+    """An Arrow dictionary column as a pandas Categorical with the dictionary's
+    order and ordered flag (the order a Parquet file records, as out of core)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunked = s.array.__arrow_array__()
+    if isinstance(chunked, pa.ChunkedArray):
+        chunked = chunked.unify_dictionaries()
+        arr = chunked.combine_chunks() if chunked.num_chunks else pa.array([], chunked.type)
+    else:
+        arr = chunked
+    codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+    cats = pd.Index(arr.dictionary.to_pandas())
+    return pd.Series(
+        pd.Categorical.from_codes(codes, cats, ordered=bool(arr.type.ordered)), index=s.index
+    )
+
+
 def _is_datetime(dtype: Any) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(dtype)
+    """Date-times, dates (also Arrow's ``date32``) and durations: sorted by time."""
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return True
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        return pa.types.is_temporal(t) and not pa.types.is_time(t)
+    return False
+
+
+def _as_time_index(values: Any) -> pd.Index:
+    """Distinct date-times or durations as a numpy-backed index (``asi8`` sorts them)."""
+    idx = pd.Index(values)
+    if isinstance(idx, (pd.DatetimeIndex, pd.TimedeltaIndex)):
+        return idx
+    if pd.api.types.is_timedelta64_dtype(idx.dtype) or (
+        isinstance(idx.dtype, pd.ArrowDtype) and "duration" in str(idx.dtype)
+    ):
+        return pd.TimedeltaIndex(pd.to_timedelta(idx))
+    return pd.DatetimeIndex(pd.to_datetime(idx))
 
 
 def _number_labels(values: np.ndarray) -> np.ndarray:
@@ -114,8 +164,11 @@ def _number_labels(values: np.ndarray) -> np.ndarray:
 
 
 def _datetime_labels(values: pd.Index) -> np.ndarray:
-    """R's ``as.character`` of sorted dates / date-times (whole seconds)."""
-    if isinstance(values, pd.DatetimeIndex) and (values == values.normalize()).all():
+    """R's ``as.character`` of sorted dates / date-times (whole seconds); durations
+    as pandas prints them."""
+    if not isinstance(values, pd.DatetimeIndex):
+        return np.asarray(values.astype(str), dtype=object)
+    if (values == values.normalize()).all():
         fmt = "%Y-%m-%d"
     else:
         fmt = "%Y-%m-%d %H:%M:%S"
@@ -190,12 +243,14 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
     ``List``)."""
     if not isinstance(s, pd.Series):
         s = pd.Series(s)
+    if _is_arrow_dictionary(s.dtype):
+        s = _arrow_dictionary_as_categorical(s)
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
         cats = dt.categories
         codes = np.asarray(s.cat.codes, dtype=np.intp)
         if _is_datetime(cats.dtype):
-            labels = _datetime_labels(cats)
+            labels = _datetime_labels(_as_time_index(cats))
         elif pd.api.types.is_bool_dtype(cats.dtype) or pd.api.types.is_numeric_dtype(cats.dtype):
             labels = np.array([r_label(c) for c in cats], dtype=object)
         else:
@@ -207,7 +262,7 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
         return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
     codes, uniques = _hash(s, name, dtype_note)
     if _is_datetime(dt):
-        uniq = pd.Index(uniques)
+        uniq = _as_time_index(uniques)
         order = np.argsort(uniq.asi8, kind="stable")
         labels = np.empty(len(uniq), dtype=object)
         labels[order] = _datetime_labels(uniq[order])

@@ -176,7 +176,7 @@ def numeric_column(s: pd.Series, name: str, what: str = "column") -> np.ndarray:
             f"convert it in the unit you mean, e.g. days since the first date: "
             f"d['{name}'] = ({t} - {t}.min()).dt.days"
         )
-    if pd.api.types.is_timedelta64_dtype(dt):
+    if pd.api.types.is_timedelta64_dtype(dt) or "duration" in str(dt):
         raise DataError(
             f"{what} '{name}' holds durations ({dt}), which cannot be used as a number: "
             f"convert it in the unit you mean, e.g. days: "
