@@ -381,12 +381,31 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             text = str(model.summary()).rstrip("\n") + "\n"
     out.write(text)
+    _write_warnings(caught, err)
+    return 0
+
+
+def _write_warnings(caught: list[Any], err: TextIO) -> None:
+    """The library's warnings, once each, as ``mixedmodels: warning:`` lines."""
     seen: set[str] = set()
     for w in caught:
         message = " ".join(str(w.message).split())
         if issubclass(w.category, UserWarning) and message not in seen:
             seen.add(message)
             err.write(f"{PROG}: warning: {message}\n")
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``mixedmodels report``: fit as ``fit`` does, write the HTML report to ``--output``."""
+    from .report import write_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data, label = read_data(args.data)
+        model = _fit(args, data, label)
+        write_report(args.output, model, data, profile=args.profile)
+    _write_warnings(caught, err)
+    err.write(f"{PROG}: wrote {args.output}\n")
     return 0
 
 
@@ -419,6 +438,40 @@ def _cmd_datasets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """FORMULA, --data and the model options shared by 'fit' and 'report'."""
+    parser.add_argument("formula", metavar="FORMULA", help="lme4 model formula, quoted")
+    parser.add_argument(
+        "--data",
+        "-d",
+        required=True,
+        metavar="DATA",
+        help="bundled dataset name, CSV/TSV/Parquet file, or '-' for CSV on stdin",
+    )
+    parser.add_argument(
+        "--ml",
+        action="store_true",
+        help="maximum likelihood instead of REML (REML=FALSE); generalized models always use it",
+    )
+    parser.add_argument("--weights", metavar="COLUMN", help="column of prior weights")
+    parser.add_argument(
+        "--family",
+        choices=FAMILIES,
+        help="fit a generalized linear mixed model (glmer) of this family; "
+        "binomial is implied by a cbind(successes, failures) response",
+    )
+    parser.add_argument(
+        "--link", metavar="LINK", help="link function of --family (default: the family's own)"
+    )
+    parser.add_argument(
+        "--nAGQ",
+        type=_nagq,
+        metavar="N",
+        help="glmer: 1 = Laplace (default), 0 = faster and less exact, >1 = adaptive "
+        "Gauss-Hermite points (one scalar random-effect term)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mixedmodels`` command."""
     parser = argparse.ArgumentParser(
@@ -449,36 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("formula", metavar="FORMULA", help="lme4 model formula, quoted")
-    fit.add_argument(
-        "--data",
-        "-d",
-        required=True,
-        metavar="DATA",
-        help="bundled dataset name, CSV/TSV/Parquet file, or '-' for CSV on stdin",
-    )
-    fit.add_argument(
-        "--ml",
-        action="store_true",
-        help="maximum likelihood instead of REML (REML=FALSE); generalized models always use it",
-    )
-    fit.add_argument("--weights", metavar="COLUMN", help="column of prior weights")
-    fit.add_argument(
-        "--family",
-        choices=FAMILIES,
-        help="fit a generalized linear mixed model (glmer) of this family; "
-        "binomial is implied by a cbind(successes, failures) response",
-    )
-    fit.add_argument(
-        "--link", metavar="LINK", help="link function of --family (default: the family's own)"
-    )
-    fit.add_argument(
-        "--nAGQ",
-        type=_nagq,
-        metavar="N",
-        help="glmer: 1 = Laplace (default), 0 = faster and less exact, >1 = adaptive "
-        "Gauss-Hermite points (one scalar random-effect term)",
-    )
+    _add_model_arguments(fit)
     fit.add_argument(
         "--format",
         "-f",
@@ -487,6 +511,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="output: lme4's summary text (default), every number as JSON, or Markdown",
     )
     fit.set_defaults(handler=_cmd_fit)
+
+    report = sub.add_parser(
+        "report",
+        help="fit a mixed model and write a one-page HTML report with figures",
+        description=(
+            "Fit FORMULA as 'fit' does and write one self-contained HTML file: the summary, "
+            "the pooling comparison, shrinkage, caterpillar plot, diagnostics and effects "
+            "(figures inline as PNG). Needs matplotlib."
+        ),
+        epilog=(
+            "example:\n"
+            '  mixedmodels report "Reaction ~ Days + (Days | Subject)" --data sleepstudy '
+            "-o report.html"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(report)
+    report.add_argument("--output", "-o", default="report.html", metavar="FILE",
+                        help="HTML file to write (default: report.html)")
+    report.add_argument("--profile", action="store_true",
+                        help="add profile-likelihood confidence intervals (slower)")
+    report.set_defaults(handler=_cmd_report)
 
     ds = sub.add_parser(
         "datasets",
