@@ -247,3 +247,27 @@ def test_example_runs(capsys) -> None:
     out = capsys.readouterr().out
     assert "Power for predictor 'session'" in out and "rejection rate with no effect" in out
 
+
+
+# -- glmer fits -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_power_sim_with_glmer_fits():
+    from analysis_fits import fit
+    from mixedmodels.power.glmm import simulate_glmm
+
+    g = fit("g_cbpp")
+    ys = simulate_glmm(g, 3, np.random.default_rng(0))
+    trials = g.response.trials[:, None]
+    np.testing.assert_allclose(ys * trials, np.rint(ys * trials))  # whole successes
+    assert ((ys >= 0) & (ys <= 1)).all()
+    null = mm.power_sim(g, test="period2", nsim=20, seed=2, effect=0.0)
+    assert null.method == "z" and null.trials == 20
+    assert null.power <= 0.2  # the level, up to simulation error
+    strong = mm.power_sim(g, test="period", nsim=20, seed=2, method="lrt")
+    assert strong.power >= 0.8 and list(strong.effect) == list(g.fixef.iloc[1:])
+    counts = simulate_glmm(fit("g_pois"), 2, np.random.default_rng(1))
+    np.testing.assert_array_equal(counts, np.rint(counts))
+    with pytest.raises(ValueError, match="'z' or 'lrt'"):
+        mm.power_sim(g, test="period2", nsim=2, method="kr")

@@ -196,7 +196,7 @@ def _test(fit: LinearMixedModel, hyp: _Hypothesis, method: str,
     q = L.shape[0]
     if method == "lrt":
         assert reduced is not None
-        stat = max(reduced.deviance - fit.deviance, 0.0)
+        stat = max(2.0 * (fit.loglik - reduced.loglik), 0.0)
         return float(stats.chi2.sf(stat, q))
     if method == "kr":
         if q == 1:
@@ -264,7 +264,7 @@ def power_sim(
     test: str | None = None,
     nsim: int = 1000,
     alpha: float = 0.05,
-    method: str = "satterthwaite",
+    method: str | None = None,
     seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     effect: float | list[float] | np.ndarray | None = None,
     progress: Any = None,
@@ -276,7 +276,9 @@ def power_sim(
     ----------
     model:
         A fitted :class:`~mixedmodels.LinearMixedModel` (its estimates
-        generate the data) or an :class:`~mixedmodels.power.spec.LmmSpec`.
+        generate the data), an :class:`~mixedmodels.power.spec.LmmSpec`, or a
+        binomial / Poisson :class:`~mixedmodels.GeneralizedLinearMixedModel` fit
+        (responses from :mod:`.glmm`; tests ``"z"``, the default, or ``"lrt"``).
     test:
         A coefficient name (``"Days"``, ``"conditionb"``) or a fixed-effect
         term (``"condition"``: an F/χ² test of all its columns, lmerTest's
@@ -287,7 +289,8 @@ def power_sim(
     alpha:
         Significance level.
     method:
-        ``"satterthwaite"`` (default), ``"kr"``, ``"z"`` or ``"lrt"`` (module docstring).
+        ``"satterthwaite"`` (default for lmer), ``"kr"``, ``"z"`` (default for glmer) or
+        ``"lrt"`` (module docstring).
     seed:
         Seed of the simulations (any numpy seed); a given seed gives the
         same result for any ``n_jobs``.
@@ -301,6 +304,11 @@ def power_sim(
     n_jobs:
         Worker processes (1: in this process).
     """
+    from ..glmm import GeneralizedLinearMixedModel
+
+    if isinstance(model, GeneralizedLinearMixedModel):
+        return _power_sim_glmm(model, test, nsim, alpha, method, seed, effect, progress, n_jobs)
+    method = "satterthwaite" if method is None else method
     method = _ALIASES.get(str(method).lower(), str(method).lower())
     if method not in _METHODS:
         raise ValueError(f"method must be one of {list(_METHODS)}, got {method!r}")
@@ -341,6 +349,40 @@ def power_sim(
         pvalues=results[:, 0], estimates=results[:, 1],
         singular=results[:, 2] == 1.0, converged=results[:, 3] == 1.0,
         nobs=spec.design.n, seconds=time.perf_counter() - start,
+    )
+
+
+def _power_sim_glmm(model: Any, test: str | None, nsim: int, alpha: float,
+                    method: str | None, seed: Any, effect: Any, progress: bool,
+                    n_jobs: int) -> PowerResult:
+    """power_sim for a fitted glmer: Wald z (default) or likelihood-ratio tests."""
+    from .glmm import reduced_glmm, simulate_glmm
+
+    method = "z" if method is None else _ALIASES.get(str(method).lower(), str(method).lower())
+    if method not in ("z", "lrt"):
+        raise ValueError(f"a glmer fit is tested by method 'z' or 'lrt', got {method!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if int(nsim) < 1:
+        raise ValueError(f"nsim must be >= 1, got {nsim}")
+    start = time.perf_counter()
+    hyp = _hypothesis(model, test)
+    beta = np.asarray(model._beta, dtype=float).copy()
+    if effect is not None:
+        values = np.atleast_1d(np.asarray(effect, dtype=float))
+        if values.size != hyp.cols.size:
+            raise ModelSpecificationError(
+                f"effect gives {values.size} values for the {hyp.cols.size} columns "
+                f"of {hyp.name!r}")
+        beta[hyp.cols] = values
+    ys = simulate_glmm(model, int(nsim), np.random.default_rng(seed), beta)
+    reduced = reduced_glmm(model, hyp.cols) if method == "lrt" else None
+    results = _dispatch(model, reduced, hyp, method, ys, progress, n_jobs)
+    return PowerResult(
+        test=hyp.name, method=method, alpha=float(alpha), effect=beta[hyp.cols].copy(),
+        pvalues=results[:, 0], estimates=results[:, 1],
+        singular=results[:, 2] == 1.0, converged=results[:, 3] == 1.0,
+        nobs=model.design.n, seconds=time.perf_counter() - start,
     )
 
 
