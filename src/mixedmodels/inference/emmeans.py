@@ -12,7 +12,8 @@ the equally weighted average over the other grid variables,
 with SE_c = √(ℓ_c' V ℓ_c). A contrast of EMMs with coefficients w has
 ℓ = Σ w_c ℓ_c. Degrees of freedom (``ddf``), as emmeans' ``lmer.df``:
 
-* ``"Kenward-Roger"`` (emmeans' default for REML lmer fits with ≤ 3000 rows):
+* ``"Kenward-Roger"`` (emmeans' default for REML lmer fits with ≤ 3000 rows
+  and at most 6000 random effects):
   V = Φ_A, pbkrtest's adjusted covariance, ν from pbkrtest's ``Lb_ddf``;
 * ``"Satterthwaite"`` (its default for ML fits): V = vcov(β̂), lmerTest's ν;
 * ``"asymptotic"`` (glmer fits, and lmer fits beyond 3000 rows): ν = ∞.
@@ -37,7 +38,7 @@ from ..design import as_pandas
 from ..design.variables import expression_names
 from ..errors import ModelSpecificationError
 from .ddf import _kr, normalize_ddf, satterthwaite_ddf
-from .kenward_roger import kr_ddf
+from .kenward_roger import MAX_Q, kr_ddf
 from .multiplicity import adjust_p, critical_value, normalize_adjust
 
 __all__ = ["EMMeans", "EMMContrasts", "emmeans", "pairs"]
@@ -78,7 +79,8 @@ def _ddf_method(model: Any, ddf: str | None) -> str:
     if ddf is None:
         if is_glmm or model.nobs > _AUTO_LIMIT:
             return "asymptotic"
-        return "kenward-roger" if model.REML else "satterthwaite"
+        q = sum(t.nl * t.S for t in model.design.terms)
+        return "kenward-roger" if model.REML and q <= MAX_Q else "satterthwaite"
     key = str(ddf).lower()
     if key in ("asymptotic", "inf", "z"):
         return "asymptotic"
