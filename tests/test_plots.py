@@ -523,3 +523,17 @@ def test_data_panels_join_points_in_x_order(sleep):
     assert list(line.get_xdata()) == list(range(10))
     expected = sleep[sleep["Subject"] == "308"].sort_values("Days")["Reaction"]
     np.testing.assert_allclose(line.get_ydata(), expected)
+
+
+def test_check_model_panels():
+    from analysis_fits import fit
+
+    fig = plots.check_model(fit("m_cake_num"), nsim=5)
+    titles = [a.get_title() for a in fig.axes]
+    assert titles[:6] == ["Posterior predictive check", "Residuals vs fitted", "Scale-location",
+                          "Influential observations", "Collinearity", "Normal QQ: residuals"]
+    assert titles[6].startswith("Normality of random effects")
+    g = plots.check_model(fit("g_cbpp"), nsim=5)
+    assert [a.get_title() for a in g.axes][:3] == ["Posterior predictive check",
+                                                   "Binned residuals", "Influential observations"]
+    plt.close("all")

@@ -4,6 +4,7 @@ from .anova import anova, drop1, ranova
 from .bootstrap import BootstrapResult, bootstrap
 from .ddf import anova_type3, coef_table, contrast_test
 from .emmeans import emmeans, pairs
+from .influence import binned_residuals, cooks_distance, group_cooks_distance, leverage, vif
 from .intervals import confint, parameter_vector
 from .model_table import model_table
 from .r2 import r2
@@ -17,13 +18,17 @@ __all__ = [
     "anova",
     "anova_fixed",
     "anova_type3",
+    "binned_residuals",
     "bootstrap",
     "coef_table",
     "confint",
     "contrast_test",
+    "cooks_distance",
     "drop1",
     "emmeans",
+    "group_cooks_distance",
     "icc",
+    "leverage",
     "model_table",
     "pairs",
     "parameter_vector",
@@ -31,4 +36,5 @@ __all__ = [
     "ranova",
     "simulate",
     "variance_decomposition",
+    "vif",
 ]

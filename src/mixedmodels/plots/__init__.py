@@ -19,6 +19,7 @@ random effects of an ``lm`` fit) and pandas or polars data.
 * :func:`diagnostics` and its parts :func:`residuals_fitted`,
   :func:`scale_location`, :func:`qq_residuals`, :func:`qq_ranef`, plus
   :func:`residual_trends` by group;
+* :func:`check_model` — performance's ``check_model`` panels on one figure;
 * :func:`effects` — the fixed-effect prediction over one predictor with a
   confidence band (a GLMM on the response scale);
 * :func:`data_panels` — the data per group, points joined;
@@ -42,6 +43,7 @@ from typing import Any
 #: public name -> submodule that defines it
 _WHERE = {
     "caterpillar": "caterpillar_plot",
+    "check_model": "check_model",
     "diagnostics": "diagnostic_plots",
     "qq_ranef": "diagnostic_plots",
     "qq_residuals": "diagnostic_plots",
