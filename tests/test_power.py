@@ -271,3 +271,7 @@ def test_power_sim_with_glmer_fits():
     np.testing.assert_array_equal(counts, np.rint(counts))
     with pytest.raises(ValueError, match="'z' or 'lrt'"):
         mm.power_sim(g, test="period2", nsim=2, method="kr")
+    # powerCurve along herds: the fit's θ̂ and β̂ on fewer or more (copied) herds
+    curve = mm.power_curve(g, test="period", along="herd", breaks=[4, 30], nsim=5, seed=1)
+    assert list(curve["nobs"]) == [15, 112] and set(curve["method"]) == {"z"}
+    assert curve["power"].iloc[1] >= curve["power"].iloc[0]

@@ -49,7 +49,7 @@ def power_curve(
     breaks: Sequence[int] | None = None,
     nsim: int = 1000,
     alpha: float = 0.05,
-    method: str = "satterthwaite",
+    method: str | None = None,
     seed: int | np.random.SeedSequence | None = None,
     effect: float | list[float] | np.ndarray | None = None,
     progress: bool | None = None,
@@ -68,8 +68,9 @@ def power_curve(
     ----------
     model:
         A fitted :class:`~mixedmodels.LinearMixedModel` (fitted with
-        ``mm.lmer``, which keeps its data) or an
-        :class:`~mixedmodels.power.spec.LmmSpec`.
+        ``mm.lmer``, which keeps its data), an
+        :class:`~mixedmodels.power.spec.LmmSpec`, or a binomial / Poisson
+        glmer fit (its θ̂ and β̂ on each extended design).
     along:
         Column to vary: a grouping factor (subjects, items) or any variable
         whose distinct values index blocks of rows. Default: the grouping
@@ -92,6 +93,11 @@ def power_curve(
         ``trials``, ``nsim``, ``n_failed``, ``n_singular``,
         ``n_nonconverged``, ``seconds``, plus ``test`` and ``method``.
     """
+    from ..glmm import GeneralizedLinearMixedModel
+
+    if isinstance(model, GeneralizedLinearMixedModel):
+        return _glmm_curve(model, test, along, breaks, nsim, alpha, method, seed, effect,
+                           progress, n_jobs)
     spec = model if isinstance(model, LmmSpec) else spec_from_model(model)
     if isinstance(model, LinearMixedModel):
         if getattr(model, "data", None) is None:
@@ -106,6 +112,35 @@ def power_curve(
             raise ModelSpecificationError("name the variable to vary with along=")
         along = terms[0].bar.group_vars[0]
     n_levels = len(along_levels(base, along))
+    return _curve(lambda n: spec.on_data(extend_design(base, along, n)), along, n_levels,
+                  test, breaks, nsim, alpha, method, seed, effect, progress, n_jobs)
+
+
+def _glmm_curve(model: Any, test: str | None, along: str | None, breaks: Any, nsim: int,
+                alpha: float, method: str | None, seed: Any, effect: Any, progress: bool,
+                n_jobs: int) -> PowerCurve:
+    """power_curve of a binomial / Poisson glmer fit: its θ̂, β̂ on each extended design."""
+    from ..design import as_pandas
+    from .glmm import template_on
+
+    if getattr(model, "data", None) is None:
+        raise ModelSpecificationError("power_curve needs the model's data: fit it with "
+                                      "mm.glmer(...)")
+    base = as_pandas(model.data).iloc[model.design.rows].reset_index(drop=True)
+    if along is None:
+        terms = model.design.terms
+        if len(terms[0].bar.group_vars) != 1:
+            raise ModelSpecificationError("name the variable to vary with along=")
+        along = terms[0].bar.group_vars[0]
+    n_levels = len(along_levels(base, along))
+    return _curve(lambda n: template_on(model, extend_design(base, along, n)), along,
+                  n_levels, test, breaks, nsim, alpha, method, seed, effect, progress, n_jobs)
+
+
+def _curve(model_at: Any, along: str, n_levels: int, test: str | None, breaks: Any,
+           nsim: int, alpha: float, method: str | None, seed: Any, effect: Any,
+           progress: bool, n_jobs: int) -> PowerCurve:
+    """power_sim on ``model_at(n)`` for each size n of the breaks."""
     sizes = _default_breaks(n_levels) if breaks is None else [int(b) for b in breaks]
     if not sizes or min(sizes) < 1:
         raise ValueError(f"breaks must be whole numbers >= 1, got {breaks!r}")
@@ -114,9 +149,8 @@ def power_curve(
     with progress_bar(progress, nsim * len(sizes), "power curve", unit="sim") as bar:
         for size, ss in zip(sizes, seeds):
             t0 = time.perf_counter()
-            sub = spec.on_data(extend_design(base, along, size))
-            res = power_sim(sub, test=test, nsim=nsim, alpha=alpha, method=method, seed=ss,
-                            effect=effect, n_jobs=n_jobs, progress=bar)
+            res = power_sim(model_at(size), test=test, nsim=nsim, alpha=alpha, method=method,
+                            seed=ss, effect=effect, n_jobs=n_jobs, progress=bar)
             row = {"along": along, "n": size, **res.to_dict()}
             row["seconds"] = time.perf_counter() - t0
             row.update(test=res.test, method=res.method)

@@ -22,7 +22,32 @@ import numpy as np
 
 from ..errors import ModelSpecificationError
 
-__all__ = ["simulate_glmm", "reduced_glmm"]
+__all__ = ["reduced_glmm", "simulate_glmm", "template_on"]
+
+
+def _relative_factor(model: Any, k: int) -> np.ndarray:
+    """T_k from θ (lower triangle filled in lme4's column-major order)."""
+    terms = model.design.terms
+    start = sum(t.ntheta for t in terms[:k])
+    t = terms[k]
+    T = np.zeros((t.S, t.S))
+    T[t.tri_index] = np.asarray(model._theta)[start : start + t.ntheta]
+    return T
+
+
+def template_on(model: Any, data: Any) -> Any:
+    """An unfitted copy of the GLMM on other rows ``data`` carrying the fit's θ̂ and β̂
+    (power along a sample size: responses are simulated and refitted on it)."""
+    from ..glmm.response import glmm_design
+
+    design, resp = glmm_design(model.design.formula.text, data, model.family,
+                               weights=getattr(model, "weights_name", None),
+                               offset=getattr(model, "offset_name", None))
+    new = type(model)(design, resp, model.family, model.nAGQ, model.control)
+    new._theta = np.asarray(model._theta, dtype=float).copy()
+    new._beta = np.asarray(model._beta, dtype=float).copy()
+    new.data = data  # for the type III contrasts of a term test
+    return new
 
 
 def simulate_glmm(model: Any, nsim: int, rng: np.random.Generator,
@@ -42,8 +67,7 @@ def simulate_glmm(model: Any, nsim: int, rng: np.random.Generator,
     for s in range(nsim):
         eta = mean.copy()
         for k, t in enumerate(d.terms):
-            T = model.factor.T(model._theta, k)
-            bk = rng.standard_normal((t.nl, T.shape[0])) @ T.T
+            bk = rng.standard_normal((t.nl, t.S)) @ _relative_factor(model, k).T
             eta += np.einsum("ij,ij->i", t.Z, bk[t.factor.codes])
         mu = fam.linkinv(eta)
         if fam.family == "binomial":
