@@ -29,6 +29,9 @@ def test_pairs_tukey_holm_none_and_intervals():
     assert_frame_close(p.to_frame(adjust="none"), ref_frame("emmeans", "cake_recipe_pairs_none"),
                        RTOL_LMER)
     assert "tukey method for comparing a family of 3 estimates" in str(p)
+    holm = mm.emmeans(fit("m_cake"), "recipe").pairs(adjust="holm")
+    assert_frame_close(holm.to_frame(adjust="tukey"),
+                       ref_frame("emmeans", "cake_recipe_pairs_tukey"), RTOL_LMER)
 
 
 def test_two_factor_grid_and_by_groups():

@@ -312,7 +312,8 @@ class EMMeans(_LinearFunctions):
         adj = normalize_adjust(default if adjust is None else adjust, pairwise)
         return EMMContrasts(self.engine, labels, np.array(rows), self.by, adj, k,
                             "ratio" if ratio else "link", self.level,
-                            {"logit": "odds.ratio", "log": "ratio"}.get(link, "estimate"))
+                            {"logit": "odds.ratio", "log": "ratio"}.get(link, "estimate"),
+                            pairwise)
 
     def pairs(self, adjust: str | None = "tukey", reverse: bool = False,
               type: str | None = None) -> EMMContrasts:
@@ -325,8 +326,10 @@ class EMMContrasts(_LinearFunctions):
     ``summary``, ``confint()`` its intervals."""
 
     def __init__(self, engine: _Engine, labels: pd.DataFrame, L: np.ndarray, by: list[str],
-                 adjust: str, k: int, scale: str, level: float, ratio_name: str):
+                 adjust: str, k: int, scale: str, level: float, ratio_name: str,
+                 pairwise: bool = True):
         self.engine, self.labels, self.L, self.by = engine, labels, L, by
+        self.pairwise = pairwise
         self.adjust, self.k, self.scale, self.level = adjust, k, scale, level
         self.ratio_name = ratio_name
         self.offset = np.zeros(len(L))
@@ -341,7 +344,7 @@ class EMMContrasts(_LinearFunctions):
         return int(np.bincount(self._family_ids()).max())
 
     def _adjust(self, adjust: str | None) -> str:
-        return self.adjust if adjust is None else normalize_adjust(adjust, self.adjust == "tukey")
+        return self.adjust if adjust is None else normalize_adjust(adjust, self.pairwise)
 
     def _note(self, adj: str, what: str) -> str:
         if adj == "tukey":
