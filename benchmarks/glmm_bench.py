@@ -180,9 +180,9 @@ def render(rows: list[dict[str, Any]]) -> str:
         "the busy/idle ratio of our times is the thread-discipline check (target ≤ 1.5).",
         "ratio = lme4 / ours (> 1: we are faster). −2 logLik of both tools in the last columns.",
         "",
-        "| case | nAGQ | load | ours (s) | lme4 (s) | ratio | loadavg | ours −2 logLik "
-        "| lme4 −2 logLik |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | nAGQ | load | ours (s) | lme4 (s) | ratio | ours busy/idle | loadavg "
+        "| ours −2 logLik | lme4 −2 logLik |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def fmt(x: Any, spec: str) -> str:
@@ -195,7 +195,10 @@ def render(rows: list[dict[str, Any]]) -> str:
         ratio = tr / to if to and tr else None
         so = fmt(to, ".3f") if o.get("status") == "ok" else o.get("status", "—")
         sr = fmt(tr, ".3f") if r.get("status") == "ok" else r.get("status", "not run")
+        idle = by.get((case, nagq, "idle", "ours"), {}).get("median_s")
+        slow = to / idle if load == "busy" and to and idle else None
         lines.append(f"| {case} | {nagq} | {load} | {so} | {sr} | {fmt(ratio, '.1f')} | "
+                     f"{fmt(slow, '.2f')} | "
                      f"{fmt(o.get('loadavg'), '.1f')} | {fmt(o.get('criterion'), '.3f')} | "
                      f"{fmt(r.get('criterion'), '.3f')} |")
     return "\n".join(lines) + "\n"
