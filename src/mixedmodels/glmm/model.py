@@ -21,7 +21,13 @@ change of the penalized deviance, and takes log|L|² from the last solve's
 weights, one iteration behind the returned modes. That function differs from
 the Laplace value at the exact modes by ~1e-3 on cbpp, enough to move the
 estimates by 1e-4 and the SEs by 1%; evaluated this way our deviance equals
-lme4's to 1e-10 at the same parameters.
+lme4's to 1e-10 at the same parameters. Where lme4's optimum of that function
+is not an optimum of the Laplace deviance at the exact modes (predicted gap
+above ``GlmerControl.exact_gap``), stage 2 continues on the exact deviance
+and reports its optimum (``optinfo["deviance_kind"]``, named in the summary's
+title), so the fit never ends above the Laplace optimum lme4's numbers
+approximate. With nAGQ > 1 the quadrature is built as lme4's ``glmerAGQ``:
+from its PIRLS state, every evaluation starting at the stage-1 linear predictor.
 
 Standard errors follow lme4: the covariance of β̂ is the β block of
 2 H⁻¹, with H the finite-difference Hessian (step 1e-4, O(δ²) accurate as
@@ -311,8 +317,8 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         numbers) when it is also an optimum of L to within ``exact_gap``: the
         predicted decrease ½ g'H⁻¹g of L from x_e, with g the central
         finite-difference gradient of L at x_e and H the stage-2 Hessian, is at
-        most ``exact_gap`` (1e-4 in deviance units, i.e. x_e within ~0.014
-        standard errors of the Laplace optimum). Otherwise the Newton iteration
+        most ``exact_gap`` (1e-4 in deviance units: ½ d'Hd ≤ 1e-4 puts x_e within
+        ~0.01 standard errors of the Laplace optimum). Otherwise the Newton iteration
         continues on L from x_e and the fit reports L's optimum
         (``optinfo["deviance_kind"] == "exact"``, named in the summary).
         """
