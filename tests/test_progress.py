@@ -69,3 +69,19 @@ def test_tqdm_is_imported_only_for_a_bar():
             "mm.bootstrap(m, lambda f: f.fixef, nsim=2, seed=1, progress=False); "
             "assert 'tqdm' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_out_of_core_fits_show_their_passes(capsys):
+    pytest.importorskip("duckdb")
+    dd = pytest.importorskip("dask.dataframe")
+    d = mm.datasets.load("sleepstudy")
+    m = mm.scale.lmer_duckdb("Reaction ~ Days + (Days | Subject)", d, progress=True)
+    err = capsys.readouterr().err
+    assert "duckdb fit" in err and "3/3" in err and "cross-products" in err
+    m2 = mm.scale.lmer_dask("Reaction ~ Days + (Days | Subject)",
+                            dd.from_pandas(d, npartitions=3), progress=True)
+    err = capsys.readouterr().err
+    assert "dask scan" in err and "100%" in err and "task" in err
+    assert m.fixef.round(6).equals(m2.fixef.round(6))
+    mm.scale.lmer_duckdb("Reaction ~ Days + (1 | Subject)", d)  # not a terminal: silent
+    assert capsys.readouterr().err == ""

@@ -8,7 +8,9 @@ One helper decides whether and how to show progress:
   when a person is watching — in a Jupyter kernel, or when stderr is a
   terminal — and nothing in scripts, pipes, logs and CI.
 
-Bars are tqdm's: a widget in Jupyter when ``ipywidgets`` is installed
+Out-of-core fits show the passes over the data (DuckDB) or the finished
+tasks of the Dask graphs (:func:`dask_progress`). Bars are tqdm's: a
+widget in Jupyter when ``ipywidgets`` is installed
 (tqdm's notebook bar), else tqdm's text bar on stderr with rate and ETA.
 tqdm is imported only when a bar is shown. A function that runs another
 one's loop (``power_curve`` around ``power_sim``) passes its own bar down
@@ -17,10 +19,19 @@ as ``progress=bar`` so that one bar advances over the whole job.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["NoBar", "in_notebook", "interactive", "progress_bar", "wants_progress"]
+__all__ = [
+    "NoBar",
+    "dask_progress",
+    "in_notebook",
+    "interactive",
+    "progress_bar",
+    "wants_progress",
+]
 
 
 class NoBar:
@@ -129,3 +140,32 @@ def progress_bar(progress: Any, total: int | None, desc: str, unit: str = "fit")
         return NoBar()
     return _bar_class()(total=total, desc=desc, unit=unit, leave=True, dynamic_ncols=True,
                         file=sys.stderr)
+
+
+@contextlib.contextmanager
+def dask_progress(progress: Any, desc: str) -> Iterator[None]:
+    """A bar over the tasks of every Dask computation run inside the block.
+
+    Dask's local schedulers report each finished task through
+    ``dask.callbacks.Callback``; the total grows with each computation's
+    graph. (The distributed scheduler has its own dashboard instead.)
+    """
+    if not (_is_bar(progress) or wants_progress(progress)):
+        yield
+        return
+    from dask.callbacks import Callback
+
+    with progress_bar(progress, 0, desc, unit="task") as bar:
+
+        class _Tasks(Callback):  # type: ignore[misc]
+            def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
+                pending = sum(len(state[k]) for k in ("ready", "waiting", "running"))
+                if hasattr(bar, "total"):
+                    bar.total = (bar.total or 0) + pending + len(state["finished"])
+                    getattr(bar, "refresh", lambda: None)()
+
+            def _posttask(self, *args: Any) -> None:
+                bar.update()
+
+        with _Tasks():
+            yield

@@ -28,6 +28,7 @@ from ..design.variables import (
 )
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..optimize import OptimizerControl
+from ..progress import dask_progress
 from .design import (
     ScaleDesign,
     VarInfo,
@@ -324,6 +325,7 @@ def lmer_dask(
     *,
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> SufficientStatsLMM:
     """Fit ``lmer(formula)`` on a Dask DataFrame from partition-wise cross-products.
 
@@ -331,9 +333,12 @@ def lmer_dask(
     ``levels=`` / ``ordered=`` code factors as in :func:`lmer_duckdb`;
     without them a categorical dtype gives its categories and ordered flag.
     Rows with NA or NaN are left out; ±inf is an error naming the column.
+    ``progress`` shows a bar over the Dask tasks of the scans (None: when
+    interactive, :mod:`mixedmodels.progress`).
     """
-    cp, design, src = crossprod_dask(formula, ddf, weights=weights, levels=levels,
-                                     ordered=ordered)
+    with dask_progress(progress, "dask scan"):
+        cp, design, src = crossprod_dask(formula, ddf, weights=weights, levels=levels,
+                                         ordered=ordered)
     model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name="dask")
     if isinstance(start, pd.Series):
         start = start.to_numpy()

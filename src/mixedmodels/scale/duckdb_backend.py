@@ -32,6 +32,7 @@ from ..design.model_matrix import parse_terms
 from ..errors import DataError
 from ..memory import check_dense_rest
 from ..optimize import OptimizerControl
+from ..progress import progress_bar
 from .design import (
     ScaleDesign,
     build_scale_design,
@@ -596,6 +597,7 @@ def crossprod_duckdb(
     *,
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
+    progress: Any = None,
 ) -> tuple[CrossProducts, ScaleDesign, DuckDBSource]:
     """The cross-products, row-free design and row source of ``formula`` on ``source``.
 
@@ -608,8 +610,13 @@ def crossprod_duckdb(
     con = duckdb.connect() if con is None else con
     explicit = explicit_metadata(levels, ordered)
     try:
-        src = _prepare(con, formula, source, weights, explicit)
-        cp, G = src.crossprod()
+        with progress_bar(progress, 2, "duckdb scan", unit="pass") as bar:
+            bar.set_postfix_str("levels")
+            src = _prepare(con, formula, source, weights, explicit)
+            bar.update()
+            bar.set_postfix_str("cross-products")
+            cp, G = src.crossprod()
+            bar.update()
         check_finite(cp, src.design, src.column_stats)
     except (
         duckdb.IOException,
@@ -635,6 +642,7 @@ def lmer_duckdb(
     *,
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> SufficientStatsLMM:
     """Fit ``lmer(formula)`` on rows that stay in DuckDB.
 
@@ -662,14 +670,23 @@ def lmer_duckdb(
         :mod:`mixedmodels.scale.factors`); other string columns are
         unordered factors in R's level order.
 
+    progress:
+        A bar over the passes (levels, cross-products) and the fit: None
+        (default) when interactive (:mod:`mixedmodels.progress`).
+
     Rows with NULL or NaN in a variable of the model are left out (R's NA);
     ±inf is an error naming the column, as in memory.
     """
-    cp, design, src = crossprod_duckdb(
-        formula, source, weights=weights, con=con, levels=levels, ordered=ordered
-    )
-    name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
-    model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name=name)
-    if isinstance(start, pd.Series):
-        start = start.to_numpy()
-    return model.fit(start=start)
+    with progress_bar(progress, 3, "duckdb fit", unit="step") as bar:
+        cp, design, src = crossprod_duckdb(
+            formula, source, weights=weights, con=con, levels=levels, ordered=ordered,
+            progress=bar,
+        )
+        name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
+        model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name=name)
+        if isinstance(start, pd.Series):
+            start = start.to_numpy()
+        bar.set_postfix_str("fit")
+        model = model.fit(start=start)
+        bar.update()
+    return model
