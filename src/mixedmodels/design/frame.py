@@ -299,7 +299,7 @@ def build_design(
             f"{int(miss.sum())} rows have missing values in the model's variables "
             f"(first: row {data.index[first]!r}); use na_action='omit' to drop them"
         )
-    rows = np.flatnonzero(~miss)
+    rows = np.flatnonzero(~miss) if miss.any() else np.arange(n_input)
     if rows.size == 0:
         if n_input == 0:
             raise DataError("the data has no rows")
