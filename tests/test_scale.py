@@ -427,3 +427,15 @@ def test_duckdb_scans_once_per_grouping_factor(
     scans = [s for s in con.sql if "GROUP BY" in s]
     assert len(scans) == group_bys, scans
     assert_same_crossprod(cp, mm.lmer(formula, df).cp)
+
+
+def test_duckdb_all_missing_column_is_named(tmp_path) -> None:
+    d = mm.datasets.load("sleepstudy")
+    d["Days"] = np.nan
+    path = tmp_path / "na.parquet"
+    d.to_parquet(path)
+    with pytest.raises(mm.errors.DataError, match="'Days' is missing .* in every row"):
+        scale.lmer_duckdb(SLEEP, str(path))
+    d.iloc[:0].to_parquet(path)
+    with pytest.raises(mm.errors.DataError, match="has no rows"):
+        scale.lmer_duckdb(SLEEP, str(path))

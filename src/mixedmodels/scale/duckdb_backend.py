@@ -385,12 +385,13 @@ def _prepare(
 
     # NULL and NaN are missing (R's NA), as in memory; ±inf is kept and refused later.
     # (isnan() misses some NaN payloads read from Parquet; "finite or infinite" does not.)
-    conds = [f"{ident(c)} IS NOT NULL" for c in raw]
-    conds += [
-        f"(isfinite({ident(c)}) OR isinf({ident(c)}))"
+    col_conds = [(c, f"{ident(c)} IS NOT NULL") for c in raw]
+    col_conds += [
+        (c, f"(isfinite({ident(c)}) OR isinf({ident(c)}))")
         for c in raw
         if types[c] in ("DOUBLE", "FLOAT", "REAL")
     ]
+    conds = [cond for _, cond in col_conds]
     base = ident(f"{prefix}base")
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT {', '.join(ident(c) for c in raw)} "
@@ -433,10 +434,19 @@ def _prepare(
         )
     n = int(np.sum(next(iter(moments.values()))["n"]))
     if n == 0:
-        raise DataError(
-            f"no rows left in '{src.name}' after removing rows with missing values "
-            f"(NULL or NaN) in {', '.join(repr(c) for c in raw)}"
+        if n_input == 0:
+            raise DataError(f"'{src.name}' has no rows")
+        present = con.execute(
+            "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c})" for c in conds) + f" FROM {frm}"
+        ).fetchall()[0]
+        empty = list(dict.fromkeys(c for (c, _), k in zip(col_conds, present) if k == 0))
+        detail = (
+            f"{', '.join(repr(c) for c in empty)} {'is' if len(empty) == 1 else 'are'} "
+            "missing (NULL or NaN) in every row"
+            if empty
+            else "every row has a missing value (NULL or NaN) in some variable of the model"
         )
+        raise DataError(f"no rows left in '{src.name}' after removing missing values: {detail}")
     if weights is not None:
         wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
         if wmin <= 0:
