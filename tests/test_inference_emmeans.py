@@ -116,3 +116,27 @@ def test_bad_requests_are_named():
         mm.emmeans(fit("g_cbpp"), "period", ddf="Kenward-Roger")
     with pytest.raises(ValueError, match="adjust"):
         mm.emmeans(m, "recipe").pairs(adjust="scheffe")
+
+
+def test_weights_equal_proportional_cells():
+    # R: cu <- cake[-(1:20), ]; m <- lmer(angle ~ recipe * temperature + (1 | replicate), cu)
+    # emmeans(m, "recipe", weights = w) (emmeans 1.8.4-1, printed to 7 digits)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("angle ~ recipe * temperature + (1 | replicate)",
+                    mm.datasets.load("cake").iloc[20:])
+    want = {
+        "equal": ([32.43518, 30.54762, 30.38095], [1.4604610, 1.4579428, 1.4579428]),
+        "proportional": ([32.45622, 30.57514, 30.40600], [1.4603923, 1.4579541, 1.4579541]),
+        "cells": ([32.49932, 30.54762, 30.38095], [1.4603257, 1.4579428, 1.4579428]),
+    }
+    for w, (est, se) in want.items():
+        tab = mm.emmeans(m, "recipe", weights=w).to_frame()
+        np.testing.assert_allclose(tab["emmean"], est, atol=6e-6)
+        np.testing.assert_allclose(tab["SE"], se, rtol=1e-6)
+    temp = mm.emmeans(m, "temperature", weights="cells").to_frame()
+    np.testing.assert_allclose(temp["emmean"].iloc[:2], [26.81639, 29.20664], atol=6e-6)
+    with pytest.raises(ValueError, match="weights"):
+        mm.emmeans(m, "recipe", weights="outer")

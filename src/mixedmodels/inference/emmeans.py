@@ -36,7 +36,7 @@ import pandas as pd
 
 from ..design import as_pandas
 from ..design.variables import expression_names
-from ..errors import ModelSpecificationError
+from ..errors import ArgumentError, ModelSpecificationError
 from .ddf import _kr, normalize_ddf, satterthwaite_ddf
 from .kenward_roger import MAX_Q, kr_ddf
 from .multiplicity import adjust_p, critical_value, normalize_adjust
@@ -173,10 +173,32 @@ class ReferenceGrid:
         from ..results.predict import fixed_design
 
         self.X, self.offset = fixed_design(model, self.frame)
+        self.data = frame
 
-    def cells(self, variables: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    def _counts(self, factors: list[str]) -> np.ndarray:
+        """Per grid row: the number of rows of the fit with its levels of ``factors``."""
+        if not factors:
+            return np.ones(len(self.frame))
+        if self.data is None:
+            raise ModelSpecificationError("weights other than 'equal' need the fit's data")
+        key = self.data[factors].astype(str).agg("\x1f".join, axis=1).value_counts()
+        grid_key = self.frame[factors].astype(str).agg("\x1f".join, axis=1)
+        return grid_key.map(key).fillna(0.0).to_numpy(float)
+
+    def cells(self, variables: list[str], weights: str = "equal"
+              ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Labels, ℓ rows and mean offsets of every combination of ``variables``
-        (first varying fastest), averaging the grid with equal weights over the rest."""
+        (first varying fastest), averaging the grid over the rest with ``weights``:
+        ``"equal"``, ``"proportional"`` (frequencies in the data of the combinations
+        averaged over) or ``"cells"`` (frequencies of the grid's cells), as emmeans."""
+        if weights not in ("equal", "proportional", "cells"):
+            raise ArgumentError("weights", weights, "'equal', 'proportional' or 'cells'")
+        if weights == "equal":
+            w = np.ones(len(self.frame))
+        elif weights == "cells":
+            w = self._counts(self.factors)
+        else:
+            w = self._counts([f for f in self.factors if f not in variables])
         for v in variables:
             if v not in self.levels:
                 raise ModelSpecificationError(
@@ -189,8 +211,10 @@ class ReferenceGrid:
             mask = np.ones(len(self.frame), dtype=bool)
             for n, v in zip(variables, c):
                 mask &= (self.frame[n] == v).to_numpy()
-            rows.append(self.X[mask].mean(axis=0))
-            offs.append(self.offset[mask].mean())
+            wm = w[mask]
+            with np.errstate(invalid="ignore"):
+                rows.append(wm @ self.X[mask] / wm.sum())
+                offs.append(float(wm @ self.offset[mask]) / wm.sum())
             labels.append(c)
         lab = pd.DataFrame(labels, columns=variables)
         return lab, np.array(rows).reshape(len(rows), self.X.shape[1]), np.array(offs)
@@ -394,10 +418,13 @@ class EMMContrasts(_LinearFunctions):
 
 def emmeans(model: Any, specs: str | list[str], by: str | list[str] | None = None,
             at: dict[str, Any] | None = None, type: str = "link", ddf: str | None = None,
-            level: float = 0.95) -> EMMeans:
+            level: float = 0.95, weights: str = "equal") -> EMMeans:
     """Estimated marginal means of ``specs`` (a factor, a list, or ``"~ a | b"``), R's
-    ``emmeans(m, specs, by, at, type, lmer.df)``.
+    ``emmeans(m, specs, by, at, type, lmer.df, weights)``.
 
+    ``weights`` averages the grid over the other factors with equal weights (default),
+    ``"proportional"`` to the frequencies of their combinations in the data, or by
+    ``"cells"`` (the frequencies of each grid cell).
     ``at`` fixes covariates (values) or restricts factors (levels); ``type="response"``
     back-transforms GLMM means (delta-method SEs); ``ddf`` is ``"Kenward-Roger"``,
     ``"Satterthwaite"`` or ``"asymptotic"`` (default as emmeans: Kenward–Roger for
@@ -408,7 +435,7 @@ def emmeans(model: Any, specs: str | list[str], by: str | list[str] | None = Non
     spec_l, by_l = _parse_specs(specs, by)
     grid = ReferenceGrid(model, at)
     variables = spec_l + [b for b in by_l if b not in spec_l]
-    labels, L, off = grid.cells(variables)
+    labels, L, off = grid.cells(variables, weights)
     averaged = [f for f in grid.factors if f not in variables and len(grid.levels[f]) > 1]
     engine = _Engine(model, _ddf_method(model, ddf))
     return EMMeans(engine, labels, L, off, spec_l, by_l, type, level, averaged)
