@@ -451,7 +451,7 @@ def test_plots_of_lm_and_lmlist_fits(lmfit, nopool, sleep, tmp_path):
     fig = plots.caterpillar(nopool)
     assert [a.get_title() for a in fig.axes] == ["Subject: (Intercept)", "Subject: Days"]
     plots.residual_trends(nopool, "Days")
-    for f in (plots.caterpillar, plots.qq_ranef, plots.shrinkage,
+    for f in (plots.caterpillar, plots.qq_ranef, plots.shrinkage, plots.check_model,
               plots.coefficient_densities, lambda m: plots.residual_trends(m, "Days")):
         with pytest.raises(mm.errors.UnsupportedModelError, match="LinearModel"):
             f(lmfit)

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from ..inference.influence import binned_residuals, leverage, vif
-from ._util import MODEL_COLORS, POINT_COLOR, new_figure
+from ._util import MODEL_COLORS, POINT_COLOR, new_figure, require_mixed
 from .diagnostic_plots import _qq, _ranef_terms, qq_residuals, residuals_fitted, scale_location
 
 __all__ = ["check_model", "posterior_predictive", "influence_plot", "collinearity_plot",
@@ -116,7 +116,12 @@ def binned_residuals_plot(model: Any, ax: Axes) -> None:
 
 
 def check_model(model: Any, nsim: int = 50, seed: int | None = 1, ncol: int = 3) -> Figure:
-    """performance's ``check_model(m)``: every panel of the module description."""
+    """performance's ``check_model(m)``: every panel of the module description.
+
+    For ``lmer`` and ``glmer`` fits; ``lm`` and ``lmlist`` fits have
+    :func:`~mixedmodels.plots.diagnostics` (a clear error says so).
+    """
+    require_mixed(model, "check_model (plots.diagnostics draws lm and lmlist fits)")
     glmm = not isinstance(model.family, str)
     draws: list[Any] = [lambda a: posterior_predictive(model, a, nsim, seed)]
     if glmm:
