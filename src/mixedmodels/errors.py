@@ -24,6 +24,7 @@ __all__ = [
     "UnsupportedModelError",
     "FamilyError",
     "PirlsError",
+    "FactorMetadataWarning",
 ]
 
 
@@ -140,3 +141,8 @@ class FamilyError(ArgumentError):
 class PirlsError(MixedModelsError, ArithmeticError):
     """PIRLS could not find the conditional modes of a GLMM (the message says
     why, e.g. completely separated outcomes, and what to do)."""
+
+
+class FactorMetadataWarning(UserWarning):
+    """An out-of-memory source cannot tell how a factor was coded (ordered or not,
+    level order); the message says what was assumed and how to say it explicitly."""

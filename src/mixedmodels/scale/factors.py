@@ -35,7 +35,7 @@ from typing import Any
 
 from ..design.collation import r_sort_key
 from ..design.factors import _code_point_order_is_r_order, r_label
-from ..errors import DataError
+from ..errors import DataError, FactorMetadataWarning
 
 __all__ = [
     "FactorMeta",
@@ -47,10 +47,6 @@ __all__ = [
     "order_level_rows",
     "apply_ordered",
 ]
-
-
-class FactorMetadataWarning(UserWarning):
-    """A source cannot tell how a factor was coded (ordered or not, level order)."""
 
 
 @dataclass(frozen=True)
