@@ -141,3 +141,16 @@ def test_parquet_files_that_disagree_say_so(tmp_path) -> None:
     r = mm.lmer("y ~ x + (1 | g)", pd.concat([frames[0], frames[0]], ignore_index=True))
     m = scale.lmer_duckdb("y ~ x + (1 | g)", str(tmp_path / "*.parquet"))
     assert list(m.fixef.index) == list(r.fixef.index) == ["(Intercept)", "x.L", "x.Q"]
+
+
+def test_values_that_print_alike_are_refused(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    g = np.where(rng.integers(0, 2, 60) == 1, 1.0, 1.0 + 2.0**-52)
+    g[:20] = 2.0
+    d = pd.DataFrame({"y": rng.normal(size=60), "g": g})
+    path = tmp_path / "alike.parquet"
+    d.to_parquet(path)
+    with pytest.raises(DataError, match="print alike as level '1'"):
+        scale.lmer_duckdb("y ~ 1 + (1 | g)", str(path))
+    with pytest.raises(DataError, match="print alike as level '1'"):
+        scale.lmer_dask("y ~ 1 + (1 | g)", d)

@@ -236,7 +236,26 @@ def order_level_rows(
                 out.append((1, 0, value if fast else _level_key(value)))
         return tuple(out)
 
-    return sorted(rows, key=key)
+    ordered_rows = sorted(rows, key=key)
+    _check_distinct_labels(ordered_rows, columns)
+    return ordered_rows
+
+
+def _check_distinct_labels(rows: Sequence[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
+    """Refuse distinct values that R would print, and so merge, as one level
+    (``1`` and ``1 + 2e-16`` are both ``"1"``): the in-memory fit merges them, the
+    out-of-memory ones group by the stored value, so they would disagree."""
+    seen: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        label = ":".join(r_label(v) for v in row)
+        if label in seen and seen[label] != row:
+            raise DataError(
+                f"column{'s' if len(columns) > 1 else ''} {', '.join(repr(c) for c in columns)} "
+                f"hold{'' if len(columns) > 1 else 's'} distinct values that print alike as "
+                f"level '{label}' ({seen[label]!r} and {row!r}); R makes them one level: round "
+                "the column (or cast it to a string) in the source"
+            )
+        seen[label] = row
 
 
 def _level_key(value: Any) -> Any:
