@@ -118,6 +118,7 @@ def test_ranef_is_a_dict_with_display(fit) -> None:
     h = re._repr_html_()
     check_html(h)
     assert "$Subject" in h and "309" in h
+    assert "372" in h and "more rows" not in h  # 18 levels: all shown
     co = fit.coef
     assert isinstance(co, dict) and co["Subject"].shape == (18, 2)
     check_html(co._repr_html_())
@@ -131,8 +132,8 @@ def test_long_tables_are_truncated() -> None:
     m = mm.lmer("y ~ x + (1 | g)", d)
     h = m.ranef._repr_html_()
     check_html(h)
-    assert "… 45 more rows …" in h
-    assert h.count("<tr") == 1 + 15 + 1  # header, 10 + 5 rows, the ellipsis row
+    assert "… 35 more rows …" in h
+    assert h.count("<tr") == 1 + 25 + 1  # header, 20 + 5 rows, the ellipsis row
 
 
 def test_varcorr_display(fit) -> None:

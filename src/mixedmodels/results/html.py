@@ -28,7 +28,7 @@ from .._rformat import SIGNIF_LEGEND, format_coefmat, format_num
 __all__ = ["Lines", "RichRepr", "Table", "Title", "render_html", "render_markdown", "parts_of"]
 
 #: rows of a long table shown before and after the "…" row
-HEAD_ROWS, TAIL_ROWS = 10, 5
+HEAD_ROWS, TAIL_ROWS = 20, 5
 
 
 # -- parts --------------------------------------------------------------------------
