@@ -537,3 +537,13 @@ def test_check_model_panels():
     assert [a.get_title() for a in g.axes][:3] == ["Posterior predictive check",
                                                    "Binned residuals", "Influential observations"]
     plt.close("all")
+
+
+def test_glmm_shrinkage_needs_link_scale_no_pooling_coefficients(gfit, binary):
+    with pytest.raises(mm.errors.UnsupportedModelError, match="one GLM per group"):
+        plots.shrinkage(gfit, data=binary)
+    with pytest.raises(mm.errors.UnsupportedModelError, match="one GLM per group"):
+        plots.coefficient_densities(gfit, data=binary)
+    coef = gfit.coef["Subject"] * 1.5  # e.g. per-subject GLM estimates
+    fig = plots.coefficient_densities(gfit, coef)
+    assert [a.get_title() for a in fig.axes] == ["Subject: (Intercept)"]

@@ -61,6 +61,13 @@ def random_effect_cov(model: Any, group: str, names: Sequence[str]) -> np.ndarra
 
 
 def _nopool_coef(model: Any, group: str, nopool: Any, data: pd.DataFrame | None) -> pd.DataFrame:
+    if nopool is None and hasattr(model, "nAGQ"):
+        from ..errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            "the no-pooling fits of a GLMM are one GLM per group, not least squares: pass "
+            "nopool= a DataFrame of per-group coefficients on the link scale"
+        )
     if nopool is None:
         if data is None:
             raise ValueError(
