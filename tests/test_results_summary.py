@@ -41,6 +41,9 @@ NUMERIC_DIFFERENCES = {
     "machines_dbl": {"summary", "lmertest", "print", "varcorr", "varcorr_both"},
     "sleep_missing": {"lmertest"},  # 5.93e-06 in R, 5.92e-06 here
     "sleep_long": {"lmertest"},  # Satterthwaite df agree to 3 decimals
+    # batch sd: lme4 stops at 1.287365+ and prints 1.28737; the optimum (tight
+    # tolerances, lower criterion than lme4's) is 1.2873649, printed 1.28736
+    "pastes": {"varcorr", "varcorr_both"},
 }
 
 

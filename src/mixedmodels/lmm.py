@@ -104,19 +104,20 @@ class LinearMixedModel(MixedModelResults):
         """Profiled deviance (ML) or REML criterion at θ."""
         reml = self.REML if REML is None else REML
         try:
-            ld_z, ld_x, pwrss = self.factor.update(theta)
+            ld_z, ld_x, _ = self.factor.update(theta)
         except FactorizationError:
             return _BAD
-        return self._criterion(ld_z, ld_x, pwrss, reml)
+        return self._criterion(ld_z, ld_x, self.factor.log_pwrss, reml)
 
-    def _criterion(self, ld_z: float, ld_x: float, pwrss: float, reml: bool) -> float:
+    def _criterion(self, ld_z: float, ld_x: float, log_pwrss: float, reml: bool) -> float:
+        """The criterion from log|L_Z|², log|R_X|² and log pwrss (log space: no overflow)."""
         cp = self.cp
-        if pwrss <= 0 or not math.isfinite(pwrss):
+        if not math.isfinite(log_pwrss):
             return _BAD
         if reml:
             nmp = cp.n - cp.p
-            return ld_z + ld_x + nmp * (1.0 + _LOG2PI + math.log(pwrss / nmp)) - cp.sum_log_w
-        return ld_z + cp.n * (1.0 + _LOG2PI + math.log(pwrss / cp.n)) - cp.sum_log_w
+            return ld_z + ld_x + nmp * (1.0 + _LOG2PI + log_pwrss - math.log(nmp)) - cp.sum_log_w
+        return ld_z + cp.n * (1.0 + _LOG2PI + log_pwrss - math.log(cp.n)) - cp.sum_log_w
 
     # -- stage 5 ----------------------------------------------------------------
     def fit(
@@ -151,7 +152,7 @@ class LinearMixedModel(MixedModelResults):
         """BOBYQA over the leading terms' θ with the trailing terms' θ profiled out."""
         reml = self.REML
         profile = TailProfile(
-            self.factor, split, lambda ld_z, ld_x, pwrss: self._criterion(ld_z, ld_x, pwrss, reml)
+            self.factor, split, lambda ld_z, ld_x, lpw: self._criterion(ld_z, ld_x, lpw, reml)
         )
 
         def set_head(theta_head: np.ndarray) -> bool:
@@ -226,21 +227,24 @@ class LinearMixedModel(MixedModelResults):
 
     def _finalize(self, theta: np.ndarray) -> None:
         """Factor at θ̂ and extract β̂, σ̂, u, b, (R_X'R_X)⁻¹ and the fitted values."""
-        ld_z, ld_x, pwrss = self.factor.update(theta)
+        ld_z, ld_x, _ = self.factor.update(theta)
+        log_pwrss = self.factor.log_pwrss
         self._theta = theta
-        self._ld_z, self._ld_x, self._pwrss = ld_z, ld_x, pwrss
-        self._crit = self._criterion(ld_z, ld_x, pwrss, self.REML)
+        self._ld_z, self._ld_x, self._log_pwrss = ld_z, ld_x, log_pwrss
+        self._crit = self._criterion(ld_z, ld_x, log_pwrss, self.REML)
         cp = self.cp
         us, beta = self.factor.solve()
         self._beta = beta
         self._u = us
         self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]  # b_l = T_k u_l
         denom = cp.n - cp.p if self.REML else cp.n
-        self._sigma = math.sqrt(pwrss / denom)
+        self._sigma = math.exp(0.5 * (log_pwrss - math.log(denom)))
         self._fitted = self._fitted_values()
-        rx = self.factor.rx()
-        rxinv = np.linalg.inv(rx) if rx.size else rx
-        self._vcov_unscaled = rxinv @ rxinv.T
+        with np.errstate(under="ignore", over="ignore"):  # beyond double range: vcov raises
+            rxinv = self.factor.rx_inverse()
+            self._vcov_unscaled = rxinv @ rxinv.T
+        # scale-safe root for standard errors and correlations (results.model_results)
+        self._vcov_root = (cp.shift.d, self.factor.rx_inverse_scaled())
         self._cond_var_cache: list[np.ndarray] | None = None
         self._fitted_state = True
 
@@ -263,7 +267,7 @@ class LinearMixedModel(MixedModelResults):
         """−2 log-likelihood (ML). For REML fits: the ML deviance at the REML estimates."""
         if not self.REML:
             return self._crit
-        return self._criterion(self._ld_z, self._ld_x, self._pwrss, reml=False)
+        return self._criterion(self._ld_z, self._ld_x, self._log_pwrss, reml=False)
 
     @property
     def loglik(self) -> float:

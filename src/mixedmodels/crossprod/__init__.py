@@ -1,5 +1,6 @@
 """Stage 3 of the pipeline: sufficient statistics (cross-product blocks)."""
 
 from .blocks import CrossProducts, TermDims, crossprod
+from .centering import Centering
 
-__all__ = ["CrossProducts", "TermDims", "crossprod"]
+__all__ = ["Centering", "CrossProducts", "TermDims", "crossprod"]

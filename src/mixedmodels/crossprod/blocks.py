@@ -10,6 +10,12 @@ likelihood depends on the data only through
 * ``A22 = R' W R``: r × r, dense;
 * n, p and ``Σ log wᵢ``.
 
+X and y enter shifted and scaled (X̃ = X M⁻¹, ỹ = (y − c)/s; see
+:mod:`mixedmodels.crossprod.centering`), with the transformation recorded
+as ``CrossProducts.shift``: the blocks hold [Z X̃ ỹ]'W[Z X̃ ỹ], and the
+factor (:mod:`mixedmodels.linalg`) maps everything it reports back to
+the original units. Z is never shifted.
+
 Every block is a sum over rows grouped by level codes, so another backend
 (DuckDB over Parquet, Dask) can produce the same :class:`CrossProducts`
 without ever holding the rows in memory; the engine only sees this object.
@@ -23,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..memory import check_dense_rest
+from .centering import Centering
 
 __all__ = ["TermDims", "CrossProducts", "crossprod"]
 
@@ -41,10 +48,11 @@ class TermDims:
 
 @dataclass
 class CrossProducts:
-    """The blocks of A = [Z X y]' W [Z X y] the engine factorizes.
+    """The blocks of A = [Z X̃ ỹ]' W [Z X̃ ỹ] the engine factorizes.
 
     Layout of the r "rest" rows: the q_k columns of terms 2..K (level-major:
-    level l, effect s at offset l·S + s), then the p columns of X, then y.
+    level l, effect s at offset l·S + s), then the p columns of X̃, then ỹ.
+    ``shift`` records X̃ = X M⁻¹, ỹ = (y − c)/s (the identity if not given).
     """
 
     dims: list[TermDims]
@@ -54,6 +62,11 @@ class CrossProducts:
     n: int
     p: int
     sum_log_w: float
+    shift: Centering | None = None
+
+    def __post_init__(self) -> None:
+        if self.shift is None:
+            self.shift = Centering.identity(self.p)
 
     @property
     def r(self) -> int:
@@ -80,11 +93,14 @@ def crossprod(
     X: np.ndarray,
     y: np.ndarray,
     weights: np.ndarray | None = None,
+    shift: Centering | None = None,
 ) -> CrossProducts:
     """In-memory cross-products of a design (terms in lme4's order).
 
     ``codes[k]`` are the level codes of term k's grouping factor,
     ``Zs[k]`` its raw n × S_k model matrix, ``nls[k]`` its number of levels.
+    X and y are shifted and scaled by ``shift`` (by default
+    :meth:`Centering.from_rows` of these rows) before any product is formed.
     """
     n, p = X.shape
     if weights is None:
@@ -96,6 +112,9 @@ def crossprod(
             sum_log_w = float(np.sum(np.log(weights)))
     dims = [TermDims(nl, Z.shape[1]) for nl, Z in zip(nls, Zs)]
     check_dense_rest(sum(d.q for d in dims[1:]) + p + 1, [(d.nl, d.S) for d in dims], p)
+    if shift is None:
+        shift = Centering.from_rows(X, y, weights)
+    X, y = shift.transform(X, y)
 
     def wt(a: np.ndarray) -> np.ndarray:
         if sw is None:
@@ -120,7 +139,7 @@ def crossprod(
         for s in range(S1):
             for j in range(p + 1):
                 A21[j, s::S1] = np.bincount(c1, weights=Xy[:, j] * Z1[:, s], minlength=d1.nl)
-        return CrossProducts(dims, A11, A21, Xy.T @ Xy, n, p, sum_log_w)
+        return CrossProducts(dims, A11, A21, Xy.T @ Xy, n, p, sum_log_w, shift)
     rest_sparse = [_term_matrix(c, wt(Z), nl) for c, Z, nl in zip(codes[1:], Zs[1:], nls[1:])]
     Z1m = _term_matrix(c1, Z1, d1.nl).tocsc()
     # A21: rest' W Z1 (sparse rows for terms 2..K, dense rows for X and y)
@@ -142,4 +161,4 @@ def crossprod(
         A22[offs[a] : offs[a + 1], offs[-1] :] = zx
         A22[offs[-1] :, offs[a] : offs[a + 1]] = zx.T
     A22[offs[-1] :, offs[-1] :] = Xy.T @ Xy
-    return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w)
+    return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w, shift)

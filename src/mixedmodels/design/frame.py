@@ -177,11 +177,16 @@ def drop_dependent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 
     Mirrors R's ``qr(X, tol = 1e-7)`` limited pivoting used by lme4: a column
     whose residual norm, after projecting on the kept columns before it, is
-    below ``tol`` times its own norm is dropped.
+    below ``tol`` times its own norm is dropped. The test is scale-free:
+    columns are first scaled by the power of two nearest their largest
+    entry (exactly, so 1e±200 neither overflows nor underflows the norms).
     """
     n, p = X.shape
     if p == 0:
         return np.arange(0)
+    with np.errstate(divide="ignore"):
+        _, expo = np.frexp(np.max(np.abs(X), axis=0) if n else np.zeros(p))
+    X = np.ldexp(X, -expo[None, :])
     norms = np.linalg.norm(X, axis=0)
     if p <= n and np.all(norms > 0):
         # full rank (the common case) in one QR: |R_jj| is column j's residual norm

@@ -71,7 +71,9 @@ def _kr(model: Any) -> Any:
 def satterthwaite_ddf(model: Any, L: np.ndarray) -> float:
     """ν = 2 (l'Vl)² / (g'Ag) for one contrast row l."""
     dv = _derivs(model)
-    l = np.asarray(L, dtype=float).ravel()
+    l = np.asarray(L, dtype=float).ravel() / dv.beta_scale  # on β* (ν is unit-free)
+    if np.any(l):
+        l = l / np.max(np.abs(l))
     var = float(l @ dv.vcov @ l)
     g = np.array([l @ J @ l for J in dv.jacobian])
     return float(2.0 * var**2 / (g @ dv.vcov_varpar() @ g))
@@ -88,8 +90,7 @@ def contrast_test(model: Any, L: Any, ddf: str = "Satterthwaite") -> pd.DataFram
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, adj.phi_adj, L))
         df = np.array([kr_ddf(l[None, :], adj)[0] for l in L])
     else:
-        V = model._vcov_unscaled * model._sigma**2
-        se = np.sqrt(np.einsum("ij,jk,ik->i", L, V, L))
+        se = model._contrast_se(L)
         df = (np.array([satterthwaite_ddf(model, l) for l in L]) if ddf == "Satterthwaite"
               else np.full(len(L), np.nan))
     t = est / se
@@ -116,7 +117,10 @@ def _satterthwaite_f(model: Any, L: np.ndarray, eps: float = 1.4901161193847656e
     """
     dv = _derivs(model)
     A = dv.vcov_varpar()
-    beta = np.asarray(model._beta)
+    beta = np.asarray(model._beta) * dv.beta_scale  # β* and L* (see VarparDerivatives)
+    L = L / dv.beta_scale
+    big = np.max(np.abs(L), axis=1, keepdims=True)
+    L = L / np.where(big > 0, big, 1.0)  # F and its df do not depend on the rows' scale
     if L.shape[0] == 1:
         PtL, d = L, np.array([float(L[0] @ dv.vcov @ L[0])])
     else:

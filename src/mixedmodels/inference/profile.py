@@ -39,7 +39,6 @@ import nlopt
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
-from scipy.linalg import solve_triangular
 
 from ..linalg import BlockedCholesky, FactorizationError
 from ..linalg.threads import model_limited
@@ -142,14 +141,9 @@ class _Profiler:
 
     def beta_and_var(self, j: int) -> tuple[float, float]:
         """β̂_j(θ) and V_jj(θ) = [(R_X'R_X)⁻¹]_jj at the last factored θ."""
-        L = self.factor.L22
-        rz, p = self.rz, self.p
-        Lxx = np.tril(L[rz : rz + p, rz : rz + p])
-        beta = solve_triangular(Lxx, L[-1, rz : rz + p], lower=True, trans="T")
-        e = np.zeros(p)
-        e[j] = 1.0
-        col = solve_triangular(Lxx, e, lower=True)
-        return float(beta[j]), float(col @ col)
+        beta = self.factor.beta()
+        row = self.factor.rx_inverse()[j]  # V = R_X⁻¹R_X⁻ᵀ, so V_jj = |row j of R_X⁻¹|²
+        return float(beta[j]), float(row @ row)
 
     def T(self, theta: np.ndarray, k: int) -> np.ndarray:
         T = np.zeros((self.sizes[k], self.sizes[k]))

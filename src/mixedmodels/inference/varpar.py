@@ -19,6 +19,7 @@ so the whole Hessian costs 2·(2k + k(k−1)) factorizations for k = dim θ.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +32,19 @@ __all__ = ["VarparDerivatives", "varpar_derivatives"]
 
 @dataclass
 class VarparDerivatives:
-    """Hessian of the deviance in (θ, σ) and the Jacobian of V_β (list over varpar)."""
+    """Hessian of the deviance in (θ, σ) and the Jacobian of V_β (list over varpar).
+
+    All in scaled units: σ in units of κ (the response scale of the
+    cross-products) and V_β, its Jacobian for β* = β·``beta_scale`` (β_j d_j/κ).
+    A contrast l on β is l* = l/``beta_scale`` on β*: l'β = l*'β*, l'V_β l = κ² l*'V* l*.
+    Satterthwaite's df and F are invariant to these units.
+    """
 
     varpar: np.ndarray
     hessian: np.ndarray  # (k+1, k+1)
     jacobian: list[np.ndarray]  # k+1 matrices p × p
-    vcov: np.ndarray  # V_β at the estimates
+    vcov: np.ndarray  # V_β* at the estimates
+    beta_scale: np.ndarray  # (p,): β* = β · beta_scale
 
     def vcov_varpar(self, tol: float = 1e-6) -> np.ndarray:
         """2 H⁺ over the positive eigenvalues (lmerTest's ``vcov_varpar``)."""
@@ -62,19 +70,24 @@ def varpar_derivatives(
     The model's factor is refactored at the shifted θ and restored at θ̂ afterwards.
     """
     theta = np.asarray(model._theta, dtype=float)
-    sigma = float(model._sigma)
     reml = bool(model.REML)
     factor = model.factor
     cp = model.cp
+    shift = cp.shift
+    # work in units of y/κ and β_j·d_j/κ (κ = s, d the column scales, powers of two):
+    # every quantity is then O(1), whatever the scale of y and of X's columns
+    kappa = shift.s
+    sigma = float(model._sigma) / kappa
+    ld_x_shift = 2.0 * shift.log_det_M
     k = theta.size
     p = cp.p
     nprime = cp.n - p if reml else cp.n
 
     def at(th: np.ndarray) -> tuple[float, float, np.ndarray]:
-        ld_z, ld_x, pwrss = factor.update(th)
-        rx = factor.rx()
-        rxinv = np.linalg.inv(rx) if p else rx
-        return ld_z + (ld_x if reml else 0.0), pwrss, rxinv @ rxinv.T
+        ld_z, ld_x, _ = factor.update(th)
+        pwrss = math.exp(factor.log_pwrss - 2.0 * shift.log_s)
+        rxinv = factor.rx_inverse_scaled()
+        return ld_z + (ld_x - ld_x_shift if reml else 0.0), pwrss, rxinv @ rxinv.T
 
     try:
         c0, w0, v0 = at(theta)
@@ -120,4 +133,4 @@ def varpar_derivatives(
     H[:k, k] = H[k, :k] = -2.0 * gw / sigma**3
     H[k, k] = 6.0 * w0 / s2**2 - 2.0 * nprime / s2
     jac = [s2 * m for m in dv] + [2.0 * sigma * v0]
-    return VarparDerivatives(np.append(theta, sigma), H, jac, s2 * v0)
+    return VarparDerivatives(np.append(theta, sigma), H, jac, s2 * v0, shift.d / kappa)

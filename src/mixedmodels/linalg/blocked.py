@@ -20,9 +20,17 @@ solve and one GEMM) or, for large crossed designs, as one sparse
 matrix-vector product ``G c`` whose operator G (fixed pattern of level
 pairs) is precomputed once — the same work MixedModels.jl does in its
 sparse rank-k update, but vectorized.
+
+The blocks hold the shifted and scaled X̃, ỹ of ``cp.shift``
+(:mod:`mixedmodels.crossprod.centering`); so does L22. Everything the
+factor reports — ``update``'s log|R_X|² and pwrss, ``log_pwrss``,
+``solve``, ``beta``, ``rx`` and ``rx_inverse`` — is mapped back to the
+original units here, in one place.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +62,11 @@ class BlockedCholesky:
     ):
         check_dense_rest(cp.r, [(d.nl, d.S) for d in cp.dims], cp.p)
         self.cp = cp
+        self.shift = cp.shift
+        self._ld_x_shift = 2.0 * self.shift.log_det_M
+        self._log_s2 = 2.0 * self.shift.log_s
+        self._s2 = self.shift.s * self.shift.s
+        self.log_pwrss = float("nan")
         self.tri = tri_index
         self.ntheta = [len(t[0]) for t in tri_index]
         self.theta_offsets = np.cumsum([0] + self.ntheta)
@@ -212,8 +225,10 @@ class BlockedCholesky:
         return T
 
     def update(self, theta: np.ndarray) -> tuple[float, float, float]:
-        """Refactor at θ. Returns (log|L_Z|², log|R_X|², pwrss).
+        """Refactor at θ. Returns (log|L_Z|², log|R_X|², pwrss) in the original units.
 
+        pwrss = s² p̃ overflows to inf for a response near 1e154 and beyond;
+        ``log_pwrss`` (set here too) is always finite where p̃ > 0.
         Raises :class:`FactorizationError` when Ω(θ) is not positive definite.
         """
         with blas_threads(self.blas_threads):
@@ -265,8 +280,17 @@ class BlockedCholesky:
         add = np.add.reduce
         logdet_z = logdet1 + 2.0 * float(add(logd[:rz])) if rz else logdet1
         logdet_x = 2.0 * float(add(logd[rz : rz + self.p]))
-        pwrss = float(L[-1, -1]) ** 2
+        logdet_x, pwrss, self.log_pwrss = self.original_units(logdet_x, float(L[-1, -1]))
         return logdet_z, logdet_x, pwrss
+
+    def original_units(self, ld_x_t: float, l_last: float) -> tuple[float, float, float]:
+        """(log|R_X|², pwrss, log pwrss) from log|R̃_X|² and L's last diagonal entry √p̃.
+
+        log|R_X|² = log|R̃_X|² + 2 Σ log d_j, pwrss = s² p̃, log pwrss = log p̃ + 2 log s.
+        """
+        pw_t = l_last * l_last
+        log_pw = (math.log(pw_t) if pw_t > 0.0 else -math.inf) + self._log_s2
+        return ld_x_t + self._ld_x_shift, pw_t * self._s2, log_pw
 
     def _term1_chol(self, T1: np.ndarray) -> np.ndarray:
         """Cholesky factors of M_l = T₁'A11_l T₁ + I for every level of term 1."""
@@ -380,7 +404,22 @@ class BlockedCholesky:
 
     # -- after convergence ----------------------------------------------------
     def solve(self) -> tuple[list[np.ndarray], np.ndarray]:
-        """Spherical random effects u (per term, (nl, S)) and β at the last θ."""
+        """Spherical random effects u (per term, (nl, S)) and β at the last θ (original units)."""
+        us, beta_t = self._solve_shifted()
+        s = self.shift.s
+        return [s * u for u in us], self.shift.beta(beta_t)
+
+    def beta(self) -> np.ndarray:
+        """β̂(θ) at the last θ (original units), from the X̃ and ỹ rows of L22 alone."""
+        rz, p = self.rz, self.p
+        if not p:
+            return np.zeros(0)
+        Lxx = np.tril(self.L22[rz : rz + p, rz : rz + p])
+        beta_t = solve_triangular(Lxx, self.L22[-1, rz : rz + p], lower=True, trans="T")
+        return self.shift.beta(beta_t)
+
+    def _solve_shifted(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """ũ and β̃ of the shifted model (see :mod:`mixedmodels.crossprod.centering`)."""
         L = self.L22
         r, rz, p = self.r, self.rz, self.p
         Lr = np.tril(L[:-1, :-1])
@@ -406,7 +445,19 @@ class BlockedCholesky:
         return us, beta
 
     def rx(self) -> np.ndarray:
-        """R_X (upper triangular p × p) with R_X'R_X = X'V⁻¹X / σ² structure."""
+        """R_X (upper triangular p × p) with R_X'R_X = X'V⁻¹X / σ² structure: R̃_X M."""
+        return self.shift.rx(self._rx_shifted())
+
+    def rx_inverse(self) -> np.ndarray:
+        """R_X⁻¹ = M⁻¹ R̃_X⁻¹ (so (R_X'R_X)⁻¹ = R_X⁻¹R_X⁻ᵀ) without forming R_X."""
+        return self.shift.rx_inverse(self._rx_shifted())
+
+    def rx_inverse_scaled(self) -> np.ndarray:
+        """D R_X⁻¹ = (M D⁻¹)⁻¹ R̃_X⁻¹ (D = diag of X's column scales): O(1) entries
+        at any scale of X, with (R_X'R_X)⁻¹ = D⁻¹ (D R_X⁻¹)(D R_X⁻¹)' D⁻¹."""
+        return self.shift.rx_inverse_scaled(self._rx_shifted())
+
+    def _rx_shifted(self) -> np.ndarray:
         rz, p = self.rz, self.p
         return np.tril(self.L22[rz : rz + p, rz : rz + p]).T
 

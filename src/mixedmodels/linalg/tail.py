@@ -58,6 +58,7 @@ class TailProfile:
         first_tail_term: int,
         criterion: Callable[[float, float, float], float],
     ):
+        """``criterion(log|L_Z|², log|R_X|², log pwrss)`` in the original units."""
         self.factor = factor
         self.criterion = criterion
         cp = factor.cp
@@ -125,6 +126,6 @@ class TailProfile:
         logd = np.log(U.diagonal())
         add = np.add.reduce
         ld_z = self.ld_head + 2.0 * float(add(logd[:tz]))
-        ld_x = 2.0 * float(add(logd[tz : tz + self.p]))
-        pwrss = float(U[-1, -1]) ** 2
-        return self.criterion(ld_z, ld_x, pwrss)
+        ld_x_t = 2.0 * float(add(logd[tz : tz + self.p]))
+        ld_x, _, log_pwrss = self.factor.original_units(ld_x_t, float(U[-1, -1]))
+        return self.criterion(ld_z, ld_x, log_pwrss)

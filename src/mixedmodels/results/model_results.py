@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError, ConvergenceWarning, SingularFitWarning
+from ..errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
 from ..optimize import convergence_messages
 from .html import RichRepr
 from .varcorr import VarCorr, VarCorrTerm
@@ -90,8 +90,19 @@ class MixedModelResults(RichRepr):
 
     @property
     def vcov(self) -> pd.DataFrame:
-        """Covariance of β̂: σ̂² (R_X'R_X)⁻¹ (lme4's ``vcov``)."""
-        v = self._vcov_unscaled * self._dispersion
+        """Covariance of β̂: σ̂² (R_X'R_X)⁻¹ (lme4's ``vcov``).
+
+        Raises :class:`~mixedmodels.errors.DataError` where an entry exceeds
+        double precision (σ̂ beyond ~1e154); standard errors, t values and
+        correlations stay available through their own scale-safe paths.
+        """
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            v = self._vcov_unscaled * self._dispersion
+        if not np.all(np.isfinite(v)):
+            raise DataError(
+                f"vcov(β̂) overflows double precision (σ̂ = {self._sigma:.3g}): divide the "
+                "response by a power of ten and refit; fixef_se and summary() still work"
+            )
         names = self.design.x_names
         return pd.DataFrame(v, index=names, columns=names)
 
@@ -99,11 +110,40 @@ class MixedModelResults(RichRepr):
     def _dispersion(self) -> float:
         return self._sigma**2
 
+    def _contrast_se(self, L: np.ndarray) -> np.ndarray:
+        """√(l' vcov l) for each row l of L, without forming σ̂²·vcov.
+
+        With the LMM's scaled root (``_vcov_root`` = (d, D R_X⁻¹), D = diag d),
+        se = σ̂ ‖(l/d)' (D R_X⁻¹)‖, a norm taken on rows scaled to max 1: finite at
+        any scale of y and of X's columns.
+        """
+        L = np.atleast_2d(np.asarray(L, dtype=float))
+        root = getattr(self, "_vcov_root", None)
+        if root is None:
+            return np.sqrt(np.einsum("ij,jk,ik->i", L, self._vcov_unscaled, L) * self._dispersion)
+        d, R = root
+        A = (L / d) @ R
+        big = np.max(np.abs(A), axis=1) if A.size else np.zeros(len(L))
+        safe = np.where(big > 0, big, 1.0)
+        return self._sigma * big * np.sqrt(np.sum((A / safe[:, None]) ** 2, axis=1))
+
+    def _fixef_corr(self) -> np.ndarray:
+        """Correlation of β̂ (scale-free: rows of D R_X⁻¹ normalized)."""
+        root = getattr(self, "_vcov_root", None)
+        if root is None:
+            v = self.vcov.to_numpy()
+            sd = np.sqrt(np.diag(v))
+            return v / np.outer(sd, sd)
+        R = root[1]
+        R = R / np.max(np.abs(R), axis=1, keepdims=True)
+        R = R / np.sqrt(np.sum(R * R, axis=1, keepdims=True))
+        return R @ R.T
+
     @property
     def fixef_se(self) -> pd.Series:
         """Standard errors of β̂."""
         return pd.Series(
-            np.sqrt(np.diag(self._vcov_unscaled) * self._dispersion),
+            self._contrast_se(np.eye(len(self._beta))),
             index=self.design.x_names,
             name="Std. Error",
         )

@@ -232,9 +232,7 @@ class LmerSummary(RichRepr):
         """Row names, column names and lower-triangle cells of the fixed effects' correlation."""
         names = [str(i) for i in self.coefficients.index]
         p = len(names)
-        v = self.model.vcov.to_numpy()
-        sd = np.sqrt(np.diag(v))
-        corr = v / np.outer(sd, sd)
+        corr = self.model._fixef_corr()
         cells = format_num(np.round(corr, 3).ravel(), nsmall=3)
         rows = abbreviate(names, 11)[1:]
         cols = abbreviate(names, 6)[:-1]

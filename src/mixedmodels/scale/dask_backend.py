@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..crossprod import CrossProducts, crossprod
+from ..crossprod import Centering, CrossProducts, crossprod
+from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import build_matrix
 from ..design.variables import (
     Categorical,
@@ -50,9 +51,12 @@ from .model import SufficientStatsLMM
 __all__ = ["lmer_dask", "crossprod_dask", "DaskSource"]
 
 
-def _add(a: tuple[CrossProducts, np.ndarray], b: tuple[CrossProducts, np.ndarray]) -> Any:
-    ca, ga = a
-    cb, gb = b
+_Partial = tuple[CrossProducts, np.ndarray, np.ndarray]
+
+
+def _add(a: _Partial, b: _Partial) -> _Partial:
+    ca, ga, na = a
+    cb, gb, nb = b
     cp = CrossProducts(
         ca.dims,
         ca.A11 + cb.A11,
@@ -61,8 +65,9 @@ def _add(a: tuple[CrossProducts, np.ndarray], b: tuple[CrossProducts, np.ndarray
         ca.n + cb.n,
         ca.p,
         ca.sum_log_w + cb.sum_log_w,
+        ca.shift,
     )
-    return cp, ga + gb
+    return cp, ga + gb, na + nb
 
 
 class DaskSource:
@@ -117,18 +122,39 @@ class DaskSource:
         w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
         return codes, Zs, X, y, w
 
-    def partial(self, pdf: pd.DataFrame) -> tuple[CrossProducts, np.ndarray]:
-        """One partition's blocks and its unweighted X'X."""
-        codes, Zs, X, y, w = self.coded(pdf)
-        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w)
-        return cp, X.T @ X
+    def centering(self) -> Centering:
+        """Shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows.
 
-    def crossprod(self) -> tuple[CrossProducts, np.ndarray]:
+        Partitions are read in order until that many rows are in hand
+        (usually the first one only); the in-memory rule on the same rows.
+        """
+        got: list[pd.DataFrame] = []
+        count = 0
+        for i in range(self.ddf.npartitions):
+            pdf = self.ddf.get_partition(i).compute()
+            got.append(pdf)
+            count += len(pdf)
+            if count >= SAMPLE_ROWS:
+                break
+        _, _, X, y, w = self.coded(pd.concat(got).iloc[:SAMPLE_ROWS])
+        intercept = X.shape[1] > 0 and not self.design.x_columns[0]
+        return Centering.from_rows(X, y, w, intercept)
+
+    def partial(self, pdf: pd.DataFrame, shift: Centering) -> _Partial:
+        """One partition's blocks; for the rank check its unweighted X̃'X̃ and Σ (X/d)²."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift)
+        Xt, _ = shift.transform(X, y)
+        Xd = X / shift.d
+        return cp, Xt.T @ Xt, np.einsum("ij,ij->j", Xd, Xd)
+
+    def crossprod(self) -> _Partial:
         """Σ over partitions of the blocks (a tree reduction of delayed partials)."""
         import dask
         from dask import delayed
 
-        parts = [delayed(self.partial)(p) for p in self.ddf.to_delayed()]
+        shift = self.centering()
+        parts = [delayed(self.partial)(p, shift) for p in self.ddf.to_delayed()]
         while len(parts) > 1:
             nxt = [delayed(_add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
             if len(parts) % 2:
@@ -308,9 +334,9 @@ def crossprod_dask(
             info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
     design = build_scale_design(parsed, infos, values, n, n_input, weights is not None)
     src = DaskSource(rows, design, infos, codes, weights)
-    cp, G = src.crossprod()
+    cp, G, norms2 = src.crossprod()
     check_finite(cp, design, src.column_stats)
-    cp, keep = drop_dependent(cp, G, design)
+    cp, keep = drop_dependent(cp, G, design, norms2)
     src.x_index = [int(j) for j in keep]
     return cp, design, src
 

@@ -303,18 +303,24 @@ def build_scale_design(
     )
 
 
-def dependent_columns_from_gram(G: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def dependent_columns_from_gram(
+    G: np.ndarray, tol: float = 1e-7, norms2: np.ndarray | None = None
+) -> np.ndarray:
     """Columns to keep, as :func:`mixedmodels.design.drop_dependent_columns`, from X'X.
 
     Column j is dropped when its residual norm after projection on the kept
-    columns before it, √(G_jj − g' G_KK⁻¹ g), is at most ``tol`` · √G_jj.
-    (The Gram matrix carries half the digits of X: columns within about
-    1e-8 relative of the threshold may be classed differently.)
+    columns before it, √(G_jj − g' G_KK⁻¹ g), is at most ``tol`` times its
+    own norm: √G_jj, or √norms2[j] when G is the Gram matrix of columns
+    shifted by multiples of a kept column 0 (X̃_j = (X_j − m_j)/d_j: same
+    residuals, and norms2[j] = Σ (X_j/d_j)²). (The Gram matrix carries half
+    the digits of X: columns within about 1e-8 relative of the threshold may
+    be classed differently.)
     """
     keep: list[int] = []
     for j in range(G.shape[0]):
         gjj = float(G[j, j])
-        if gjj <= 0.0:
+        own = gjj if norms2 is None else float(norms2[j])
+        if gjj <= 0.0 or own <= 0.0:
             continue
         if keep:
             g = G[keep, j]
@@ -322,19 +328,20 @@ def dependent_columns_from_gram(G: np.ndarray, tol: float = 1e-7) -> np.ndarray:
             res2 = gjj - float(g @ sol)
         else:
             res2 = gjj
-        if res2 > 0.0 and np.sqrt(res2) > tol * np.sqrt(gjj):
+        if res2 > 0.0 and np.sqrt(res2) > tol * np.sqrt(own):
             keep.append(j)
     return np.array(keep, dtype=np.intp)
 
 
 def drop_dependent(
-    cp: CrossProducts, G: np.ndarray, design: ScaleDesign
+    cp: CrossProducts, G: np.ndarray, design: ScaleDesign, norms2: np.ndarray | None = None
 ) -> tuple[CrossProducts, np.ndarray]:
     """Drop X columns that depend on earlier ones (lme4's rank check), from X'X.
 
-    Returns the reduced cross-products and the kept column indices.
+    ``G`` and ``norms2`` as :func:`dependent_columns_from_gram`. Returns the
+    reduced cross-products and the kept column indices.
     """
-    keep = dependent_columns_from_gram(G)
+    keep = dependent_columns_from_gram(G, norms2=norms2)
     p = cp.p
     if keep.size == p:
         return cp, keep
@@ -357,7 +364,8 @@ def drop_dependent(
     if sp.issparse(A21):
         A21 = sp.csc_matrix(A21)
     reduced = CrossProducts(
-        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w
+        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w,
+        cp.shift.subset(keep),
     )
     return reduced, keep
 

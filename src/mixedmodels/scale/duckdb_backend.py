@@ -8,6 +8,11 @@ stay in DuckDB:
 * Zₐ'WZ_b per level pair (a > b)                        (GROUP BY cₐ, c_b)
 * [X y]'W[X y], n and Σ log wᵢ                          (one row)
 
+X and y enter shifted and scaled, x̃ⱼ = (xⱼ − mⱼ)/dⱼ and ỹ = (y − c)/s
+(:mod:`mixedmodels.crossprod.centering`), with (c, s, m, d) from the first
+rows (a LIMIT query) before the scans, exactly as ``lmer`` does in memory;
+sums are DuckDB's accurate ``fsum``.
+
 Level codes cₖ come from joins with level tables (``SELECT DISTINCT ...``
 numbered in R's order: numbers numerically, strings by code point, DuckDB
 ENUMs in their own order); X and Z columns are SQL expressions (treatment
@@ -27,7 +32,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..crossprod import CrossProducts, TermDims
+from ..crossprod import Centering, CrossProducts, TermDims
+from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import parse_terms
 from ..errors import DataError
 from ..memory import check_dense_rest
@@ -66,6 +72,7 @@ class DuckDBSource:
         weighted: bool,
         column_sql: dict[str, str] | None = None,
         moments: dict[tuple[str, ...], dict[str, Any]] | None = None,
+        shift: Centering | None = None,
     ):
         self.con = con
         self.prefix = prefix
@@ -74,6 +81,7 @@ class DuckDBSource:
         self.x_index = list(range(len(design.x_columns)))  # view column of each β entry
         self.column_sql = column_sql or {}  # view column (y, w, x0, z0_1...) -> its SQL
         self.moments = moments or {}  # per grouping factor: sums from the first scan
+        self.shift = shift or Centering.identity(len(design.x_columns))
 
     @property
     def view(self) -> str:
@@ -137,7 +145,7 @@ class DuckDBSource:
             if key != ("0.0",):  # Σ log w of unit weights: nothing to sum
                 first.setdefault(key, j)
         cols = [f"{g} AS g{i}" for i, g in enumerate(groups)]
-        cols += [f"sum({exprs[j]}) AS u{j}" for j in first.values()]
+        cols += [f"fsum({exprs[j]}) AS u{j}" for j in first.values()]
         sql = f"SELECT {', '.join(cols)} FROM {self.view if view is None else view}"
         if groups:
             sql += " GROUP BY " + ", ".join(groups)
@@ -177,12 +185,14 @@ class DuckDBSource:
         sums = [np.asarray(res[f"a{len(ex) + e}"], dtype=float) for e in range(len(extra or []))]
         return blk, zx, sums
 
-    def crossprod(self) -> tuple[CrossProducts, np.ndarray]:
-        """All blocks of A; also the unweighted X'X (for the rank check)."""
+    def crossprod(self) -> tuple[CrossProducts, np.ndarray, np.ndarray]:
+        """All blocks of A for X̃ and ỹ (view columns xt{j}, yt); also, for the rank check,
+        the unweighted X̃'X̃ and the squared norms Σ (x_j/d_j)² of the unshifted columns."""
         d = self.design
         terms = d.terms
         p = len(d.x_columns)
-        xy = [f"x{j}" for j in range(p)] + ["y"]
+        shift = self.shift
+        xy = [f"xt{j}" for j in range(p)] + ["yt"]
         w = self._w()
         pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
         # n, Σ log w and [X y]'W[X y]: summed per level of the first term in its GROUP BY
@@ -207,6 +217,9 @@ class DuckDBSource:
                 if a < p:
                     G[a, b] = G[b, a] = row[k]
                     k += 1
+        # Σ (x_j/d_j)² = Σ (x̃_j + a_j)² with a = m/d: no cancellation (x̃ near centered)
+        ratio = shift.m / shift.d
+        norms2 = np.diag(G) + 2.0 * ratio * (G[0] if shift.intercept else 0.0) + n * ratio**2
 
         dims = [TermDims(t.nl, t.S) for t in terms]
         z = [[f"z{k}_{s}" for s in range(t.S)] for k, t in enumerate(terms)]
@@ -218,7 +231,7 @@ class DuckDBSource:
             diag.append(blk)
             zxy.append(zx)
         if len(terms) == 1:
-            return CrossProducts(dims, diag[0], zxy[0], XyXy, n, p, sum_log_w), G
+            return CrossProducts(dims, diag[0], zxy[0], XyXy, n, p, sum_log_w, shift), G, norms2
 
         # level pairs of two terms a > b: Za'WZb
         offs = np.cumsum([0] + [dd.q for dd in dims[1:]])
@@ -270,7 +283,7 @@ class DuckDBSource:
         )
         A21.sum_duplicates()
         A21.sort_indices()
-        return CrossProducts(dims, diag[0], A21, A22, n, p, sum_log_w), G
+        return CrossProducts(dims, diag[0], A21, A22, n, p, sum_log_w, shift), G, norms2
 
     def column_stats(self) -> dict[str, tuple[int, float]]:
         """Per model column (y, x{j}, z{k}_{s}): the count of ±inf and the largest finite |v|."""
@@ -425,7 +438,8 @@ def _prepare(
 
     # one GROUP BY per grouping factor: its levels, n, and every moment the cross-products
     # of its terms need (and, with the first, those of [X y]), in the same scan
-    moments = _group_moments(con, base, joins, parsed, infos, code_col, weights)
+    shift, xy_sql = _centering(con, base, joins, parsed, infos, code_col, weights)
+    moments = _group_moments(con, base, joins, parsed, infos, code_col, weights, xy_sql)
     group_values = {}
     for key, got in moments.items():
         found = list(zip(*(got[f"g{i}"].tolist() for i in range(len(key)))))
@@ -460,6 +474,7 @@ def _prepare(
     sel = [f"{sql_expr(parsed.response)} AS y"]
     sel.append(f"CAST(b.{ident(weights)} AS DOUBLE) AS w" if weights else f"{literal(1.0)} AS w")
     sel += [f"{column_sql(pcs, code_col)} AS x{j}" for j, pcs in enumerate(design.x_columns)]
+    sel += [f"{e} AS xt{j}" for j, e in enumerate(xy_sql[:-1])] + [f"{xy_sql[-1]} AS yt"]
     for k, t in enumerate(design.terms):
         sel.append(f"l{tables.index(t.bar.group_vars)}.code AS c{k}")
         sel += [f"{column_sql(pcs, code_col)} AS z{k}_{s}" for s, pcs in enumerate(t.columns)]
@@ -469,7 +484,7 @@ def _prepare(
     con.execute(f"CREATE OR REPLACE TEMP VIEW {rows} AS SELECT {body} FROM {base} AS b {jn}")
     # the same rows with raw grouping columns, joined only to the level tables of factors
     # used in X or Z: the cross-products group by the raw values (a join per row saved)
-    raw_sel = sel[: 2 + len(design.x_columns)]
+    raw_sel = sel[: 3 + 2 * len(design.x_columns)]
     for k, t in enumerate(design.terms):
         raw_sel += [f"b.{ident(c)} AS g{k}_{i}" for i, c in enumerate(t.bar.group_vars)]
         raw_sel += [f"{column_sql(pcs, code_col)} AS z{k}_{s}" for s, pcs in enumerate(t.columns)]
@@ -483,9 +498,11 @@ def _prepare(
     )
     sql_of = {"y": sql_expr(parsed.response), "w": _weight_sql(weights)}
     sql_of.update({f"x{j}": column_sql(pcs, code_col) for j, pcs in enumerate(design.x_columns)})
+    sql_of.update({f"xt{j}": e for j, e in enumerate(xy_sql[:-1])})
+    sql_of["yt"] = xy_sql[-1]
     for k, t in enumerate(design.terms):
         sql_of.update({f"z{k}_{s}": column_sql(pcs, code_col) for s, pcs in enumerate(t.columns)})
-    return DuckDBSource(con, prefix, design, weights is not None, sql_of, moments)
+    return DuckDBSource(con, prefix, design, weights is not None, sql_of, moments, shift)
 
 
 def _weight_sql(weights: str | None) -> str:
@@ -513,6 +530,41 @@ def product_key(factors: list[str]) -> tuple[str, ...]:
     return tuple(sorted(f for f in factors if f not in (one, "1")))
 
 
+def _centering(
+    con: Any,
+    base: str,
+    joins: list[str],
+    parsed: Any,
+    infos: dict[str, Any],
+    code_col: dict[str, str],
+    weights: str | None,
+) -> tuple[Centering, list[str]]:
+    """The shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows (as ``lmer``
+    in memory), and the SQL of x̃_j = (x_j − m_j)/d_j (1 for the intercept) and ỹ."""
+    fixed = parse_terms(parsed.fixed, parsed.text)
+    x_sql = [column_sql(pcs, code_col) for pcs in column_recipes(fixed, infos)[0]]
+    y_sql = sql_expr(parsed.response)
+    cols = [f"{e} AS x{j}" for j, e in enumerate(x_sql)] + [f"{y_sql} AS y"]
+    cols.append(f"{_weight_sql(weights)} AS w")
+    got = con.execute(
+        f"SELECT {', '.join(cols)} FROM (SELECT * FROM {base} LIMIT {SAMPLE_ROWS}) AS b "
+        f"{' '.join(joins)}"
+    ).fetchnumpy()
+    p = len(x_sql)
+    X = np.zeros((len(got["y"]), p))
+    for j in range(p):
+        X[:, j] = got[f"x{j}"]
+    w = np.asarray(got["w"], dtype=float) if weights else None
+    intercept = p > 0 and x_sql[0] == literal(1.0)
+    shift = Centering.from_rows(X, np.asarray(got["y"], dtype=float), w, intercept)
+    xt = [
+        literal(1.0) if (j == 0 and intercept)
+        else f"((({e}) - {literal(shift.m[j])}) / {literal(shift.d[j])})"
+        for j, e in enumerate(x_sql)
+    ]
+    return shift, xt + [f"((({y_sql}) - {literal(shift.c)}) / {literal(shift.s)})"]
+
+
 def _group_moments(
     con: Any,
     base: str,
@@ -521,15 +573,14 @@ def _group_moments(
     infos: dict[str, Any],
     code_col: dict[str, str],
     weights: str | None,
+    xy: list[str],
 ) -> dict[tuple[str, ...], dict[str, Any]]:
     """Per grouping factor (in the bars' order), one GROUP BY on its raw columns with the
     row count ``n`` and Σ of every product the cross-products of its terms use:
     wZ'Z within each term, w[X y]'Z, and for the first factor also w[X y]'[X y],
     X'X (weighted fits) and Σ log w. Returns per factor the group values ``g{i}``,
     ``n``, and ``sums`` mapping each product's :func:`product_key` to its sums."""
-    fixed = parse_terms(parsed.fixed, parsed.text)
-    x_sql = [column_sql(pcs, code_col) for pcs in column_recipes(fixed, infos)[0]]
-    xy = x_sql + [sql_expr(parsed.response)]
+    x_sql = xy[:-1]  # x̃ and ỹ of :func:`_centering`
     w = [_weight_sql(weights)] if weights else []
     out: dict[tuple[str, ...], dict[str, Any]] = {}
     for gi, key in enumerate(dict.fromkeys(bar.group_vars for bar in parsed.bars)):
@@ -559,7 +610,7 @@ def _group_moments(
                 products[("ln(w)",)] = f"ln({w[0]})"
         keys = [k for k in products if k]  # the empty product (1) is the count
         gcols = ", ".join(f"b.{ident(c)} AS g{i}" for i, c in enumerate(key))
-        sums = ", ".join(f"sum({products[k]}) AS m{j}" for j, k in enumerate(keys))
+        sums = ", ".join(f"fsum({products[k]}) AS m{j}" for j, k in enumerate(keys))
         group = ", ".join(f"b.{ident(c)}" for c in key)
         got = con.execute(
             f"SELECT {gcols}, count(*) AS n, {sums} FROM {base} AS b {' '.join(joins)} "
@@ -625,7 +676,7 @@ def crossprod_duckdb(
             src = _prepare(con, formula, source, weights, explicit)
             bar.update()
             bar.set_postfix_str("cross-products")
-            cp, G = src.crossprod()
+            cp, G, norms2 = src.crossprod()
             bar.update()
         check_finite(cp, src.design, src.column_stats)
     except (
@@ -636,7 +687,7 @@ def crossprod_duckdb(
     ) as exc:
         name = source if isinstance(source, str | os.PathLike) else "the DuckDB source"
         raise DataError(f"cannot read '{name}': {first_line(exc)}") from exc
-    cp, keep = drop_dependent(cp, G, src.design)
+    cp, keep = drop_dependent(cp, G, src.design, norms2)
     src.x_index = [int(j) for j in keep]
     return cp, src.design, src
 

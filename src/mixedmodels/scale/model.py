@@ -88,15 +88,15 @@ class SufficientStatsLMM(LinearMixedModel):
     def moment_start(self) -> np.ndarray:
         """θ₀ of :meth:`LinearMixedModel.moment_start`, its sums taken by the source.
 
-        β_OLS solves X'WX β = X'Wy (from A); then v = Σwe²/Σw and, per scalar
+        β̃_OLS solves X̃'WX̃ β̃ = X̃'Wỹ (from A), mapped back to β; then v = Σwe²/Σw and, per scalar
         term, var(ē_l) − v·mean(1/n_l) as for the in-memory fit.
         """
         src = self._need_source("the moment start")
         cp = self.cp
         p = cp.p
         xy = cp.A22[cp.rz :, cp.rz :]
-        beta = np.linalg.lstsq(xy[:p, :p], xy[:p, p], rcond=None)[0]
-        swe2, sw, per_term = src.moment_sums(beta)
+        beta_t = np.linalg.lstsq(xy[:p, :p], xy[:p, p], rcond=None)[0]  # of X̃, ỹ
+        swe2, sw, per_term = src.moment_sums(cp.shift.beta(beta_t))
         v = swe2 / sw
         comps = []
         for sums, n_l in per_term:
