@@ -383,9 +383,16 @@ def test_infinite_expression_and_overflow(tmp_path) -> None:
         scale.lmer_duckdb(formula, str(path))
     with pytest.raises(mm.errors.DataError, match=match):
         mm.lmer(formula, d)
-    d["Reaction"] *= 1e200
+    # the response and X are shifted and scaled before the sums: y·1e200 fits
+    big = d.assign(Reaction=d["Reaction"] * 1e200)
+    big.to_parquet(path)
+    m = scale.lmer_duckdb(SLEEP, str(path))
+    assert m.sigma / 1e200 == pytest.approx(mm.lmer(SLEEP, d).sigma, rel=1e-6)
+    # Z is never rescaled (that would change the model): its squares can overflow
+    d["Days"] *= 1e200
     d.to_parquet(path)
-    with pytest.raises(mm.errors.DataError, match="overflow: the response 'Reaction'"):
+    match = r"overflow: column 'Days' of the random-effect term \(Days \| Subject\)"
+    with pytest.raises(mm.errors.DataError, match=match):
         scale.lmer_duckdb(SLEEP, str(path))
 
 

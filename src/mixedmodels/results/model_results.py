@@ -96,19 +96,29 @@ class MixedModelResults(RichRepr):
         double precision (σ̂ beyond ~1e154); standard errors, t values and
         correlations stay available through their own scale-safe paths.
         """
+        disp = self._dispersion
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            v = self._vcov_unscaled * self._dispersion
+            v = self._vcov_unscaled * disp
         if not np.all(np.isfinite(v)):
             raise DataError(
-                f"vcov(β̂) overflows double precision (σ̂ = {self._sigma:.3g}): divide the "
-                "response by a power of ten and refit; fixef_se and summary() still work"
+                "vcov(β̂) overflows double precision (a fixed-effect column near 1e-154 or "
+                "below): rescale that column and refit; fixef_se and summary() still work"
             )
         names = self.design.x_names
         return pd.DataFrame(v, index=names, columns=names)
 
     @property
     def _dispersion(self) -> float:
-        return self._sigma**2
+        """σ̂²; a clear error where it exceeds double precision (σ̂ beyond ~1.3e154)."""
+        s2 = float(self._sigma) * float(self._sigma)
+        if math.isinf(s2):
+            raise DataError(
+                f"the residual variance σ̂² = ({self._sigma:.4g})² exceeds double precision, "
+                "so variances and covariances cannot be reported: divide the response by a "
+                "power of ten (estimates scale back exactly) and refit; fixef, fixef_se, "
+                "sigma and theta are available"
+            )
+        return s2
 
     def _contrast_se(self, L: np.ndarray) -> np.ndarray:
         """√(l' vcov l) for each row l of L, without forming σ̂²·vcov.

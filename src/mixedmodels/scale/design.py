@@ -416,7 +416,9 @@ def check_finite(
     names = {"y": f"the response '{design.response}'"}
     names.update({k: f"column '{nm}' of {w}" for k, (nm, w) in where.items()})
     largest = sorted(stats.items(), key=lambda kv: -kv[1][1])
-    big = [names[k] for k, (_, m) in largest if m > 1e150] or [names[largest[0][0]]]
+    # y and X enter scaled (crossprod.centering): only Z's squares can overflow
+    big = [names[k] for k, (_, m) in largest if m > 1e150 and k.startswith("z")]
+    big = big or [names[largest[0][0]]]
     raise DataError(
         f"the sums of squares and cross-products overflow: {', '.join(big)} has values too "
         f"large (up to {largest[0][1][1]:.3g}) to square in double precision; rescale it"
