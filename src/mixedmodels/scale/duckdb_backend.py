@@ -219,7 +219,8 @@ class DuckDBSource:
                     k += 1
         # Σ (x_j/d_j)² = Σ (x̃_j + a_j)² with a = m/d: no cancellation (x̃ near centered)
         ratio = shift.m / shift.d
-        norms2 = np.diag(G) + 2.0 * ratio * (G[0] if shift.intercept else 0.0) + n * ratio**2
+        with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
+            norms2 = np.diag(G) + 2.0 * ratio * (G[0] if shift.intercept else 0.0) + n * ratio**2
 
         dims = [TermDims(t.nl, t.S) for t in terms]
         z = [[f"z{k}_{s}" for s in range(t.S)] for k, t in enumerate(terms)]
