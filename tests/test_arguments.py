@@ -141,6 +141,10 @@ def test_glmer_family_link_nagq() -> None:
         mm.glmer(f, cbpp, family="binomial", na_action="pass")
     with pytest.raises(ArgumentError, match="start must be 1 number"):
         mm.glmer(f, cbpp, family="binomial", start=[1.0, 1.0])
+    with pytest.raises(ArgumentError, match=r"start\['fixef'\] must be 4 numbers .*period2"):
+        mm.glmer(f, cbpp, family="binomial", start={"theta": [1.0], "fixef": [0.0, 1.0]})
+    with pytest.raises(ArgumentError, match="NaN"):
+        mm.glmer(f, cbpp, family="binomial", start={"fixef": [0.0, 1.0, np.nan, 0.0]})
     with pytest.raises(ArgumentError, match="control="):
         mm.glmer(f, cbpp, family="binomial", control=mm.OptimizerControl())
     assert arguments.check_nagq(np.int64(3)) == 3
@@ -277,3 +281,14 @@ def test_glmer_na_exclude_pads_with_nan() -> None:
         np.testing.assert_allclose(np.delete(padded, [2, 7]), plain)
     assert str(excl.summary()) == str(omit.summary())
     assert len(excl.augment()) == len(cbpp) - 2
+
+
+def test_weights_checked(sleep) -> None:
+    with pytest.raises(DataError, match="weights must be non-negative; found 180 negative"):
+        mm.lmer(F, sleep, weights=-np.ones(len(sleep)))
+    with pytest.raises(DataError, match="weights has 3 values but the data has 180 rows"):
+        mm.lmer(F, sleep, weights=np.ones(3))
+    # missing weights drop their rows, as R's na.omit
+    w = np.ones(len(sleep))
+    w[:5] = np.nan
+    assert mm.lmer(F, sleep, weights=w).nobs == 175

@@ -30,6 +30,7 @@ __all__ = [
     "NA_ACTIONS",
     "check_control",
     "check_family",
+    "check_fixef_start",
     "check_flag",
     "check_formula",
     "check_level",
@@ -175,6 +176,26 @@ def check_start(
             f"negative: {', '.join(which)}",
         )
     return x
+
+
+def check_fixef_start(start: Any, names: Sequence[str], name: str = "start['fixef']") -> None:
+    """Starting fixed effects (glmer's ``start={"fixef": ...}``): one finite value per
+    column of X."""
+    if start is None:
+        return
+    try:
+        x = np.asarray(start, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ArgumentError(name, start, f"{len(names)} numbers (the fixed effects)") from None
+    if x.size != len(names):
+        raise ArgumentError(
+            name,
+            start,
+            f"{len(names)} number{'s' if len(names) != 1 else ''} (the fixed effects: "
+            f"{', '.join(names)}), got {x.size}",
+        )
+    if not np.all(np.isfinite(x)):
+        raise ArgumentError(name, start, "finite numbers; it has NaN or infinite values")
 
 
 def check_control(control: Any, cls: type, name: str = "control") -> Any:

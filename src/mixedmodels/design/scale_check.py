@@ -32,8 +32,8 @@ def check_scale_x(
     continuous = ~np.all((X == 0) | (X == 1), axis=0)
     if not continuous.any():
         return False
-    sd = X[:, continuous].std(axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):  # inf or huge entries give an inf/NaN sd, not a warning
+        sd = X[:, continuous].std(axis=0, ddof=1)
         logsd = np.log(sd)
         spread = logsd[:, None] - logsd[None, :]
     limit = math.log(tol)

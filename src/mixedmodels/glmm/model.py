@@ -635,4 +635,6 @@ def glmer(
         start = start.to_numpy()
     theta_start = start.get("theta") if isinstance(start, dict) else start
     arguments.check_start(theta_start, model.lower, model.theta_names)
+    if isinstance(start, dict):
+        arguments.check_fixef_start(start.get("fixef", start.get("beta")), design.x_names)
     return model.fit(start=start)
