@@ -60,6 +60,24 @@ def test_fits_run_on_one_thread(monkeypatch):
     assert np.isfinite(sleep.reml_criterion)
 
 
+def test_lmm_results_at_the_optimum_on_one_thread(monkeypatch):
+    """β̂, R_X⁻¹ and the fitted values of a small LMM (fit and refit) are computed under
+    the fit's thread limit: busy-waiting BLAS threads make even 2×2 solves slow."""
+    monkeypatch.delenv("MIXEDMODELS_BLAS_THREADS", raising=False)
+    seen: list[int | None] = []
+    original = mm.lmm.LinearMixedModel._finalize
+
+    def spy(self, theta):
+        seen.append(threads._current)
+        return original(self, theta)
+
+    monkeypatch.setattr(mm.lmm.LinearMixedModel, "_finalize", spy)
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    m.refit(m.y * 1.01)
+    assert seen == [1, 1]
+    assert threads._current is None
+
+
 @pytest.mark.parametrize("order", [50, 5000])
 def test_pwls_policy_matches_size(order):
     assert threads_for(order) == (1 if order <= BIG_ORDER else None)

@@ -137,13 +137,15 @@ class LinearMixedModel(MixedModelResults):
         else:
             x0 = np.concatenate([t.theta_start for t in self.design.terms])
         split = tail_split(self.factor) if self.control.profile_tail else None
-        with blas_threads(self.factor.blas_threads):  # once per fit, by problem size
+        # once per fit, by problem size; the results at θ̂ too: OpenBLAS's busy-waiting
+        # threads make even the 2×2 triangular solves of R_X⁻¹ ~10 ms each on a loaded machine
+        with blas_threads(self.factor.blas_threads):
             if split is None:
                 res = bobyqa(self.objective, x0, self.lower, control=self.control,
                              initial_step=step)
             else:
                 res = self._bobyqa_tail_profiled(split, x0, step)
-        self._set_optimum(res)
+            self._set_optimum(res)
         return self
 
     def _bobyqa_tail_profiled(

@@ -246,6 +246,11 @@ def _fixef(m: Any) -> pd.Series:
     return m.fixef
 
 
+def _fixef_values(m: Any) -> np.ndarray:
+    """β̂ of a replicate without building a Series (the names come from the fit's)."""
+    return m._beta
+
+
 def bootstrap(
     model: Any,
     fn: Callable[[Any], Any] | None = None,
@@ -292,7 +297,8 @@ def bootstrap(
     else:
         ys = simulate(model, nsim, seed=seed, use_u=use_u)
         draws = [ys[:, s] for s in range(nsim)]
-    jobs = [(model, type, data, fn) for data in draws]
+    rep_fn = _fixef_values if fn is _fixef and hasattr(model, "_beta") else fn
+    jobs = [(model, type, data, rep_fn) for data in draws]
     workers = n_jobs or parallel
     rows = []
     with progress_bar(progress, nsim, f"{type} bootstrap") as bar:
