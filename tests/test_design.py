@@ -237,3 +237,38 @@ def test_nested_bars_and_non_ascii_groups_fit(sleep: pd.DataFrame) -> None:
     np.testing.assert_allclose(m.theta, ref.theta, rtol=1e-8)
     m = mm.lmer("Reaction ~ Days + (1 | Sübject)", sleep.rename(columns={"Subject": "Sübject"}))
     np.testing.assert_allclose(m.theta, ref.theta, rtol=1e-8)
+
+
+def test_logical_keeps_false_and_true_as_r(sleep: pd.DataFrame) -> None:
+    """R codes a logical as factor(x, levels = c(FALSE, TRUE)): a level that does not
+    occur gives a zero column, dropped as rank deficient (lme4 1.1-31: fixef
+    (Intercept) 251.40510, Days 10.46729 for both fits)."""
+    for f, d in [
+        ("Reaction ~ Days + I(Reaction > 1000) + (1 | Subject)", sleep),
+        ("Reaction ~ Days + flag + (1 | Subject)", sleep.assign(flag=sleep.Days > 100)),
+    ]:
+        with pytest.warns(RankDeficiencyWarning, match="TRUE"):
+            m = mm.lmer(f, d)
+        np.testing.assert_allclose(m.fixef, [251.40510, 10.46729], rtol=1e-6)
+
+
+def test_response_on_the_right_is_dropped_as_r(sleep: pd.DataFrame) -> None:
+    """lme4 1.1-31: 'the response appeared on the right-hand side and was dropped';
+    fixef 254.4183, θ 0.4211432; an interaction with the response stays."""
+    with pytest.warns(UserWarning, match="appeared on the right-hand side"):
+        m = mm.lmer("Reaction ~ Reaction + (0 + Days | Subject)", sleep)
+    assert list(m.fixef.index) == ["(Intercept)"]
+    np.testing.assert_allclose(m.fixef, [254.4183], rtol=1e-6)
+    np.testing.assert_allclose(m.theta, [0.4211432], rtol=1e-4)
+
+
+def test_response_reproduced_by_the_fixed_effects(sleep: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="reproduce the response 'Reaction' exactly"):
+        mm.lmer("Reaction ~ I(2 * Reaction - 1) + (1 | Subject)", sleep)
+
+
+def test_values_whose_products_overflow(sleep: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match=r"'I\(1e\+308 - Days\)' .* sum overflows"):
+        build_design("Reaction ~ I(1e308 - Days) + (1 | Subject)", sleep)
+    with pytest.raises(DataError, match=r"'I\(1e\+200 \* Days\)' .* squares overflow"):
+        build_design("Reaction ~ (I(1e200 * Days) | Subject)", sleep)

@@ -396,7 +396,7 @@ class LmList(RichRepr):
         self.design = design
         g = to_categorical(data[group], group).take(design.rows)
         ok = g.codes >= 0
-        g = g.take(np.flatnonzero(ok)).drop_unused()
+        g = g.take(np.flatnonzero(ok)).drop_unused(keep_logical=False)
         X, y = design.X[ok], (design.y - design.offset)[ok]
         self.levels = list(g.levels)
         self.fits: dict[str, _OLS] = {}

@@ -47,17 +47,28 @@ __all__ = [
 
 @dataclass
 class Categorical:
-    """A factor: ``codes[i]`` indexes ``levels`` (−1 marks a missing value)."""
+    """A factor: ``codes[i]`` indexes ``levels`` (−1 marks a missing value).
+
+    ``logical`` marks R's logical vectors, which R's model.matrix codes as
+    ``factor(x, levels = c(FALSE, TRUE))``: both levels are kept even when one
+    does not occur (its column is then dropped as rank deficient, as in R).
+    """
 
     codes: np.ndarray
     levels: list[str]
     ordered: bool = False
+    logical: bool = False
 
     def take(self, rows: np.ndarray) -> Categorical:
-        return Categorical(self.codes[rows], self.levels, self.ordered)
+        return Categorical(self.codes[rows], self.levels, self.ordered, self.logical)
 
-    def drop_unused(self) -> Categorical:
-        """Drop levels that do not occur (R's ``drop.unused.levels``)."""
+    def drop_unused(self, keep_logical: bool = True) -> Categorical:
+        """Drop levels that do not occur (R's ``drop.unused.levels``); a logical
+        keeps FALSE and TRUE unless ``keep_logical`` is false (grouping factors)."""
+        if self.logical:
+            if keep_logical:
+                return self
+            return Categorical(self.codes, self.levels, self.ordered).drop_unused()
         k = len(self.levels)
         present = np.zeros(k + 1, dtype=bool)
         present[self.codes] = True  # code −1 (missing) marks the spare last slot
@@ -259,7 +270,7 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
         return Categorical(codes, levels, bool(dt.ordered))
     if pd.api.types.is_bool_dtype(dt):
         codes = np.where(s.isna(), -1, s.fillna(False).astype(bool).astype(np.intp))
-        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
+        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"], logical=True)
     codes, uniques = _hash(s, name, dtype_note)
     if _is_datetime(dt):
         uniq = _as_time_index(uniques)
@@ -279,7 +290,7 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
     if len(uniq) and all(isinstance(u, (bool, np.bool_)) for u in uniq):
         flags = np.array([bool(u) for u in uniq] + [False])  # logical with NA (object dtype)
         out = np.where(codes >= 0, flags[codes].astype(np.intp), -1)
-        return Categorical(out.astype(np.intp), ["FALSE", "TRUE"])
+        return Categorical(out.astype(np.intp), ["FALSE", "TRUE"], logical=True)
     labels = _object_labels(uniq)
     codes, levels = _merge_and_sort(codes, labels, None, inplace=True)
     return Categorical(codes, levels)
@@ -303,7 +314,7 @@ def interaction(factors: list[Categorical]) -> Categorical:
     combinations present, never the product of the numbers of levels.
     """
     if len(factors) == 1:
-        return factors[0].drop_unused()
+        return factors[0].drop_unused(keep_logical=False)
     missing = np.zeros(len(factors[0].codes), dtype=bool)
     for f in factors:
         missing |= f.codes < 0

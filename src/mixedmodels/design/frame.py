@@ -9,6 +9,7 @@ a relative tolerance of 1e-7, a combination of the columns before it).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -256,7 +257,7 @@ def build_design(
             len(parsed.text),
         )
     state = TransformState()
-    fixed = parse_terms(parsed.fixed, parsed.text)
+    fixed = _without_response(parse_terms(parsed.fixed, parsed.text), parsed.response)
     bar_specs: list[TermSpec] = [parse_terms(b.expr, parsed.text) for b in parsed.bars]
 
     response = evaluate(parsed.response, data, state, "the response")
@@ -372,6 +373,7 @@ def build_design(
     # --- fixed effects ---------------------------------------------------------
     X, fixed_spec = build_matrix(fixed, variables, n)
     _check_finite(X, fixed_spec.column_names, "the fixed effects", parsed.text)
+    _check_magnitude(X, fixed_spec.column_names, "the fixed effects", squared=False)
     dropped: list[str] = []
     keep = drop_dependent_columns(X)
     if keep.size < X.shape[1]:
@@ -403,6 +405,7 @@ def build_design(
                 f"the random-effect term {b.text} has no columns", parsed.text, b.position
             )
         _check_finite(Z, zspec.column_names, f"the random-effect term {b.text}", parsed.text)
+        _check_magnitude(Z, zspec.column_names, f"the random-effect term {b.text}", True)
         factor = interaction_factor([groups[g] for g in b.group_vars])
         terms.append(ReTerm(b, factor, Z, zspec.column_names, zspec))
     terms = lme4_order(terms)
@@ -456,6 +459,23 @@ def _numbers_as_text_hint(variables: dict[str, Variable], data: pd.DataFrame) ->
     )
 
 
+def _without_response(spec: TermSpec, response: str) -> TermSpec:
+    """R's model.matrix: "the response appeared on the right-hand side and was
+    dropped" (the term that is the response goes; interactions with it stay)."""
+    from ..formula.deparse import deparse_expr
+
+    y = deparse_expr(response)
+    kept = tuple(t for t in spec.terms if not (len(t) == 1 and deparse_expr(t[0]) == y))
+    if len(kept) == len(spec.terms):
+        return spec
+    warnings.warn(
+        f"the response '{response}' appeared on the right-hand side and was dropped",
+        UserWarning,
+        stacklevel=4,
+    )
+    return dataclasses.replace(spec, terms=kept)
+
+
 def _check_finite(M: np.ndarray, names: list[str], where: str, formula: str) -> None:
     """R's "NA/NaN/Inf in 'x'": a model matrix column with ±Inf (``log(0)``,
     ``1/0``, an overflow such as ``x * 1e308``) is an error naming the column."""
@@ -474,6 +494,23 @@ def infinite_column_error(name: str, where: str, count: int, n: int, formula: st
         f"(of {n} rows) in '{formula}': a model matrix must be finite (R: "
         "NA/NaN/Inf in 'x'); change the expression (e.g. log(x + 1) for x >= 0) or drop "
         "those rows"
+    )
+
+
+def _check_magnitude(M: np.ndarray, names: list[str], where: str, squared: bool) -> None:
+    """Refuse columns whose sums (fixed effects) or squares (random-effect terms,
+    whose cross-products are formed as they are) overflow double precision."""
+    with np.errstate(over="ignore"):
+        big = np.abs(M).max(axis=0) ** 2 if squared else np.abs(M).sum(axis=0)
+    bad = np.flatnonzero(~np.isfinite(big))
+    if bad.size == 0:
+        return
+    j = int(bad[0])
+    raise DataError(
+        f"column '{names[j]}' of {where} has values as large as "
+        f"{float(np.abs(M[:, j]).max()):.3g}: "
+        f"{'their squares overflow' if squared else 'their sum overflows'} double precision; "
+        "rescale the variable (e.g. divide by a power of 10)"
     )
 
 
@@ -496,8 +533,9 @@ def numeric_response(design: Design) -> np.ndarray:
 
 
 def check_response_varies(design: Design) -> None:
-    """A linear mixed model of a constant response (after the offset) has no
-    variance to estimate: a clear error rather than a degenerate fit."""
+    """A linear mixed model of a constant response (after the offset), or of a
+    response the fixed effects reproduce exactly (‖y − Xβ̂‖ ≤ 1e-10 ‖y − ȳ‖), has
+    no variance to estimate: a clear error rather than a degenerate fit."""
     if isinstance(design.response, Categorical) or design.y.ndim != 1:
         return  # numeric_response names the problem
     if design.n > 1 and np.ptp(design.y - design.offset) == 0:
@@ -509,3 +547,15 @@ def check_response_varies(design: Design) -> None:
             "a linear mixed model cannot estimate variances from it (lme4 fails to converge "
             "on it); check the response column"
         )
+    z = design.y - design.offset
+    if 0 < design.p < design.n:
+        with np.errstate(all="ignore"):
+            coef = np.linalg.lstsq(design.X, z, rcond=None)[0]
+            r = float(np.linalg.norm(z - design.X @ coef))
+            spread = float(np.linalg.norm(z - z.mean()))
+        if r <= 1e-10 * spread:
+            raise DataError(
+                f"the fixed effects {design.x_names} reproduce the response "
+                f"'{design.formula.response}' exactly (the residuals are zero), so no "
+                "variance is left to estimate; is a predictor computed from the response?"
+            )

@@ -232,7 +232,7 @@ def _as_variable(value: Any, expr: str, n: int) -> Variable:
                 expr,
             )
         codes = np.where(np.isnan(flags), -1, flags == 1)
-        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"])
+        return Categorical(codes.astype(np.intp), ["FALSE", "TRUE"], logical=True)
     names: list[str] | None = None
     if isinstance(value, Columns):
         value, names = value.values, value.names

@@ -192,7 +192,7 @@ def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, tuple[st
             if not _NAME.match(n):
                 raise FormulaError(
                     f"grouping factor '{n}' must be a column name (or names joined by ':' "
-                    "or '/')",
+                    "or '/'); for a computed grouping factor add it to the data as a column",
                     formula,
                     pos + max(group.find(n), 0),
                 )
