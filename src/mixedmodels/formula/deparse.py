@@ -387,6 +387,8 @@ def _bar_terms(node: Node) -> tuple[list[Node], bool]:
             return walk(n[1])
         if n[0] == "num" and r_number(n[1]) in (0.0, 1.0):
             return [], r_number(n[1]) == 1.0
+        if n[0] == "name" and n[1] in ("TRUE", "FALSE"):  # R's terms: TRUE is 1
+            return [], n[1] == "TRUE"
         if n[0] == "un" and n[1] in "+-":
             terms, icpt = walk(n[2])
             return ([], None if icpt is None else not icpt) if n[1] == "-" else (terms, icpt)
