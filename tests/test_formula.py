@@ -107,3 +107,26 @@ def test_bar_inside_a_call_is_named(text: str) -> None:
     with pytest.raises(FormulaError, match=r"'\|' inside the call (I|log)\(...\)") as info:
         parse_formula(text)
     assert info.value.position == text.index("|")
+
+
+def test_powers_expand_as_r_and_fast() -> None:
+    """R: (a + b + ...)^p is every interaction up to order p; the power saturates at
+    the number of variables (formulaic alone takes minutes for (a+...+g)^7)."""
+    import time
+
+    from mixedmodels.design.model_matrix import parse_terms
+
+    t0 = time.perf_counter()
+    assert len(parse_terms("(a+b+c+d+e+f+g)^7").terms) == 127
+    assert len(parse_terms("(a+b)^2222").terms) == 3
+    assert parse_terms("(a + log(x))^2").terms == (("a",), ("log(x)",), ("a", "log(x)"))
+    assert parse_terms("a:b^2").terms == (("a", "b"),)
+    assert time.perf_counter() - t0 < 5.0
+    for text in ("(a+b)^1e999", "(a+b)^0", "a^-1", "a^b"):
+        with pytest.raises(FormulaError, match="invalid power in formula"):
+            parse_terms(text)
+
+
+def test_double_bar_with_nothing_in_it() -> None:
+    with pytest.raises(FormulaError, match="has no terms and no intercept"):
+        parse_formula("y ~ x + (FALSE || g)")

@@ -23,6 +23,7 @@ from .crossprod import CrossProducts, crossprod
 from .design import Design, build_design, numeric_response
 from .design.frame import check_response_varies
 from .design.scale_check import check_scale_x
+from .errors import ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
 from .linalg.threads import blas_threads
 from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
@@ -359,4 +360,12 @@ def lmer(
     model.weights_name = weights if isinstance(weights, str) else None
     model.offset_name = offset if isinstance(offset, str) else None
     start = arguments.check_start(start, model.lower, model.theta_names)
-    return model.fit(start=start)
+    try:
+        return model.fit(start=start)
+    except FactorizationError:
+        raise ModelSpecificationError(
+            f"'{design.formula.text}' could not be fitted: the penalized least-squares "
+            "system is not positive definite at the estimate (lme4: 'Downdated VtV is not "
+            "positive definite'); look for predictors computed from the response, "
+            "random-effect columns that repeat fixed ones, or values on extreme scales"
+        ) from None

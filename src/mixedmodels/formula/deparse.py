@@ -145,7 +145,45 @@ def protect_calls(text: str) -> tuple[str, dict[str, str]]:
             continue
         out.append(ch)
         i += 1
-    return re.sub(r"%in%", ":", _formula_constants("".join(out), text)), calls
+    protected = _expand_powers(_formula_constants("".join(out), text), text)
+    return re.sub(r"%in%", ":", protected), calls
+
+
+_POWER = re.compile(r"\^\s*(\d+)")
+_VARIABLE = re.compile(r"(?:[^\W\d]|\.)[\w.]*")
+
+
+def _expand_powers(text: str, original: str) -> str:
+    """``X^p`` written as the product ``(X*X*...*X)``, R's meaning of a power in a
+    formula (all interactions up to order p). The power is capped at the number
+    of variables in ``X``, where the expansion stops growing (formulaic expands
+    powers in time exponential in p)."""
+    from ..errors import FormulaError
+
+    if re.search(r"\^\s*(?!\d)", text) is not None:
+        at = original.find("^")
+        raise FormulaError(
+            "invalid power in formula: '^' must be followed by a whole number, as in "
+            "(a + b)^2",
+            original,
+            at if at >= 0 else None,
+        )
+    while (m := _POWER.search(text)) is not None:
+        end = len(text[: m.start()].rstrip())
+        if end and text[end - 1] == ")":
+            depth, start = 0, end - 1
+            for start in range(end - 1, -1, -1):
+                depth += {")": 1, "(": -1}.get(text[start], 0)
+                if depth == 0:
+                    break
+        else:
+            start = end
+            while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "._`"):
+                start -= 1
+        operand = text[start:end]
+        power = min(int(m.group(1)), max(len(set(_VARIABLE.findall(operand))), 1))
+        text = text[:start] + "(" + "*".join([operand] * power) + ")" + text[m.end() :]
+    return text
 
 
 _CONSTANT = re.compile(
@@ -164,8 +202,16 @@ def _formula_constants(protected: str, original: str) -> str:
         tok = m.group(1)
         before = protected[: m.start()].rstrip()
         if before.endswith("^"):
-            value = r_number(tok)
-            return str(int(value)) if value.is_integer() else tok
+            value = 1.0 if tok == "TRUE" else 0.0 if tok == "FALSE" else r_number(tok)
+            if not (math.isfinite(value) and value >= 1):
+                at = re.search(rf"\^\s*{re.escape(tok)}", original)
+                raise FormulaError(
+                    f"invalid power in formula: '^{tok}' must be a whole number of at "
+                    "least 1, as in (a + b)^2",
+                    original,
+                    at.start() if at else None,
+                )
+            return str(int(value))
         value = 1.0 if tok == "TRUE" else 0.0 if tok == "FALSE" else r_number(tok)
         if value in (0.0, 1.0):
             return str(int(value))

@@ -226,6 +226,13 @@ def _expand_double_bar(expr: str, formula: str, pos: int) -> list[str]:
             exprs.append("1")
         else:
             exprs.append("0 + " + name)
+    if not exprs:
+        raise FormulaError(
+            f"the random-effect term ({expr} || ...) has no terms and no intercept: "
+            "write (1 | g) for a random intercept",
+            formula,
+            pos,
+        )
     return exprs
 
 
