@@ -34,6 +34,9 @@ def test_limit_applies_and_restores():
         assert all(n == 1 for n in _blas_counts())
     assert _blas_counts() == before
     assert threads._current is None
+    assert threads.in_force(None) and not threads.in_force(1)
+    with blas_threads(1):
+        assert threads.in_force(1)
     with blas_threads(None):
         assert _blas_counts() == before
 

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
-from ..linalg.threads import blas_threads, threads_for
+from ..linalg.threads import blas_threads, in_force, threads_for
 
 __all__ = ["PWLSTerm", "PWLS", "PWLSFailure"]
 
@@ -258,6 +258,8 @@ class PWLS:
         ``u`` is flat (term-major, level-major within a term: level l,
         effect s at l·S + s). Raises :class:`PWLSFailure` when a factor fails.
         """
+        if in_force(self.blas_threads):  # inside a fit: the limit is already set
+            return self._solve(theta, w, z)
         with blas_threads(self.blas_threads):
             return self._solve(theta, w, z)
 

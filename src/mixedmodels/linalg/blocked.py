@@ -38,7 +38,7 @@ from scipy.linalg import lapack, solve_triangular
 
 from ..crossprod import CrossProducts
 from ..memory import check_dense_rest
-from .threads import blas_threads, threads_for
+from .threads import blas_threads, in_force, threads_for
 
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
@@ -231,6 +231,8 @@ class BlockedCholesky:
         ``log_pwrss`` (set here too) is always finite where p̃ > 0.
         Raises :class:`FactorizationError` when Ω(θ) is not positive definite.
         """
+        if in_force(self.blas_threads):  # inside a fit: the limit is already set
+            return self._update(theta)
         with blas_threads(self.blas_threads):
             return self._update(theta)
 

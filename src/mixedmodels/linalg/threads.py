@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 __all__ = [
     "BIG_ORDER", "BIG_FLOPS", "threads_for", "blas_threads", "for_size", "limited",
-    "model_limited", "model_threads",
+    "model_limited", "model_threads", "in_force",
 ]
 
 BIG_ORDER = 4000
@@ -67,6 +67,12 @@ def _blas_libs() -> list[Any]:
     from threadpoolctl import ThreadpoolController
 
     return list(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+def in_force(limit: int | None) -> bool:
+    """True when ``blas_threads(limit)`` would change nothing: per-evaluation kernels
+    then call straight through, without a context manager (~2 µs each)."""
+    return limit is None or limit == _current
 
 
 @contextlib.contextmanager
