@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 import mixedmodels as mm
-from mixedmodels.inference.ddf import anova_type3, coef_table, contrast_test, normalize_ddf
+from mixedmodels.inference.ddf import (
+    anova_type3,
+    coef_table,
+    contrast_test,
+    normalize_ddf,
+    satterthwaite_ddf,
+)
 from mixedmodels.inference.kenward_roger import _e_mats, _lambda, _z_matrix, kenward_roger_vcov
 from refcases import case_json, fit_case, lmer_cases_with
 
@@ -152,3 +159,28 @@ def test_kenward_roger_needs_a_reml_fit() -> None:
     with pytest.raises(ValueError, match="only available for REML fits"):
         m.anova(ddf="Kenward-Roger")
     assert "Satterthwaite" in str(m.summary())
+
+
+def test_satterthwaite_unavailable_falls_back_to_lme4s_table():
+    """A random slope on a column that is constant (1e12, confounded with the
+    intercept): the criterion cannot be factored next to θ̂, so the summary warns
+    and reports NaN df and p-values (lmerTest then shows lme4's table), and a
+    Satterthwaite F test says why it cannot be computed."""
+    import warnings
+
+    from mixedmodels.errors import ConvergenceWarning, MixedModelsError
+
+    rng = np.random.default_rng(1)
+    n = 45
+    d = pd.DataFrame(
+        {"y": 1.0 + 1e-12 * rng.normal(size=n), "x": np.full(n, -1e12),
+         "g": np.repeat(np.arange(9), 5)}
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("y ~ x + (x || g)", d)
+    with pytest.warns(ConvergenceWarning, match="Satterthwaite degrees of freedom are unavailable"):
+        table = m.summary().coefficients
+    assert np.isnan(table["df"]).all() and np.isfinite(table["Estimate"]).all()
+    with pytest.raises(MixedModelsError, match="ddf='lme4'"):
+        satterthwaite_ddf(m, np.ones(1))

@@ -497,20 +497,29 @@ def infinite_column_error(name: str, where: str, count: int, n: int, formula: st
     )
 
 
+# Z enters the cross-products unscaled, and the fit multiplies their per-level sums
+# by θ² and by each other (determinants of S×S blocks): a column of size z over n
+# rows keeps the fit finite while n·z² stays far below the double range.
+_Z_SQUARED_SUM_LIMIT = 1e150
+
+
 def _check_magnitude(M: np.ndarray, names: list[str], where: str, squared: bool) -> None:
-    """Refuse columns whose sums (fixed effects) or squares (random-effect terms,
-    whose cross-products are formed as they are) overflow double precision."""
+    """Refuse columns whose sums (fixed effects, ``Σ|x|`` must be finite) or squares
+    (random-effect terms, ``n·max|z|²`` below 1e150) overflow double precision."""
     with np.errstate(over="ignore"):
-        big = np.abs(M).max(axis=0) ** 2 if squared else np.abs(M).sum(axis=0)
-    bad = np.flatnonzero(~np.isfinite(big))
+        big = np.abs(M).max(axis=0) if squared else np.abs(M).sum(axis=0)
+        if squared:
+            big = big * big * M.shape[0]
+    limit = _Z_SQUARED_SUM_LIMIT if squared else np.inf
+    bad = np.flatnonzero(~(big < limit))
     if bad.size == 0:
         return
     j = int(bad[0])
     raise DataError(
         f"column '{names[j]}' of {where} has values as large as "
         f"{float(np.abs(M[:, j]).max()):.3g}: "
-        f"{'their squares overflow' if squared else 'their sum overflows'} double precision; "
-        "rescale the variable (e.g. divide by a power of 10)"
+        f"{'their squares overflow' if squared else 'their sum overflows'} double precision "
+        "during the fit; rescale the variable (e.g. divide by a power of 10)"
     )
 
 

@@ -16,13 +16,15 @@ adjusted variance l'Φ_A l, the F test the scaled Wald statistic.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ConvergenceWarning, ModelSpecificationError
+from ..linalg import FactorizationError
 from .kenward_roger import kenward_roger_vcov, kr_ddf
 from .table import AnovaTable
 from .type3 import type1_contrasts, type2_contrasts, type3_contrasts
@@ -51,7 +53,15 @@ def _derivs(model: Any) -> VarparDerivatives:
     cache = model.__dict__.setdefault("_inference_cache", {})
     key = ("varpar", tuple(np.asarray(model._theta).round(14)))
     if key not in cache:
-        cache[key] = varpar_derivatives(model)
+        try:
+            cache[key] = varpar_derivatives(model)
+        except FactorizationError as e:
+            raise ModelSpecificationError(
+                "Satterthwaite degrees of freedom are unavailable: the criterion cannot be "
+                "evaluated next to θ̂ (the random effects are nearly confounded, e.g. a slope "
+                "on a variable that is constant within groups); simplify the random effects "
+                "or use ddf='lme4' (no df) or ddf='Kenward-Roger'"
+            ) from e
     return cache[key]
 
 
@@ -91,8 +101,12 @@ def contrast_test(model: Any, L: Any, ddf: str = "Satterthwaite") -> pd.DataFram
         df = np.array([kr_ddf(l[None, :], adj)[0] for l in L])
     else:
         se = model._contrast_se(L)
-        df = (np.array([satterthwaite_ddf(model, l) for l in L]) if ddf == "Satterthwaite"
-              else np.full(len(L), np.nan))
+        df = np.full(len(L), np.nan)
+        if ddf == "Satterthwaite":
+            try:
+                df = np.array([satterthwaite_ddf(model, l) for l in L])
+            except ModelSpecificationError as e:  # lmerTest then reports lme4's table
+                warnings.warn(str(e), ConvergenceWarning, stacklevel=3)
     t = est / se
     p = 2.0 * stats.t.sf(np.abs(t), df) if ddf != "lme4" else np.full(len(L), np.nan)
     return pd.DataFrame(
