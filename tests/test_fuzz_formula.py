@@ -13,10 +13,7 @@ sequence of them; every one must either fit with ``mm.lmer`` or raise a
 
 from __future__ import annotations
 
-import signal
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,6 +23,7 @@ from hypothesis import strategies as st
 
 import mixedmodels as mm
 from mixedmodels.errors import MixedModelsError
+from timeouts import time_limit
 
 SECONDS_PER_FORMULA = 15  # a hang shows; a loaded 2-core machine does not
 EXAMPLES = 1000  # per data set
@@ -239,20 +237,6 @@ def formulas(v: Vocabulary) -> st.SearchStrategy[str]:
             f"{t[0]} ~ " + "".join(op + p for op, p in (t[2] + t[1] if t[3] else t[1] + t[2]))[3:]
         )
     )
-
-
-@contextmanager
-def time_limit(seconds: int, what: str) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"{what} took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def fits_or_says_why(formula: str, data: pd.DataFrame) -> None:

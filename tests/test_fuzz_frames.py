@@ -14,10 +14,7 @@ must agree with the fit of the untransformed data (the invariance of issue
 
 from __future__ import annotations
 
-import signal
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -27,6 +24,7 @@ from hypothesis import strategies as st
 
 import mixedmodels as mm
 from mixedmodels.errors import ConvergenceWarning, MixedModelsError
+from timeouts import time_limit
 
 SECONDS_PER_FRAME = 20  # a hang shows; a loaded 2-core machine does not
 EXAMPLES = 1000
@@ -38,22 +36,6 @@ FORMULAS = [
     "y ~ 1 + (1 | g) + (1 | f)",
     "y ~ x + (x || g)",
 ]
-
-
-@contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    """Fail the example (not the process) when it runs longer than ``seconds``."""
-
-    def _raise(signum: int, frame: object) -> None:
-        raise TimeoutError(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @st.composite
@@ -114,7 +96,7 @@ def test_generated_frames_fit_or_raise_a_library_error(case: tuple[str, pd.DataF
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # singular fits, convergence, scales
         warnings.simplefilter("error", RuntimeWarning)
-        with time_limit(SECONDS_PER_FRAME):
+        with time_limit(SECONDS_PER_FRAME, f"{formula} on a generated frame"):
             try:
                 m = mm.lmer(formula, d)
                 m.summary()

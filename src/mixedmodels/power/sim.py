@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import ModelSpecificationError
+from ..errors import ArgumentError, ModelSpecificationError
 from ..inference.ddf import _kr_f, _satterthwaite_f, contrast_test, satterthwaite_ddf
 from ..inference.type3 import type3_contrasts
 from ..lmm import LinearMixedModel
@@ -308,15 +308,8 @@ def power_sim(
 
     if isinstance(model, GeneralizedLinearMixedModel):
         return _power_sim_glmm(model, test, nsim, alpha, method, seed, effect, progress, n_jobs)
-    method = "satterthwaite" if method is None else method
-    method = _ALIASES.get(str(method).lower(), str(method).lower())
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {list(_METHODS)}, got {method!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    method = _check_run(method, "satterthwaite", _METHODS, alpha, nsim)
     nsim = int(nsim)
-    if nsim < 1:
-        raise ValueError(f"nsim must be >= 1, got {nsim}")
     start = time.perf_counter()
     fitted = isinstance(model, LinearMixedModel)
     spec = spec_from_model(model) if fitted else model
@@ -326,14 +319,7 @@ def power_sim(
             f"got {type(model).__name__}")
     hyp = _hypothesis(model if fitted else _template(spec), test)
     if effect is not None:
-        values = np.atleast_1d(np.asarray(effect, dtype=float))
-        if values.size != hyp.cols.size:
-            raise ModelSpecificationError(
-                f"effect gives {values.size} values for the {hyp.cols.size} columns "
-                f"of {hyp.name!r}")
-        beta = spec.beta.copy()
-        beta[hyp.cols] = values
-        spec = dataclasses.replace(spec, beta=beta)
+        spec = dataclasses.replace(spec, beta=_with_effect(spec.beta, hyp, effect))
     ys = spec.simulate(nsim, np.random.default_rng(seed))
     template = model if fitted else _template(spec, ys[:, 0])
     reduced = None
@@ -352,29 +338,44 @@ def power_sim(
     )
 
 
+def _check_run(method: Any, default: str, allowed: Any, alpha: float, nsim: Any) -> str:
+    """The test method (lower case, aliases resolved), after checking it, alpha and nsim."""
+    method = default if method is None else method
+    method = _ALIASES.get(str(method).lower(), str(method).lower())
+    if method not in allowed:
+        names = [repr(a) for a in allowed]
+        raise ArgumentError("method", method, ", ".join(names[:-1]) + " or " + names[-1])
+    if not 0.0 < alpha < 1.0:
+        raise ArgumentError("alpha", alpha, "a number strictly between 0 and 1")
+    if int(nsim) < 1:
+        raise ArgumentError("nsim", nsim, "a whole number >= 1")
+    return method
+
+
+def _with_effect(beta: np.ndarray, hyp: Any, effect: Any) -> np.ndarray:
+    """A copy of β with the tested columns set to ``effect`` (simr's ``fixef<-``)."""
+    values = np.atleast_1d(np.asarray(effect, dtype=float))
+    if values.size != hyp.cols.size:
+        raise ModelSpecificationError(
+            f"effect gives {values.size} values for the {hyp.cols.size} columns "
+            f"of {hyp.name!r}")
+    beta = np.array(beta, dtype=float)
+    beta[hyp.cols] = values
+    return beta
+
+
 def _power_sim_glmm(model: Any, test: str | None, nsim: int, alpha: float,
                     method: str | None, seed: Any, effect: Any, progress: bool,
                     n_jobs: int) -> PowerResult:
     """power_sim for a fitted glmer: Wald z (default) or likelihood-ratio tests."""
     from .glmm import reduced_glmm, simulate_glmm
 
-    method = "z" if method is None else _ALIASES.get(str(method).lower(), str(method).lower())
-    if method not in ("z", "lrt"):
-        raise ValueError(f"a glmer fit is tested by method 'z' or 'lrt', got {method!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    if int(nsim) < 1:
-        raise ValueError(f"nsim must be >= 1, got {nsim}")
+    method = _check_run(method, "z", ("z", "lrt"), alpha, nsim)
     start = time.perf_counter()
     hyp = _hypothesis(model, test)
-    beta = np.asarray(model._beta, dtype=float).copy()
+    beta = np.asarray(model._beta, dtype=float)
     if effect is not None:
-        values = np.atleast_1d(np.asarray(effect, dtype=float))
-        if values.size != hyp.cols.size:
-            raise ModelSpecificationError(
-                f"effect gives {values.size} values for the {hyp.cols.size} columns "
-                f"of {hyp.name!r}")
-        beta[hyp.cols] = values
+        beta = _with_effect(beta, hyp, effect)
     ys = simulate_glmm(model, int(nsim), np.random.default_rng(seed), beta)
     reduced = reduced_glmm(model, hyp.cols) if method == "lrt" else None
     results = _dispatch(model, reduced, hyp, method, ys, progress, n_jobs)
