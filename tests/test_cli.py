@@ -236,6 +236,16 @@ def test_module_entry_point_runs() -> None:
     assert result.stderr == "mixedmodels: error: data file 'no/such/file.csv' does not exist\n"
 
 
+def test_help_loads_no_numerics() -> None:
+    """``mixedmodels --help`` answers without numpy, pandas or scipy (cli.py imports them late)."""
+    code = ("import sys; from mixedmodels.cli import main; main(['fit', '--help'])\n"
+            "print([m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules], file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert "--family {binomial,poisson,Gamma,inverse.gaussian,gaussian}" in result.stdout
+    assert result.stderr.strip() == "[]"
+
+
 # ------------------------------------------------------------ one-line errors
 
 

@@ -86,6 +86,7 @@ def test_family_errors_name_the_choices() -> None:
     with pytest.raises(ValueError, match="one of 'log', 'identity', 'sqrt' for the poisson family"):
         make_family("poisson", "logit")
     assert set(FAMILIES) == {"binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian"}
+    assert all(make_family(name).family == name for name in FAMILIES)
     assert str(make_family("binomial", "probit")) == "Family: binomial  ( probit )"
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import special, stats
 
 from .errors import DataError, FamilyError
+from .family_names import FAMILIES
 
 __all__ = ["Link", "Family", "make_link", "make_family", "binomial", "poisson", "Gamma",
            "inverse_gaussian", "gaussian", "FAMILIES"]
@@ -304,7 +305,7 @@ _SPECS: dict[str, tuple] = {
                  ("identity", "log", "inverse"), "identity", True),
 }
 
-FAMILIES = tuple(_SPECS)
+# FAMILIES (family_names) lists the keys of _SPECS in this order (tested)
 _ALIASES = {"gamma": "Gamma", "inverse_gaussian": "inverse.gaussian",
             "inversegaussian": "inverse.gaussian"}
 
