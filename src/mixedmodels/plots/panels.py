@@ -44,7 +44,8 @@ def pooling_models(
     and slope (``lmer(y ~ x + (x | group))``).
     """
     from ..lmm import lmer
-    from ..pooling import lm, lmlist
+    from ..nopooling import lmlist
+    from ..pooling import lm
 
     data = as_frame(data)
     return {

@@ -73,7 +73,7 @@ def _nopool_coef(model: Any, group: str, nopool: Any, data: pd.DataFrame | None)
             raise ValueError(
                 "pass the no-pooling fit (nopool=mm.lmlist(...)) or the fitted data (data=)"
             )
-        from ..pooling import lmlist
+        from ..nopooling import lmlist
 
         f = model.design.formula
         nopool = lmlist(f"{f.response} ~ {f.fixed} | {group}", data)

@@ -1,0 +1,281 @@
+"""No pooling (``lmList``) and the three poolings side by side.
+
+* :func:`lmlist` — one OLS fit per level of a grouping factor, R's
+  ``lmList``; its summary uses the pooled residual standard error
+  s² = Σ_g RSS_g / Σ_g (n_g − p_g).
+* :func:`pooling_table` — per group, the coefficients under complete
+  (:func:`mixedmodels.lm`), no and partial pooling (the last from a fitted
+  ``lmer``, β̂ + b̂_g).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import arguments
+from ._rformat import coef_matrix_lines
+from .design import build_design
+from .design.frame import as_pandas
+from .design.variables import to_categorical
+from .errors import (
+    ArgumentError,
+    ColumnNotFoundError,
+    DataError,
+    FormulaError,
+    RankDeficiencyWarning,
+)
+from .pooling import _OLS, _g, _ols, lm
+from .results.html import RichRepr
+
+__all__ = ["LmList", "LmListSummary", "lmlist", "pooling_table"]
+
+
+def _split_group(formula: str) -> tuple[str, str]:
+    if "|" not in formula:
+        raise FormulaError(
+            "lmlist needs a formula 'response ~ terms | group', e.g. 'Reaction ~ Days | Subject'",
+            formula,
+        )
+    lhs, group = formula.rsplit("|", 1)
+    return lhs.strip(), group.strip()
+
+
+class LmList(RichRepr):
+    """One least-squares fit per level of a grouping factor (R's ``lmList``)."""
+
+    def __init__(self, formula: str, data: Any, pool: bool = True):
+        self.formula = formula
+        self.pool = pool
+        arguments.check_formula(formula)
+        base, group = _split_group(formula)
+        data = as_pandas(data)
+        if group not in data.columns:
+            raise ColumnNotFoundError(group, data.columns, "the grouping factor of lmlist")
+        self.group = group
+        design = build_design(base, data, require_random=False)
+        self.design = design
+        g = to_categorical(data[group], group).take(design.rows)
+        ok = g.codes >= 0
+        g = g.take(np.flatnonzero(ok)).drop_unused(keep_logical=False)
+        X, y = design.X[ok], (design.y - design.offset)[ok]
+        self.levels = list(g.levels)
+        self.fits: dict[str, _OLS] = {}
+        for k, lev in enumerate(self.levels):
+            rows = np.flatnonzero(g.codes == k)
+            self.fits[lev] = _ols(X[rows], y[rows])
+        self.x_names = list(design.x_names)
+        self._codes = np.full(design.n, -1, dtype=np.int64)  # group of each row (-1: missing)
+        self._codes[ok] = g.codes
+        short = [lev for lev, f in self.fits.items() if np.isnan(f.coef).any()]
+        if short:
+            shown = ", ".join(map(str, short[:5])) + (" ..." if len(short) > 5 else "")
+            warnings.warn(
+                f"lmlist: {len(short)} group{'s' if len(short) > 1 else ''} of '{group}' "
+                f"({shown}) cannot identify every coefficient (too few rows or collinear "
+                "predictors in the group); those coefficients are NaN, R's NA",
+                RankDeficiencyWarning,
+                stacklevel=3,
+            )
+
+    @property
+    def group_codes(self) -> np.ndarray:
+        """Per row of the fit, the index of its group in ``levels`` (-1: group missing)."""
+        return self._codes
+
+    @property
+    def sigma(self) -> float:
+        """The pooled residual standard error (:attr:`sigma_pooled`)."""
+        return self.sigma_pooled
+
+    @property
+    def coef(self) -> pd.DataFrame:
+        """Per group (rows, in factor-level order) the OLS coefficients."""
+        return pd.DataFrame(
+            [f.coef for f in self.fits.values()],
+            index=pd.Index(self.levels, name=self.group),
+            columns=self.x_names,
+        )
+
+    def _eta(self, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """x_i'β̂_g(i) per row (aliased coefficients count as 0, as R); NaN without a group."""
+        B = np.nan_to_num(self.coef.to_numpy())
+        out = np.full(X.shape[0], np.nan)
+        ok = codes >= 0
+        out[ok] = np.einsum("ij,ij->i", X[ok], B[codes[ok]])
+        return out
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Each row's fitted value from its group's fit (lme4's ``fitted(lmList)``),
+        in the rows of the fit; NaN where the group is missing."""
+        return self._eta(self.design.X, self._codes) + self.design.offset
+
+    def resid(self, type: str = "response") -> np.ndarray:
+        """y − ŷ per row from its group's fit (``residuals(lmList)``)."""
+        if type not in ("response", "working", "pearson", "deviance"):
+            raise ArgumentError("type", type, "'response', 'working', 'pearson' or 'deviance'")
+        return self.design.y - self.fitted
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.resid()
+
+    def predict(self, newdata: Any = None) -> np.ndarray:
+        """Predictions from each row's group fit (``predict(lmList, newdata)``); the group
+        column of ``newdata`` must hold levels of the fit (NaN where it is missing)."""
+        if newdata is None:
+            return self.fitted
+        from .results.predict import fixed_design
+
+        data = as_pandas(newdata)
+        if self.group not in data.columns:
+            raise ColumnNotFoundError(self.group, data.columns, "the grouping factor of lmlist")
+        X, off = fixed_design(self, data)
+        labels = data[self.group].astype("string").astype(object)
+        codes = pd.Index(self.levels).get_indexer(labels).astype(np.int64)
+        new = sorted({str(v) for v in labels[(codes < 0) & labels.notna().to_numpy()]})
+        if new:
+            raise DataError(f"newdata has level(s) {new[:5]} of '{self.group}' that the fit "
+                            f"does not have; its levels are {self.levels[:10]}")
+        return self._eta(X, codes) + off
+
+    @property
+    def df_pooled(self) -> int:
+        """Σ_g (n_g − rank_g)."""
+        return int(sum(f.df_resid for f in self.fits.values()))
+
+    @property
+    def sigma_pooled(self) -> float:
+        """Pooled residual standard error √(Σ_g RSS_g / Σ_g df_g)."""
+        rss = sum(f.rss for f in self.fits.values())
+        return math.sqrt(rss / self.df_pooled) if self.df_pooled > 0 else math.nan
+
+    def coef_table(self) -> pd.DataFrame:
+        """Long table: group, term, Estimate, Std. Error, t value, Pr(>|t|).
+
+        Standard errors use the pooled σ (``pool=True``, R's default) or each
+        group's own residual SE, with the matching degrees of freedom.
+        """
+        rows = []
+        for lev, f in self.fits.items():
+            if self.pool:
+                s, df = self.sigma_pooled, self.df_pooled
+            else:
+                s = math.sqrt(f.rss / f.df_resid) if f.df_resid > 0 else math.nan
+                df = f.df_resid
+            se = np.sqrt(np.diag(f.vcov_unscaled)) * s
+            t = f.coef / se
+            p = 2.0 * stats.t.sf(np.abs(t), df) if df > 0 else np.full_like(t, np.nan)
+            for j, nm in enumerate(self.x_names):
+                rows.append((lev, nm, f.coef[j], se[j], t[j], p[j]))
+        return pd.DataFrame(
+            rows,
+            columns=[self.group, "term", "Estimate", "Std. Error", "t value", "Pr(>|t|)"],
+        )
+
+    def summary(self) -> LmListSummary:
+        return LmListSummary(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Call: lmList(formula = {self.formula})\nCoefficients:\n{self.coef}\n\n"
+            f"Degrees of freedom: {self.design.n} total; {self.df_pooled} residual\n"
+            f"Residual standard error: {self.sigma_pooled:.7g}"
+        )
+
+
+class LmListSummary(RichRepr):
+    """R's ``summary(lmList(...))``: per coefficient, a table over groups."""
+
+    def __init__(self, fits: LmList):
+        self.fits = fits
+        self.coefficients = fits.coef_table()
+
+    def __str__(self) -> str:
+        f = self.fits
+        lines = ["Call:", f"  lmList(formula = {f.formula})", "", "Coefficients:"]
+        ct = self.coefficients
+        for term in f.x_names:
+            sub = ct[ct["term"] == term]
+            lines.append(f"   {term} ")
+            lines += coef_matrix_lines(
+                list(sub[f.group]),
+                {c: sub[c].to_numpy() for c in ["Estimate", "Std. Error", "t value", "Pr(>|t|)"]},
+                {"Estimate": "coef", "Std. Error": "coef", "t value": "stat", "Pr(>|t|)": "p"},
+                stars=False,
+            )
+        lines += [
+            "",
+            f"Residual standard error: {_g(f.sigma_pooled, 7)} on {f.df_pooled} degrees of "
+            "freedom",
+        ]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def lmlist(formula: str, data: Any, pool: bool = True) -> LmList:
+    """Separate least-squares fits per group (no pooling), as lme4's ``lmList``.
+
+    ``formula`` is ``"response ~ terms | group"``, e.g. ``"Reaction ~ Days | Subject"``.
+    """
+    return LmList(formula, data, pool=pool)
+
+
+# -- all three side by side ---------------------------------------------------------------
+def pooling_table(
+    data: Any,
+    formula: str = "Reaction ~ Days",
+    group: str = "Subject",
+    model: Any = None,
+    wide: bool = False,
+) -> pd.DataFrame:
+    """Coefficients per group under complete, no and partial pooling.
+
+    ``formula`` is the fixed part (``"y ~ x"``); ``model`` a fitted
+    :func:`mixedmodels.lmer` whose ``coef[group]`` gives the partial-pooling
+    estimates β̂ + b̂_g (fitted as ``y ~ x + (x | group)`` when omitted).
+    Returns a long DataFrame with columns ``group``, ``pooling``
+    (``"complete"``, ``"none"``, ``"partial"``) and one column per
+    coefficient; ``wide=True`` pivots to one row per group with columns
+    ``(pooling, coefficient)``.
+    """
+    from .lmm import lmer
+
+    data = as_pandas(data)
+    if "|" in formula:
+        raise FormulaError("give the fixed part only, e.g. 'Reaction ~ Days'", formula)
+    complete = lm(formula, data)
+    nopool = lmlist(f"{formula} | {group}", data)
+    if model is None:
+        rhs = formula.split("~", 1)[1].strip()
+        model = lmer(f"{formula} + ({rhs} | {group})", data)
+    if group not in model.coef:
+        raise DataError(f"the model has no random effects for '{group}'")
+    partial = model.coef[group]
+    levels = list(nopool.levels)
+    names = list(complete.coef.index)
+    frames = []
+    for label, tab in (
+        ("complete", pd.DataFrame([complete.coef.to_numpy()] * len(levels), index=levels,
+                                  columns=names)),
+        ("none", nopool.coef.set_axis(levels, axis=0)),
+        ("partial", partial.reindex(columns=names).set_axis(list(partial.index), axis=0)
+         .reindex(levels)),
+    ):
+        t = tab.copy()
+        t.insert(0, "pooling", label)
+        t.insert(0, "group", levels)
+        frames.append(t.reset_index(drop=True))
+    out = pd.concat(frames, ignore_index=True)
+    out["pooling"] = pd.Categorical(out["pooling"], ["complete", "none", "partial"])
+    out = out.rename(columns={"group": group})
+    if wide:
+        return out.pivot(index=group, columns="pooling", values=names).reindex(levels)
+    return out
