@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -302,24 +303,15 @@ def strwrap(text: str, width: int = 72, indent: int = 0, exdent: int = 0) -> lis
     return lines
 
 
-def print_coefmat(
-    rownames: Sequence[str],
-    columns: dict[str, Sequence[float]],
-    digits: int = 4,
-    cs_ind: Sequence[int] | None = None,
-    tst_ind: Sequence[int] | None = None,
-    zap_ind: Sequence[int] = (),
-    stars: bool = True,
-    na_print: str = "NA",
-) -> list[str]:
+def print_coefmat(rownames: Sequence[str], columns: dict[str, Sequence[float]],
+                  *args: Any, **kwargs: Any) -> list[str]:
     """Lines of R's ``printCoefmat`` (legend included when stars are shown).
 
-    The cells are those of :func:`format_coefmat`, printed as R's ``print``
-    of a character matrix.
+    The cells are those of :func:`format_coefmat`, which takes the same
+    arguments (``digits``, ``cs_ind``, ``tst_ind``, ``zap_ind``, ``stars``,
+    ``na_print``), printed as R's ``print`` of a character matrix.
     """
-    colnames, cells, show_stars = format_coefmat(
-        rownames, columns, digits, cs_ind, tst_ind, zap_ind, stars, na_print
-    )
+    colnames, cells, show_stars = format_coefmat(rownames, columns, *args, **kwargs)
     lines = print_matrix(list(rownames), colnames, cells, right=True)
     if show_stars:
         lines += ["---", SIGNIF_LEGEND]

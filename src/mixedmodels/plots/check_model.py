@@ -17,7 +17,6 @@ Panels (the numbers from :mod:`mixedmodels.inference.influence`):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from ..inference.influence import binned_residuals, leverage, vif
-from ._util import MODEL_COLORS, POINT_COLOR, new_figure, require_mixed
+from ._util import MODEL_COLORS, POINT_COLOR, panel_grid, require_mixed
 from .diagnostic_plots import _qq, _ranef_terms, qq_residuals, residuals_fitted, scale_location
 
 __all__ = ["check_model", "posterior_predictive", "influence_plot", "collinearity_plot",
@@ -138,13 +137,7 @@ def check_model(model: Any, nsim: int = 50, seed: int | None = 1, ncol: int = 3)
         draws.append(lambda a, g=g, term=term: _qq(a, re[g][term].to_numpy(),
                                                    f"Normality of random effects: {g} {term}",
                                                    "Conditional modes"))
-    n = len(draws)
-    ncol = max(1, min(ncol, n))
-    nrow = math.ceil(n / ncol)
-    fig = new_figure(3.8 * ncol + 0.4, 3.3 * nrow + 0.5)
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for a in axes[n:]:
-        fig.delaxes(a)
+    fig, axes = panel_grid(len(draws), ncol, (3.8, 3.3), sharex=False, sharey=False)
     for a, draw in zip(axes, draws):
         draw(a)
     fig.suptitle(f"Model checks: {model.design.formula.text}", fontsize=11)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,6 @@ from ._util import (
     is_mixed,
     lowess,
     model_column,
-    new_figure,
     normal_quantiles,
     panel_grid,
     require_mixed,
@@ -153,13 +151,7 @@ def diagnostics(model: Any, ncol: int = 3, frac: float = 2.0 / 3.0) -> Figure:
     GLMMs (Pearson residuals; σ̂ = 1 without a dispersion parameter).
     """
     terms = _ranef_terms(model, None) if is_mixed(model) else []
-    n = 3 + len(terms)
-    ncol = max(1, min(ncol, n))
-    nrow = math.ceil(n / ncol)
-    fig = new_figure(3.6 * ncol + 0.4, 3.2 * nrow + 0.5)
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for a in axes[n:]:
-        fig.delaxes(a)
+    fig, axes = panel_grid(3 + len(terms), ncol, (3.6, 3.2), sharex=False, sharey=False)
     residuals_fitted(model, ax=axes[0], frac=frac)
     scale_location(model, ax=axes[1], frac=frac)
     qq_residuals(model, ax=axes[2])
