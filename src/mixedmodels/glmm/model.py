@@ -60,7 +60,7 @@ from ..linalg.threads import blas_threads
 from ..optimize import OptimizerControl, OptResult, bobyqa
 from ..results.model_results import MixedModelResults
 from ..results.varcorr import VarCorr, VarCorrTerm
-from .optim import fd_derivatives, fd_gradient, newton_fd
+from .optim import fd_derivatives, fd_gradient, newton_fd, newton_fd_affine
 from .pirls import PIRLS, PirlsError, PirlsState, separated_rows
 from .pwls import PWLS, PWLSTerm
 from .response import GlmmResponse, glmm_design
@@ -285,8 +285,16 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         if self.control.newton:
             t0 = time.perf_counter()
             f0, u0 = self._objective_mode(x0, state1.u)
-            nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta) \
-                if u0 is not None else None
+            nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta,
+                           partial=True) if u0 is not None else None
+            if nt is not None and not nt.converged:
+                # no descent along the raw-coordinate step, as where the columns of X
+                # are on very different scales: continue in standardized coordinates
+                spent = nt.nfev
+                nt = newton_fd_affine(self._objective_mode, nt.x, nt.fun, nt.u, lower,
+                                      self._whitening(state1), self.control.delta, H0=nt.H)
+                if nt is not None:
+                    nt.nfev += spent
             if nt is not None:
                 res2 = OptResult(nt.x, nt.fun, nt.nfev + 1, "Newton iteration converged", 1,
                                  time.perf_counter() - t0)
@@ -369,6 +377,14 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         if beta0.size != self.design.p:
             raise ValueError(f"start has {beta0.size} fixed effects; the model has {self.design.p}")
         return theta0, beta0
+
+    def _whitening(self, state: PirlsState) -> np.ndarray:
+        """A = blockdiag(I_θ, R_X⁻¹) at a mode: x = x0 + A γ puts β in units of its
+        standard errors (R_X'R_X the fixed-effects block of the PIRLS system)."""
+        rx = self._engine_factor(state, with_x=True).rx()
+        A = np.eye(self.ntheta + rx.shape[0])
+        A[self.ntheta:, self.ntheta:] = np.linalg.inv(rx)
+        return A
 
     def _beta_sd(self, state: PirlsState) -> np.ndarray:
         """√diag((R_X'R_X)⁻¹) at a mode (lme4's scale of the stage-2 simplex)."""

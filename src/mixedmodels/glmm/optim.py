@@ -51,7 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FDDerivatives", "NewtonResult", "fd_derivatives", "fd_gradient", "newton_fd"]
+__all__ = ["FDDerivatives", "NewtonResult", "fd_derivatives", "fd_gradient", "newton_fd",
+           "newton_fd_affine"]
 
 # f(x, u_start) -> (value, mode at x or None when the evaluation failed)
 ModeObjective = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray | None]]
@@ -84,6 +85,8 @@ class NewtonResult:
     H: np.ndarray
     nfev: int
     iterations: int
+    converged: bool = True
+    """False: the line search failed (``partial`` runs only); x is the best point."""
 
 
 def _axis(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray, delta: float,
@@ -160,21 +163,31 @@ def _newton_step(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, float] | Non
 
 def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
               lower: np.ndarray, delta: float = 1e-4, ftol: float = 1e-10,
-              margin: float = 1e-2, maxit: int = 30) -> NewtonResult | None:
+              margin: float = 1e-2, maxit: int = 30, H0: np.ndarray | None = None,
+              partial: bool = False) -> NewtonResult | None:
     """Minimise f from x0 by the Newton/BFGS iteration of the module docstring.
 
     Returns None (the caller falls back to a derivative-free optimizer) when
     a step is unsafe: H not positive definite, an iterate within ``margin``
-    of a finite lower bound, or no decrease after 8 step halvings.
+    of a finite lower bound, or no decrease after 8 step halvings; with
+    ``partial`` the last case returns the best point (``converged=False``).
+    ``H0`` replaces the forward-difference Hessian at x0 (only the gradient
+    is then computed there).
     """
     finite = np.isfinite(lower)
     if np.any(x0[finite] - lower[finite] < margin):
         return None
     x, f, u = np.asarray(x0, float).copy(), float(f0), u0.copy()
-    der = fd_derivatives(fun, x, f, u, delta, forward=True)
+    if H0 is None:
+        der = fd_derivatives(fun, x, f, u, delta, forward=True)
+        if not der.ok or der.H is None:
+            return None
+    else:
+        der = fd_gradient(fun, x, u, delta)
+        if not der.ok:
+            return None
+        der.H = H0
     nfev = der.nfev
-    if not der.ok or der.H is None:
-        return None
     g, H, d = der.g, der.H, der.d
     final = False
     for it in range(1, maxit + 1):
@@ -213,7 +226,7 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
                 break
             t *= 0.5
         if not accepted:
-            return None
+            return NewtonResult(x, f, u, g, H, nfev, it, converged=False) if partial else None
         if t == 1.0 and pred < _NEAR:
             # close to the optimum: the symmetric Hessian (with the gradient) next
             der = fd_derivatives(fun, xn, fn, un, delta, d_prev=d)
@@ -234,3 +247,30 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
             H = H - np.outer(Hs, Hs) / float(s @ Hs) + np.outer(y, y) / sy
         x, f, u, g, final = xn, fn, un, grad.g, False
     return None
+
+
+def newton_fd_affine(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
+                     lower: np.ndarray, A: np.ndarray, delta: float = 1e-4,
+                     H0: np.ndarray | None = None) -> NewtonResult | None:
+    """:func:`newton_fd` in the coordinates γ of x = x0 + A γ (A invertible, the
+    identity on the bounded coordinates), mapped back to x:
+
+        g_x = A^{-T} g_γ,   H_x = A^{-T} H_γ A^{-1}.
+
+    With A = blockdiag(I, R_X⁻¹) a unit step in γ moves β by about one standard
+    error in every direction, so that finite differences with step δ see a Hessian
+    of order one even where the columns of X are on very different scales (a
+    predictor in the hundreds beside the intercept), where the raw-coordinate
+    stencil is dominated by the approximation error of the deviance. ``H0``, a
+    Hessian in x, starts the iteration (as in :func:`newton_fd`).
+    """
+    def fun_g(gam: np.ndarray, u: np.ndarray) -> tuple[float, np.ndarray | None]:
+        return fun(x0 + A @ gam, u)
+
+    nt = newton_fd(fun_g, np.zeros(x0.size), f0, u0, lower - x0, delta,
+                   H0=None if H0 is None else A.T @ H0 @ A)
+    if nt is None:
+        return None
+    Ainv = np.linalg.inv(A)
+    return NewtonResult(x0 + A @ nt.x, nt.fun, nt.u, Ainv.T @ nt.g, Ainv.T @ nt.H @ Ainv,
+                        nt.nfev, nt.iterations)

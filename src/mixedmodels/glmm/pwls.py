@@ -38,6 +38,9 @@ from ..linalg.threads import blas_threads, in_force, threads_for
 __all__ = ["PWLSTerm", "PWLS", "PWLSFailure"]
 
 
+_SHORT_ROWS = 4096  # rows below which one GEMM beats the loop of row dot products
+
+
 class PWLSFailure(ArithmeticError):
     """Λ'Z'WZΛ + I (or the Schur complement) is not numerically positive definite."""
 
@@ -71,14 +74,38 @@ def _indicator_t(codes: np.ndarray, Z: np.ndarray, nl: int) -> sp.csr_matrix:
 
 def _gram(D: np.ndarray, E: np.ndarray) -> np.ndarray:
     """D E' for two (k × n) row-major arrays with small k and large n, as k(k+1)/2
-    dot products of rows (symmetric: E = D·diag(w)). OpenBLAS's GEMM is ~5×
-    slower on this shape (tiny output, long inner dimension)."""
+    dot products of rows (symmetric: E = D·diag(w)) for long rows, where
+    OpenBLAS's threaded GEMM is slow on this shape (tiny output, long inner
+    dimension); one GEMM for short rows, where the Python loop costs more."""
     k = D.shape[0]
+    if D.shape[1] <= _SHORT_ROWS:
+        return D @ E.T
     G = np.empty((k, k))
     for i in range(k):
         for j in range(i + 1):
             G[i, j] = G[j, i] = float(D[i] @ E[j])
     return G
+
+
+def _cell_pairs(cell_pos: np.ndarray, nl1: int, nl2: int, k: int
+                ) -> tuple[np.ndarray, ...] | None:
+    """Ordered pairs (c, c') of occupied cells (l1, l2) sharing their level l1, for
+    :meth:`PWLS._schur_pair`: (c, c', l1, l2·nl2 + l2', cell_l1, and the places
+    l2·k + j of a cell's k columns in an nl2 × k table), or None
+    when the pairs cost more than the dense rank-k update (nl1·nl2² flops; a pair
+    costs ~64 flops' time in indexed numpy operations)."""
+    cell_l1, cell_l2 = cell_pos // nl2, cell_pos % nl2
+    counts = np.bincount(cell_l1, minlength=nl1)
+    npairs = int(np.sum(counts.astype(np.int64) ** 2))
+    if 64 * npairs >= nl1 * nl2 * nl2:
+        return None
+    start = np.cumsum(counts) - counts
+    gs = counts[cell_l1]
+    a = np.repeat(np.arange(cell_pos.size), gs)
+    within = np.arange(a.size) - np.repeat(np.cumsum(gs) - gs, gs)
+    b = start[cell_l1[a]] + within
+    dz_at = (cell_l2[:, None] * k + np.arange(k)[None, :]).ravel()
+    return a, b, cell_l1[a], cell_l2[a] * nl2 + cell_l2[b], cell_l1, dz_at
 
 
 class PWLS:
@@ -147,8 +174,24 @@ class PWLS:
             self._cell = self._cell.astype(np.intp).ravel()
             self._cell_at = (self._cell_pos // t2.nl) * (self.r) + self._cell_pos % t2.nl
             self._A21_pair = np.zeros((t1.nl, self.r, 1))
+            # one bincount per re-weighting: the cells, then the margins of the rows
+            # of W[1 X z] over factor 1 and factor 2 (row j of factor k at
+            # offset_k + j·nl_k + code)
+            ncell, k = self._cell_pos.size, self.p + 2
+            rows = np.arange(k, dtype=np.intp)[:, None]
+            self._pair_bins = np.concatenate([
+                self._cell,
+                (ncell + rows * t1.nl + t1.codes[None, :]).ravel(),
+                (ncell + k * t1.nl + rows * t2.nl + t2.codes[None, :]).ravel(),
+            ])
+            self._pair_len = ncell + k * (t1.nl + t2.nl)
+            self._pair_w = np.empty(self._pair_bins.size)
+            self._diag2 = np.arange(t2.nl) * (self.r + 1)
+            self._cells = np.zeros(ncell)
+            self._sparse_pairs = _cell_pairs(self._cell_pos, t1.nl, t2.nl, self.p + 1)
         self.A11 = np.empty((self.nl1, S1, S1))
         self.A22 = np.empty((r, r))
+        self._diag_rz = np.arange(self.rz)
         self.logdet = np.nan
         # BLAS threads by problem size: the Schur complement (order r) and its
         # rank update V'V (nl1·S1·r² flops) are the dense work of a solve
@@ -166,26 +209,36 @@ class PWLS:
         A22 = [[diag(1'T), Σ_{i∈l2} wᵢ Dᵢ], [·, D'WD]],  D = [X z].
 
         The cells that occur are numbered once (``_cell``); each re-weighting is
-        one ``bincount`` over them plus one per column of D and factor.
+        one ``bincount`` over the cells and the margins of W[1 D] on both factors.
         """
         nl1, nl2, p = self.nl1, self.terms[1].nl, self.p
-        t1, t2 = self.terms
-        cells = np.bincount(self._cell, weights=w, minlength=self._cell_pos.size)
-        # the cells' places in A21 never change: the buffer's other entries stay 0
-        A21 = self._A21_pair
-        A21.reshape(-1)[self._cell_at] = cells
-        self.A11[:, 0, 0] = np.bincount(t1.codes, weights=w, minlength=nl1)
+        n, ncell = self.n, self._cell_pos.size
         DT = self._DT
         DT[p] = z
         wDT = np.multiply(DT, w, out=self._wDT)
+        # weights of the bins: w (cells), then W[1 D] twice (the two factors' margins)
+        pw = self._pair_w
+        k = p + 2
+        pw[: n] = w
+        blk = pw[n: n + k * n].reshape(k, n)
+        blk[0] = w
+        blk[1:] = wDT
+        pw[n + k * n:] = pw[n: n + k * n]
+        sums = np.bincount(self._pair_bins, weights=pw, minlength=self._pair_len)
+        cells = self._cells
+        cells[:] = sums[:ncell]
+        m1 = sums[ncell: ncell + k * nl1].reshape(k, nl1)
+        m2 = sums[ncell + k * nl1:].reshape(k, nl2)
+        # the cells' places in A21 never change: the buffer's other entries stay 0
+        A21 = self._A21_pair
+        A21.reshape(-1)[self._cell_at] = cells
+        A21[:, nl2:, 0] = m1[1:].T
+        self.A11[:, 0, 0] = m1[0]
         A22 = self.A22
         A22[:nl2, :nl2] = 0.0
-        A22[np.arange(nl2), np.arange(nl2)] = np.bincount(t2.codes, weights=w, minlength=nl2)
-        for j in range(p + 1):
-            A21[:, nl2 + j, 0] = np.bincount(t1.codes, weights=wDT[j], minlength=nl1)
-            c2 = np.bincount(t2.codes, weights=wDT[j], minlength=nl2)
-            A22[:nl2, nl2 + j] = c2
-            A22[nl2 + j, :nl2] = c2
+        A22.reshape(-1)[self._diag2] = m2[0]
+        A22[:nl2, nl2:] = m2[1:].T
+        A22[nl2:, :nl2] = m2[1:]
         A22[nl2:, nl2:] = _gram(DT, wDT)
         return A21
 
@@ -271,9 +324,12 @@ class PWLS:
         if self.scalar1:
             th = theta[0]
             m = th * th * self.A11[:, 0, 0] + 1.0
-            logdet1 = float(np.sum(np.log(m)))
-            V = A21[:, :, 0] * (th / np.sqrt(m))[:, None]
-            S = self._schur(V)
+            logdet1 = float(np.log(m).sum())
+            sv = th / np.sqrt(m)
+            if self.pair and self._sparse_pairs is not None:
+                S = self._schur_pair(sv * sv, A21[:, :, 0])
+            else:
+                S = self._schur(A21[:, :, 0] * sv[:, None])
         else:
             T1 = self.T(theta, 0)
             M = T1.T @ self.A11 @ T1
@@ -288,14 +344,14 @@ class PWLS:
             S = self._schur(V)
         self._scale_rest(S, theta)
         if rz:
-            S[np.arange(rz), np.arange(rz)] += 1.0
+            S[self._diag_rz, self._diag_rz] += 1.0
         L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             raise PWLSFailure(f"Cholesky factor of the penalized system failed (info={info})")
         diag = np.diagonal(L)
-        if np.any(diag[:-1] <= 0):
+        if r > 1 and diag[:-1].min() <= 0:
             raise PWLSFailure("penalized system is singular")
-        logdet = logdet1 + 2.0 * float(np.sum(np.log(diag[:rz])))
+        logdet = logdet1 + 2.0 * float(np.log(diag[:rz]).sum())
         v = np.empty(r)
         v[-1] = -1.0
         if r > 1:
@@ -305,10 +361,10 @@ class PWLS:
         x = v[:-1].copy()
         beta = x[rz : rz + p]
         self._scale_vec(v, theta)
-        h = np.einsum("lrs,r->ls", A21, v)
         if self.scalar1:
-            u1 = -(theta[0] * h[:, 0] / m)
+            u1 = (A21[:, :, 0] @ v) * (-theta[0] / m)
         else:
+            h = np.einsum("lrs,r->ls", A21, v)
             rhs = (h @ T1)[:, :, None]
             u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
             u1 = u1.ravel()
@@ -325,6 +381,32 @@ class PWLS:
         if self._mirror is not None:  # Λ_r has lower-triangular blocks: S is used whole
             S[self._mirror] = S.T[self._mirror]
         return S
+
+    def _schur_pair(self, s2: np.ndarray, A21: np.ndarray) -> np.ndarray:
+        """A22 − V'V for two scalar intercept terms whose cell table T is sparse,
+        V = diag(s) A21, A21 = [T | M] (M the factor-1 margins of W[X z]):
+
+            (V'V)_{l2 l2'} = Σ_{cells c, c' of one level l1} s²_{l1} T_c T_c',
+            (V'V)_{D l2} = Σ_{cells c at l2} s²_{l1(c)} T_c M_{l1(c)},
+            (V'V)_{DD} = M' diag(s²) M,
+
+        over the precomputed same-level cell pairs (symmetric, C order; its
+        transpose is the Fortran-ordered matrix itself)."""
+        nl2 = self.terms[1].nl
+        a, b, l1, pos, cell_l1, dz_at = self._sparse_pairs
+        t = self._cells
+        S = self.A22
+        zz = np.bincount(pos, weights=s2[l1] * t[a] * t[b], minlength=nl2 * nl2)
+        S[:nl2, :nl2] -= zz.reshape(nl2, nl2)
+        M = A21[:, nl2:]
+        sM = M * s2[:, None]
+        tc = sM[cell_l1] * t[:, None]  # (ncell, p + 1)
+        dz = np.bincount(dz_at, weights=tc.ravel(), minlength=tc.size and nl2 * M.shape[1])
+        dz = dz.reshape(nl2, M.shape[1])
+        S[:nl2, nl2:] -= dz
+        S[nl2:, :nl2] -= dz.T
+        S[nl2:, nl2:] -= M.T @ sM
+        return S.T
 
     def _scale_vec(self, v: np.ndarray, theta: np.ndarray) -> None:
         """v ← Λ_r v in place."""
