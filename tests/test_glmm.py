@@ -282,3 +282,31 @@ def test_roundoff_limited_stop_keeps_the_best_point() -> None:
                   mm.datasets.load("cbpp"), family="binomial", link="probit", nAGQ=0)
     assert m.theta.iloc[0] == pytest.approx(0.337825402274, rel=1e-5)
     assert -2 * m.loglik == pytest.approx(185.273692289, rel=1e-9)
+
+
+def test_grouseticks_two_crossed_scalar_factors() -> None:
+    """Poisson, broods nested in locations, HEIGHT in the hundreds beside the intercept.
+
+    lme4 1.1-31 ends at the same optimum but its raw-coordinate Hessian is dominated by
+    the approximation error of its deviance ("nearly unidentifiable", max|grad| 0.04), so
+    the standard errors of the slopes are checked against lme4's fit with HEIGHT centred
+    (same slopes, same SEs of the slopes in exact arithmetic). Stage 2 must end in the
+    Newton iteration (continued in standardized coordinates), not the BOBYQA fallback.
+    """
+    r = REF["grouseticks"]
+    d = mm.datasets.load("grouseticks")
+    m = glmer(r["formula"], d, family="poisson")
+    assert -2 * m.loglik <= -2 * r["logLik"] * (1 + 1e-9)
+    assert m.loglik == pytest.approx(r["logLik"], rel=1e-9)
+    np.testing.assert_allclose(m.fixef.to_numpy(), list(r["fixef"].values()), rtol=1e-5)
+    np.testing.assert_allclose(m.theta.to_numpy(), list(r["theta"].values()), rtol=1e-4)
+    c = r["centered"]
+    np.testing.assert_allclose(m.fixef_se.to_numpy()[1:], list(c["fixef_se"].values())[1:],
+                               rtol=1e-4)
+    assert m.optinfo["message"].startswith("Newton") and m.optinfo["feval"] < 300
+    mc = glmer(c["formula"], d, family="poisson")
+    assert mc.loglik == pytest.approx(c["logLik"], rel=1e-9)
+    np.testing.assert_allclose(mc.fixef_se.to_numpy(), list(c["fixef_se"].values()), rtol=1e-4)
+    m0 = glmer(r["formula"], d, family="poisson", nAGQ=0)
+    assert m0.loglik == pytest.approx(r["nAGQ0"]["logLik"], rel=1e-9)
+    assert m0.loglik >= r["nAGQ0"]["logLik"] * (1 + 1e-9)

@@ -263,6 +263,30 @@ CATALOG: dict[str, DatasetText] = {
         },
         notes="R's columns resp (three-level response) and mode are not included.",
     ),
+    "grouseticks": DatasetText(
+        title="Ticks on red grouse chicks: 403 chicks in 118 broods at 63 locations",
+        about=(
+            "Number of ticks on the heads of red grouse chicks sampled in the field, "
+            "with the brood each chick belongs to, the altitude and year of sampling "
+            "and the location. Broods are nested within locations; the standard "
+            "example of a Poisson GLMM with two scalar random-effect terms, e.g. "
+            "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | LOCATION)."
+        ),
+        source=(
+            "lme4::grouseticks. Elston, D. A. et al. (2001) Analysis of aggregation, a "
+            "worked example: numbers of ticks on red grouse chicks. Parasitology 122, "
+            "563-569."
+        ),
+        variables={
+            "INDEX": "(factor) chick number (observation level)",
+            "TICKS": "number of ticks sampled",
+            "BROOD": "(factor) brood number",
+            "HEIGHT": "height above sea level (meters)",
+            "YEAR": "year (-1900): 95, 96 or 97",
+            "LOCATION": "(factor) geographic location code",
+            "cHEIGHT": "HEIGHT centred at its mean",
+        },
+    ),
     "seed_sim": DatasetText(
         title="Simulated reaction times: 30 subjects x 5 sessions, random slopes",
         about=(
