@@ -23,7 +23,7 @@ from .crossprod import CrossProducts, crossprod
 from .design import Design, build_design, numeric_response
 from .design.frame import check_response_varies
 from .design.scale_check import check_scale_x
-from .errors import ModelSpecificationError
+from .errors import ArgumentError, ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
 from .linalg.threads import blas_threads
 from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
@@ -319,7 +319,8 @@ def lmer(
     control: OptimizerControl | None = None,
     start: Any = None,
     data_name: str | None = None,
-) -> LinearMixedModel:
+    method: str | None = None,
+) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
     Parameters
@@ -344,8 +345,21 @@ def lmer(
         Starting θ (lme4's order) as an array, a Series or ``{"theta": ...}``.
     data_name:
         Name shown on the summary's ``Data:`` line.
+    method:
+        ``None`` (default): the exact (RE)ML fit, as lme4. ``"moments"``: crossed
+        random intercepts ``y ~ x + (1 | g) + (1 | h)`` by the method of moments
+        (Gao & Owen 2017) and backfitting GLS (Ghosh, Hastie & Owen 2022) in O(N)
+        time, a :class:`~mixedmodels.moments.MomentsFit` (not lme4's estimates;
+        ``REML`` and ``control`` do not apply).
     """
     arguments.check_formula(formula)
+    if method is not None:
+        if method != "moments":
+            raise ArgumentError("method", method, "None (exact (RE)ML) or 'moments'")
+        from .moments import lmer_moments
+
+        return lmer_moments(formula, data, offset=offset, na_action=na_action,
+                            weights=weights, start=start, data_name=data_name)
     REML = arguments.check_reml(REML)
     na_action = arguments.check_na_action(na_action)
     control = arguments.check_control(control, OptimizerControl)

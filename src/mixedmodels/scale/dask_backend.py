@@ -271,6 +271,24 @@ def crossprod_dask(
     ``ordered=``, else from the frame's categorical dtypes (as pandas does in
     memory), else R's order; see :mod:`mixedmodels.scale.factors`.
     """
+    design, src = dask_design(formula, ddf, weights, levels=levels, ordered=ordered)
+    cp, G, norms2 = src.crossprod()
+    check_finite(cp, design, src.column_stats)
+    cp, keep = drop_dependent(cp, G, design, norms2)
+    src.x_index = [int(j) for j in keep]
+    return cp, design, src
+
+
+def dask_design(
+    formula: str,
+    ddf: Any,
+    weights: str | None = None,
+    *,
+    levels: dict[str, Any] | None = None,
+    ordered: dict[str, Any] | None = None,
+) -> tuple[ScaleDesign, DaskSource]:
+    """The row-free design of ``formula`` on a Dask frame and its row source (levels
+    coded in one pass over the partitions; nothing summed yet)."""
     ddf = as_dask_frame(ddf)
     meta_frame = ddf._meta
     explicit = explicit_metadata(levels, ordered)
@@ -333,12 +351,7 @@ def crossprod_dask(
         if info.kind == "cat":
             info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
     design = build_scale_design(parsed, infos, values, n, n_input, weights is not None)
-    src = DaskSource(rows, design, infos, codes, weights)
-    cp, G, norms2 = src.crossprod()
-    check_finite(cp, design, src.column_stats)
-    cp, keep = drop_dependent(cp, G, design, norms2)
-    src.x_index = [int(j) for j in keep]
-    return cp, design, src
+    return design, DaskSource(rows, design, infos, codes, weights)
 
 
 def lmer_dask(
@@ -352,7 +365,8 @@ def lmer_dask(
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
     progress: bool | None = None,
-) -> SufficientStatsLMM:
+    method: str | None = None,
+) -> Any:
     """Fit ``lmer(formula)`` on a Dask DataFrame from partition-wise cross-products.
 
     ``ddf`` may also be a pandas or polars frame (split into partitions).
@@ -361,7 +375,12 @@ def lmer_dask(
     Rows with NA or NaN are left out; ±inf is an error naming the column.
     ``progress`` shows a bar over the Dask tasks of the scans (None: when
     interactive, :mod:`mixedmodels.progress`).
+    ``method="moments"``: crossed random intercepts by moments + backfitting GLS
+    from partition-wise group sums (:mod:`mixedmodels.moments`).
     """
+    if method is not None:
+        return _lmer_dask_moments(formula, ddf, method, weights, start, levels, ordered,
+                                  progress)
     with dask_progress(progress, "dask scan"):
         cp, design, src = crossprod_dask(formula, ddf, weights=weights, levels=levels,
                                          ordered=ordered)
@@ -369,3 +388,25 @@ def lmer_dask(
     if isinstance(start, pd.Series):
         start = start.to_numpy()
     return model.fit(start=start)
+
+
+def _lmer_dask_moments(
+    formula: str, ddf: Any, method: str, weights: str | None, start: Any,
+    levels: dict[str, Any] | None, ordered: dict[str, Any] | None, progress: bool | None,
+) -> Any:
+    from ..errors import ArgumentError
+    from ..formula import parse_formula
+    from ..moments.api import check_moments_call, check_moments_terms, fit_from_sums
+    from .moments_sums import drop_dependent_sums, group_sums_dask
+
+    if method != "moments":
+        raise ArgumentError("method", method, "None (exact (RE)ML) or 'moments'")
+    parsed = parse_formula(formula)
+    check_moments_call(parsed.text, parsed.response, weights, start)
+    with dask_progress(progress, "dask scan"):
+        design, src = dask_design(formula, ddf, None, levels=levels, ordered=ordered)
+        check_moments_terms(design.terms)
+        sums = group_sums_dask(src)
+    sums, keep = drop_dependent_sums(sums, design)
+    src.x_index = [int(j) for j in keep]
+    return fit_from_sums(design, sums, source=src, data_name="dask")

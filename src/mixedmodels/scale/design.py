@@ -44,6 +44,7 @@ __all__ = [
     "build_scale_design",
     "dependent_columns_from_gram",
     "drop_dependent",
+    "drop_design_columns",
     "check_finite",
 ]
 
@@ -345,6 +346,21 @@ def drop_dependent(
     p = cp.p
     if keep.size == p:
         return cp, keep
+    drop_design_columns(design, keep)
+    rows = np.concatenate([np.arange(cp.rz), cp.rz + keep, [cp.rz + p]]).astype(np.intp)
+    A21 = cp.A21[rows] if sp.issparse(cp.A21) else np.asarray(cp.A21)[rows]
+    if sp.issparse(A21):
+        A21 = sp.csc_matrix(A21)
+    reduced = CrossProducts(
+        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w,
+        cp.shift.subset(keep),
+    )
+    return reduced, keep
+
+
+def drop_design_columns(design: ScaleDesign, keep: np.ndarray) -> None:
+    """Keep the X columns ``keep`` of ``design``, warning as ``lmer`` does for the others."""
+    p = len(design.x_names)
     dropped = [design.x_names[j] for j in range(p) if j not in set(keep)]
     warnings.warn(
         f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
@@ -359,15 +375,6 @@ def drop_dependent(
     spec = design.fixed_spec
     spec.column_names = [spec.column_names[j] for j in keep]
     spec.assign = [spec.assign[j] for j in keep]
-    rows = np.concatenate([np.arange(cp.rz), cp.rz + keep, [cp.rz + p]]).astype(np.intp)
-    A21 = cp.A21[rows] if sp.issparse(cp.A21) else np.asarray(cp.A21)[rows]
-    if sp.issparse(A21):
-        A21 = sp.csc_matrix(A21)
-    reduced = CrossProducts(
-        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w,
-        cp.shift.subset(keep),
-    )
-    return reduced, keep
 
 
 def _all_finite(cp: CrossProducts) -> bool:

@@ -705,7 +705,8 @@ def lmer_duckdb(
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
     progress: bool | None = None,
-) -> SufficientStatsLMM:
+    method: str | None = None,
+) -> Any:
     """Fit ``lmer(formula)`` on rows that stay in DuckDB.
 
     Parameters
@@ -736,9 +737,19 @@ def lmer_duckdb(
         A bar over the passes (levels, cross-products) and the fit: None
         (default) when interactive (:mod:`mixedmodels.progress`).
 
+    method:
+        ``None``: the exact (RE)ML fit. ``"moments"``: crossed random intercepts by
+        moments + backfitting GLS from GROUP BY sums (:mod:`mixedmodels.moments`,
+        :mod:`mixedmodels.scale.moments_sums`); not lme4's estimates.
+
     Rows with NULL or NaN in a variable of the model are left out (R's NA);
     ±inf is an error naming the column, as in memory.
     """
+    if method is not None:
+        from .moments_sums import lmer_duckdb_moments
+
+        return lmer_duckdb_moments(formula, source, method, weights, con, start, levels,
+                                   ordered)
     with progress_bar(progress, 3, "duckdb fit", unit="step") as bar:
         cp, design, src = crossprod_duckdb(
             formula, source, weights=weights, con=con, levels=levels, ordered=ordered,
