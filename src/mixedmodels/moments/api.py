@@ -54,10 +54,9 @@ def check_moments_terms(terms: list[Any]) -> None:
     seen: dict[str, str] = {}
     for t in terms:
         if t.S != 1 or list(t.names) != ["(Intercept)"]:
-            kind = "random slopes" if t.S > 1 or "(Intercept)" not in t.names else "a slope"
             raise ArgumentError(
                 "formula", t.bar.text, "a random intercept (1 | group) for method='moments'",
-                f"the term {t.bar.text} has {kind} ({', '.join(t.names)}); {_WHAT_TO_DO}",
+                f"the term {t.bar.text} has random slopes ({', '.join(t.names)}); {_WHAT_TO_DO}",
             )
         if t.group in seen:
             raise ArgumentError(
