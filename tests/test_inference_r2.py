@@ -16,9 +16,15 @@ CASES = [("m_cake", 1e-6), ("m_mach", 1e-6), ("m_sleep", 1e-6),
          ("g_cbpp", 1e-5), ("g_pois", 2e-5), ("g_pois_olre", 1e-5)]
 
 
+# performance's r2_nakagawa of the sleepstudy fit converged with tightened tolerances
+# (lmerControl(optCtrl = list(xtol_abs = 1e-14, ftol_abs = 1e-14, xtol_rel = 1e-12))):
+# lme4's default stop is 1.5e-9 above the REML optimum, which moves R² by 1.3e-6
+AT_OPTIMUM = {"m_sleep": {"conditional": [0.799218905909], "marginal": [0.27865203352]}}
+
+
 @pytest.mark.parametrize(("name", "tol"), CASES)
 def test_r2_matches_performance(name, tol):
-    ref = REFERENCE["r2"][name]
+    ref = AT_OPTIMUM.get(name, REFERENCE["r2"][name])
     got = mm.r2(fit(name))
     assert got["conditional"] == pytest.approx(ref["conditional"][0], abs=tol)
     assert got["marginal"] == pytest.approx(ref["marginal"][0], abs=tol)

@@ -9,6 +9,7 @@ mode of their column); fitted values within 1e-6 relative.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import SingularFitWarning
+from mixedmodels.linalg import BlockedCholesky
 from refcases import case_data, case_json
 
 REF = Path(__file__).parent / "data" / "reference"
@@ -43,6 +45,14 @@ def fit_case(name: str) -> tuple[dict, mm.LinearMixedModel]:
             m = mm.lmer(case["formula"], data, REML=case["REML"], weights=case.get("weights"))
         _FITS[name] = (case, m)
     return _FITS[name]
+
+
+def at_theta(m: mm.LinearMixedModel, case: dict) -> mm.LinearMixedModel:
+    """A copy of ``m`` with every result computed at lme4's θ instead of ours."""
+    other = copy.copy(m)
+    other.factor = BlockedCholesky(m.cp, [t.tri_index for t in m.design.terms])
+    other._finalize(np.array(list(case["theta"].values()), dtype=float))
+    return other
 
 
 def rel(a: np.ndarray, b: np.ndarray, floor: float = 1e-12) -> float:
@@ -97,10 +107,14 @@ def check_case(name: str) -> None:
         assert np.max(np.abs(df.to_numpy() - vals) / scale) < 1e-3
         scale_sd = np.maximum(np.abs(csd).max(axis=0), 1e-8 * case["sigma"])
         assert np.max(np.abs(sd.to_numpy() - csd) / scale_sd) < 1e-3
-    # fitted values
+    # fitted values: to 1e-6 at lme4's θ. Where lme4's nloptwrap stopped measurably above
+    # the optimum we reach (sleep_rs_ml: 2.6e-8 above it), that moves fitted values by up
+    # to 3e-6 relative; lme4 with tight tolerances reaches our optimum, so there the
+    # pipeline is compared at lme4's own θ.
     fit = case["fitted"]
-    np.testing.assert_allclose(m.fitted[: len(fit["first20"])], fit["first20"], rtol=1e-6)
-    assert m.fitted.sum() == pytest.approx(fit["sum"], rel=1e-6)
+    at = m if ref_crit - m.reml_criterion <= 1e-12 * abs(ref_crit) else at_theta(m, case)
+    np.testing.assert_allclose(at.fitted[: len(fit["first20"])], fit["first20"], rtol=1e-6)
+    assert at.fitted.sum() == pytest.approx(fit["sum"], rel=1e-6)
     assert np.sum(m.resid() ** 2) == pytest.approx(fit["sum_sq_resid"], rel=1e-4)
 
 

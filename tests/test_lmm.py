@@ -97,7 +97,7 @@ def test_summary_layout(fit: mm.LinearMixedModel) -> None:
     for piece in (
         "REML criterion at convergence: 1743.6",
         "Scaled residuals:",
-        " Subject  (Intercept) 612.10   24.741",
+        " Subject  (Intercept) 612.09   24.740",
         "Residual",
         "Number of obs: 180, groups:  Subject, 18",
         "(Intercept)  251.405      6.825",

@@ -35,15 +35,19 @@ CASES = {c["name"]: c for c in json.loads((DATA / "cases.json").read_text())["fi
 # Fits whose optimum differs from lme4's in printed digits (both are within
 # the optimizers' tolerances): for these the layout is compared with every
 # number replaced by a placeholder.
+# The expected text is lme4's at its optimum (generate.R tightens nloptwrap's
+# tolerances; lme4's defaults stop up to 3e-8 above the optimum of the criterion,
+# which moves printed digits of sleepstudy, Machines, Pastes and Penicillin).
+# Fits whose printed digits still differ, for the layout is compared with every
+# number replaced by a placeholder:
 NUMERIC_DIFFERENCES = {
-    "penicillin": {"summary", "lmertest", "varcorr", "varcorr_both"},
-    "machines": {"summary", "lmertest", "print", "varcorr", "varcorr_both"},
+    # (Machine || Worker) is over-parameterized: the optimum (criterion 208.3112183164,
+    # as for (Machine | Worker)) is a ridge of θ, and each optimizer ends on another
+    # point of it
     "machines_dbl": {"summary", "lmertest", "print", "varcorr", "varcorr_both"},
-    "sleep_missing": {"lmertest"},  # 5.93e-06 in R, 5.92e-06 here
-    "sleep_long": {"lmertest"},  # Satterthwaite df agree to 3 decimals
-    # batch sd: lme4 stops at 1.287365+ and prints 1.28737; the optimum (tight
-    # tolerances, lower criterion than lme4's) is 1.2873649, printed 1.28736
-    "pastes": {"varcorr", "varcorr_both"},
+    # both criteria 1721.6972889286; the Days variance is 35.03854 in R and
+    # 35.03849 here (θ within 2e-7), printed 35.039 and 35.038
+    "sleep_long": {"lmertest", "varcorr_both"},
 }
 
 

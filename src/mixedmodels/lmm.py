@@ -13,6 +13,7 @@ built once; the optimizer only calls :meth:`LinearMixedModel.objective`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -25,14 +26,24 @@ from .design.frame import check_response_varies
 from .design.scale_check import check_scale_x
 from .errors import ArgumentError, ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
+from .linalg.dense import DENSE_MAX_SIZE, DenseCriterion
 from .linalg.threads import blas_threads
-from .optimize import OptimizerControl, OptResult, bobyqa, bobyqa_profiled
+from .optimize import (
+    OptimizerControl,
+    OptResult,
+    bobyqa,
+    bobyqa_profiled,
+    boundary_check,
+    default_maxeval,
+)
+from .quasi_newton import bfgs_bounded
 from .results.model_results import MixedModelResults
 
 __all__ = ["LinearMixedModel", "lmer"]
 
 _LOG2PI = math.log(2.0 * math.pi)
 _BAD = 1e100  # finite "infeasible" value for the optimizer
+_SINGULAR_TOL = 1e-4  # a diagonal of T_k this close to 0: a boundary fit (lme4's isSingular)
 
 
 class LinearMixedModel(MixedModelResults):
@@ -140,14 +151,71 @@ class LinearMixedModel(MixedModelResults):
         split = tail_split(self.factor) if self.control.profile_tail else None
         # once per fit, by problem size; the results at θ̂ too: OpenBLAS's busy-waiting
         # threads make even the 2×2 triangular solves of R_X⁻¹ ~10 ms each on a loaded machine
+        dense = self._dense_criterion() if split is None else None
         with blas_threads(self.factor.blas_threads):
-            if split is None:
+            if dense is not None:
+                res = self._fit_bfgs(dense, x0, step)
+            elif split is None:
                 res = bobyqa(self.objective, x0, self.lower, control=self.control,
                              initial_step=step)
             else:
                 res = self._bobyqa_tail_profiled(split, x0, step)
             self._set_optimum(res)
         return self
+
+    def _dense_criterion(self) -> DenseCriterion | None:
+        """The dense criterion with its gradient where BFGS is chosen and the system is small."""
+        if self.control.optimizer == "bobyqa":
+            return None
+        if self.cp.dims[0].q + self.cp.r > DENSE_MAX_SIZE:
+            return None
+        return DenseCriterion(self.cp, [t.tri_index for t in self.design.terms], self.REML)
+
+    def _fit_bfgs(
+        self, dense: DenseCriterion, x0: np.ndarray, step: np.ndarray | None
+    ) -> OptResult:
+        """BFGS on the analytic gradient from x0; on the boundary, lme4's BOBYQA path too.
+
+        A non-singular first-order optimum is the answer. Where BFGS ends on the
+        boundary (a diagonal of some T_k at 0) the criterion is often not convex
+        and a different face may hold a lower minimum; then BOBYQA from the same
+        start (lme4's path, at lme4's tolerances) is finished by BFGS as well and
+        the lower of the two kept, so the fit is never worse than lme4's basin.
+        """
+        reml = self.REML
+        lower = self.lower
+
+        def fg(theta: np.ndarray) -> tuple[float, np.ndarray | None]:
+            try:
+                L, lam = dense.factor(theta)
+            except FactorizationError:
+                return math.inf, None
+            crit = self._criterion(*dense.pieces(L), reml)
+            if crit >= _BAD:
+                return math.inf, None
+            return crit, dense.gradient(L, lam)
+
+        control = self.control
+        maxeval = control.maxeval if control.maxeval is not None else default_maxeval(x0.size)
+        res = bfgs_bounded(fg, x0, lower, maxeval=maxeval)
+        diag = np.isfinite(lower)
+        if res.ok and not np.any(res.x[diag] - lower[diag] < _SINGULAR_TOL):
+            return self._bfgs_result(res, res.feval)
+        path = bobyqa(self.objective, x0, lower, control=dataclasses.replace(control, polish=False),
+                      initial_step=step)
+        finish = bfgs_bounded(fg, path.x, lower, maxeval=maxeval) if path.ok else path
+        total = res.feval + path.feval + (finish.feval if finish is not path else 0)
+        if not res.ok or finish.fun < res.fun:
+            res = finish
+        return self._bfgs_result(res, total)
+
+    def _bfgs_result(self, res: OptResult, feval: int) -> OptResult:
+        """``res`` after lme4's boundary check, with the evaluations of every run."""
+        x, fun, nf = boundary_check(
+            self.objective, res.x, res.fun, self.lower, self.control.boundary_tol
+        )
+        res.x, res.fun, res.feval = x, fun, feval + nf
+        return res
 
     def _bobyqa_tail_profiled(
         self, split: int, x0: np.ndarray, step: np.ndarray | None
@@ -213,7 +281,7 @@ class LinearMixedModel(MixedModelResults):
         theta = res.x.copy()
         self.opt = res
         self.optinfo = {
-            "optimizer": "bobyqa (NLopt LN_BOBYQA)",
+            "optimizer": res.optimizer,
             "feval": res.feval,
             "message": res.message,
             "code": res.code,

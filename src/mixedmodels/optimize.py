@@ -32,7 +32,7 @@ from typing import Any
 import nlopt
 import numpy as np
 
-from .errors import ConvergenceWarning
+from .errors import ArgumentError, ConvergenceWarning
 
 __all__ = [
     "GRAD_TOL",
@@ -48,6 +48,7 @@ GRAD_TOL = 0.002
 """lme4's ``check.conv.grad`` tolerance on the scaled gradient."""
 
 _MAXEVAL_CAP = 100_000  # lme4's nloptwrap maxeval
+_OPTIMIZERS = ("auto", "bfgs", "bobyqa")
 
 
 def default_maxeval(m: int) -> int:
@@ -85,10 +86,21 @@ class OptimizerControl:
     profile_tail: bool = True
     """Optimize the θ of small trailing terms in an inner loop that reuses the
     large factorization (see :mod:`mixedmodels.linalg.tail`) where that pays."""
+    optimizer: str = "auto"
+    """``"bobyqa"``: lme4's derivative-free path (with the polish above);
+    ``"bfgs"`` or ``"auto"``: bound-constrained BFGS on the analytic gradient
+    (:mod:`mixedmodels.quasi_newton`) where the whole system is small enough
+    for one dense factor (:mod:`mixedmodels.linalg.dense`), BOBYQA otherwise."""
     start: str = "auto"
     """Starting θ: ``"lme4"`` (1 on diagonals, 0 below), ``"moments"`` (one-way
     method-of-moments estimates for scalar terms) or ``"auto"`` (moments for
     large models with scalar terms only, where evaluations are expensive)."""
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in _OPTIMIZERS:
+            raise ArgumentError(
+                "optimizer", self.optimizer, " or ".join(repr(o) for o in _OPTIMIZERS)
+            )
 
 
 @dataclass
@@ -110,6 +122,7 @@ class OptResult:
     grad_component: int = 0  # 1-based coordinate of max_grad
     boundary_grad: float = 0.0  # largest slope into the region of a parameter on its bound
     polish_stopped_by_budget: bool = False
+    optimizer: str = "bobyqa (NLopt LN_BOBYQA)"
 
     @property
     def ok(self) -> bool:
@@ -358,6 +371,25 @@ def convergence_messages(res: OptResult, singular: bool) -> list[str]:
     return out
 
 
+def boundary_check(
+    fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray, tol: float
+) -> tuple[np.ndarray, float, int]:
+    """lme4's boundary check: parameters within ``tol`` of a finite lower bound are
+    tried on it, kept there when f is no worse. Returns (x, f(x), evaluations)."""
+    if not tol > 0:
+        return x, fx, 0
+    lower = np.asarray(lower, dtype=float)
+    near = np.isfinite(lower) & (x - lower < tol) & (x != lower)
+    if not near.any():
+        return x, fx, 0
+    x_b = x.copy()
+    x_b[near] = lower[near]
+    f_b = fn(x_b)
+    if f_b <= fx:
+        return x_b, float(f_b), 1
+    return x, fx, 1
+
+
 def _run(
     fn: Callable[[np.ndarray], float],
     x0: np.ndarray,
@@ -413,17 +445,8 @@ def _run(
             x, fun = x0, fn(x0)
         code = nlopt.ROUNDOFF_LIMITED
     x = np.asarray(x, dtype=float)
-    # lme4's boundary check: parameters near a finite lower bound are tried on it
-    if control.boundary_tol > 0:
-        lower = np.asarray(lower, dtype=float)
-        near = np.isfinite(lower) & (x - lower < control.boundary_tol) & (x != lower)
-        if near.any():
-            x_b = x.copy()
-            x_b[near] = lower[near]
-            f_b = fn(x_b)
-            count[0] += 1
-            if f_b <= fun:
-                x, fun = x_b, f_b
+    x, fun, nf = boundary_check(fn, x, float(fun), lower, control.boundary_tol)
+    count[0] += nf
     message = _RESULT_NAMES.get(code, f"NLOPT code {code}")
     out = OptResult(x, float(fun), count[0], message, int(code), time.perf_counter() - start)
     out.maxeval = int(maxeval)

@@ -1,0 +1,146 @@
+"""The profiled criterion and its analytic gradient from one dense factor of Ω(θ).
+
+For small models (a few hundred random effects at most) the whole system
+
+    Ω(θ) = Λ'AΛ + E,   A = [Z X̃ ỹ]'W[Z X̃ ỹ],   Λ = blockdiag(Λ_Z, I_{p+1}),
+    E = diag(I_q, 0_{p+1}),   Ω = L L'
+
+is one N × N matrix (N = q + p + 1) and a dense Cholesky factor costs a
+few microseconds. Its diagonal gives every piece of the criterion
+(:mod:`mixedmodels.lmm`): log|L_Z|² and log|R_X|² from the leading q and p
+entries, r² = pwrss = L_NN². With B the leading block of Ω that the
+criterion's log-determinant covers (the q random effects for ML, the
+q + p random and fixed effects for REML), k the weight of log r²
+(n for ML, n − p for REML) and Λ_j = ∂Λ/∂θ_j (a 0/1 pattern)
+
+    d(θ) = log|Ω_B| + k log r² + const,
+    ∂d/∂θ_j = 2 tr(Ω_B⁻¹ Λ_B'A_{B,Z} Λ_j) + (2k/r²) (A Λ v)'(Λ_j v),
+
+with v = L_NN L⁻ᵀ e_N (so v = [−u, −β̃, 1]: the conditional modes and
+fixed effects of the shifted model), because ∂Ω = Λ_j'AΛ + Λ'AΛ_j,
+∂ log|Ω_B| = tr(Ω_B⁻¹ ∂Ω_B) and ∂r² = r⁴ (Ω⁻¹e_N)'∂Ω(Ω⁻¹e_N). Each
+Λ_j has a 1 at (l·S + i, l·S + c) for every level l of θ_j's term (θ_j the
+(i, c) entry of that term's T), so both traces are gathered sums over those
+index pairs. Nothing here needs Λ to be invertible: the gradient holds on
+the boundary (θ_j = 0) too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from ..crossprod import CrossProducts
+from .blocked import FactorizationError
+
+__all__ = ["DenseCriterion", "DENSE_MAX_SIZE"]
+
+DENSE_MAX_SIZE = 400
+"""Largest N = q + p + 1 for which the dense factor (O(N³) per evaluation) is used."""
+
+
+class DenseCriterion:
+    """d(θ) and ∇d(θ) of the profiled ML or REML criterion (see the module docstring).
+
+    ``criterion(log|L_Z|², log|R_X|², log pwrss)`` maps the pieces, in the
+    original units, to d(θ); the gradient needs only n, p and ML/REML.
+    """
+
+    def __init__(
+        self,
+        cp: CrossProducts,
+        tri_index: list[tuple[np.ndarray, np.ndarray]],
+        reml: bool,
+    ):
+        q1 = cp.dims[0].q
+        q = q1 + cp.rz
+        N = q1 + cp.r
+        self.q, self.p, self.N = q, cp.p, N
+        A = np.empty((N, N))
+        A[:q1, :q1] = 0.0
+        d1 = cp.dims[0]
+        first = d1.S * np.arange(d1.nl)[:, None, None]
+        s_idx = np.arange(d1.S)
+        A[first + s_idx[:, None], first + s_idx[None, :]] = cp.A11  # blockdiag(A11_l)
+        a21 = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
+        A[q1:, :q1] = a21
+        A[:q1, q1:] = a21.T
+        A[q1:, q1:] = cp.A22
+        self.A = A
+        self.A_z = np.ascontiguousarray(A[:, :q])  # A's random-effect columns
+        rows, cols, src = [], [], []
+        off = 0
+        for k, (d, (ri, ci)) in enumerate(zip(cp.dims, tri_index)):
+            base = sum(len(t[0]) for t in tri_index[:k])
+            starts = off + d.S * np.arange(d.nl)
+            rows.append((starts[:, None] + np.asarray(ri)[None, :]).ravel())
+            cols.append((starts[:, None] + np.asarray(ci)[None, :]).ravel())
+            src.append(np.tile(base + np.arange(len(ri)), d.nl))
+            off += d.q
+        self.ntheta = sum(len(t[0]) for t in tri_index)
+        self.lam_rows = np.concatenate(rows).astype(np.intp)
+        self.lam_cols = np.concatenate(cols).astype(np.intp)
+        self.lam_src = np.concatenate(src).astype(np.intp)
+        self.lam_flat = self.lam_rows * N + self.lam_cols
+        self._lam = np.zeros((N, N))
+        self._lam.reshape(-1)[np.arange(q, N) * (N + 1)] = 1.0
+        self.reml = bool(reml)
+        self.b = q + cp.p if reml else q  # the leading block of the log-determinant
+        self.k = float(cp.n - cp.p if reml else cp.n)
+        # M = Ω_B⁻¹Λ_B'A_{B,Z} is b × q; tr(M Λ_j) gathers M[col, row] of Λ_j's pairs
+        self._trace_flat = self.lam_cols * q + self.lam_rows
+        self._diag_q = np.arange(q) * (N + 1)
+        shift = cp.shift
+        self._ld_x_shift = 2.0 * shift.log_det_M
+        self._log_s2 = 2.0 * shift.log_s
+        self.n_evals = 0
+
+    def lambda_(self, theta: np.ndarray) -> np.ndarray:
+        """Λ(θ) as a dense N × N matrix (identity on the X̃ and ỹ rows)."""
+        lam = self._lam
+        lam.reshape(-1)[self.lam_flat] = theta[self.lam_src]
+        return lam
+
+    def factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(L, Λ) at θ; raises :class:`FactorizationError` where Ω is not positive definite."""
+        lam = self.lambda_(theta)
+        omega = lam.T @ (self.A @ lam)
+        omega.reshape(-1)[self._diag_q] += 1.0
+        L, info = lapack.dpotrf(omega, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise FactorizationError(f"dpotrf info={info}")
+        return L, lam
+
+    def pieces(self, L: np.ndarray) -> tuple[float, float, float]:
+        """(log|L_Z|², log|R_X|², log pwrss) in the original units from L's diagonal."""
+        diag = L.diagonal()
+        logd = np.log(diag[:-1])
+        add = np.add.reduce
+        q, p = self.q, self.p
+        ld_z = 2.0 * float(add(logd[:q]))
+        ld_x = 2.0 * float(add(logd[q : q + p])) + self._ld_x_shift
+        l_last = float(diag[-1])
+        pw_t = l_last * l_last
+        log_pw = (math.log(pw_t) if pw_t > 0.0 else -math.inf) + self._log_s2
+        return ld_z, ld_x, log_pw
+
+    def gradient(self, L: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """∇d(θ) at the θ of ``L`` and ``lam`` (the formula of the module docstring)."""
+        N, b = self.N, self.b
+        l_nn = L[-1, -1]
+        e = np.zeros(N)
+        e[-1] = l_nn
+        v, info = lapack.dtrtrs(L, e, lower=1, trans=1)
+        Aa = self.A_z.T @ (lam @ v)  # (AΛv) on the random-effect rows
+        pr = self.lam_rows
+        g_r = Aa[pr] * v[self.lam_cols]
+        Lb = L[:b, :b]
+        rhs = lam[:b, :b].T @ self.A_z[:b]  # Λ_B'A_{B,Z}
+        W, info = lapack.dtrtrs(Lb, rhs, lower=1)
+        M, info = lapack.dtrtrs(Lb, W, lower=1, trans=1)
+        g_t = M.reshape(-1)[self._trace_flat]
+        contrib = 2.0 * g_t + (2.0 * self.k / (l_nn * l_nn)) * g_r
+        return np.bincount(self.lam_src, weights=contrib, minlength=self.ntheta)
