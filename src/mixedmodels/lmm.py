@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import arguments
-from .crossprod import CrossProducts, crossprod
+from .crossprod import CrossProducts, crossprod, with_response
 from .design import Design, build_design, numeric_response
 from .design.frame import check_response_varies
 from .design.scale_check import check_scale_x
@@ -88,6 +88,7 @@ class LinearMixedModel(MixedModelResults):
         self.lower = np.concatenate([t.theta_lower for t in design.terms])
         self.theta_names = [nm for t in design.terms for nm in t.theta_names]
         self.optinfo: dict[str, Any] = {}
+        self._refit_inv_hessian: np.ndarray | None = None
         self._fitted_state = False
 
     def __str__(self) -> str:
@@ -98,7 +99,16 @@ class LinearMixedModel(MixedModelResults):
 
     # -- stage 3 ----------------------------------------------------------------
     def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
-        return self._crossprod_of(self.design, y_eff)
+        """This design's cross-products with a new response: ỹ's row and column only."""
+        d = self.design
+        return with_response(
+            self.cp,
+            [t.factor.codes for t in d.terms],
+            [t.Z for t in d.terms],
+            d.X,
+            y_eff,
+            d.weights if d.has_weights else None,
+        )
 
     @staticmethod
     def _crossprod_of(d: Design, y_eff: np.ndarray) -> CrossProducts:
@@ -197,7 +207,10 @@ class LinearMixedModel(MixedModelResults):
 
         control = self.control
         maxeval = control.maxeval if control.maxeval is not None else default_maxeval(x0.size)
-        res = bfgs_bounded(fg, x0, lower, maxeval=maxeval)
+        h0 = self._refit_inv_hessian
+        if h0 is not None and h0.shape != (x0.size, x0.size):
+            h0 = None
+        res = bfgs_bounded(fg, x0, lower, maxeval=maxeval, inv_hessian=h0)
         diag = np.isfinite(lower)
         if res.ok and not np.any(res.x[diag] - lower[diag] < _SINGULAR_TOL):
             return self._bfgs_result(res, res.feval)
@@ -371,6 +384,8 @@ class LinearMixedModel(MixedModelResults):
             new.cp = self.cp
         new.factor = BlockedCholesky(new.cp, [t.tri_index for t in self.design.terms])
         new.optinfo = {}
+        # BFGS starts with this fit's inverse Hessian: a similar response has a similar one
+        new._refit_inv_hessian = getattr(getattr(self, "opt", None), "inv_hessian", None)
         # start from this fit's θ̂ with a trust region on its scale: refits of
         # similar responses (bootstrap, power) then need few evaluations
         step = np.maximum(0.1 * np.abs(self._theta), 0.01)

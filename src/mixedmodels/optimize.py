@@ -123,6 +123,7 @@ class OptResult:
     boundary_grad: float = 0.0  # largest slope into the region of a parameter on its bound
     polish_stopped_by_budget: bool = False
     optimizer: str = "bobyqa (NLopt LN_BOBYQA)"
+    inv_hessian: np.ndarray | None = None  # BFGS's approximation at the end (bfgs_bounded)
 
     @property
     def ok(self) -> bool:

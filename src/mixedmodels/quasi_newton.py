@@ -44,12 +44,16 @@ def bfgs_bounded(
     lower: np.ndarray,
     gtol: float = 1e-8,
     maxeval: int = 1000,
+    inv_hessian: np.ndarray | None = None,
 ) -> OptResult:
     """Minimise f (``fg(x)`` returns f(x) and ∇f(x), or f = inf where undefined).
 
     Returns an :class:`~mixedmodels.optimize.OptResult` whose ``max_grad``
     is max |gᵢ| over the free coordinates and ``boundary_grad`` the largest
-    slope −gᵢ into the region of a coordinate on its bound (0 at an optimum).
+    slope −gᵢ into the region of a coordinate on its bound (0 at an optimum),
+    and whose ``inv_hessian`` is the final H. ``inv_hessian`` given here is the
+    starting H (a previous fit's, for a refit of a similar response), else the
+    first step is steepest descent.
     """
     start = time.perf_counter()
     lower = np.asarray(lower, dtype=float)
@@ -61,7 +65,7 @@ def bfgs_bounded(
         out.maxeval = maxeval
         return out
     m = x.size
-    H: np.ndarray | None = None
+    H = None if inv_hessian is None else np.array(inv_hessian, dtype=float)
     stalls = 0
     code, message = nlopt.MAXEVAL_REACHED, "NLOPT_MAXEVAL_REACHED"
     while True:
@@ -76,9 +80,12 @@ def bfgs_bounded(
         if H is None:
             d = -pg * (_FIRST_STEP / gmax)
         else:
-            d = np.zeros(m)
-            idx = np.flatnonzero(free)
-            d[idx] = -(H[np.ix_(idx, idx)] @ g[idx])
+            if free.all():
+                d = -(H @ g)
+            else:
+                d = np.zeros(m)
+                idx = np.flatnonzero(free)
+                d[idx] = -(H[np.ix_(idx, idx)] @ g[idx])
             if not float(g @ d) < 0.0:  # lost positive definiteness: restart
                 H = None
                 d = -pg * (_FIRST_STEP / gmax)
@@ -113,10 +120,12 @@ def bfgs_bounded(
         if sy > 1e-12 * float(np.sqrt((s @ s) * (yv @ yv))):
             if H is None:
                 H = np.eye(m) * (sy / float(yv @ yv))
+            # H ← (I − ρsy')H(I − ρys') + ρss', ρ = 1/s'y
             rho = 1.0 / sy
             Hy = H @ yv
-            H += (rho * rho * float(yv @ Hy) + rho) * np.outer(s, s)
-            H -= rho * (np.outer(Hy, s) + np.outer(s, Hy))
+            Hys = Hy[:, None] * s
+            H += ((rho * rho * float(yv @ Hy) + rho) * s)[:, None] * s
+            H -= rho * (Hys + Hys.T)
         stalls = stalls + 1 if decrease <= 1e-14 * abs(f) else 0
         if stalls >= _STALLS:
             code, message = nlopt.ROUNDOFF_LIMITED, "NLOPT_ROUNDOFF_LIMITED"
@@ -125,6 +134,7 @@ def bfgs_bounded(
     out = OptResult(x, float(f), nfev, message, int(code), time.perf_counter() - start)
     out.maxeval = int(maxeval)
     out.optimizer = "bfgs (analytic gradient)"
+    out.inv_hessian = H
     out.max_grad = float(np.abs(np.where(free, g, 0.0)).max()) if m else 0.0
     out.grad_component = int(np.argmax(np.abs(np.where(free, g, 0.0)))) + 1 if m else 0
     on_bound = x <= lower

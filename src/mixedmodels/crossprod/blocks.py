@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from ..memory import check_dense_rest
 from .centering import Centering
 
-__all__ = ["TermDims", "CrossProducts", "crossprod"]
+__all__ = ["TermDims", "CrossProducts", "crossprod", "with_response"]
 
 
 @dataclass(frozen=True)
@@ -162,3 +162,58 @@ def crossprod(
         A22[offs[-1] :, offs[a] : offs[a + 1]] = zx.T
     A22[offs[-1] :, offs[-1] :] = Xy.T @ Xy
     return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w, shift)
+
+
+def with_response(
+    cp: CrossProducts,
+    codes: list[np.ndarray],
+    Zs: list[np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> CrossProducts:
+    """The cross-products of the same design (codes, Z, X, weights) with a new response.
+
+    Only ỹ = (y − c)/s depends on y: its row of A21 (Σ Z₁ W ỹ per level of term 1),
+    its row and column of A22 ([Z_k'Wỹ, X̃'Wỹ, ỹ'Wỹ]) and the shift's c and s
+    (:meth:`Centering.with_response`). A11 and every Z and X̃ block are shared
+    with ``cp``; the result equals :func:`crossprod` of the new rows (to rounding).
+    """
+    shift = cp.shift.with_response(y, weights)
+    Xt, yt = shift.transform(X, y)
+    sw = None if weights is None else np.sqrt(weights)
+    if sw is not None:
+        yt = yt * sw
+        Xt = Xt * sw[:, None]
+    r = cp.r
+    d1 = cp.dims[0]
+    zy1 = np.empty(d1.q)
+    Z1 = Zs[0] if sw is None else Zs[0] * sw[:, None]
+    for s in range(d1.S):
+        zy1[s :: d1.S] = np.bincount(codes[0], weights=yt * Z1[:, s], minlength=d1.nl)
+    row = np.empty(r)
+    off = 0
+    for c, Z, d in zip(codes[1:], Zs[1:], cp.dims[1:]):
+        Zw = Z if sw is None else Z * sw[:, None]
+        for s in range(d.S):
+            row[off + s : off + d.q : d.S] = np.bincount(c, weights=Zw[:, s] * yt, minlength=d.nl)
+        off += d.q
+    row[off : off + cp.p] = yt @ Xt
+    row[-1] = yt @ yt
+    A22 = cp.A22.copy()
+    A22[-1, :] = row
+    A22[:, -1] = row
+    A21 = cp.A21
+    if not sp.issparse(A21):
+        A21 = np.array(A21)
+        A21[-1] = zy1
+    else:
+        last = A21.indptr[1:] - 1
+        if np.all(np.diff(A21.indptr) > 0) and np.all(A21.indices[last] == r - 1):
+            A21 = A21.copy()
+            A21.data[last] = zy1
+        else:  # a column without a stored ỹ entry: rebuild the row
+            A21 = sp.vstack([A21[:-1], sp.csc_matrix(zy1[None, :])], format="csc")
+            A21.sum_duplicates()
+            A21.sort_indices()
+    return CrossProducts(cp.dims, cp.A11, A21, A22, cp.n, cp.p, cp.sum_log_w, shift)

@@ -28,7 +28,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
+
+from .._triangular import solve_triangular
 
 __all__ = ["Centering", "SAMPLE_ROWS"]
 
@@ -60,6 +61,13 @@ def _mean(v: np.ndarray, w: np.ndarray | None) -> float:
     if not (a > 0.0 and math.isfinite(a)):
         return 0.0
     return a * float(np.average(v / a, weights=w))
+
+
+def _response_shift(ys: np.ndarray, ws: np.ndarray | None, intercept: bool) -> tuple[float, float]:
+    """(c, s) of ỹ = (y − c)/s: the weighted mean (with an intercept, else 0) and the
+    power of two near the RMS of y − c."""
+    c = _mean(ys, ws) if intercept else 0.0
+    return c, _pow2(_rms(ys - c, ws))
 
 
 @dataclass(frozen=True)
@@ -99,19 +107,25 @@ class Centering:
             ws = None
         m = np.zeros(p)
         d = np.ones(p)
-        c = 0.0
         start = 0
         if intercept:
             d[0] = float(Xs[0, 0]) if Xs.size else 1.0
-            c = _mean(ys, ws)
             start = 1
         for j in range(start, p):
             col = Xs[:, j]
             if intercept:
                 m[j] = _mean(col, ws)
             d[j] = _pow2(_rms(col - m[j], ws))
-        s = _pow2(_rms(ys - c, ws))
+        c, s = _response_shift(ys, ws, bool(intercept))
         return cls(c, s, m, d, bool(intercept))
+
+    def with_response(self, y: np.ndarray, w: np.ndarray | None = None) -> Centering:
+        """The same X̃ with the c and s that :meth:`from_rows` gives a new response."""
+        ws = None if w is None else w[:SAMPLE_ROWS]
+        if ws is not None and not float(np.sum(ws)) > 0.0:
+            ws = None
+        c, s = _response_shift(y[:SAMPLE_ROWS], ws, self.intercept)
+        return Centering(c, s, self.m, self.d, self.intercept)
 
     # -- the data side ------------------------------------------------------------
     def transform(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,8 +34,9 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
+from .._triangular import solve_triangular
 from ..crossprod import CrossProducts
 from ..memory import check_dense_rest
 from .threads import blas_threads, in_force, threads_for
@@ -417,7 +418,7 @@ class BlockedCholesky:
         if not p:
             return np.zeros(0)
         Lxx = np.tril(self.L22[rz : rz + p, rz : rz + p])
-        beta_t = solve_triangular(Lxx, self.L22[-1, rz : rz + p], lower=True, trans="T")
+        beta_t = solve_triangular(Lxx, self.L22[-1, rz : rz + p], lower=True, trans=True)
         return self.shift.beta(beta_t)
 
     def _solve_shifted(self) -> tuple[list[np.ndarray], np.ndarray]:
@@ -426,7 +427,7 @@ class BlockedCholesky:
         r, rz, p = self.r, self.rz, self.p
         Lr = np.tril(L[:-1, :-1])
         lvec = L[-1, :-1]
-        w = solve_triangular(Lr, lvec, lower=True, trans="T") if r > 1 else np.zeros(0)
+        w = solve_triangular(Lr, lvec, lower=True, trans=True) if r > 1 else np.zeros(0)
         beta = w[rz : rz + p]
         v = np.append(w, -1.0)
         if rz:
