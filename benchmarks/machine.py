@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import importlib.metadata
 import os
 import platform
 import shutil
@@ -50,7 +51,13 @@ def _module_version(name: str) -> str | None:
         module = importlib.import_module(name)
     except Exception:
         return None
-    return str(getattr(module, "__version__", "unknown"))
+    version = getattr(module, "__version__", None)
+    if version is None:  # e.g. lme_python: the distribution's metadata has it
+        try:
+            version = importlib.metadata.version(name.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+    return str(version)
 
 
 def _numpy_blas() -> str:
@@ -143,6 +150,8 @@ def describe(r: dict[str, str] | None, engine: str | None = None) -> dict[str, A
         "nlopt": _module_version("nlopt"),
         "mixedmodels": _mixedmodels_version(engine),
         "statsmodels": _module_version("statsmodels"),
+        "lme-python": _module_version("lme_python"),
+        "mixedlm": _module_version("mixedlm"),
     }
     if r is not None:
         versions.update({k: v for k, v in r.items() if k != "Rscript"})

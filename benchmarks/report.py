@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-TOOLS = ("ours", "lme4", "statsmodels")
-PEERS = ("lme4", "statsmodels")
+TOOLS = ("ours", "lme4", "statsmodels", "lme-python", "mixedlm")
+PEERS = ("lme4", "statsmodels", "lme-python", "mixedlm")
 
 
 def criterion_tolerance(reference: float) -> float:
@@ -107,61 +107,48 @@ def _feval(res: dict[str, Any] | None) -> str:
 
 def speed_table(entries: list[dict[str, Any]]) -> list[str]:
     """Per-case medians, peer/ours ratios, and peak memory."""
+    peers = " | ".join(f"{t} s (runs) | {t}/ours" for t in PEERS)
     lines = [
-        "| case | n | ours s (runs) | lme4 s (runs) | lme4/ours | statsmodels s (runs) "
-        "| statsmodels/ours | ours MiB | lme4 MiB | statsmodels MiB | optimum |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| case | n | ours s (runs) | {peers} | "
+        + " | ".join(f"{t} MiB" for t in TOOLS)
+        + " | optimum |",
+        "|---|---:|---:|" + "---:|---:|" * len(PEERS) + "---:|" * len(TOOLS) + "---|",
     ]
     for e in entries:
         r = e["results"]
         check = optimum_check(e)["status"]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    f"`{e['id']}`",
-                    f"{e['n_obs']:,}",
-                    _tool_cell(r.get("ours")),
-                    _tool_cell(r.get("lme4")),
-                    _ratio_cell(e, "lme4"),
-                    _tool_cell(r.get("statsmodels")),
-                    _ratio_cell(e, "statsmodels"),
-                    *[_mb((r.get(t) or {}).get("fit_mem_mb")) for t in TOOLS],
-                    {"ok": "same", "unchecked": "—"}.get(check, f"**{check.upper()}**"),
-                ]
-            )
-            + " |"
-        )
+        cells = [f"`{e['id']}`", f"{e['n_obs']:,}", _tool_cell(r.get("ours"))]
+        for t in PEERS:
+            cells += [_tool_cell(r.get(t)), _ratio_cell(e, t)]
+        cells += [_mb((r.get(t) or {}).get("fit_mem_mb")) for t in TOOLS]
+        cells.append({"ok": "same", "unchecked": "—"}.get(check, f"**{check.upper()}**"))
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def correctness_table(entries: list[dict[str, Any]]) -> list[str]:
     """Criterion at the optimum: lme4's value and each tool's difference from it."""
+    others = [t for t in TOOLS if t != "lme4"]
     lines = [
-        "| case | criterion | lme4 (this run) | stored lme4 1.1-31 | ours − lme4 "
-        "| statsmodels − lme4 | evaluations ours / lme4 |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| case | criterion | lme4 (this run) | stored lme4 1.1-31 | "
+        + " | ".join(f"{t} − lme4" for t in others)
+        + " | evaluations ours / lme4 |",
+        "|---|---|---:|---:|" + "---:|" * len(others) + "---:|",
     ]
     for e in entries:
         r = e["results"]
         lme4 = r.get("lme4") or {}
         live = lme4.get("criterion") if lme4.get("status") == "ok" else None
         stored = e.get("reference_criterion")
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    f"`{e['id']}`",
-                    e["criterion_name"],
-                    "—" if live is None else f"{live:.6f}",
-                    "—" if stored is None else f"{stored:.6f}",
-                    _check_cell(e, "ours"),
-                    _check_cell(e, "statsmodels"),
-                    f"{_feval(r.get('ours'))} / {_feval(r.get('lme4'))}",
-                ]
-            )
-            + " |"
-        )
+        cells = [
+            f"`{e['id']}`",
+            e["criterion_name"],
+            "—" if live is None else f"{live:.6f}",
+            "—" if stored is None else f"{stored:.6f}",
+            *[_check_cell(e, t) for t in others],
+            f"{_feval(r.get('ours'))} / {_feval(r.get('lme4'))}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -229,7 +216,8 @@ def plot_scaling(entries: list[dict[str, Any]], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    styles = {"ours": ("C0", "o"), "lme4": ("C3", "s"), "statsmodels": ("C2", "^")}
+    styles = {"ours": ("C0", "o"), "lme4": ("C3", "s"), "statsmodels": ("C2", "^"),
+              "lme-python": ("C1", "v"), "mixedlm": ("C4", "D")}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     panels = [
         ("slope", "rows (groups = rows / 100)", "y ~ x + (x | g)"),
@@ -308,13 +296,15 @@ def render_markdown(run: dict[str, Any], png_name: str | None) -> str:
         "## How it is measured",
         "",
         "Each model is fitted in a fresh process per tool, in the order ours → lme4 →"
-        " statsmodels, case after case, so that machine noise hits all tools alike."
+        " statsmodels → lme-python → mixedlm, case after case, so that machine noise"
+        " hits all tools alike."
         " A process loads the data, does one untimed warm-up fit (on a subsample of"
         " every k-th row, about 2,000 rows, for data above 5,000 rows), then times"
         " repeated fits of the"
         " full user-facing call (formula to fitted model:"
         " `mixedmodels.lmer(...)`, R's `lmer(...)`,"
-        " `MixedLM.from_formula(...).fit(...)`) and reports the median wall time."
+        " `MixedLM.from_formula(...).fit(...)`, `lme_python.lmer(...)`,"
+        " `mixedlm.lmer(...)`) and reports the median wall time."
         " Repeats stop early once the time budget is spent (at least one timed fit)."
         " Our workers import a copy of `src/` taken when the run starts (working"
         " tree, or a commit with `--commit`), so every case measures the same"
@@ -327,7 +317,8 @@ def render_markdown(run: dict[str, Any], png_name: str | None) -> str:
         " only shown when our fit reached lme4's optimum: |Δ criterion| ≤"
         " 1e-3 + 1e-7·|criterion| (REML criterion, ML deviance, or −2 logLik for"
         " glmer), against lme4 in the same run, else against the stored lme4 1.1-31"
-        " value. statsmodels ratios additionally need statsmodels at that optimum.",
+        " value. A peer's ratio additionally needs the peer at that optimum"
+        " (lme-python and mixedlm fit the linear models only).",
         "",
         "## Reference cases",
         "",

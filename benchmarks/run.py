@@ -8,9 +8,10 @@ Usage::
     python benchmarks/run.py --report-only   # re-render the last run's JSON
     python benchmarks/run.py --commit HEAD   # measure src/ as committed, not the working tree
 
-For every case the three tools run one after another (ours, lme4, statsmodels),
-each in its own process with a wall-clock limit.  A peer that is not installed
-(R with lme4, or statsmodels) is skipped with a note, never estimated.  Raw
+For every case the tools run one after another (ours, lme4, statsmodels,
+lme-python, mixedlm), each in its own process with a wall-clock limit.  A peer
+that is not installed (R with lme4, statsmodels, lme-python, mixedlm) is skipped
+with a note, never estimated.  Raw
 results go to ``benchmarks/results/<report name>.json``; only a complete full
 run writes ``docs/``, quick and partial (``--only``, ``--max-rows``) runs write
 their report under ``benchmarks/results/``.
@@ -39,9 +40,16 @@ import report
 
 DEFAULTS = {
     # repeats, budget (s of timed fits per model and tool), limits (s per process)
-    "full": {"repeats": 5, "budget": 60.0, "ours": 900, "lme4": 1200, "statsmodels": 300},
-    "quick": {"repeats": 3, "budget": 10.0, "ours": 300, "lme4": 300, "statsmodels": 60},
+    "full": {"repeats": 5, "budget": 60.0, "ours": 900, "lme4": 1200, "statsmodels": 300,
+             "lme-python": 300, "mixedlm": 300},
+    "quick": {"repeats": 3, "budget": 10.0, "ours": 300, "lme4": 300, "statsmodels": 60,
+              "lme-python": 60, "mixedlm": 60},
 }
+
+
+def _limit(tool: str) -> str:
+    """The argparse destination of a tool's wall-clock limit."""
+    return "limit_" + tool.replace("-", "_")
 
 
 def _run_process(argv: list[str], limit: float) -> tuple[dict[str, Any] | None, str, bool]:
@@ -74,11 +82,14 @@ def run_tool(
     repeats, budget = str(args.repeats), str(args.budget)
     if tool == "lme4":
         argv = ["Rscript", str(common.BENCH_DIR / "lme4_bench.R"), str(spec_path), repeats, budget]
+    elif tool in ("lme-python", "mixedlm"):
+        argv = [sys.executable, str(common.BENCH_DIR / "worker_peers.py"), tool, str(spec_path)]
+        argv += ["--repeats", repeats, "--budget", budget]
     else:
         worker = "worker_ours.py" if tool == "ours" else "worker_statsmodels.py"
         argv = [sys.executable, str(common.BENCH_DIR / worker), str(spec_path)]
         argv += ["--repeats", repeats, "--budget", budget]
-    limit = getattr(args, f"limit_{tool}")
+    limit = getattr(args, _limit(tool))
     start = time.perf_counter()
     result, stderr, timed_out = _run_process(argv, limit)
     wall = time.perf_counter() - start
@@ -144,6 +155,14 @@ def check_peers(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str
             import statsmodels  # noqa: F401
         except ImportError:
             missing["statsmodels"] = "statsmodels not installed (pip install .[bench])"
+    for tool, module in (("lme-python", "lme_python"), ("mixedlm", "mixedlm")):
+        if getattr(args, "no_" + tool.replace("-", "_")):
+            missing[tool] = f"disabled with --no-{tool}"
+            continue
+        try:
+            __import__(module)
+        except ImportError:
+            missing[tool] = f"{tool} not installed (pip install {tool}; measured only)"
     return missing, r
 
 
@@ -222,6 +241,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit-ours", type=float, help="wall-clock limit per process (s)")
     p.add_argument("--limit-lme4", type=float, help="wall-clock limit per process (s)")
     p.add_argument("--limit-statsmodels", type=float, help="wall-clock limit per process (s)")
+    p.add_argument("--no-lme-python", action="store_true", help="do not run lme-python")
+    p.add_argument("--no-mixedlm", action="store_true", help="do not run mixedlm")
+    p.add_argument("--limit-lme-python", type=float, help="wall-clock limit per process (s)")
+    p.add_argument("--limit-mixedlm", type=float, help="wall-clock limit per process (s)")
     p.add_argument("--markdown", type=Path, help="report path (default by mode)")
     p.add_argument("--plot", type=Path, help="plot path (default by mode)")
     p.add_argument("--commit", help="measure src/ as committed at this revision (e.g. HEAD)")
@@ -230,8 +253,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode = DEFAULTS["quick" if args.quick else "full"]
     args.repeats = args.repeats or mode["repeats"]
     args.budget = args.budget if args.budget is not None else mode["budget"]
-    for tool in ("ours", "lme4", "statsmodels"):
-        key = f"limit_{tool}"
+    for tool in report.TOOLS:
+        key = _limit(tool)
         if getattr(args, key) is None:
             setattr(args, key, float(mode[tool]))
     # Only a complete full run writes docs/; quick and partial runs stay in results/.
@@ -264,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "repeats": args.repeats,
             "budget": args.budget,
-            "limits": {t: getattr(args, f"limit_{t}") for t in report.TOOLS},
+            "limits": {t: getattr(args, _limit(t)) for t in report.TOOLS},
             "machine": machine.describe(r, engine),
             "loadavg_start": machine.load_average(),
             "caps": _caps(args.quick),
