@@ -58,3 +58,20 @@ def test_gradient_on_the_boundary() -> None:
     h = 1e-7
     e = np.array([0.0, 0.0, h])
     assert grad[2] == pytest.approx((value(theta + e) - value(theta)) / h, rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize(("ds", "formula"), CASES[:3])
+def test_with_response_equals_a_new_criterion(ds: str, formula: str) -> None:
+    m, dc = _setup(ds, formula, True)
+    y = m.y + np.random.default_rng(4).normal(size=m.y.size) * m.sigma
+    cp = m._crossprod(y - m.design.offset)
+    fresh = DenseCriterion(cp, [t.tri_index for t in m.design.terms], True)
+    reused = dc.with_response(cp)
+    np.testing.assert_allclose(reused.A, fresh.A, rtol=1e-13, atol=1e-12)
+    theta = m._theta + 0.1
+    La, lam_a = reused.factor(theta)
+    pieces_a = reused.pieces(La)
+    grad_a = reused.gradient(La, lam_a)
+    Lb, lam_b = fresh.factor(theta)
+    np.testing.assert_allclose(pieces_a, fresh.pieces(Lb), rtol=1e-12)
+    np.testing.assert_allclose(grad_a, fresh.gradient(Lb, lam_b), rtol=1e-9, atol=1e-9)

@@ -179,7 +179,11 @@ class LinearMixedModel(MixedModelResults):
             return None
         if self.cp.dims[0].q + self.cp.r > DENSE_MAX_SIZE:
             return None
-        return DenseCriterion(self.cp, [t.tri_index for t in self.design.terms], self.REML)
+        dense = getattr(self, "_dense", None)
+        if dense is None or dense.reml != self.REML:
+            dense = DenseCriterion(self.cp, [t.tri_index for t in self.design.terms], self.REML)
+            self._dense = dense
+        return dense
 
     def _fit_bfgs(
         self, dense: DenseCriterion, x0: np.ndarray, step: np.ndarray | None
@@ -383,6 +387,10 @@ class LinearMixedModel(MixedModelResults):
         else:
             new.cp = self.cp
         new.factor = BlockedCholesky(new.cp, [t.tri_index for t in self.design.terms])
+        dense = getattr(self, "_dense", None)
+        if dense is not None and y is not None:
+            dense = dense.with_response(new.cp)  # the same design: only ỹ's row and column
+        new._dense = dense
         new.optinfo = {}
         # BFGS starts with this fit's inverse Hessian: a similar response has a similar one
         new._refit_inv_hessian = getattr(getattr(self, "opt", None), "inv_hessian", None)

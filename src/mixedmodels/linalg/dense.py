@@ -27,6 +27,7 @@ the boundary (θ_j = 0) too.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -97,6 +98,23 @@ class DenseCriterion:
         self._ld_x_shift = 2.0 * shift.log_det_M
         self._log_s2 = 2.0 * shift.log_s
         self.n_evals = 0
+
+    def with_response(self, cp: CrossProducts) -> DenseCriterion:
+        """The criterion of the same design with ``cp`` from a new response
+        (:func:`mixedmodels.crossprod.with_response`): only A's ỹ row and column
+        and the shift's s change; the index maps are shared."""
+        new = copy.copy(self)
+        A = self.A.copy()
+        a21 = cp.A21
+        last = a21.getrow(a21.shape[0] - 1).toarray()[0] if sp.issparse(a21) else a21[-1]
+        row = np.concatenate([last, cp.A22[-1]])
+        A[-1, :] = row
+        A[:, -1] = row
+        new.A = A
+        new.A_z = np.ascontiguousarray(A[:, : self.q])
+        new._lam = self._lam.copy()
+        new._log_s2 = 2.0 * cp.shift.log_s
+        return new
 
     def lambda_(self, theta: np.ndarray) -> np.ndarray:
         """Λ(θ) as a dense N × N matrix (identity on the X̃ and ỹ rows)."""
