@@ -53,7 +53,11 @@ def _mixedlm(spec: common.Spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any,
             kwargs["weights"] = spec.weights
         return mixedlm.lmer(spec.formula, f, **kwargs)
 
-    return frame, fit, lambda m: float(m.REMLcrit() if spec.reml else m.deviance())
+    def criterion(m: Any) -> float:
+        value = m.REMLcrit() if spec.reml else m.deviance
+        return float(value() if callable(value) else value)
+
+    return frame, fit, criterion
 
 
 def run(tool: str, spec_path: Path, repeats: int, budget: float) -> dict[str, Any]:
