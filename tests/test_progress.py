@@ -85,3 +85,53 @@ def test_out_of_core_fits_show_their_passes(capsys):
     assert m.fixef.round(6).equals(m2.fixef.round(6))
     mm.scale.lmer_duckdb("Reaction ~ Days + (1 | Subject)", d)  # not a terminal: silent
     assert capsys.readouterr().err == ""
+
+
+# -- one long fit: a bar of its objective evaluations --------------------------------
+
+
+def test_fit_bar_counts_every_evaluation(capsys):
+    d = mm.datasets.load("sleepstudy")
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", d, progress=True)
+    err = capsys.readouterr().err
+    assert f"lmer: {m.optinfo['feval']} evals" in err
+    cbpp = mm.datasets.load("cbpp")
+    g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                 family="binomial", progress=True)
+    assert "glmer: " in capsys.readouterr().err
+    # the counted methods were the fit's own for its duration only
+    assert not {"objective", "objective_stage1", "_objective_mode"} & set(vars(g))
+    same = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                    family="binomial", progress=False)
+    assert g.fixef.equals(same.fixef)
+
+
+def test_small_fits_are_not_watched(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", _Tty())  # a person is watching
+    d = mm.datasets.load("sleepstudy")
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    assert sys.stderr.getvalue() == ""
+    flops = progress.evaluation_flops([(d.nl, d.S) for d in m.cp.dims], m.cp.r)
+    assert progress.expected_fit_seconds(3, flops) < 0.1
+    watch = progress.fit_watch(None, "lmer", 3, flops)
+    assert not watch.on
+
+    def f(x):
+        return x
+
+    assert watch.wrap(f) is f  # the optimizer calls the objective itself
+
+
+def test_long_fits_are_watched_only_when_a_person_watches(monkeypatch):
+    # two crossed factors of 3000 and 1500 levels: r³/3 ≈ 10⁹ flops per evaluation
+    flops = progress.evaluation_flops([(3000, 1), (1500, 1)], 1503)
+    assert progress.expected_fit_seconds(2, flops) > progress.WATCH_SECONDS
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not progress.fit_watch(None, "lmer", 2, flops).on  # a script: silent
+    monkeypatch.setattr(sys, "stderr", _Tty())
+    with progress.fit_watch(None, "lmer", 2, flops) as watch:
+        assert watch.on and watch.bar.delay == progress.BAR_DELAY
+        counted = watch.wrap(lambda x: x + 1)
+        assert [counted(i) for i in range(3)] == [1, 2, 3] and watch.bar.n == 3
+    assert sys.stderr.getvalue() == ""  # ended before its delay: nothing shown
+    assert not progress.fit_watch(False, "lmer", 2, flops).on

@@ -36,6 +36,7 @@ from .optimize import (
     boundary_check,
     default_maxeval,
 )
+from .progress import FitWatch, evaluation_flops, fit_watch
 from .quasi_newton import bfgs_bounded
 from .results.model_results import MixedModelResults
 
@@ -147,8 +148,13 @@ class LinearMixedModel(MixedModelResults):
         start: np.ndarray | None = None,
         verbose: bool = False,
         initial_step: np.ndarray | None = None,
+        progress: Any = False,
     ) -> LinearMixedModel:
-        """Optimize θ (BOBYQA) and compute every result at the optimum."""
+        """Optimize θ (BOBYQA) and compute every result at the optimum.
+
+        ``progress``: a bar of the evaluations for a long fit (see
+        :func:`mixedmodels.progress.fit_watch`); off by default here, as for refits.
+        """
         step = initial_step
         if start is not None:
             x0 = np.asarray(start, dtype=float)
@@ -162,14 +168,17 @@ class LinearMixedModel(MixedModelResults):
         # once per fit, by problem size; the results at θ̂ too: OpenBLAS's busy-waiting
         # threads make even the 2×2 triangular solves of R_X⁻¹ ~10 ms each on a loaded machine
         dense = self._dense_criterion() if split is None else None
-        with blas_threads(self.factor.blas_threads):
+        cp = self.cp
+        flops = evaluation_flops([(d.nl, d.S) for d in cp.dims], cp.r)
+        with blas_threads(self.factor.blas_threads), \
+                fit_watch(progress, "lmer", x0.size, flops) as watch:
             if dense is not None:
-                res = self._fit_bfgs(dense, x0, step)
+                res = self._fit_bfgs(dense, x0, step, watch)
             elif split is None:
-                res = bobyqa(self.objective, x0, self.lower, control=self.control,
+                res = bobyqa(watch.wrap(self.objective), x0, self.lower, control=self.control,
                              initial_step=step)
             else:
-                res = self._bobyqa_tail_profiled(split, x0, step)
+                res = self._bobyqa_tail_profiled(split, x0, step, watch)
             self._set_optimum(res)
         return self
 
@@ -186,7 +195,8 @@ class LinearMixedModel(MixedModelResults):
         return dense
 
     def _fit_bfgs(
-        self, dense: DenseCriterion, x0: np.ndarray, step: np.ndarray | None
+        self, dense: DenseCriterion, x0: np.ndarray, step: np.ndarray | None,
+        watch: FitWatch,
     ) -> OptResult:
         """BFGS on the analytic gradient from x0; on the boundary, lme4's BOBYQA path too.
 
@@ -214,13 +224,13 @@ class LinearMixedModel(MixedModelResults):
         h0 = self._refit_inv_hessian
         if h0 is not None and h0.shape != (x0.size, x0.size):
             h0 = None
-        res = bfgs_bounded(fg, x0, lower, maxeval=maxeval, inv_hessian=h0)
+        res = bfgs_bounded(watch.wrap(fg), x0, lower, maxeval=maxeval, inv_hessian=h0)
         diag = np.isfinite(lower)
         if res.ok and not np.any(res.x[diag] - lower[diag] < _SINGULAR_TOL):
             return self._bfgs_result(res, res.feval)
-        path = bobyqa(self.objective, x0, lower, control=dataclasses.replace(control, polish=False),
-                      initial_step=step)
-        finish = bfgs_bounded(fg, path.x, lower, maxeval=maxeval) if path.ok else path
+        path = bobyqa(watch.wrap(self.objective), x0, lower,
+                      control=dataclasses.replace(control, polish=False), initial_step=step)
+        finish = bfgs_bounded(watch.wrap(fg), path.x, lower, maxeval=maxeval) if path.ok else path
         total = res.feval + path.feval + (finish.feval if finish is not path else 0)
         if not res.ok or finish.fun < res.fun:
             res = finish
@@ -235,7 +245,7 @@ class LinearMixedModel(MixedModelResults):
         return res
 
     def _bobyqa_tail_profiled(
-        self, split: int, x0: np.ndarray, step: np.ndarray | None
+        self, split: int, x0: np.ndarray, step: np.ndarray | None, watch: FitWatch
     ) -> OptResult:
         """BOBYQA over the leading terms' θ with the trailing terms' θ profiled out."""
         reml = self.REML
@@ -257,7 +267,7 @@ class LinearMixedModel(MixedModelResults):
                 return _BAD
 
         return bobyqa_profiled(
-            set_head, tail, x0, self.lower, profile.n_head, self.control, step, _BAD
+            watch.wrap(set_head), tail, x0, self.lower, profile.n_head, self.control, step, _BAD
         )
 
     def _use_moment_start(self) -> bool:
@@ -411,6 +421,7 @@ def lmer(
     start: Any = None,
     data_name: str | None = None,
     method: str | None = None,
+    progress: bool | None = None,
 ) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -442,6 +453,11 @@ def lmer(
         (Gao & Owen 2017) and backfitting GLS (Ghosh, Hastie & Owen 2022) in O(N)
         time, a :class:`~mixedmodels.moments.MomentsFit` (not lme4's estimates;
         ``REML`` and ``control`` do not apply).
+    progress:
+        A bar of the objective evaluations (count, elapsed time): ``None``
+        shows it for a fit expected to take more than a few seconds when a
+        person is watching (a notebook or a terminal), ``True`` always,
+        ``False`` never (see :mod:`mixedmodels.progress`).
     """
     arguments.check_formula(formula)
     if method is not None:
@@ -466,7 +482,7 @@ def lmer(
     model.offset_name = offset if isinstance(offset, str) else None
     start = arguments.check_start(start, model.lower, model.theta_names)
     try:
-        return model.fit(start=start)
+        return model.fit(start=start, progress=progress)
     except FactorizationError:
         raise ModelSpecificationError(
             f"'{design.formula.text}' could not be fitted: the penalized least-squares "

@@ -58,6 +58,7 @@ from ..family import Family
 from ..linalg import BlockedCholesky
 from ..linalg.threads import blas_threads
 from ..optimize import OptimizerControl, OptResult, bobyqa
+from ..progress import evaluation_flops, fit_watch
 from ..results.model_results import MixedModelResults
 from ..results.varcorr import VarCorr, VarCorrTerm
 from .optim import fd_derivatives, fd_gradient, newton_fd, newton_fd_affine
@@ -219,10 +220,15 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return self.pirls.agq(state, t.factor.codes, t.Z[:, 0], float(state.theta[0]), self.nAGQ)
 
     # -- fitting ------------------------------------------------------------------
-    def fit(self, start: Any = None) -> GeneralizedLinearMixedModel:
+    def fit(self, start: Any = None, progress: Any = False) -> GeneralizedLinearMixedModel:
         """Run lme4's two stages and compute every result at the optimum
-        (BLAS threads set once for the whole fit, by problem size)."""
-        with blas_threads(self.pirls.joint.blas_threads):
+        (BLAS threads set once for the whole fit, by problem size; ``progress``:
+        a bar of the deviance evaluations, see :func:`mixedmodels.progress.fit_watch`)."""
+        pw = self.pirls.joint
+        flops = evaluation_flops([(t.nl, t.S) for t in pw.terms], pw.r, pw.n, pirls_steps=5)
+        watch = fit_watch(progress, "glmer", self.ntheta + pw.p, flops)
+        with blas_threads(pw.blas_threads), watch, \
+                watch.watching(self, "objective_stage1", "objective", "_objective_mode"):
             try:
                 self._stages(start)
             except PirlsError as exc:
@@ -603,6 +609,7 @@ def glmer(
     control: GlmerControl | None = None,
     start: Any = None,
     data_name: str | None = None,
+    progress: bool | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -628,6 +635,10 @@ def glmer(
         θ (array) or a dict with ``theta`` and ``fixef``.
     data_name:
         Name shown on the summary's ``Data:`` line.
+    progress:
+        A bar of the deviance evaluations for a long fit, as in
+        :func:`mixedmodels.lmer` (``None``: when interactive and the fit is
+        expected to take more than a few seconds).
     """
     arguments.check_formula(formula)
     fam = arguments.check_family(family, link)
@@ -653,4 +664,4 @@ def glmer(
     arguments.check_start(theta_start, model.lower, model.theta_names)
     if isinstance(start, dict):
         arguments.check_fixef_start(start.get("fixef", start.get("beta")), design.x_names)
-    return model.fit(start=start)
+    return model.fit(start=start, progress=progress)
