@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.nopooling import lmlist, pooling_table
+from mixedmodels.nopooling import glm_irls, glm_nopool, lmlist, pooling_table
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,53 @@ def test_lmlist_fitted_resid_predict_match_lme4(sleep):
     new["Subject"] = ["309", "999"]
     with pytest.raises(mm.errors.DataError, match="999"):
         fits.predict(new)
+
+
+# -- one GLM per group ------------------------------------------------------------------
+def _cbpp_rows(herds):
+    d = mm.datasets.load("cbpp")
+    return d[d["herd"].astype(str).isin(herds)].reset_index(drop=True)
+
+
+def _design(d, rhs):
+    return mm.lm(f"incidence ~ {rhs}", d).design.X
+
+
+def test_glm_irls_matches_r_glm():
+    fam = mm.family.make_family("binomial")
+    d = _cbpp_rows(["2"])
+    X = _design(d, "period")
+    trials = d["size"].to_numpy(float)
+    y = d["incidence"].to_numpy(float) / trials
+    # R: coef(glm(cbind(incidence, size - incidence) ~ period, subset(cbpp, herd == 2),
+    #             family = binomial)); a repeated column is aliased: NA, as in R
+    fit = glm_irls(fam, np.column_stack([X, X[:, 1]]), y, trials, None)
+    np.testing.assert_allclose(fit.coef[:3], [-1.845826690498, -0.987386653558,
+                                              -1.149905583055], rtol=1e-7)
+    assert np.isnan(fit.coef[3]) and fit.converged and not fit.separated
+    # R: glm(incidence ~ period + herd + offset(log(size)), subset(cbpp, herd %in% c(2, 5)),
+    #        family = poisson)
+    d = _cbpp_rows(["2", "5"])
+    d["herd"] = d["herd"].astype(str)
+    X = _design(d, "period + herd")
+    fit = glm_irls(mm.family.make_family("poisson"), X, d["incidence"].to_numpy(float),
+                   np.ones(len(d)), np.log(d["size"].to_numpy(float)))
+    np.testing.assert_allclose(fit.coef, [-1.662893185269, -2.166846409413, -2.206817613143,
+                                          0.161466592426, 0.115132231723], rtol=1e-6)
+    assert fit.converged and not fit.separated
+
+
+def test_glm_nopool_marks_separated_groups():
+    cbpp = mm.datasets.load("cbpp")
+    m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                 family="binomial")
+    coef, separated = glm_nopool(m, "herd")
+    assert list(coef.columns) == list(m.fixef.index) and list(coef.index) == list(
+        m.coef["herd"].index.astype(str))
+    # herd 2 identifies three coefficients, as R's glm on its rows above
+    assert not separated["2"] and coef.loc["2", "(Intercept)"] == pytest.approx(-1.8458267)
+    # herd 1 has no case in period 4: the maximum-likelihood estimate is -inf
+    assert separated["1"] and coef.loc["1", "period4"] < -15
+    assert separated.sum() == 13
+    with pytest.raises(mm.errors.DataError, match="no random effects for 'period'"):
+        glm_nopool(m, "period")

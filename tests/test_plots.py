@@ -457,6 +457,70 @@ def test_plots_of_lm_and_lmlist_fits(lmfit, nopool, sleep, tmp_path):
             f(lmfit)
 
 
+def test_glmer_shrinkage_against_per_group_glms_on_the_link_scale(tmp_path):
+    from mixedmodels.nopooling import glm_nopool
+
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(20), 30)
+    x = rng.normal(size=g.size)
+    eta = -0.3 + rng.normal(0, 0.8, 20)[g] + (0.8 + rng.normal(0, 0.5, 20)[g]) * x
+    d = pd.DataFrame({"y": rng.binomial(1, 1 / (1 + np.exp(-eta))), "x": x,
+                      "g": [f"s{i:02d}" for i in g]})
+    m = mm.glmer("y ~ x + (x | g)", d, family="binomial")
+    coef, separated = glm_nopool(m, "g")
+    assert not separated.any()
+    fig = plots.shrinkage(m)
+    ax = fig.axes[0]
+    points = {c.get_label(): c.get_offsets() for c in ax.collections if c.get_label()}
+    np.testing.assert_allclose(points["No pooling (GLM per g, logit scale)"],
+                               coef[["(Intercept)", "x"]])
+    np.testing.assert_allclose(points["Mixed model (coef)"], m.coef["g"][["(Intercept)", "x"]])
+    assert ax.get_xlabel() == "(Intercept) (logit scale)" and not fig.texts
+    _render(fig, tmp_path, "glmer_shrinkage")
+    fig = plots.coefficient_densities(m)
+    assert "No pooling (GLM per g, logit scale)" in [ln.get_label()
+                                                     for ln in fig.axes[0].get_lines()]
+
+
+def test_glmer_shrinkage_drops_separated_groups_with_a_note(tmp_path):
+    cbpp = mm.datasets.load("cbpp")
+    m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                 family="binomial")
+    fig = plots.shrinkage(m)
+    (note,) = fig.texts
+    assert note.get_text().startswith("13 of 15 herd levels not shown: their GLM separates")
+    points = {c.get_label(): c for c in fig.axes[0].collections if c.get_label()}
+    assert len(points["No pooling (GLM per herd, logit scale)"].get_offsets()) == 1  # herd 2
+    _render(fig, tmp_path, "glmer_shrinkage_separated")
+
+
+def test_effect_frame_of_an_lmlist_fit_is_one_line_per_group(nopool, sleep):
+    pl = pytest.importorskip("polars")
+    ef = plots.effect_frame(nopool, "Days", data=pl.from_pandas(sleep), n=5)
+    assert list(ef.columns[:2]) == ["Subject", "Days"] and len(ef) == 18 * 5
+    np.testing.assert_allclose(ef["fit"], nopool.predict(ef[["Subject", "Days"]]))
+    one = ef[ef["Subject"] == "308"]
+    # R: predict(lm(Reaction ~ Days, subset(sleepstudy, Subject == 308)), se = TRUE) with
+    # lmList's pooled s = 25.59182 in place of the subject's own
+    se0 = 25.59182 * np.sqrt(1 / 10 + 4.5**2 / 82.5)
+    assert one["se"].iloc[0] == pytest.approx(se0, rel=1e-6)
+    assert (one["upper"] - one["fit"]).iloc[0] == pytest.approx(
+        se0 * 1.976575, rel=1e-5)  # qt(0.975, 144)
+
+
+def test_every_kind_of_fit_with_polars_data(sleep, binary, rs, gfit, lmfit, nopool):
+    pl = pytest.importorskip("polars")
+    for model, data, y in ((rs, sleep, "Reaction"), (gfit, binary, "slow"),
+                           (lmfit, sleep, "Reaction"), (nopool, sleep, "Reaction")):
+        frame = pl.from_pandas(data)
+        (line,) = _lines(plots.effects(model, "Days", data=frame).axes[0])[-1:]
+        assert np.all(np.isfinite(line.get_ydata()))
+        assert len(plots.data_panels(frame, "Days", y, "Subject").axes) == 18
+        if model is not lmfit:
+            assert len(_lines(plots.spaghetti(model, "Days", data=frame).axes[0])) == 18 + 1
+            plots.residual_trends(model, "Days", data=frame)
+
+
 # -- pictures of the teaching texts ---------------------------------------------------------------
 def test_spaghetti_one_line_per_group(rs, gfit, tmp_path):
     fig = plots.spaghetti(rs, "Days")
@@ -539,11 +603,11 @@ def test_check_model_panels():
     plt.close("all")
 
 
-def test_glmm_shrinkage_needs_link_scale_no_pooling_coefficients(gfit, binary):
-    with pytest.raises(mm.errors.UnsupportedModelError, match="one GLM per group"):
-        plots.shrinkage(gfit, data=binary)
-    with pytest.raises(mm.errors.UnsupportedModelError, match="one GLM per group"):
-        plots.coefficient_densities(gfit, data=binary)
-    coef = gfit.coef["Subject"] * 1.5  # e.g. per-subject GLM estimates
+def test_glmm_shrinkage_takes_given_link_scale_coefficients(gfit, binary):
+    # without nopool=: one GLM per subject (the data argument is not needed)
+    fig = plots.shrinkage(gfit, data=binary)
+    labels = [c.get_label() for c in fig.axes[0].collections]
+    assert "No pooling (GLM per Subject, logit scale)" in labels
+    coef = gfit.coef["Subject"] * 1.5  # e.g. per-subject estimates from elsewhere
     fig = plots.coefficient_densities(gfit, coef)
     assert [a.get_title() for a in fig.axes] == ["Subject: (Intercept)"]

@@ -3,6 +3,10 @@
 * :func:`lmlist` — one OLS fit per level of a grouping factor, R's
   ``lmList``; its summary uses the pooled residual standard error
   s² = Σ_g RSS_g / Σ_g (n_g − p_g).
+* :func:`glm_nopool` — for a fitted ``glmer``, one GLM per level of a
+  grouping factor (R's ``lmList(..., family = )``), by IRLS
+  (:func:`glm_irls`), on the link scale, with the levels whose fit
+  separates (an estimate that runs off to ±∞) marked.
 * :func:`pooling_table` — per group, the coefficients under complete
   (:func:`mixedmodels.lm`), no and partial pooling (the last from a fitted
   ``lmer``, β̂ + b̂_g).
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +26,7 @@ from scipy import stats
 from . import arguments
 from ._rformat import coef_matrix_lines
 from .design import build_design
-from .design.frame import as_pandas
+from .design.frame import as_pandas, drop_dependent_columns
 from .design.variables import to_categorical
 from .errors import (
     ArgumentError,
@@ -33,7 +38,8 @@ from .errors import (
 from .pooling import _OLS, _g, _ols, lm
 from .results.html import RichRepr
 
-__all__ = ["LmList", "LmListSummary", "lmlist", "pooling_table"]
+__all__ = ["GlmFit", "LmList", "LmListSummary", "glm_irls", "glm_nopool", "lmlist",
+           "pooling_table"]
 
 
 def _split_group(formula: str) -> tuple[str, str]:
@@ -279,3 +285,100 @@ def pooling_table(
     if wide:
         return out.pivot(index=group, columns="pooling", values=names).reindex(levels)
     return out
+
+
+# -- no pooling for a GLMM: one GLM per group ----------------------------------------------
+_ETA_SEPARATED = 15.0  # |η| beyond which a fitted mean sits on the boundary (μ ≈ 3e-7)
+
+
+@dataclass
+class GlmFit:
+    """One GLM fit: coefficients on the link scale (NaN for aliased columns)."""
+
+    coef: np.ndarray
+    deviance: float
+    iterations: int
+    converged: bool
+    separated: bool
+    """Some fitted mean went to the edge of its range (a 0/1 probability, a zero rate)
+    with the data on that edge: the maximum-likelihood estimate is infinite."""
+
+
+def glm_irls(family: Any, X: np.ndarray, y: np.ndarray, weights: np.ndarray,
+             offset: np.ndarray | None = None, maxit: int = 25,
+             epsilon: float = 1e-8) -> GlmFit:
+    """β̂ of a GLM by iteratively reweighted least squares, as R's ``glm.fit``.
+
+    From R's ``mustart`` each step solves the weighted least squares
+    β = argmin Σ Wᵢ (zᵢ − xᵢ'β)² with Wᵢ = wᵢ μ'(ηᵢ)² / V(μᵢ) and working
+    response zᵢ = ηᵢ − oᵢ + (yᵢ − μᵢ) / μ'(ηᵢ); it stops when the deviance
+    D changes by less than ``epsilon`` (|D − D_old| / (|D| + 0.1)), after
+    ``maxit`` steps at most. Columns of X that depend on earlier ones get NaN
+    (R's NA). ``separated`` is set when some |ηᵢ| > 15 while yᵢ sits on the
+    fitted boundary (|yᵢ − μᵢ| < 10⁻⁶): the estimate diverges there.
+    """
+    n, p = X.shape
+    off = np.zeros(n) if offset is None else offset
+    keep = drop_dependent_columns(X)[:n] if p else np.arange(0)
+    Xk = X[:, keep]
+    coef = np.full(p, np.nan)
+    if family.family == "binomial":
+        mu = (weights * y + 0.5) / (weights + 1.0)
+    elif family.family == "poisson":
+        mu = y + 0.1
+    else:
+        mu = np.where(y > 0, y, max(float(np.mean(y)), 1e-8))
+    beta = np.zeros(keep.size)
+    dev, dev_old, converged, iterations = math.nan, math.inf, False, 0
+    with np.errstate(all="ignore"):
+        eta = family.linkfun(mu)
+        while iterations < maxit:
+            iterations += 1
+            me = family.mu_eta(eta)
+            W = weights * me * me / family.variance(mu)
+            z = eta - off + (y - mu) / me
+            ok = np.isfinite(W) & np.isfinite(z) & (W > 0)
+            sw = np.sqrt(W[ok])
+            beta = np.linalg.lstsq(Xk[ok] * sw[:, None], z[ok] * sw, rcond=None)[0]
+            eta = Xk @ beta + off
+            mu = family.linkinv(eta)
+            dev = family.deviance(y, mu, weights)
+            if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
+                converged = True
+                break
+            dev_old = dev
+        coef[keep] = beta
+        edge = (np.abs(eta) > _ETA_SEPARATED) & (np.abs(y - mu) < 1e-6) & (weights > 0)
+    separated = bool(edge.any()) or not converged or not np.all(np.isfinite(beta))
+    return GlmFit(coef, float(dev), iterations, converged, separated)
+
+
+def glm_nopool(model: Any, group: str) -> tuple[pd.DataFrame, pd.Series]:
+    """No pooling for a fitted ``glmer``: one GLM of its fixed-effects design per group.
+
+    For each level g of ``group`` the model's family, link, response, prior
+    weights (trials) and offset on the rows of g give β̂_g by
+    :func:`glm_irls` — the GLM analogue of ``lmList``, on the link scale
+    (comparable with ``coef(glmer)[group]``). Returns the coefficients (one
+    row per level, NaN where a level cannot identify a column) and a boolean
+    Series, True for the levels whose fit separates (their estimates are
+    meaningless: they grow without bound).
+    """
+    d = model.design
+    term = next((t for t in d.terms if t.group == group), None)
+    if term is None:
+        raise DataError(f"the model has no random effects for '{group}'")
+    codes = term.factor.codes
+    levels = [str(v) for v in term.factor.levels]
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(levels) + 1))
+    y, w = np.asarray(model.y, dtype=float), np.asarray(model.prior_weights, dtype=float)
+    coef = np.full((len(levels), d.X.shape[1]), np.nan)
+    separated = np.zeros(len(levels), dtype=bool)
+    for k in range(len(levels)):
+        rows = order[starts[k]:starts[k + 1]]
+        fit = glm_irls(model.family, d.X[rows], y[rows], w[rows], d.offset[rows])
+        coef[k], separated[k] = fit.coef, fit.separated
+    index = pd.Index(levels, name=group)
+    return (pd.DataFrame(coef, index=index, columns=list(d.x_names)),
+            pd.Series(separated, index=index, name="separated"))

@@ -16,7 +16,9 @@
 Figures are embedded as PNG (``data:`` URIs) and styles are inline, so the
 file opens anywhere, offline, with nothing else beside it. A section that
 does not apply to the model (shrinkage of a random intercept alone, the
-pooling comparison of a GLMM) says why instead of failing the page.
+pooling comparison of a GLMM) says why instead of failing the page. A
+GLMM's shrinkage compares one GLM per group with the mixed model on the
+link scale.
 """
 
 from __future__ import annotations
@@ -133,8 +135,6 @@ def report_html(
     parts.append(_section("Pooling: complete, none, partial", pooling))
 
     def shrinkage() -> str:
-        if glmm:
-            raise ValueError("the no-pooling fits are linear least squares")
         return (figure_img(plots.shrinkage(model, data=data, group=group))
                 + figure_img(plots.coefficient_densities(model, data=data, group=group)))
 

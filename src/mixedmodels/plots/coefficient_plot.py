@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from ._util import MODEL_COLORS, as_frame, group_names, panel_grid, require_mixed
-from .shrinkage_plot import _nopool_coef, random_effect_cov
+from .shrinkage_plot import draw_note, nopool_coef, random_effect_cov
 
 __all__ = ["coefficient_densities"]
 
@@ -58,7 +58,8 @@ def coefficient_densities(
     require_mixed(model, "coefficient_densities")
     data = as_frame(data)
     group = group or group_names(model)[0]
-    coef = _nopool_coef(model, group, nopool, data)
+    nop = nopool_coef(model, group, nopool, data)
+    coef = nop.coef
     mixed = model.coef[group]
     mixed = mixed.set_axis(mixed.index.astype(str), axis=0)
     if terms is None:
@@ -77,7 +78,7 @@ def coefficient_densities(
         both = np.concatenate([a[np.isfinite(a)], b[np.isfinite(b)]])
         pad = 0.25 * (np.ptp(both) if both.size and np.ptp(both) > 0 else 1.0)
         grid = np.linspace(both.min() - pad, both.max() + pad, 200)
-        _density(ax, a, grid, MODEL_COLORS[1], "No pooling (lmlist)")
+        _density(ax, a, grid, MODEL_COLORS[1], nop.label)
         _density(ax, b, grid, MODEL_COLORS[0], "Mixed model (coef)")
         beta = float(fixef.get(term, 0.0))
         if cov is not None and cov[j, j] > 0:
@@ -90,4 +91,5 @@ def coefficient_densities(
         ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=7, frameon=False)
     fig.suptitle(f"No pooling vs partial pooling ({model.design.formula.text})", fontsize=10)
+    draw_note(fig, nop.note)
     return fig

@@ -57,12 +57,16 @@ def effect_frame(
     not itself a fixed-effect column. For a GLMM the band is computed on
     the link scale, η ± z·se, and with ``scale="response"`` (the default)
     ``fit``, ``lower`` and ``upper`` are mapped through the inverse link
-    g⁻¹ (``se`` stays on the link scale); ``scale="link"`` keeps η.
+    g⁻¹ (``se`` stays on the link scale); ``scale="link"`` keeps η. An
+    ``lmlist`` fit gives the grid once per group (a first column names it),
+    each with its own line and a t band on the pooled residual SE.
     """
     data = as_frame(data)
     scale = _scale_of(model, scale)
     grid, _ = reference_grid(model, x, data, n=n)
     X = fixed_matrix(model, grid)
+    if is_lmlist(model):
+        return _group_effect_frame(model, grid, X, level)
     beta = model.fixef.to_numpy()
     V = model.vcov.to_numpy()
     fit = X @ beta
@@ -77,6 +81,27 @@ def effect_frame(
         for c in ("fit", "lower", "upper"):
             out[c] = model.family.linkinv(out[c].to_numpy())
     return out
+
+
+def _group_effect_frame(fits: Any, grid: pd.DataFrame, X: np.ndarray,
+                        level: float) -> pd.DataFrame:
+    """An ``lmlist`` fit's effect frame: the grid once per group, x'β̂_g ± t √(x' V_g x)
+    with V_g = s² (X_g'X_g)⁻¹, s the pooled residual SE on its df (R's ``lmList``);
+    aliased coefficients count as 0, as in its predictions."""
+    s2, df = fits.sigma_pooled ** 2, fits.df_pooled
+    t = float(stats.t.ppf(0.5 + level / 2.0, df)) if df > 0 else np.nan
+    frames = []
+    for lev, f in fits.fits.items():
+        beta = np.nan_to_num(f.coef)
+        V = np.nan_to_num(f.vcov_unscaled) * s2
+        fit = X @ beta
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", X, V, X), 0.0, None))
+        frame = grid.copy()
+        frame.insert(0, fits.group, lev)
+        frame["fit"], frame["se"] = fit, se
+        frame["lower"], frame["upper"] = fit - t * se, fit + t * se
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def effects(

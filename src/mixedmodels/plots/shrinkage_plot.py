@@ -11,6 +11,8 @@ show where the given fraction of group coefficients is expected to lie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from textwrap import fill
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from scipy import stats
 
 from ._util import MODEL_COLORS, as_frame, group_names, require_mixed, target_axes
 
-__all__ = ["random_effect_cov", "shrinkage", "shrinkage_terms"]
+__all__ = ["NoPooling", "nopool_coef", "random_effect_cov", "shrinkage", "shrinkage_terms"]
 
 
 def shrinkage_terms(model: Any, group: str) -> tuple[str, str]:
@@ -60,15 +62,41 @@ def random_effect_cov(model: Any, group: str, names: Sequence[str]) -> np.ndarra
     return cov if all(found) else None
 
 
-def _nopool_coef(model: Any, group: str, nopool: Any, data: pd.DataFrame | None) -> pd.DataFrame:
-    if nopool is None and hasattr(model, "nAGQ"):
-        from ..errors import UnsupportedModelError
+@dataclass
+class NoPooling:
+    """Per-group coefficients without pooling, what fitted them, and what was left out."""
 
-        raise UnsupportedModelError(
-            "the no-pooling fits of a GLMM are one GLM per group, not least squares: pass "
-            "nopool= a DataFrame of per-group coefficients on the link scale"
-        )
-    if nopool is None:
+    coef: pd.DataFrame  # one row per level (labels as text), NaN where not estimable
+    label: str  # legend text
+    note: str | None = None  # groups dropped, and why
+    dropped: int = 0  # how many
+
+
+def nopool_coef(model: Any, group: str, nopool: Any, data: pd.DataFrame | None) -> NoPooling:
+    """The no-pooling coefficients to compare with ``model.coef[group]``.
+
+    A linear mixed model's are per-group least squares (``lmlist``, from
+    ``data``); a GLMM's are per-group GLMs of its family on the link scale
+    (:func:`mixedmodels.nopooling.glm_nopool`, from the fit itself), with the
+    groups whose GLM separates (infinite estimates) dropped and named in
+    ``note``. A given ``nopool`` (an ``lmlist`` fit or a DataFrame) is used as is.
+    """
+    label = "No pooling (lmlist)"
+    note, dropped = None, 0
+    if nopool is None and hasattr(model, "nAGQ"):
+        from ..nopooling import glm_nopool
+
+        coef, separated = glm_nopool(model, group)
+        coef = coef.where(~separated, np.nan, axis=0)
+        label = f"No pooling (GLM per {group}, {model.family.link.name} scale)"
+        dropped = int(separated.sum())
+        if dropped:
+            names = ", ".join(map(str, separated.index[separated][:6]))
+            more = " ..." if separated.sum() > 6 else ""
+            note = (f"{int(separated.sum())} of {separated.size} {group} levels not shown: "
+                    f"their GLM separates (estimates run off to ±∞): {names}{more}")
+        nopool = coef
+    elif nopool is None:
         if data is None:
             raise ValueError(
                 "pass the no-pooling fit (nopool=mm.lmlist(...)) or the fitted data (data=)"
@@ -80,7 +108,13 @@ def _nopool_coef(model: Any, group: str, nopool: Any, data: pd.DataFrame | None)
     coef = nopool.coef if hasattr(nopool, "coef") else nopool
     if not isinstance(coef, pd.DataFrame):
         raise TypeError("nopool must be an mm.lmlist fit or a DataFrame of per-group coefficients")
-    return coef.set_axis(coef.index.astype(str), axis=0)
+    return NoPooling(coef.set_axis(coef.index.astype(str), axis=0), label, note, dropped)
+
+
+def draw_note(fig: Figure, note: str | None) -> None:
+    """A line under the figure saying which groups were left out."""
+    if note:
+        fig.text(0.01, 0.0, fill(note, 110), fontsize=7, color="0.35", va="top")
 
 
 def _ellipse(center: np.ndarray, cov: np.ndarray, level: float, **kw: Any) -> Ellipse | None:
@@ -111,8 +145,10 @@ def shrinkage(
         A fitted mixed model.
     nopool:
         The no-pooling fit (``mm.lmlist("y ~ x | g", data)``) or a DataFrame
-        of per-group coefficients; fitted from ``data`` with the model's
-        fixed-effect formula when omitted.
+        of per-group coefficients. When omitted: for an ``lmer`` fit, fitted
+        from ``data`` with the model's fixed-effect formula; for a ``glmer``
+        fit, one GLM per group on the link scale (groups whose GLM separates
+        are left out and named under the figure), see :func:`nopool_coef`.
     group:
         Grouping factor (the model's first by default).
     terms:
@@ -128,7 +164,8 @@ def shrinkage(
     data = as_frame(data)
     group = group or group_names(model)[0]
     a, b = terms or shrinkage_terms(model, group)
-    coef = _nopool_coef(model, group, nopool, data)
+    nop = nopool_coef(model, group, nopool, data)
+    coef = nop.coef
     mixed = model.coef[group]
     mixed = mixed.set_axis(mixed.index.astype(str), axis=0)
     missing = [t for t in (a, b) if t not in coef.columns or t not in mixed.columns]
@@ -154,16 +191,23 @@ def shrinkage(
     ax.quiver(P[ok, 0], P[ok, 1], d[:, 0], d[:, 1], angles="xy", scale_units="xy", scale=1,
               color="0.55", width=0.003, headwidth=4, headlength=5, zorder=2)
     ax.scatter(P[ok, 0], P[ok, 1], s=30, facecolors="white", edgecolors=c_np, linewidths=1.4,
-               zorder=3, label="No pooling (lmlist)")
+               zorder=3, label=nop.label)
     ax.scatter(M[:, 0], M[:, 1], s=26, color=c_mm, zorder=4, label="Mixed model (coef)")
     ax.scatter([pop[0]], [pop[1]], s=160, marker="*", color=c_pop, zorder=5,
                label="Population (fixef)")
     if label_groups:
         for lev, (u, v) in zip(levels, M):
             ax.annotate(lev, (u, v), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    ax.set_xlabel(a)
-    ax.set_ylabel(b)
+    scale = f" ({model.family.link.name} scale)" if hasattr(model, "nAGQ") else ""
+    ax.set_xlabel(a + scale)
+    ax.set_ylabel(b + scale)
     ax.set_title(f"Shrinkage of {group} coefficients")
     ax.autoscale_view()
     ax.legend(fontsize=8, frameon=False, loc="best")
+    short = int((~ok).sum()) - nop.dropped
+    if short > 0:  # a group with too few rows or too little variation for both coefficients
+        nop.note = ((nop.note + "; ") if nop.note else "") + (
+            f"{short} {group} level{'s' if short > 1 else ''} without a no-pooling "
+            f"estimate of both {a} and {b}")
+    draw_note(fig, nop.note)
     return fig
