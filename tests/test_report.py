@@ -98,15 +98,23 @@ def test_report_command_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "x.html").exists()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="no headless Chromium")
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="no headless Chromium (.ci/run installs Debian's chromium as root)")
 def test_report_renders_in_a_browser(sleep_report: str, tmp_path: Path) -> None:
     html_path = tmp_path / "report.html"
     html_path.write_text(sleep_report, encoding="utf-8")
     shot = tmp_path / "shot.png"
     subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1200,1600",
-                    html_path.as_uri()], capture_output=True, timeout=120, check=True)
+                    "--no-first-run", "--disable-extensions", "--hide-scrollbars",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+                    "--window-size=1200,1600", html_path.as_uri()],
+                   capture_output=True, timeout=120, check=True)
     import matplotlib.image as mpimg
 
-    pixels = mpimg.imread(shot)
-    assert pixels.shape[0] == 1600 and pixels.std() > 0.05  # text and figures, not a blank page
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (1600, 1200) and pixels.std() > 0.05  # not a blank page
+    # the title's dark text at the top left, on the white page
+    assert pixels[:60, :400].min() < 0.3 and pixels[0, -1].min() > 0.95
+    # the inline PNG figures were decoded: the pooling panels' coloured lines are on screen
+    chroma = pixels.max(axis=2) - pixels.min(axis=2)
+    assert (chroma > 0.3).mean() > 0.001

@@ -55,11 +55,14 @@ def figure_img(fig: Any, dpi: int = 90) -> str:
 
 
 def _frame_html(df: Any, digits: int = 4) -> str:
-    """A DataFrame as a table of the results module's style (numbers to ``digits``)."""
+    """A DataFrame as a table of the results module's style: each numeric column as R's
+    ``format(x, digits)`` prints it (common decimals, so the points line up)."""
+    from ._rformat import format_column
     from .results.html import Table, render_html
 
-    cells = [[v if isinstance(v, str) else f"{v:.{digits}g}" for v in row]
-             for row in df.itertuples(index=False)]
+    columns = [format_column(df[c].to_numpy(dtype=float), digits, na="NA")
+               if df[c].dtype.kind in "fiu" else [str(v) for v in df[c]] for c in df.columns]
+    cells = [list(row) for row in zip(*columns)] if columns else []
     cols = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
     return render_html([Table(cols, cells, [str(i) for i in df.index])])
 
@@ -124,7 +127,7 @@ def report_html(
             raise ValueError("the fixed part has no numeric predictor to draw against")
         fixed = f"{formula.response} ~ {x}"
         fits = plots.pooling_models(data, x, formula.response, group)
-        table = _frame_html(fits["No pooling"].coef.join(
+        table = _frame_html(fits["No pooling"].coef.add_prefix("no pooling: ").join(
             model.coef[group].add_prefix("mixed: "), how="left").head(30))
         fig = plots.group_panels(data, x, formula.response, group, fits)
         return (f'<p style="{_NOTE}">Per {_esc(group)}: its own least-squares line '

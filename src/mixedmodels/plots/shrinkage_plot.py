@@ -112,9 +112,10 @@ def nopool_coef(model: Any, group: str, nopool: Any, data: pd.DataFrame | None) 
 
 
 def draw_note(fig: Figure, note: str | None) -> None:
-    """A line under the figure saying which groups were left out."""
+    """A line under the figure saying which groups were left out (a figure x label,
+    so that the constrained layout keeps it clear of the axes and legends)."""
     if note:
-        fig.text(0.01, 0.0, fill(note, 110), fontsize=7, color="0.35", va="top")
+        fig.supxlabel(fill(note, 100), fontsize=7, color="0.35")
 
 
 def _ellipse(center: np.ndarray, cov: np.ndarray, level: float, **kw: Any) -> Ellipse | None:
@@ -177,7 +178,7 @@ def shrinkage(
     ok = np.isfinite(P).all(axis=1)
     pop = model.fixef.reindex([a, b]).fillna(0.0).to_numpy(dtype=float)
 
-    fig, ax = target_axes(ax, 5.6, 5.0)
+    fig, ax = target_axes(ax, 7.4, 5.0)
     c_np, c_mm, c_pop = MODEL_COLORS[1], MODEL_COLORS[0], "#000000"
     cov = random_effect_cov(model, group, [a, b])
     if cov is not None:
@@ -203,7 +204,8 @@ def shrinkage(
     ax.set_ylabel(b + scale)
     ax.set_title(f"Shrinkage of {group} coefficients")
     ax.autoscale_view()
-    ax.legend(fontsize=8, frameon=False, loc="best")
+    # beside the axes: inside, it would hide the groups that sit in a corner
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     short = int((~ok).sum()) - nop.dropped
     if short > 0:  # a group with too few rows or too little variation for both coefficients
         nop.note = ((nop.note + "; ") if nop.note else "") + (
