@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -439,8 +440,9 @@ def _prepare(
 
     # one GROUP BY per grouping factor: its levels, n, and every moment the cross-products
     # of its terms need (and, with the first, those of [X y]), in the same scan
-    shift, xy_sql = _centering(con, base, joins, parsed, infos, code_col, weights)
-    moments = _group_moments(con, base, joins, parsed, infos, code_col, weights, xy_sql)
+    scan = _Scan(con, base, joins, parsed, infos, code_col, weights)
+    shift, xy_sql = _centering(scan)
+    moments = _group_moments(scan, xy_sql)
     group_values = {}
     for key, got in moments.items():
         found = list(zip(*(got[f"g{i}"].tolist() for i in range(len(key)))))
@@ -531,31 +533,38 @@ def product_key(factors: list[str]) -> tuple[str, ...]:
     return tuple(sorted(f for f in factors if f not in (one, "1")))
 
 
-def _centering(
-    con: Any,
-    base: str,
-    joins: list[str],
-    parsed: Any,
-    infos: dict[str, Any],
-    code_col: dict[str, str],
-    weights: str | None,
-) -> tuple[Centering, list[str]]:
+@dataclass
+class _Scan:
+    """What every query over the rows shares: the connection, the rows' FROM clause,
+    the joins to the level tables (``code_col``: each factor's code column there), the
+    parsed formula with its columns (``infos``) and the weights column."""
+
+    con: Any
+    base: str
+    joins: list[str]
+    parsed: Any
+    infos: dict[str, Any]
+    code_col: dict[str, str]
+    weights: str | None
+
+
+def _centering(scan: _Scan) -> tuple[Centering, list[str]]:
     """The shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows (as ``lmer``
     in memory), and the SQL of x̃_j = (x_j − m_j)/d_j (1 for the intercept) and ỹ."""
-    fixed = parse_terms(parsed.fixed, parsed.text)
-    x_sql = [column_sql(pcs, code_col) for pcs in column_recipes(fixed, infos)[0]]
-    y_sql = sql_expr(parsed.response)
+    fixed = parse_terms(scan.parsed.fixed, scan.parsed.text)
+    x_sql = [column_sql(pcs, scan.code_col) for pcs in column_recipes(fixed, scan.infos)[0]]
+    y_sql = sql_expr(scan.parsed.response)
     cols = [f"{e} AS x{j}" for j, e in enumerate(x_sql)] + [f"{y_sql} AS y"]
-    cols.append(f"{_weight_sql(weights)} AS w")
-    got = con.execute(
-        f"SELECT {', '.join(cols)} FROM (SELECT * FROM {base} LIMIT {SAMPLE_ROWS}) AS b "
-        f"{' '.join(joins)}"
+    cols.append(f"{_weight_sql(scan.weights)} AS w")
+    got = scan.con.execute(
+        f"SELECT {', '.join(cols)} FROM (SELECT * FROM {scan.base} LIMIT {SAMPLE_ROWS}) AS b "
+        f"{' '.join(scan.joins)}"
     ).fetchnumpy()
     p = len(x_sql)
     X = np.zeros((len(got["y"]), p))
     for j in range(p):
         X[:, j] = got[f"x{j}"]
-    w = np.asarray(got["w"], dtype=float) if weights else None
+    w = np.asarray(got["w"], dtype=float) if scan.weights else None
     intercept = p > 0 and x_sql[0] == literal(1.0)
     shift = Centering.from_rows(X, np.asarray(got["y"], dtype=float), w, intercept)
     xt = [
@@ -566,36 +575,27 @@ def _centering(
     return shift, xt + [f"((({y_sql}) - {literal(shift.c)}) / {literal(shift.s)})"]
 
 
-def _group_moments(
-    con: Any,
-    base: str,
-    joins: list[str],
-    parsed: Any,
-    infos: dict[str, Any],
-    code_col: dict[str, str],
-    weights: str | None,
-    xy: list[str],
-) -> dict[tuple[str, ...], dict[str, Any]]:
+def _group_moments(scan: _Scan, xy: list[str]) -> dict[tuple[str, ...], dict[str, Any]]:
     """Per grouping factor (in the bars' order), one GROUP BY on its raw columns with the
     row count ``n`` and Σ of every product the cross-products of its terms use:
     wZ'Z within each term, w[X y]'Z, and for the first factor also w[X y]'[X y],
     X'X (weighted fits) and Σ log w. Returns per factor the group values ``g{i}``,
     ``n``, and ``sums`` mapping each product's :func:`product_key` to its sums."""
     x_sql = xy[:-1]  # x̃ and ỹ of :func:`_centering`
-    w = [_weight_sql(weights)] if weights else []
+    w = [_weight_sql(scan.weights)] if scan.weights else []
     out: dict[tuple[str, ...], dict[str, Any]] = {}
-    for gi, key in enumerate(dict.fromkeys(bar.group_vars for bar in parsed.bars)):
+    for gi, key in enumerate(dict.fromkeys(bar.group_vars for bar in scan.parsed.bars)):
         products: dict[tuple[str, ...], str] = {}
 
         def need(*factors: str, products: dict[tuple[str, ...], str] = products) -> None:
             k = product_key(list(factors))
             products.setdefault(k, " * ".join(f"({f})" for f in k) or "1")
 
-        for bar in parsed.bars:
+        for bar in scan.parsed.bars:
             if bar.group_vars != key:
                 continue
-            z = [column_sql(pcs, code_col) for pcs in
-                 column_recipes(parse_terms(bar.expr, parsed.text), infos)[0]]
+            z = [column_sql(pcs, scan.code_col) for pcs in
+                 column_recipes(parse_terms(bar.expr, scan.parsed.text), scan.infos)[0]]
             for s in range(len(z)):
                 for u in range(s, len(z)):
                     need(*w, z[s], z[u])
@@ -605,16 +605,16 @@ def _group_moments(
             for a in range(len(xy)):
                 for b in range(a + 1):
                     need(*w, xy[a], xy[b])
-                    if weights and a < len(x_sql):
+                    if scan.weights and a < len(x_sql):
                         need(xy[a], xy[b])
-            if weights:
+            if scan.weights:
                 products[("ln(w)",)] = f"ln({w[0]})"
         keys = [k for k in products if k]  # the empty product (1) is the count
         gcols = ", ".join(f"b.{ident(c)} AS g{i}" for i, c in enumerate(key))
         sums = ", ".join(f"fsum({products[k]}) AS m{j}" for j, k in enumerate(keys))
         group = ", ".join(f"b.{ident(c)}" for c in key)
-        got = con.execute(
-            f"SELECT {gcols}, count(*) AS n, {sums} FROM {base} AS b {' '.join(joins)} "
+        got = scan.con.execute(
+            f"SELECT {gcols}, count(*) AS n, {sums} FROM {scan.base} AS b {' '.join(scan.joins)} "
             f"GROUP BY {group}"
         ).fetchnumpy()
         out[key] = {f"g{i}": np.asarray(got[f"g{i}"]) for i in range(len(key))}
