@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import PirlsError
 from ..family import Family
-from .pwls import PWLS, PWLSFailure
+from .pwls import PWLS, Products, PWLSFailure
 
 __all__ = ["PIRLS", "PirlsError", "PirlsState", "gh_rule", "separated_rows"]
 
@@ -139,6 +139,8 @@ class PIRLS:
         self._devfun = family.deviance_function(y, prior_weights)
         self._aic_const = family.aic_constant(y, trials, prior_weights)
         self._last_weights: np.ndarray | None = None
+        self._first_eta: np.ndarray | None = None
+        self._first: tuple[np.ndarray, Products] | None = None
 
     # -- pieces ---------------------------------------------------------------
     def _devres(self, mu: np.ndarray) -> np.ndarray:
@@ -300,7 +302,10 @@ class PIRLS:
         u = np.zeros(sum(t.q for t in solver.terms))
         oldpdev = np.finfo(float).max
         for it in range(1, maxit + 1):
-            u_new, b_new, logdet = self._pwls_step(solver, theta, eta, mu, base)
+            if it == 1:
+                u_new, b_new, logdet = self._first_step(theta, eta0, None if joint else b)
+            else:
+                u_new, b_new, logdet = self._pwls_step(solver, theta, eta, mu, base)
             if not joint:
                 b_new = b
             eta_n, mu_n, dev_n, pdev = self._evaluate(solver, theta, base, u_new, b_new, joint)
@@ -319,21 +324,51 @@ class PIRLS:
             u, b, eta, mu, oldpdev = u_new, b_new, eta_n, mu_n, pdev
         raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
 
-    def _pwls_step(self, solver: PWLS, theta: np.ndarray, eta: np.ndarray, mu: np.ndarray,
-                   base: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """One PIRLS solve at the working weights W = w (dμ/dη)²/V(μ) and response
-        z = η − base + (y − μ)/(dμ/dη) of the current point: (u, β, log|L|²)."""
+    def _first_step(self, theta: np.ndarray, eta0: np.ndarray, beta: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """The first PWLS solve of :meth:`solve_lme4` from η₀ (β given: u only).
+
+        Its weights W₀ and working response depend on η₀ alone (z = c − Xβ with
+        c = η₀ − o + (y − μ₀)/(dμ/dη)), so the cross-products of (W₀, c) are
+        computed once per η₀ and every evaluation at another θ (or β) reuses them:
+        the joint system's as they are, the u-only system's through [X c](−β, 1).
+        """
+        if self._first_eta is not eta0:
+            mu0 = self.family.linkinv(eta0)
+            W, c = self._working(eta0, mu0, self.offset)
+            self._first = (W, self.joint.products(W, c))
+            self._first_eta = eta0
+        W, prod = self._first
+        self._last_weights = W
+        solver = self.joint if beta is None else self.uonly
+        if beta is not None:
+            prod = self.joint.without_x(prod, beta)
+        try:
+            return solver.solve(theta, W, W, products=prod)
+        except PWLSFailure as exc:
+            raise PirlsError(f"PIRLS: {exc}") from exc
+
+    def _working(self, eta: np.ndarray, mu: np.ndarray, base: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Working weights W = w (dμ/dη)²/V(μ) and response z = η − base + (y − μ)/(dμ/dη)."""
         fam = self.family
         me = fam.mu_eta(eta)
         W = self.pw * me * me / fam.variance(mu)
         z = eta - base + (self.y - mu) / me
-        self._last_weights = W
         if not math.isfinite(float(W.sum()) + float(z.sum())):
             raise PirlsError(
                 "PIRLS produced non-finite working weights: fitted values reached the edge "
                 f"of the {fam.family} family's range (complete separation or extreme "
                 "linear predictors)"
             )
+        return W, z
+
+    def _pwls_step(self, solver: PWLS, theta: np.ndarray, eta: np.ndarray, mu: np.ndarray,
+                   base: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """One PIRLS solve at the working weights W = w (dμ/dη)²/V(μ) and response
+        z = η − base + (y − μ)/(dμ/dη) of the current point: (u, β, log|L|²)."""
+        W, z = self._working(eta, mu, base)
+        self._last_weights = W
         try:
             return solver.solve(theta, W, z)
         except PWLSFailure as exc:

@@ -35,7 +35,7 @@ from scipy.linalg import blas, lapack
 
 from ..linalg.threads import blas_threads, in_force, threads_for
 
-__all__ = ["PWLSTerm", "PWLS", "PWLSFailure"]
+__all__ = ["PWLSTerm", "PWLS", "PWLSFailure", "Products"]
 
 
 _SHORT_ROWS = 4096  # rows below which one GEMM beats the loop of row dot products
@@ -43,6 +43,17 @@ _SHORT_ROWS = 4096  # rows below which one GEMM beats the loop of row dot produc
 
 class PWLSFailure(ArithmeticError):
     """Λ'Z'WZΛ + I (or the Schur complement) is not numerically positive definite."""
+
+
+@dataclass(frozen=True)
+class Products:
+    """Weighted cross-products of one (w, z): A11 (nl1, S1, S1), A21 (nl1, r, S1),
+    A22 (r, r) and, for two scalar intercept terms, the cell sums."""
+
+    A11: np.ndarray
+    A21: np.ndarray
+    A22: np.ndarray
+    cells: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -304,22 +315,56 @@ class PWLS:
 
     # -- solve -----------------------------------------------------------------
     def solve(
-        self, theta: np.ndarray, w: np.ndarray, z: np.ndarray
+        self, theta: np.ndarray, w: np.ndarray, z: np.ndarray,
+        products: Products | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Minimiser (u, β) and log|L_Z|² for weights w and working response z.
+        """Minimiser (u, β) and log|L_Z|² for weights w and working response z, or for
+        the cross-products ``products`` of (w, z) computed before (:meth:`products`).
 
         ``u`` is flat (term-major, level-major within a term: level l,
         effect s at l·S + s). Raises :class:`PWLSFailure` when a factor fails.
         """
         if in_force(self.blas_threads):  # inside a fit: the limit is already set
-            return self._solve(theta, w, z)
+            return self._solve(theta, w, z, products)
         with blas_threads(self.blas_threads):
-            return self._solve(theta, w, z)
+            return self._solve(theta, w, z, products)
+
+    def products(self, w: np.ndarray, z: np.ndarray) -> Products:
+        """The cross-products (A11, A21, A22, cell sums) of weights w and response z,
+        kept for later solves at other θ with the same (w, z)."""
+        A21 = self._crossprod(w, z).copy()
+        cells = self._cells.copy() if self.pair else None
+        return Products(self.A11.copy(), A21, self.A22.copy(), cells)
+
+    def without_x(self, prod: Products, beta: np.ndarray) -> Products:
+        """Products of (w, z − Xβ) for the system without X (``p = 0``), from this
+        system's products of (w, z): the columns [X z] of A21 and A22 collapse to
+        [X z] g with g = (−β, 1)."""
+        rz = self.rz
+        g = np.append(-np.asarray(beta, float), 1.0)
+        A21 = np.empty(prod.A21.shape[:1] + (rz + 1,) + prod.A21.shape[2:])
+        A21[:, :rz] = prod.A21[:, :rz]
+        A21[:, rz] = np.einsum("lrs,r->ls", prod.A21[:, rz:], g)
+        A22 = np.empty((rz + 1, rz + 1))
+        A22[:rz, :rz] = prod.A22[:rz, :rz]
+        col = prod.A22[:, rz:] @ g
+        A22[:rz, rz] = col[:rz]
+        A22[rz, :rz] = col[:rz]
+        A22[rz, rz] = g @ col[rz:]
+        return Products(prod.A11, A21, A22, prod.cells)
 
     def _solve(
-        self, theta: np.ndarray, w: np.ndarray, z: np.ndarray
+        self, theta: np.ndarray, w: np.ndarray, z: np.ndarray,
+        products: Products | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        A21 = self._crossprod(w, z)
+        if products is None:
+            A21 = self._crossprod(w, z)
+        else:  # the solve overwrites A22 and reads the cell sums: restore both
+            A21 = products.A21
+            self.A11[:] = products.A11
+            self.A22[:] = products.A22
+            if products.cells is not None:
+                self._cells[:] = products.cells
         S1, r, rz, p = self.S1, self.r, self.rz, self.p
         if self.scalar1:
             th = theta[0]
