@@ -51,7 +51,10 @@ def _always(eta: _Array) -> bool:
 
 def _logit_inv(eta: _Array) -> _Array:
     """1/(1 + e^{−η}) with η clamped to [−30, 30] (R clamps e^η there too)."""
-    tmp = np.exp(-np.clip(eta, -30.0, 30.0))
+    tmp = np.maximum(eta, -30.0)  # np.clip, without its Python-level wrapper
+    np.minimum(tmp, 30.0, out=tmp)
+    np.negative(tmp, out=tmp)
+    np.exp(tmp, out=tmp)
     tmp += 1.0
     return np.reciprocal(tmp, out=tmp)
 

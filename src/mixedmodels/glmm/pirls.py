@@ -39,6 +39,7 @@ from .pwls import PWLS, Products, PWLSFailure
 __all__ = ["PIRLS", "PirlsError", "PirlsState", "gh_rule", "separated_rows"]
 
 _MAX_HALVINGS = 10
+_sum = np.add.reduce  # ndarray.sum without its Python-level wrapper (the same summation)
 
 
 @dataclass
@@ -148,7 +149,7 @@ class PIRLS:
 
     def aic(self, state: PirlsState) -> float:
         """The family's aic at the mode (−2 log p(y | ũ) in R's convention)."""
-        dev = float(state.devres.sum())
+        dev = float(_sum(state.devres))
         if self._aic_const is not None:
             return dev + self._aic_const
         return self.family.aic(self.y, self.trials, state.mu, self.pw, dev)
@@ -355,7 +356,7 @@ class PIRLS:
         me = fam.mu_eta(eta)
         W = self.pw * me * me / fam.variance(mu)
         z = eta - base + (self.y - mu) / me
-        if not math.isfinite(float(W.sum()) + float(z.sum())):
+        if not math.isfinite(float(_sum(W)) + float(_sum(z))):
             raise PirlsError(
                 "PIRLS produced non-finite working weights: fitted values reached the edge "
                 f"of the {fam.family} family's range (complete separation or extreme "
@@ -381,7 +382,7 @@ class PIRLS:
             eta = eta + self.X @ b
         mu = self.family.linkinv(eta)
         dev = self._devres(mu)
-        return eta, mu, dev, float(dev.sum() + u @ u)
+        return eta, mu, dev, float(_sum(dev) + u @ u)
 
     # -- adaptive Gauss–Hermite ---------------------------------------------------
     def agq(self, state: PirlsState, codes: np.ndarray, z1: np.ndarray, theta1: float,

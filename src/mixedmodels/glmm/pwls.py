@@ -369,7 +369,7 @@ class PWLS:
         if self.scalar1:
             th = theta[0]
             m = th * th * self.A11[:, 0, 0] + 1.0
-            logdet1 = float(np.log(m).sum())
+            logdet1 = float(np.add.reduce(np.log(m)))
             sv = th / np.sqrt(m)
             if self.pair and self._sparse_pairs is not None:
                 S = self._schur_pair(sv * sv, A21[:, :, 0])
@@ -396,7 +396,7 @@ class PWLS:
         diag = np.diagonal(L)
         if r > 1 and diag[:-1].min() <= 0:
             raise PWLSFailure("penalized system is singular")
-        logdet = logdet1 + 2.0 * float(np.log(diag[:rz]).sum())
+        logdet = logdet1 + 2.0 * float(np.add.reduce(np.log(diag[:rz])))
         v = np.empty(r)
         v[-1] = -1.0
         if r > 1:
