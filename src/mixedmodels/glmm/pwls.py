@@ -185,18 +185,18 @@ class PWLS:
             self._cell = self._cell.astype(np.intp).ravel()
             self._cell_at = (self._cell_pos // t2.nl) * (self.r) + self._cell_pos % t2.nl
             self._A21_pair = np.zeros((t1.nl, self.r, 1))
-            # one bincount per re-weighting: the cells, then the margins of the rows
-            # of W[1 X z] over factor 1 and factor 2 (row j of factor k at
-            # offset_k + j·nl_k + code)
+            # the margins of W[1 X z] over both factors are one sparse product with
+            # the stacked indicators [J1; J2] (column-compressed: the rows of W[1 D]
+            # are read in order); [1 X z] is kept row-major, z its last column
             ncell, k = self._cell_pos.size, self.p + 2
-            rows = np.arange(k, dtype=np.intp)[:, None]
-            self._pair_bins = np.concatenate([
-                self._cell,
-                (ncell + rows * t1.nl + t1.codes[None, :]).ravel(),
-                (ncell + k * t1.nl + rows * t2.nl + t2.codes[None, :]).ravel(),
-            ])
-            self._pair_len = ncell + k * (t1.nl + t2.nl)
-            self._pair_w = np.empty(self._pair_bins.size)
+            self._J12 = sp.csc_matrix(
+                (np.ones(2 * n), (np.concatenate([t1.codes, t1.nl + t2.codes]),
+                                  np.tile(np.arange(n), 2))),
+                shape=(t1.nl + t2.nl, n))
+            self._D1 = np.empty((n, k))
+            self._D1[:, 0] = 1.0
+            self._D1[:, 1:k - 1] = self.X
+            self._wD1 = np.empty((n, k))
             self._diag2 = np.arange(t2.nl) * (self.r + 1)
             self._cells = np.zeros(ncell)
             self._sparse_pairs = _cell_pairs(self._cell_pos, t1.nl, t2.nl, self.p + 1)
@@ -220,37 +220,27 @@ class PWLS:
         A22 = [[diag(1'T), Σ_{i∈l2} wᵢ Dᵢ], [·, D'WD]],  D = [X z].
 
         The cells that occur are numbered once (``_cell``); each re-weighting is
-        one ``bincount`` over the cells and the margins of W[1 D] on both factors.
+        one ``bincount`` over the cells, one sparse product [J1; J2]' W[1 D] for
+        the margins on both factors and D'WD.
         """
-        nl1, nl2, p = self.nl1, self.terms[1].nl, self.p
-        n, ncell = self.n, self._cell_pos.size
-        DT = self._DT
-        DT[p] = z
-        wDT = np.multiply(DT, w, out=self._wDT)
-        # weights of the bins: w (cells), then W[1 D] twice (the two factors' margins)
-        pw = self._pair_w
-        k = p + 2
-        pw[: n] = w
-        blk = pw[n: n + k * n].reshape(k, n)
-        blk[0] = w
-        blk[1:] = wDT
-        pw[n + k * n:] = pw[n: n + k * n]
-        sums = np.bincount(self._pair_bins, weights=pw, minlength=self._pair_len)
+        nl1, nl2 = self.nl1, self.terms[1].nl
+        D1 = self._D1
+        D1[:, -1] = z
+        wD1 = np.multiply(D1, w[:, None], out=self._wD1)
+        marg = self._J12 @ wD1  # (nl1 + nl2, p + 2)
         cells = self._cells
-        cells[:] = sums[:ncell]
-        m1 = sums[ncell: ncell + k * nl1].reshape(k, nl1)
-        m2 = sums[ncell + k * nl1:].reshape(k, nl2)
+        cells[:] = np.bincount(self._cell, weights=w, minlength=cells.size)
         # the cells' places in A21 never change: the buffer's other entries stay 0
         A21 = self._A21_pair
         A21.reshape(-1)[self._cell_at] = cells
-        A21[:, nl2:, 0] = m1[1:].T
-        self.A11[:, 0, 0] = m1[0]
+        A21[:, nl2:, 0] = marg[:nl1, 1:]
+        self.A11[:, 0, 0] = marg[:nl1, 0]
         A22 = self.A22
         A22[:nl2, :nl2] = 0.0
-        A22.reshape(-1)[self._diag2] = m2[0]
-        A22[:nl2, nl2:] = m2[1:].T
-        A22[nl2:, :nl2] = m2[1:]
-        A22[nl2:, nl2:] = _gram(DT, wDT)
+        A22.reshape(-1)[self._diag2] = marg[nl1:, 0]
+        A22[:nl2, nl2:] = marg[nl1:, 1:]
+        A22[nl2:, :nl2] = marg[nl1:, 1:].T
+        A22[nl2:, nl2:] = (wD1.T @ D1)[1:, 1:]
         return A21
 
     def _crossprod(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
