@@ -21,7 +21,7 @@ Cases (data from `glmm_data`, fixed seeds, written once as CSV):
 The bundled datasets are read from ``src/mixedmodels/datasets``.
 
 Each (case, nAGQ) is timed by the benchmark's workers (`worker_ours.py`,
-`lme4_bench.R`, `worker_peers.py` for mixedlm and lme-python: fresh process,
+`lme4_bench.R`, `worker_glmm_peers.py` for mixedlm and lme-python: fresh process,
 one warm-up fit, then up to ``--repeats`` fits within ``--budget`` seconds; the
 median is reported), first with nothing else started by the benchmark ("idle")
 and then beside one ``while True: pass`` Python process ("busy"). Ratios are
@@ -72,7 +72,7 @@ def all_cases(big: bool) -> list[GlmmCase]:
                  lambda: None, small=True),
         GlmmCase("grouseticks", "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | LOCATION)", "poisson",
                  lambda: None, small=True),
-        GlmmCase("VerbAgg", "r2 ~ (Anger + Gender + btype + situ) + (1 | id) + (1 | item)",
+        GlmmCase("VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
                  "binomial", lambda: None, small=True),
         GlmmCase("crossed_logit_1e4", "y ~ x + cond + (1 | subj) + (1 | item)", "binomial",
                  lambda: glmm_data.crossed_logistic(10_000, 500, 100), small=True),
@@ -138,7 +138,7 @@ def _time(tool: str, spec: Path, repeats: int, budget: float, limit: float) -> d
         argv = ["Rscript", str(common.BENCH_DIR / "lme4_bench.R"), str(spec), str(repeats),
                 str(budget)]
     elif tool in PEERS:
-        argv = [sys.executable, str(common.BENCH_DIR / "worker_peers.py"), str(spec),
+        argv = [sys.executable, str(common.BENCH_DIR / "worker_glmm_peers.py"), str(spec),
                 "--tool", tool, "--repeats", str(repeats), "--budget", str(budget)]
     else:
         argv = [sys.executable, str(common.BENCH_DIR / "worker_ours.py"), str(spec),
@@ -210,8 +210,10 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]]) -> str:
     """Markdown report: one line per (case, nAGQ, load), ours vs lme4 and the peers."""
     by = {(r["case"], r["nAGQ"], r["load"], r["tool"]): r for r in rows}
+    order = [c.id for c in all_cases(True)]
     keys = sorted({(r["case"], r["nAGQ"], r["load"]) for r in rows},
-                  key=lambda k: ([r["case"] for r in rows].index(k[0]), -k[1], k[2] != "idle"))
+                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), -k[1],
+                                 k[2] != "idle"))
     others = ["lme4"] + [t for t in PEERS if any(r["tool"] == t for r in rows)]
     names = {"lme4": "lme4", "mixedlm": "mixedlm", "lme_python": "lme-python"}
     lines = [
@@ -268,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks_glmm.md")
     p.add_argument("--report-only", action="store_true", help="re-render the last run's JSON")
     p.add_argument("--no-peers", action="store_true", help="time only ours and lme4")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the last run's other measurements (re-time a few cases)")
     p.add_argument("--peer-limit", type=float, default=300.0,
                    help="seconds per peer worker process (a timeout is reported as such)")
     p.add_argument("--peers-max-rows", type=int, default=20_000,
@@ -278,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(raw.read_text())
     else:
         rows = measure(args)
+        if args.merge and raw.exists():  # this run's rows replace the same measurements
+            new = {(r["case"], r["nAGQ"], r["load"], r["tool"]) for r in rows}
+            rows = [r for r in json.loads(raw.read_text())
+                    if (r["case"], r["nAGQ"], r["load"], r["tool"]) not in new] + rows
         RESULTS.mkdir(parents=True, exist_ok=True)
         raw.write_text(json.dumps(rows, indent=1))
     args.markdown.write_text(render(rows))

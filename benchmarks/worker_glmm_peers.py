@@ -25,9 +25,14 @@ _CBIND = re.compile(r"^\s*cbind\s*\((?P<s>[^,]+),(?P<f>.+)\)\s*~(?P<rhs>.*)$", r
 
 
 def binomial_proportion(formula: str, frame: pd.DataFrame) -> tuple[str, pd.DataFrame, Any]:
-    """(formula, frame, weights) with a cbind response rewritten as a proportion."""
+    """(formula, frame, weights) with a cbind response rewritten as a proportion and a
+    two-level factor response as 0/1 (the first level is failure, as in R)."""
     m = _CBIND.match(formula)
     if m is None:
+        response = formula.split("~", 1)[0].strip()
+        if response in frame and isinstance(frame[response].dtype, pd.CategoricalDtype):
+            frame = frame.copy()
+            frame[response] = (frame[response].cat.codes != 0).astype(float)
         return formula, frame, None
     s = frame.eval(m.group("s")).to_numpy(float)
     f = frame.eval(m.group("f")).to_numpy(float)
