@@ -280,6 +280,9 @@ def render_markdown(run: dict[str, Any], png_name: str | None) -> str:
         f" ({'quick' if meta['quick'] else 'full'} mode, up to {meta['repeats']} timed repeats"
         f" per model, {meta['budget']:.0f} s of timed fits at most per model and tool).",
         "",
+        "GLMMs (glmer against lme4, mixedlm and lme-python, idle and beside a busy process): "
+        "[benchmarks_glmm.md](benchmarks_glmm.md), written by `benchmarks/glmm_bench.py`.",
+        "",
         "## Machine",
         "",
         f"- CPU: {machine['cpu']}, {machine['nproc']} usable cores"
