@@ -8,12 +8,13 @@ Cases (each step its own process, so peak memory is that step's own):
 
 * ``mid --levels 100000 1000`` (and ``100000 10000``): 10⁶ rows in memory,
   the moment fit and the exact REML fit on the same data, times and estimates;
+* ``lme4 --levels ...``: lme4's REML fit of the same data (Rscript, timed in R);
 * ``gen``: 10⁷ rows, 10⁶ × 10⁵ levels, written as Parquet in chunks of 10⁶
   rows (the generator holds one chunk and the effect tables);
 * ``big``: ``mm.scale.lmer_duckdb(..., method="moments")`` on those files;
 * ``report``: docs/benchmarks_moments.md from the JSON results.
 
-Usage: python benchmarks/moments_scale.py {mid,gen,big,report} [options]
+Usage: python benchmarks/moments_scale.py {mid,lme4,gen,big,report} [options]
 """
 
 from __future__ import annotations
@@ -94,6 +95,45 @@ def run_mid(qg: int, qh: int, n: int, exact: bool) -> None:
     save(f"mid_{qg}x{qh}", rec)
 
 
+_R_FIT = r"""
+suppressMessages(library(lme4))
+d <- read.csv(commandArgs(TRUE)[1])
+d$g <- factor(d$g); d$h <- factor(d$h)
+t <- system.time(m <- lmer(y ~ x + (1 | g) + (1 | h), d))[["elapsed"]]
+vc <- as.data.frame(VarCorr(m))
+se <- sqrt(diag(as.matrix(vcov(m))))
+cat(sprintf('{"seconds": %.3f, "b0": %.12g, "b1": %.12g, "se0": %.12g, "se1": %.12g, ',
+            t, fixef(m)[1], fixef(m)[2], se[1], se[2]))
+cat(sprintf('"sd_g": %.12g, "sd_h": %.12g, "sd_e": %.12g}\n',
+            vc$sdcor[vc$grp == "g"], vc$sdcor[vc$grp == "h"], vc$sdcor[vc$grp == "Residual"]))
+"""
+
+
+def run_lme4(qg: int, qh: int, n: int) -> None:
+    """lme4's REML fit of the ``mid`` data (same seed), timed inside R."""
+    import subprocess
+    import tempfile
+
+    import pandas as pd
+
+    rng = np.random.default_rng(20260 + qh)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "d.csv"
+        pd.DataFrame(simulate(n, qg, qh, rng)).to_csv(csv, index=False)
+        script = Path(tmp) / "fit.R"
+        script.write_text(_R_FIT)
+        start = load()
+        out = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True,
+                             text=True, check=True).stdout
+    rec = json.loads(out.strip().splitlines()[-1])
+    f = OUT / f"mid_{qg}x{qh}.json"
+    full = json.loads(f.read_text()) if f.exists() else {}
+    full["lme4_s"] = rec.pop("seconds")
+    full["lme4"] = rec
+    full["lme4_load"] = [start, load()]
+    save(f"mid_{qg}x{qh}", full)
+
+
 def run_gen(path: Path, n: int, qg: int, qh: int, chunk: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -159,13 +199,17 @@ def run_report() -> None:
                                  **{k: TRUTH[k] for k in ("sd_g", "sd_h", "sd_e")}}),
                   _row("moments", r["moments"])]
         if "exact" in r:
-            lines.append(_row("exact REML", r["exact"]))
+            lines.append(_row("exact REML (mixedmodels)", r["exact"]))
+        if "lme4" in r:
+            lines.append(_row("lme4 REML", r["lme4"]))
         lines.append("")
         t = f"moments {r['moments_s']:.1f} s (peak {r['moments_peak_gib']:.2f} GiB)"
         if "exact_s" in r:
             t += (f"; exact REML {r['exact_s']:.1f} s (process peak "
                   f"{r['exact_peak_gib']:.2f} GiB); ratio exact/moments "
                   f"{r['exact_s'] / r['moments_s']:.0f}×")
+        if "lme4_s" in r:
+            t += f"; lme4 {r['lme4_s']:.1f} s (load {r['lme4_load'][0]:.1f})"
         lines += [f"Time: {t}. Backfitting sweeps {r['sweeps']}. Load average "
                   f"{r['load_start']:.1f} → {r['load_end']:.1f}.", ""]
     big = OUT / "big.json"
@@ -194,6 +238,9 @@ def main(argv: list[str]) -> None:
     p.add_argument("--levels", nargs=2, type=int, default=[100_000, 1_000])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--no-exact", action="store_true")
+    p = sub.add_parser("lme4")
+    p.add_argument("--levels", nargs=2, type=int, default=[100_000, 1_000])
+    p.add_argument("--rows", type=int, default=1_000_000)
     p = sub.add_parser("gen")
     p.add_argument("--path", type=Path, default=Path("/tmp/mm_moments_parquet"))
     p.add_argument("--rows", type=int, default=10_000_000)
@@ -207,6 +254,8 @@ def main(argv: list[str]) -> None:
     a = ap.parse_args(argv)
     if a.cmd == "mid":
         run_mid(a.levels[0], a.levels[1], a.rows, not a.no_exact)
+    elif a.cmd == "lme4":
+        run_lme4(a.levels[0], a.levels[1], a.rows)
     elif a.cmd == "gen":
         run_gen(a.path, a.rows, a.levels[0], a.levels[1], a.chunk)
     elif a.cmd == "big":

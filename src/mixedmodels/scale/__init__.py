@@ -12,6 +12,13 @@ are computed back in the backend on demand.
 >>> m = mm.scale.lmer_duckdb("y ~ x + (1 | g) + (1 | h)", "data/*.parquet")
 >>> m.fixef, m.theta, m.sigma
 >>> print(m.summary())
+>>> m = mm.scale.lmer_duckdb("y ~ x + (1 | g) + (1 | h)", "data/*.parquet", method="moments")
+
+``method="moments"`` fits crossed random intercepts by the method of moments
+and backfitting GLS from GROUP BY sums (:mod:`mixedmodels.moments`,
+:mod:`mixedmodels.scale.moments_sums`): time linear in the rows and no dense
+block, for designs no exact fit reaches; not lme4's (RE)ML estimates.
+
 >>> import dask.dataframe as dd
 >>> m = mm.scale.lmer_dask("y ~ x + (1 | g)", dd.read_parquet("data/*.parquet"))
 """
