@@ -251,7 +251,11 @@ class MomentsSummary:
         groups = ", ".join(f"{g}, {n}" for g, n in m.ngroups.items())
         lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")
         lines += ["", "Fixed effects (backfitting GLS; plug-in GLS standard errors, Wald z):"]
-        lines.append(self.coefficients.to_string(float_format=lambda v: f"{v:.6g}"))
+        eps = np.finfo(float).eps  # R's format.pval: "<2e-16" below machine precision
+        lines.append(self.coefficients.to_string(
+            float_format=lambda v: f"{v:.6g}",
+            formatters={"Pr(>|z|)": lambda v: "<2e-16" if v < eps else f"{v:.3g}"},
+        ))
         sweeps = ", ".join(str(i) for i in m.est.iterations)
         lines += ["", f"backfitting sweeps per GLS solve: {sweeps}"]
         return "\n".join(lines)
