@@ -109,8 +109,9 @@ cat(sprintf('"sd_g": %.12g, "sd_h": %.12g, "sd_e": %.12g}\n',
 """
 
 
-def run_lme4(qg: int, qh: int, n: int) -> None:
-    """lme4's REML fit of the ``mid`` data (same seed), timed inside R."""
+def run_lme4(qg: int, qh: int, n: int, limit: float) -> None:
+    """lme4's REML fit of the ``mid`` data (same seed), timed inside R; stopped (and
+    recorded as such) after ``limit`` seconds."""
     import subprocess
     import tempfile
 
@@ -123,14 +124,20 @@ def run_lme4(qg: int, qh: int, n: int) -> None:
         script = Path(tmp) / "fit.R"
         script.write_text(_R_FIT)
         start = load()
-        out = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True,
-                             text=True, check=True).stdout
-    rec = json.loads(out.strip().splitlines()[-1])
+        try:
+            out = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True,
+                                 text=True, check=True, timeout=limit).stdout
+        except subprocess.TimeoutExpired:
+            out = None
     f = OUT / f"mid_{qg}x{qh}.json"
     full = json.loads(f.read_text()) if f.exists() else {}
-    full["lme4_s"] = rec.pop("seconds")
-    full["lme4"] = rec
     full["lme4_load"] = [start, load()]
+    if out is None:
+        full["lme4_timeout_s"] = limit
+    else:
+        rec = json.loads(out.strip().splitlines()[-1])
+        full["lme4_s"] = rec.pop("seconds")
+        full["lme4"] = rec
     save(f"mid_{qg}x{qh}", full)
 
 
@@ -223,6 +230,9 @@ def run_report() -> None:
                   f"{r['exact_s'] / r['moments_s']:.0f}×")
         if "lme4_s" in r:
             t += f"; lme4 {r['lme4_s']:.1f} s (load {r['lme4_load'][0]:.1f})"
+        elif "lme4_timeout_s" in r:
+            t += (f"; lme4 not finished after {r['lme4_timeout_s']:.0f} s, stopped (load "
+                  f"{r['lme4_load'][0]:.1f} → {r['lme4_load'][1]:.1f})")
         lines += [f"Time: {t}. Backfitting sweeps {r['sweeps']}. Load average "
                   f"{r['load_start']:.1f} → {r['load_end']:.1f} (the fits ran one after "
                   "the other on a machine shared with other jobs: the ratio is indicative).",
@@ -257,6 +267,7 @@ def main(argv: list[str]) -> None:
     p = sub.add_parser("lme4")
     p.add_argument("--levels", nargs=2, type=int, default=[100_000, 1_000])
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--limit", type=float, default=1500.0, help="seconds before lme4 is stopped")
     p = sub.add_parser("gen")
     p.add_argument("--path", type=Path, default=Path("/tmp/mm_moments_parquet"))
     p.add_argument("--rows", type=int, default=10_000_000)
@@ -271,7 +282,7 @@ def main(argv: list[str]) -> None:
     if a.cmd == "mid":
         run_mid(a.levels[0], a.levels[1], a.rows, not a.no_exact)
     elif a.cmd == "lme4":
-        run_lme4(a.levels[0], a.levels[1], a.rows)
+        run_lme4(a.levels[0], a.levels[1], a.rows, a.limit)
     elif a.cmd == "gen":
         run_gen(a.path, a.rows, a.levels[0], a.levels[1], a.chunk)
     elif a.cmd == "big":
