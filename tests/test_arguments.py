@@ -292,3 +292,32 @@ def test_weights_checked(sleep) -> None:
     w = np.ones(len(sleep))
     w[:5] = np.nan
     assert mm.lmer(F, sleep, weights=w).nobs == 175
+
+
+# -- keywords glmer does not take ---------------------------------------------------------
+def test_glmer_method_moments_is_an_argument_error(sleep) -> None:
+    d = sleep.assign(long=(sleep["Reaction"] > 300).astype(int))
+    with pytest.raises(ArgumentError, match=r"method='moments'.*no such argument"
+                       r".*mm.lmer for crossed random intercepts"):
+        mm.glmer("long ~ Days + (1 | Subject)", d, family="binomial", method="moments")
+
+
+def test_glmer_reml_is_an_argument_error(sleep) -> None:
+    d = sleep.assign(long=(sleep["Reaction"] > 300).astype(int))
+    with pytest.raises(ArgumentError, match=r"REML=False .*maximum likelihood"):
+        mm.glmer("long ~ Days + (1 | Subject)", d, REML=False)
+
+
+def test_glmer_unknown_keyword_names_the_closest(sleep) -> None:
+    with pytest.raises(ArgumentError, match=r"nagq=2 .*did you mean nAGQ=\?"):
+        mm.glmer("y ~ 1 + (1 | g)", sleep, nagq=2)
+    with pytest.raises(ArgumentError, match=r"zzz=1 .*glmer takes formula, data, family"):
+        mm.glmer("y ~ 1 + (1 | g)", sleep, zzz=1)
+
+
+def test_glmer_arguments_listed_are_its_signature() -> None:
+    import inspect
+
+    params = inspect.signature(mm.glmer).parameters
+    named = [n for n, p in params.items() if p.kind is not p.VAR_KEYWORD]
+    assert tuple(named) == arguments.GLMER_ARGUMENTS

@@ -33,6 +33,7 @@ __all__ = [
     "check_fixef_start",
     "check_flag",
     "check_formula",
+    "check_glmer_keywords",
     "check_level",
     "check_models",
     "check_na_action",
@@ -240,6 +241,49 @@ def check_family(family: Any, link: Any) -> Any:
             "link", link, f"one of {', '.join(fam.links)} for the {fam.family} family"
         )
     return make_family(family, link)
+
+
+GLMER_ARGUMENTS = (
+    "formula", "data", "family", "link", "nAGQ", "weights", "offset", "na_action",
+    "control", "start", "data_name", "progress",
+)
+"""The keyword arguments of :func:`mixedmodels.glmer`."""
+
+_LMER_ONLY = {
+    "REML": (
+        "left out: glmer has no such argument",
+        "a GLMM is fitted by maximum likelihood (Laplace, or adaptive Gauss-Hermite "
+        "with nAGQ > 1), as lme4's glmer; drop REML=, or use mm.lmer for a linear "
+        "mixed model",
+    ),
+    "method": (
+        "left out: glmer has no such argument",
+        "method='moments' is the moment estimator of mm.lmer for crossed random "
+        "intercepts of a numeric response, y ~ x + (1 | g) + (1 | h), and has no GLMM "
+        "version; fit this GLMM exactly (drop method=, nAGQ=0 is the fastest), or "
+        "model a numeric response with mm.lmer(..., method='moments')",
+    ),
+}
+
+
+def check_glmer_keywords(extra: dict[str, Any]) -> None:
+    """Keywords glmer does not take: lmer's ``REML`` and ``method`` with what to do
+    instead, any other with glmer's arguments listed (the closest first)."""
+    import difflib
+
+    if not extra:
+        return
+    name, value = next(iter(extra.items()))
+    if name in _LMER_ONLY:
+        allowed, hint = _LMER_ONLY[name]
+        raise ArgumentError(name, value, allowed, hint)
+    lowered = {a.lower(): a for a in GLMER_ARGUMENTS}
+    close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=1)]
+    raise ArgumentError(
+        name, value, "left out: glmer has no such argument",
+        (f"did you mean {close[0]}=? " if close else "")
+        + f"glmer takes {', '.join(GLMER_ARGUMENTS)}",
+    )
 
 
 def check_re_form(re_form: Any) -> None:

@@ -610,6 +610,7 @@ def glmer(
     start: Any = None,
     data_name: str | None = None,
     progress: bool | None = None,
+    **unknown: Any,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -639,7 +640,11 @@ def glmer(
         A bar of the deviance evaluations for a long fit, as in
         :func:`mixedmodels.lmer` (``None``: when interactive and the fit is
         expected to take more than a few seconds).
+
+    Any other keyword (lmer's ``REML`` or ``method`` included) raises an
+    :class:`~mixedmodels.errors.ArgumentError` saying what to do instead.
     """
+    arguments.check_glmer_keywords(unknown)
     arguments.check_formula(formula)
     fam = arguments.check_family(family, link)
     nAGQ = arguments.check_nagq(nAGQ)
