@@ -67,9 +67,8 @@ class LinearMixedModel(MixedModelResults):
         data_name: str | None = None,
     ):
         self.y = numeric_response(design)
-        self._init_engine(
-            design, self._crossprod_of(design, self.y - design.offset), REML, control, data_name
-        )
+        y_eff = self.y - design.offset if design.has_offset else self.y
+        self._init_engine(design, self._crossprod_of(design, y_eff), REML, control, data_name)
 
     def _init_engine(
         self,
@@ -337,7 +336,7 @@ class LinearMixedModel(MixedModelResults):
         self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]  # b_l = T_k u_l
         denom = cp.n - cp.p if self.REML else cp.n
         self._sigma = math.exp(0.5 * (log_pwrss - math.log(denom)))
-        self._fitted = self._fitted_values()
+        self._fitted_cache: np.ndarray | None = None  # Xβ̂ + Zb̂: computed when first read
         with np.errstate(under="ignore", over="ignore"):  # beyond double range: vcov raises
             rxinv = self.factor.rx_inverse()
             self._vcov_unscaled = rxinv @ rxinv.T
@@ -346,12 +345,28 @@ class LinearMixedModel(MixedModelResults):
         self._cond_var_cache: list[np.ndarray] | None = None
         self._fitted_state = True
 
+    @property
+    def _fitted(self) -> np.ndarray | None:
+        """The fitted values, computed on first use (a fit that never reads them skips
+        the pass over the rows)."""
+        if self.__dict__.get("_fitted_cache") is None:
+            self._fitted_cache = self._fitted_values()
+        return self._fitted_cache
+
+    @_fitted.setter
+    def _fitted(self, value: np.ndarray | None) -> None:
+        self._fitted_cache = value
+
     def _fitted_values(self) -> np.ndarray | None:
-        """Xβ̂ + Σ_k Z_k b̂_k + offset on the rows of the fit."""
+        """Xβ̂ + Σ_k Z_k b̂_k + offset on the rows of the fit, one column at a time
+        (gathers of n values, no n × S temporaries)."""
         d = self.design
-        eta = d.X @ self._beta + d.offset
+        eta = d.X @ self._beta
+        if d.has_offset:
+            eta += d.offset
         for t, b in zip(d.terms, self._b):
-            eta = eta + np.einsum("ij,ij->i", t.Z, b[t.factor.codes])
+            for s in range(b.shape[1]):
+                eta += t.Z[:, s] * np.take(b[:, s], t.factor.codes)
         return eta
 
     # -- criteria -----------------------------------------------------------------
@@ -471,11 +486,12 @@ def lmer(
     na_action = arguments.check_na_action(na_action)
     control = arguments.check_control(control, OptimizerControl)
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
-    check_response_varies(design)
-    check_scale_x(design.X, design.x_names)
     # without fixed effects REML and ML coincide; lme4 then reports an ML fit
     reml = REML and design.X.shape[1] > 0
     model = LinearMixedModel(design, REML=reml, control=control, data_name=data_name)
+    cp = model.cp
+    check_response_varies(design, None if design.has_weights else cp.A22[cp.rz :, cp.rz :])
+    check_scale_x(design.X, design.x_names)
     model.data = data  # kept by reference for ranova/drop1/augment refits
     model.na_action = na_action
     model.weights_name = weights if isinstance(weights, str) else None

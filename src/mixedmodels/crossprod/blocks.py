@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from ..memory import check_dense_rest
 from .centering import Centering
 
-__all__ = ["TermDims", "CrossProducts", "crossprod", "with_response"]
+__all__ = ["TermDims", "CrossProducts", "crossprod", "shifted_columns", "with_response"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,105 @@ def _term_matrix(codes: np.ndarray, Z: np.ndarray, nl: int) -> sp.csr_matrix:
     return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, nl * S))
 
 
+def _is_unit(col: np.ndarray) -> bool:
+    """True when every entry of ``col`` is exactly 1 (an intercept column, unit weights)."""
+    return bool(col.size) and col[0] == 1.0 and bool(np.all(col == 1.0))
+
+
+def shifted_columns(
+    X: np.ndarray, y: np.ndarray, shift: Centering, sw: np.ndarray | None = None
+) -> np.ndarray:
+    """[X̃ ỹ]·√w as one column-major (n, p+1) array, written in place column by column.
+
+    X̃_j = (X_j − m_j)/d_j (column 0 exactly 1 with an intercept) and
+    ỹ = (y − c)/s, the same operations as :meth:`Centering.transform`, without
+    its temporaries.
+    """
+    n, p = X.shape
+    out = np.empty((n, p + 1), order="F")
+    for j in range(p):
+        col = out[:, j]
+        if j == 0 and shift.intercept:
+            col.fill(1.0)
+        else:
+            np.subtract(X[:, j], shift.m[j], out=col)
+            col /= shift.d[j]
+    np.subtract(y, shift.c, out=out[:, p])
+    out[:, p] /= shift.s
+    if sw is not None:
+        out *= sw[:, None]
+    return out
+
+
+def _shifted_column(
+    X: np.ndarray, y: np.ndarray, shift: Centering, sw: np.ndarray | None, j: int
+) -> np.ndarray | None:
+    """Column j of [X̃ ỹ]·√w (j = p: ỹ) as in :func:`shifted_columns`; ``None`` for an
+    unweighted intercept (a column of ones)."""
+    p = X.shape[1]
+    if j == 0 and shift.intercept and j < p:
+        return None if sw is None else sw.copy()
+    col = np.subtract(X[:, j], shift.m[j]) if j < p else np.subtract(y, shift.c)
+    col /= shift.d[j] if j < p else shift.s
+    if sw is not None:
+        col *= sw
+    return col
+
+
+def _gram(cols: list[np.ndarray | None], n: int) -> np.ndarray:
+    """C'C of columns given one by one (``None``: a column of ones): dot products,
+    column sums and n."""
+    k = len(cols)
+    G = np.empty((k, k))
+    for a in range(k):
+        for b in range(a + 1):
+            ca, cb = cols[a], cols[b]
+            if ca is None and cb is None:
+                v = float(n)
+            elif ca is None or cb is None:
+                v = float(np.sum(cb if ca is None else ca))
+            else:
+                v = float(np.dot(ca, cb))
+            G[a, b] = G[b, a] = v
+    return G
+
+
+class _LevelSums:
+    """Σ over the rows of each level of products of two columns, each product summed once.
+
+    Columns are named (``("z", s)``, ``("x", j)``); a column of ones is dropped
+    from a product, so 1·z and z·1 are one sum, and 1·1 is the level count.
+    """
+
+    def __init__(self, codes: np.ndarray, nl: int):
+        self.codes = codes
+        self.nl = nl
+        self.columns: dict[tuple[str, int], np.ndarray | None] = {}
+        self._sums: dict[tuple[tuple[str, int], ...], np.ndarray] = {}
+        self._buf: np.ndarray | None = None
+
+    def add(self, key: tuple[str, int], col: np.ndarray | None) -> None:
+        """Name a column (``None``: a column of ones)."""
+        self.columns[key] = None if col is None or _is_unit(col) else col
+
+    def __call__(self, a: tuple[str, int], b: tuple[str, int]) -> np.ndarray:
+        factors = tuple(sorted(k for k in (a, b) if self.columns[k] is not None))
+        got = self._sums.get(factors)
+        if got is not None:
+            return got
+        if not factors:
+            got = np.bincount(self.codes, minlength=self.nl).astype(float)
+        elif len(factors) == 1:
+            got = np.bincount(self.codes, weights=self.columns[factors[0]], minlength=self.nl)
+        else:
+            if self._buf is None:
+                self._buf = np.empty(self.codes.shape[0])
+            np.multiply(self.columns[factors[0]], self.columns[factors[1]], out=self._buf)
+            got = np.bincount(self.codes, weights=self._buf, minlength=self.nl)
+        self._sums[factors] = got
+        return got
+
+
 def crossprod(
     codes: list[np.ndarray],
     Zs: list[np.ndarray],
@@ -101,6 +200,9 @@ def crossprod(
     ``Zs[k]`` its raw n × S_k model matrix, ``nls[k]`` its number of levels.
     X and y are shifted and scaled by ``shift`` (by default
     :meth:`Centering.from_rows` of these rows) before any product is formed.
+    Per-level sums of a product are formed once (``bincount``), so
+    (1, x) next to the fixed effects (1, x) costs no more than its distinct
+    products.
     """
     n, p = X.shape
     if weights is None:
@@ -114,7 +216,6 @@ def crossprod(
     check_dense_rest(sum(d.q for d in dims[1:]) + p + 1, [(d.nl, d.S) for d in dims], p)
     if shift is None:
         shift = Centering.from_rows(X, y, weights)
-    X, y = shift.transform(X, y)
 
     def wt(a: np.ndarray) -> np.ndarray:
         if sw is None:
@@ -125,21 +226,28 @@ def crossprod(
     c1 = codes[0]
     d1 = dims[0]
     S1 = d1.S
+    sums = _LevelSums(c1, d1.nl)
+    for s in range(S1):
+        sums.add(("z", s), Z1[:, s])
     A11 = np.empty((d1.nl, S1, S1))
     for s in range(S1):
         for t in range(s, S1):
-            v = np.bincount(c1, weights=Z1[:, s] * Z1[:, t], minlength=d1.nl)
+            v = sums(("z", s), ("z", t))
             A11[:, s, t] = v
             A11[:, t, s] = v
 
-    Xy = np.column_stack([wt(X), wt(y)])
     if len(Zs) == 1:
-        # one term: every block is a per-level sum, no sparse algebra needed
+        # one term: every block is a per-level sum, no sparse algebra needed; the
+        # columns of [X̃ ỹ] are formed one by one (a unit intercept not at all)
+        cols = [_shifted_column(X, y, shift, sw, j) for j in range(p + 1)]
+        for j, col in enumerate(cols):
+            sums.add(("x", j), col)
         A21 = np.empty((p + 1, d1.q))
         for s in range(S1):
             for j in range(p + 1):
-                A21[j, s::S1] = np.bincount(c1, weights=Xy[:, j] * Z1[:, s], minlength=d1.nl)
-        return CrossProducts(dims, A11, A21, Xy.T @ Xy, n, p, sum_log_w, shift)
+                A21[j, s::S1] = sums(("x", j), ("z", s))
+        return CrossProducts(dims, A11, A21, _gram(cols, n), n, p, sum_log_w, shift)
+    Xy = shifted_columns(X, y, shift, sw)
     rest_sparse = [_term_matrix(c, wt(Z), nl) for c, Z, nl in zip(codes[1:], Zs[1:], nls[1:])]
     Z1m = _term_matrix(c1, Z1, d1.nl).tocsc()
     # A21: rest' W Z1 (sparse rows for terms 2..K, dense rows for X and y)

@@ -185,6 +185,8 @@ def drop_dependent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     n, p = X.shape
     if p == 0:
         return np.arange(0)
+    if p <= n and _clearly_full_rank(X):
+        return np.arange(p)
     with np.errstate(divide="ignore"):
         _, expo = np.frexp(np.max(np.abs(X), axis=0) if n else np.zeros(p))
     X = np.ldexp(X, -expo[None, :])
@@ -210,6 +212,29 @@ def drop_dependent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
         keep.append(j)
         Q = np.column_stack([Q, r / nr])
     return np.array(keep, dtype=np.intp)
+
+
+def _clearly_full_rank(X: np.ndarray, margin: float = 1e-8) -> bool:
+    """True when X'X (one BLAS product) shows every column far from the span of the
+    columns before it: with C = D⁻¹X'XD⁻¹ (unit diagonal) and C = R'R, R_jj² is
+    column j's squared residual norm relative to its own, computed to about
+    p·ε; ``margin`` = 1e-8 (a relative residual of 1e-4) is far above the
+    1e-6 at which :func:`drop_dependent_columns` drops a column, so the answer
+    is the QR's. Inconclusive (near dependence, extreme scales whose squares
+    leave the double range, non-finite values): False, and the QR decides."""
+    n = X.shape[0]
+    with np.errstate(all="ignore"):
+        G = X.T @ X
+        diag = np.diag(G).copy()
+        if not (np.all(np.isfinite(G)) and np.all(diag > 1e-100 * n) and np.all(diag < 1e100 * n)):
+            return False
+        scale = 1.0 / np.sqrt(diag)
+        C = G * scale[:, None] * scale[None, :]
+    try:
+        R = np.linalg.cholesky(C)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.diag(R) ** 2 > margin))
 
 
 def _evaluate_all(
@@ -372,8 +397,7 @@ def build_design(
 
     # --- fixed effects ---------------------------------------------------------
     X, fixed_spec = build_matrix(fixed, variables, n)
-    _check_finite(X, fixed_spec.column_names, "the fixed effects", parsed.text)
-    _check_magnitude(X, fixed_spec.column_names, "the fixed effects", squared=False)
+    x_big = _check_columns(X, fixed_spec.column_names, "the fixed effects", parsed.text, False)
     dropped: list[str] = []
     keep = drop_dependent_columns(X)
     if keep.size < X.shape[1]:
@@ -404,8 +428,8 @@ def build_design(
             raise FormulaError(
                 f"the random-effect term {b.text} has no columns", parsed.text, b.position
             )
-        _check_finite(Z, zspec.column_names, f"the random-effect term {b.text}", parsed.text)
-        _check_magnitude(Z, zspec.column_names, f"the random-effect term {b.text}", True)
+        _check_columns(Z, zspec.column_names, f"the random-effect term {b.text}", parsed.text,
+                       True, x_big)
         factor = interaction_factor([groups[g] for g in b.group_vars])
         terms.append(ReTerm(b, factor, Z, zspec.column_names, zspec))
     terms = lme4_order(terms)
@@ -497,6 +521,41 @@ def infinite_column_error(name: str, where: str, count: int, n: int, formula: st
     )
 
 
+def _check_columns(
+    M: np.ndarray,
+    names: list[str],
+    where: str,
+    formula: str,
+    squared: bool,
+    known: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """:func:`_check_finite` and :func:`_check_magnitude` of a model matrix from its
+    column extremes (one max and one min per column, no n×p temporaries; columns
+    named in ``known`` take their max|v| from there). Only when a column fails are
+    the exact checks run, for their messages. Returns max|v| per column name."""
+    n, p = M.shape
+    if n == 0 or p == 0:
+        _check_finite(M, names, where, formula)
+        _check_magnitude(M, names, where, squared)
+        return {}
+    known = known or {}
+    big = np.empty(p)
+    todo = [j for j, nm in enumerate(names) if nm not in known]
+    for j, nm in enumerate(names):
+        if nm in known:
+            big[j] = known[nm]
+    if todo:
+        sub = M if len(todo) == p else M[:, todo]
+        big[todo] = np.maximum(sub.max(axis=0), -sub.min(axis=0))  # NaN propagates
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = big * big * n if squared else big * n  # Σ|v| ≤ n·max|v|
+    limit = _Z_SQUARED_SUM_LIMIT if squared else np.inf
+    if not (np.all(np.isfinite(big)) and np.all(bound < limit)):
+        _check_finite(M, names, where, formula)
+        _check_magnitude(M, names, where, squared)
+    return dict(zip(names, big.tolist()))
+
+
 # Z enters the cross-products unscaled, and the fit multiplies their per-level sums
 # by θ² and by each other (determinants of S×S blocks): a column of size z over n
 # rows keeps the fit finite while n·z² stays far below the double range.
@@ -541,13 +600,19 @@ def numeric_response(design: Design) -> np.ndarray:
     return design.y
 
 
-def check_response_varies(design: Design) -> None:
+def check_response_varies(design: Design, xy_gram: np.ndarray | None = None) -> None:
     """A linear mixed model of a constant response (after the offset), or of a
     response the fixed effects reproduce exactly (‖y − Xβ̂‖ ≤ 1e-10 ‖y − ȳ‖), has
-    no variance to estimate: a clear error rather than a degenerate fit."""
+    no variance to estimate: a clear error rather than a degenerate fit.
+
+    ``xy_gram``: the unweighted [X̃ ỹ]'[X̃ ỹ] of the cross-products
+    (:mod:`mixedmodels.crossprod`), if at hand; when its Cholesky factor shows the
+    residual far from zero (see :func:`_residual_clearly_nonzero`) no least squares
+    on the rows is needed."""
     if isinstance(design.response, Categorical) or design.y.ndim != 1:
         return  # numeric_response names the problem
-    if design.n > 1 and np.ptp(design.y - design.offset) == 0:
+    z = design.y - design.offset if design.has_offset else design.y
+    if design.n > 1 and np.ptp(z) == 0:
         value = float(design.y[0] - design.offset[0])
         after = " after the offset" if design.has_offset else ""
         raise DataError(
@@ -556,8 +621,9 @@ def check_response_varies(design: Design) -> None:
             "a linear mixed model cannot estimate variances from it (lme4 fails to converge "
             "on it); check the response column"
         )
-    z = design.y - design.offset
-    if 0 < design.p < design.n:
+    if 0 < design.p < design.n and not (
+        xy_gram is not None and _residual_clearly_nonzero(xy_gram)
+    ):
         with np.errstate(all="ignore"):
             coef = np.linalg.lstsq(design.X, z, rcond=None)[0]
             r = float(np.linalg.norm(z - design.X @ coef))
@@ -568,3 +634,22 @@ def check_response_varies(design: Design) -> None:
                 f"'{design.formula.response}' exactly (the residuals are zero), so no "
                 "variance is left to estimate; is a predictor computed from the response?"
             )
+
+
+def _residual_clearly_nonzero(T: np.ndarray, margin: float = 1e-6) -> bool:
+    """From T = [X̃ ỹ]'[X̃ ỹ]: True when ‖ỹ − X̃β̂‖² > ``margin``·ỹ'ỹ with the X̃ block
+    well conditioned (every normalized Cholesky pivot² > 1e-4), so that the
+    Cholesky factor's error, about p·ε·cond·ỹ'ỹ, cannot matter. Then the exact
+    test (‖y − Xβ̂‖ ≤ 1e-10 ‖y − ȳ‖, scale-free) certainly passes."""
+    with np.errstate(all="ignore"):
+        diag = np.diag(T).copy()
+        if not (np.all(np.isfinite(T)) and np.all(diag > 0)):
+            return False
+        scale = 1.0 / np.sqrt(diag)
+        C = T * scale[:, None] * scale[None, :]
+    try:
+        R = np.linalg.cholesky(C)
+    except np.linalg.LinAlgError:
+        return False
+    pivots = np.diag(R) ** 2
+    return bool(np.all(pivots[:-1] > 1e-4) and pivots[-1] > margin)

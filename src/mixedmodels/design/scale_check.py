@@ -23,17 +23,27 @@ __all__ = ["check_scale_x"]
 SCALE_TOL = 1e3
 
 
+def _binary(col: np.ndarray) -> bool:
+    """Every entry 0 or 1 (an intercept, a dummy): from the extremes when they decide it."""
+    lo, hi = col.min(), col.max()
+    if lo == hi:
+        return bool(lo == 0.0 or lo == 1.0)
+    if lo != 0.0 or hi != 1.0:
+        return False
+    return bool(np.all((col == 0.0) | (col == 1.0)))
+
+
 def check_scale_x(
     X: np.ndarray, names: Sequence[str], tol: float = SCALE_TOL, stacklevel: int = 3
 ) -> bool:
     """Warn (:class:`PredictorScaleWarning`) as lme4 does; returns whether it warned."""
     if X.shape[0] < 2 or X.shape[1] == 0:
         return False
-    continuous = ~np.all((X == 0) | (X == 1), axis=0)
+    continuous = np.array([not _binary(X[:, j]) for j in range(X.shape[1])])
     if not continuous.any():
         return False
     with np.errstate(all="ignore"):  # inf or huge entries give an inf/NaN sd, not a warning
-        sd = X[:, continuous].std(axis=0, ddof=1)
+        sd = np.array([X[:, j].std(ddof=1) for j in np.flatnonzero(continuous)])
         logsd = np.log(sd)
         spread = logsd[:, None] - logsd[None, :]
     limit = math.log(tol)
