@@ -11,6 +11,7 @@ partitions.
 
 from __future__ import annotations
 
+import operator
 import os
 from typing import Any
 
@@ -53,35 +54,54 @@ __all__ = ["lmer_dask", "crossprod_dask", "DaskSource"]
 
 _Partial = tuple[CrossProducts, np.ndarray, np.ndarray]
 
+SPLIT_EVERY = 8
+"""Partials summed per node of the reduction tree."""
 
-def _add(a: _Partial, b: _Partial) -> _Partial:
-    ca, ga, na = a
-    cb, gb, nb = b
+
+def _add(*parts: _Partial) -> _Partial:
+    """Σ of partials: blocks, n and Σ log w of the rows, X̃'X̃ and Σ (X/d)² for the rank check."""
+    cps = [p[0] for p in parts]
+    c0 = cps[0]
     cp = CrossProducts(
-        ca.dims,
-        ca.A11 + cb.A11,
-        ca.A21 + cb.A21,
-        ca.A22 + cb.A22,
-        ca.n + cb.n,
-        ca.p,
-        ca.sum_log_w + cb.sum_log_w,
-        ca.shift,
+        c0.dims,
+        sum(c.A11 for c in cps[1:]) + c0.A11,
+        sum(c.A21 for c in cps[1:]) + c0.A21,
+        sum(c.A22 for c in cps[1:]) + c0.A22,
+        sum(c.n for c in cps),
+        c0.p,
+        sum(c.sum_log_w for c in cps),
+        c0.shift,
     )
-    return cp, ga + gb, na + nb
+    gram = sum(p[1] for p in parts[1:]) + parts[0][1]
+    return cp, gram, sum(p[2] for p in parts[1:]) + parts[0][2]
 
 
-class DaskSource:
-    """Rows in a Dask DataFrame, coded partition by partition."""
+def _tree_sum(parts: list[Any], add: Any) -> Any:
+    """One delayed value: ``add`` over ``parts`` in a tree of fan-in :data:`SPLIT_EVERY`."""
+    from dask import delayed
+
+    while len(parts) > 1:
+        parts = [
+            delayed(add)(*parts[i : i + SPLIT_EVERY]) for i in range(0, len(parts), SPLIT_EVERY)
+        ]
+    return parts[0]
+
+
+class PartitionCoder:
+    """What a worker needs to turn a partition (a pandas frame) into model columns.
+
+    Holds the row-free design, the factors' level tables (O(levels)) and the
+    weights column; no rows and no Dask collection, so it is shipped to the
+    workers once per computation (one key of the graph).
+    """
 
     def __init__(
         self,
-        ddf: Any,
         design: ScaleDesign,
         infos: dict[str, VarInfo],
         codes: dict[tuple[str, ...], pd.DataFrame],
         weights: str | None,
     ):
-        self.ddf = ddf
         self.design = design
         self.infos = infos
         self.codes = codes  # per column tuple: distinct values with their "code"
@@ -90,6 +110,9 @@ class DaskSource:
 
     def _code(self, pdf: pd.DataFrame, cols: tuple[str, ...]) -> np.ndarray:
         table = self.codes[cols]
+        if len(cols) == 1:  # a hash lookup of the column in the level values
+            index = pd.Index(table[cols[0]])
+            return np.asarray(index.get_indexer(pdf[cols[0]]), dtype=np.intp)
         merged = pdf[list(cols)].merge(table, how="left", on=list(cols))
         return merged["code"].to_numpy(dtype=np.intp)
 
@@ -122,6 +145,110 @@ class DaskSource:
         w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
         return codes, Zs, X, y, w
 
+    def partial(self, pdf: pd.DataFrame, shift: Centering) -> _Partial:
+        """One partition's blocks; for the rank check its unweighted X̃'X̃ and Σ (X/d)²."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift)
+        Xt, _ = shift.transform(X, y)
+        Xd = X / shift.d
+        return cp, Xt.T @ Xt, np.einsum("ij,ij->j", Xd, Xd)
+
+    def column_stats(self, pdf: pd.DataFrame) -> np.ndarray:
+        """One partition's (count of ±inf, largest finite |v|) per model column."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        cols = np.column_stack([y, X, *Zs]) if len(y) else np.zeros((0, 1 + X.shape[1]))
+        inf = np.isinf(cols).sum(axis=0)
+        finite = np.where(np.isfinite(cols), np.abs(cols), 0.0)
+        big = finite.max(axis=0) if len(y) else np.zeros(cols.shape[1])
+        return np.stack([inf.astype(float), big])
+
+    def eta(self, beta: np.ndarray, bs: list[np.ndarray], pdf: pd.DataFrame
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y, Xβ̂ + Zb̂, w) of one partition."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        eta = X[:, self.x_index] @ beta
+        for c, Z, b in zip(codes, Zs, bs):
+            eta = eta + np.einsum("ij,ij->i", Z, b[c])
+        return y, eta, np.ones(len(y)) if w is None else w
+
+    def per_row(self, beta: np.ndarray, bs: list[np.ndarray], sigma: float, what: str,
+                pdf: pd.DataFrame) -> pd.Series:
+        """y, fitted, or response/pearson/scaled residuals of one partition."""
+        y, eta, w = self.eta(beta, bs, pdf)
+        val = {
+            "y": y,
+            "fitted": eta,
+            "response": y - eta,
+            "pearson": (y - eta) * np.sqrt(w),
+            "scaled": (y - eta) * np.sqrt(w) / sigma,
+        }[what]
+        return pd.Series(val, index=pdf.index, dtype=float)
+
+    def moments(self, beta: np.ndarray, pdf: pd.DataFrame) -> list[Any]:
+        """[Σwe², Σw] and per term Σ_l e·z₀, n_l of one partition (e = y − Xβ)."""
+        codes, Zs, X, y, w = self.coded(pdf)
+        e = y - X[:, self.x_index] @ beta
+        w = np.ones(len(y)) if w is None else w
+        out: list[Any] = [np.array([float(np.sum(w * e * e)), float(np.sum(w))])]
+        for c, Z, t in zip(codes, Zs, self.design.terms):
+            out.append(np.bincount(c, weights=e * Z[:, 0], minlength=t.nl))
+            out.append(np.bincount(c, minlength=t.nl).astype(float))
+        return out
+
+
+def _partial(pdf: pd.DataFrame, coder: PartitionCoder, shift: Centering) -> list[_Partial]:
+    return [coder.partial(pdf, shift)]
+
+
+def _column_stats(pdf: pd.DataFrame, coder: PartitionCoder) -> list[np.ndarray]:
+    return [coder.column_stats(pdf)]
+
+
+def _moments(pdf: pd.DataFrame, coder: PartitionCoder, beta: np.ndarray) -> list[list[Any]]:
+    return [coder.moments(beta, pdf)]
+
+
+def _add_lists(*parts: list[Any]) -> list[Any]:
+    """Element-wise Σ of lists of arrays (the moment sums)."""
+    return [sum(col[1:], col[0]) for col in zip(*parts)]
+
+
+def _stack_stats(*parts: np.ndarray) -> np.ndarray:
+    """Σ of the ±inf counts and max of the largest magnitudes."""
+    return np.stack([sum(p[0] for p in parts), np.max([p[1] for p in parts], axis=0)])
+
+
+class DaskSource:
+    """Rows in a Dask DataFrame: each scan is one ``map_partitions`` followed by a tree
+    reduction, computed once, on the local scheduler or the ``dask.distributed``
+    client in scope. Only the coder (O(levels)) goes to the workers and only
+    per-partition sums (O(levels)) come back."""
+
+    def __init__(self, ddf: Any, coder: PartitionCoder):
+        self.ddf = ddf
+        self.coder = coder
+        self.design = coder.design
+
+    @property
+    def x_index(self) -> list[int]:
+        return self.coder.x_index
+
+    @x_index.setter
+    def x_index(self, value: list[int]) -> None:
+        self.coder.x_index = value
+
+    def _reduce(self, func: Any, add: Any, *args: Any) -> Any:
+        """``add`` over ``func(partition, coder, *args)`` of every partition, one compute."""
+        import dask
+        from dask import delayed
+
+        coder = delayed(self.coder, pure=True, traverse=False)
+        per = self.ddf.map_partitions(func, coder, *args, meta=(None, object),
+                                      enforce_metadata=False, align_dataframes=False)
+        parts = [delayed(operator.getitem, pure=True)(d, 0) for d in per.to_delayed()]
+        (total,) = dask.compute(_tree_sum(parts, add))
+        return total
+
     def centering(self) -> Centering:
         """Shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows.
 
@@ -136,108 +263,52 @@ class DaskSource:
             count += len(pdf)
             if count >= SAMPLE_ROWS:
                 break
-        _, _, X, y, w = self.coded(pd.concat(got).iloc[:SAMPLE_ROWS])
+        _, _, X, y, w = self.coder.coded(pd.concat(got).iloc[:SAMPLE_ROWS])
         intercept = X.shape[1] > 0 and not self.design.x_columns[0]
         return Centering.from_rows(X, y, w, intercept)
 
-    def partial(self, pdf: pd.DataFrame, shift: Centering) -> _Partial:
-        """One partition's blocks; for the rank check its unweighted X̃'X̃ and Σ (X/d)²."""
-        codes, Zs, X, y, w = self.coded(pdf)
-        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift)
-        Xt, _ = shift.transform(X, y)
-        Xd = X / shift.d
-        return cp, Xt.T @ Xt, np.einsum("ij,ij->j", Xd, Xd)
-
     def crossprod(self) -> _Partial:
-        """Σ over partitions of the blocks (a tree reduction of delayed partials)."""
-        import dask
-        from dask import delayed
-
-        shift = self.centering()
-        parts = [delayed(self.partial)(p, shift) for p in self.ddf.to_delayed()]
-        while len(parts) > 1:
-            nxt = [delayed(_add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
-            if len(parts) % 2:
-                nxt.append(parts[-1])
-            parts = nxt
-        (total,) = dask.compute(parts[0])
-        return total
-
-    def _column_stats(self, pdf: pd.DataFrame) -> np.ndarray:
-        """One partition's (count of ±inf, largest finite |v|) per model column."""
-        codes, Zs, X, y, w = self.coded(pdf)
-        cols = np.column_stack([y, X, *Zs]) if len(y) else np.zeros((0, 1 + X.shape[1]))
-        inf = np.isinf(cols).sum(axis=0)
-        finite = np.where(np.isfinite(cols), np.abs(cols), 0.0)
-        big = finite.max(axis=0) if len(y) else np.zeros(cols.shape[1])
-        return np.stack([inf.astype(float), big])
+        """Σ over partitions of the blocks: one ``map_partitions`` and a tree reduction."""
+        return self._reduce(_partial, _add, self.centering())
 
     def column_stats(self) -> dict[str, tuple[int, float]]:
         """Per model column (y, x{j}, z{k}_{s}): the count of ±inf and the largest finite |v|."""
-        import dask
-        from dask import delayed
-
-        parts = [delayed(self._column_stats)(p) for p in self.ddf.to_delayed()]
-        (stats,) = dask.compute(parts)
-        inf = sum(st[0] for st in stats)
-        big = np.max([st[1] for st in stats], axis=0)
+        stats = self._reduce(_column_stats, _stack_stats)
+        inf, big = stats[0], stats[1]
         keys = ["y"] + [f"x{j}" for j in range(len(self.design.x_columns))]
         keys += [f"z{k}_{s}" for k, t in enumerate(self.design.terms) for s in range(t.S)]
         return {k: (int(inf[i]), float(big[i])) for i, k in enumerate(keys)}
 
-    def _eta(self, model: SufficientStatsLMM, pdf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray,
-                                                                           np.ndarray]:
-        codes, Zs, X, y, w = self.coded(pdf)
-        eta = X[:, self.x_index] @ model._beta
-        for c, Z, b in zip(codes, Zs, model._b):
-            eta = eta + np.einsum("ij,ij->i", Z, b[c])
-        return y, eta, np.ones(len(y)) if w is None else w
-
-    def _per_row(self, model: SufficientStatsLMM, what: str, pdf: pd.DataFrame) -> pd.Series:
-        y, eta, w = self._eta(model, pdf)
-        val = {
-            "y": y,
-            "fitted": eta,
-            "response": y - eta,
-            "pearson": (y - eta) * np.sqrt(w),
-            "scaled": (y - eta) * np.sqrt(w) / model._sigma,
-        }[what]
-        return pd.Series(val, index=pdf.index, dtype=float)
-
     def row_values(self, model: SufficientStatsLMM, what: str) -> np.ndarray:
         """Per row, partition order: y, fitted, or response/pearson/scaled residuals."""
+        import dask
+        from dask import delayed
+
+        coder = delayed(self.coder, pure=True, traverse=False)
         s = self.ddf.map_partitions(
-            lambda pdf: self._per_row(model, what, pdf), meta=pd.Series(dtype=float)
+            _per_row, coder, model._beta, list(model._b), float(model._sigma), what,
+            meta=pd.Series(dtype=float), align_dataframes=False,
         )
-        return np.asarray(s.compute(), dtype=float)
+        (values,) = dask.compute(s)
+        return np.asarray(values, dtype=float)
 
     def scaled_residual_quantiles(self, model: SufficientStatsLMM) -> np.ndarray:
         """Type-7 quantiles of the scaled residuals (gathers n floats)."""
         r = self.row_values(model, "scaled")
         return np.quantile(r, [0.0, 0.25, 0.5, 0.75, 1.0])
 
-    def _moments(self, beta: np.ndarray, pdf: pd.DataFrame) -> list[Any]:
-        codes, Zs, X, y, w = self.coded(pdf)
-        e = y - X[:, self.x_index] @ beta
-        w = np.ones(len(y)) if w is None else w
-        out: list[Any] = [np.array([float(np.sum(w * e * e)), float(np.sum(w))])]
-        for c, Z, t in zip(codes, Zs, self.design.terms):
-            out.append(np.bincount(c, weights=e * Z[:, 0], minlength=t.nl))
-            out.append(np.bincount(c, minlength=t.nl).astype(float))
-        return out
-
     def moment_sums(
         self, beta: np.ndarray
     ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray]]]:
         """Σwe², Σw and per term (Σ_l e·z₀, n_l), e = y − Xβ, summed over partitions."""
-        import dask
-        from dask import delayed
-
-        parts = [delayed(self._moments)(beta, p) for p in self.ddf.to_delayed()]
-        (lists,) = dask.compute(parts)
-        tot = [sum(col[i] for col in lists) for i in range(len(lists[0]))]
+        tot = self._reduce(_moments, _add_lists, beta)
         per = [(tot[1 + 2 * k], tot[2 + 2 * k]) for k in range(len(self.design.terms))]
         return float(tot[0][0]), float(tot[0][1]), per
+
+
+def _per_row(pdf: pd.DataFrame, coder: PartitionCoder, beta: np.ndarray, bs: list[np.ndarray],
+             sigma: float, what: str) -> pd.Series:
+    return coder.per_row(beta, bs, sigma, what, pdf)
 
 
 def as_dask_frame(data: Any) -> Any:
@@ -311,12 +382,16 @@ def dask_design(
     keys += [bar.group_vars for bar in parsed.bars]
     keys = list(dict.fromkeys(keys))  # type: ignore[arg-type]
     # one pass over the partitions: row counts, the smallest weight and the distinct levels
-    # (computed together, the partitions are read once)
+    # (computed together, the partitions are read once; the distinct values of each
+    # partition are combined in a tree on the workers, split_out=1: no shuffle of rows)
     import dask
 
     wmin = rows[weights].min() if weights is not None else None
     n_input, n, wmin, *found = dask.compute(
-        ddf.shape[0], rows.shape[0], wmin, *[rows[list(k)].drop_duplicates() for k in keys]
+        ddf.shape[0],
+        rows.shape[0],
+        wmin,
+        *[rows[list(k)].drop_duplicates(split_out=1) for k in keys],
     )
     n_input, n = int(n_input), int(n)
     if n == 0:
@@ -351,7 +426,7 @@ def dask_design(
         if info.kind == "cat":
             info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
     design = build_scale_design(parsed, infos, values, n, n_input, weights is not None)
-    return design, DaskSource(rows, design, infos, codes, weights)
+    return design, DaskSource(rows, PartitionCoder(design, infos, codes, weights))
 
 
 def lmer_dask(

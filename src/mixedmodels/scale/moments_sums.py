@@ -73,25 +73,19 @@ def group_sums_duckdb(src: Any) -> GroupSums:
     return GroupSums(n, G, S[0].sum(axis=0), n_levels, S, pairs, src.shift)
 
 
-def _partition_sums(src: Any, shift: Any, pdf: Any) -> GroupSums:
-    codes, _, X, y, _ = src.coded(pdf)
-    return group_sums(codes, [t.nl for t in src.design.terms], X, y, shift)
+def _partition_sums(pdf: Any, coder: Any, shift: Any) -> list[GroupSums]:
+    codes, _, X, y, _ = coder.coded(pdf)
+    return [group_sums(codes, [t.nl for t in coder.design.terms], X, y, shift)]
+
+
+def _add_sums(*parts: GroupSums) -> GroupSums:
+    return sum(parts[1:], parts[0])
 
 
 def group_sums_dask(src: Any) -> GroupSums:
-    """:class:`GroupSums` of a :class:`~mixedmodels.scale.dask_backend.DaskSource`."""
-    import dask
-    from dask import delayed
-
-    shift = src.centering()
-    parts = [delayed(_partition_sums)(src, shift, p) for p in src.ddf.to_delayed()]
-    while len(parts) > 1:
-        nxt = [delayed(lambda a, b: a + b)(a, b) for a, b in zip(parts[::2], parts[1::2])]
-        if len(parts) % 2:
-            nxt.append(parts[-1])
-        parts = nxt
-    (total,) = dask.compute(parts[0])
-    return total
+    """:class:`GroupSums` of a :class:`~mixedmodels.scale.dask_backend.DaskSource`: one
+    ``map_partitions`` and a tree reduction (as its cross-products)."""
+    return src._reduce(_partition_sums, _add_sums, src.centering())
 
 
 def drop_dependent_sums(sums: GroupSums, design: Any) -> tuple[GroupSums, np.ndarray]:
