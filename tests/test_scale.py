@@ -303,7 +303,7 @@ def test_duckdb_directory_reads_its_parquet_files(tmp_path) -> None:
         ("no_such_table", "'no_such_table' is neither a data file nor a table"),
         ("{tmp}/bad.parquet", "cannot read '.*bad.parquet'"),
         ("{tmp}/m[13].parquet", "cannot read .*could not be found in file"),
-        ("{tmp}/m[12].parquet", "cannot read .*Could not convert string"),
+        ("{tmp}/m[12].parquet", "cannot read .*column .y. is numeric in .*m1.parquet. but text"),
     ],
 )
 def test_duckdb_bad_sources_name_the_path(tmp_path, source: str, match: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,8 @@ from .factors import (
     apply_ordered,
     dask_metadata,
     explicit_metadata,
+    level_coding,
     merge_metadata,
-    order_level_rows,
 )
 from .model import SufficientStatsLMM
 
@@ -111,8 +112,8 @@ class PartitionCoder:
     def _code(self, pdf: pd.DataFrame, cols: tuple[str, ...]) -> np.ndarray:
         table = self.codes[cols]
         if len(cols) == 1:  # a hash lookup of the column in the level values
-            index = pd.Index(table[cols[0]])
-            return np.asarray(index.get_indexer(pdf[cols[0]]), dtype=np.intp)
+            pos = pd.Index(table[cols[0]]).get_indexer(pdf[cols[0]])
+            return table["code"].to_numpy(dtype=np.intp)[pos]
         merged = pdf[list(cols)].merge(table, how="left", on=list(cols))
         return merged["code"].to_numpy(dtype=np.intp)
 
@@ -124,7 +125,9 @@ class PartitionCoder:
                 assert info.column is not None
                 out[e] = Categorical(self._code(pdf, (info.column,)), info.levels, info.ordered)
             else:
-                out[e] = evaluate(e, pdf, TransformState(), "the formula")
+                v = evaluate(e, pdf, TransformState(), "the formula")
+                _numeric(v, e)
+                out[e] = v
         return out
 
     def coded(self, pdf: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray,
@@ -141,7 +144,7 @@ class PartitionCoder:
             Z, _ = build_matrix(t.spec.term_spec, zv, n, t.spec)
             Zs.append(Z)
             codes.append(self._code(pdf, t.bar.group_vars))
-        y = np.asarray(evaluate(d.response, pdf, TransformState(), "the response").values, float)
+        y = _numeric(evaluate(d.response, pdf, TransformState(), "the response"), d.response)
         w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
         return codes, Zs, X, y, w
 
@@ -194,6 +197,18 @@ class PartitionCoder:
             out.append(np.bincount(c, weights=e * Z[:, 0], minlength=t.nl))
             out.append(np.bincount(c, minlength=t.nl).astype(float))
         return out
+
+
+def _numeric(v: Any, name: str) -> np.ndarray:
+    """The values of a numeric variable of a partition; a column that is numeric in the
+    frame's metadata but not in this partition (files with different types) is an error."""
+    if isinstance(v, Categorical):
+        raise DataError(
+            f"'{name}' is not numeric in a partition of the Dask frame although the frame's "
+            "first partition has it numeric: the files differ in its type; cast it to a number "
+            "in every file (or ddf['col'].astype(float))"
+        )
+    return np.asarray(v.values, dtype=float)
 
 
 def _partial(pdf: pd.DataFrame, coder: PartitionCoder, shift: Centering) -> list[_Partial]:
@@ -312,10 +327,22 @@ def _per_row(pdf: pd.DataFrame, coder: PartitionCoder, beta: np.ndarray, bs: lis
 
 
 def as_dask_frame(data: Any) -> Any:
-    """A Dask DataFrame as given; a pandas (or polars) frame split into partitions."""
+    """A Dask DataFrame as given; a pandas (or polars) frame split into partitions; a
+    Parquet/CSV path, glob or directory read with ``dask.dataframe`` (a missing file
+    or a glob that matches nothing is a :class:`DataError` naming it)."""
     if hasattr(data, "_meta") and hasattr(data, "to_delayed"):
         return data
     import dask.dataframe as dd
+
+    if isinstance(data, str | os.PathLike):
+        from .duckdb_source import from_clause
+
+        src = from_clause(data, "", None)  # checks the path, lists local Parquet files
+        if src.parquet_files:
+            return dd.read_parquet(src.parquet_files)
+        if "read_csv" in src.sql:
+            return dd.read_csv(os.fspath(data))
+        raise DataError(f"'{data}' is not a Parquet or CSV file, glob or directory")
 
     if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):  # polars, pyarrow
         data = data.to_pandas()
@@ -323,8 +350,8 @@ def as_dask_frame(data: Any) -> Any:
         parts = max(1, min(os.cpu_count() or 1, len(data) // 100_000))
         return dd.from_pandas(data, npartitions=parts)
     raise DataError(
-        f"lmer_dask needs a Dask DataFrame (or a pandas/polars frame), got {type(data).__name__}; "
-        "for files use dask.dataframe.read_parquet(...) or mixedmodels.scale.lmer_duckdb"
+        f"lmer_dask needs a Dask DataFrame, a pandas/polars frame or a Parquet/CSV path, got "
+        f"{type(data).__name__}"
     )
 
 
@@ -362,6 +389,10 @@ def dask_design(
     coded in one pass over the partitions; nothing summed yet)."""
     ddf = as_dask_frame(ddf)
     meta_frame = ddf._meta
+    if len(meta_frame.columns) == 0:
+        raise DataError(
+            "the Dask frame has no columns (did read_parquet/read_csv match no files?)"
+        )
     explicit = explicit_metadata(levels, ordered)
     for c in explicit:
         if c not in meta_frame.columns:
@@ -387,23 +418,37 @@ def dask_design(
     import dask
 
     wmin = rows[weights].min() if weights is not None else None
-    n_input, n, wmin, *found = dask.compute(
-        ddf.shape[0],
-        rows.shape[0],
-        wmin,
-        *[rows[list(k)].drop_duplicates(split_out=1) for k in keys],
-    )
+    try:
+        n_input, n, wmin, present, *found = dask.compute(
+            ddf.shape[0],
+            rows.shape[0],
+            wmin,
+            ddf[raw].count(),
+            *[rows[list(k)].drop_duplicates(split_out=1) for k in keys],
+        )
+    except KeyError as exc:  # a partition without a column of the first one's
+        names = re.findall(r"'([^']+)'", str(exc.args[0] if exc.args else "")) or [str(exc)]
+        raise DataError(
+            f"a partition of the Dask frame has no column {', '.join(map(repr, names))}: the "
+            "files differ in their columns; give every file the same columns (or select the "
+            "files that have them)"
+        ) from None
     n_input, n = int(n_input), int(n)
     if n == 0:
-        raise DataError(
-            "no rows left after removing rows with missing values (NA or NaN) in "
-            + ", ".join(repr(c) for c in raw)
+        empty = [c for c in raw if int(present[c]) == 0]
+        detail = (
+            f"{', '.join(repr(c) for c in empty)} {'is' if len(empty) == 1 else 'are'} "
+            "missing (NA or NaN) in every row"
+            if empty and n_input
+            else "the frame has no rows" if not n_input
+            else "every row has a missing value (NA or NaN) in some variable of the model"
         )
+        raise DataError(f"no rows left after removing missing values: {detail}")
     if weights is not None and float(wmin) <= 0:
         raise DataError("weights must be positive")
 
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
-    values: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for key, distinct in zip(keys, found):
         distinct = distinct.drop_duplicates().reset_index(drop=True)  # across partitions
         # categories known only once computed (read_parquet) give the order, as in memory
@@ -415,13 +460,11 @@ def dask_design(
                 cats = tuple(r_label(v) for v in distinct[c].cat.categories)
                 known[c] = FactorMeta(cats, False, "Dask categorical dtype")
         tuples = [tuple(r) for r in distinct.itertuples(index=False, name=None)]
-        tuples = order_level_rows(tuples, key, known)
-        table = pd.DataFrame(tuples, columns=list(key))
-        for c in key:  # merge on the frame's own dtypes
-            table[c] = table[c].astype(distinct[c].dtype)
-        table["code"] = np.arange(len(tuples), dtype=np.intp)
+        level, labels = level_coding(tuples, key, known)  # values printed alike: one level
+        table = distinct.copy()  # the frame's own dtypes, for the lookups
+        table["code"] = np.asarray(level, dtype=np.intp)
         codes[key] = table
-        values[key] = tuples
+        values[key] = labels
     for info in infos.values():
         if info.kind == "cat":
             info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]

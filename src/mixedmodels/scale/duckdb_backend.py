@@ -13,9 +13,10 @@ X and y enter shifted and scaled, x̃ⱼ = (xⱼ − mⱼ)/dⱼ and ỹ = (y −
 rows (a LIMIT query) before the scans, exactly as ``lmer`` does in memory;
 sums are DuckDB's accurate ``fsum``.
 
-Level codes cₖ come from joins with level tables (``SELECT DISTINCT ...``
-numbered in R's order: numbers numerically, strings by code point, DuckDB
-ENUMs in their own order); X and Z columns are SQL expressions (treatment
+Level codes cₖ come from joins with level tables (the distinct values coded by
+the in-memory rules, :func:`mixedmodels.scale.factors.level_coding`: R's order
+and labels, values R prints alike as one level, DuckDB ENUMs and Parquet
+dictionaries in their own order); X and Z columns are SQL expressions (treatment
 contrasts as ``CASE`` on the level code, interactions as products). Rows
 with a NULL (or NaN) in a variable of the model are left out, as
 ``na.omit``, and counted.
@@ -48,13 +49,13 @@ from .design import (
     drop_dependent,
     formula_columns,
 )
-from .duckdb_source import describe, first_line, from_clause, source_metadata
+from .duckdb_source import describe, first_line, from_clause, source_metadata, type_conflict
 from .factors import (
     FactorMeta,
     FactorMetadataWarning,
     apply_ordered,
     explicit_metadata,
-    order_level_rows,
+    level_coding,
 )
 from .model import SufficientStatsLMM
 from .sql import column_sql, ident, literal, sql_expr
@@ -74,6 +75,7 @@ class DuckDBSource:
         column_sql: dict[str, str] | None = None,
         moments: dict[tuple[str, ...], dict[str, Any]] | None = None,
         shift: Centering | None = None,
+        level_index: dict[tuple[str, ...], tuple[pd.Index, np.ndarray]] | None = None,
     ):
         self.con = con
         self.prefix = prefix
@@ -83,6 +85,8 @@ class DuckDBSource:
         self.column_sql = column_sql or {}  # view column (y, w, x0, z0_1...) -> its SQL
         self.moments = moments or {}  # per grouping factor: sums from the first scan
         self.shift = shift or Centering.identity(len(design.x_columns))
+        # per grouping factor: its distinct raw values and the level code of each
+        self.level_index = level_index or {}
 
     @property
     def view(self) -> str:
@@ -102,17 +106,11 @@ class DuckDBSource:
         """Level codes of term ``k`` for the raw group values g{first}, g{first+1}... of
         an aggregate, looked up (vectorized) in the term's levels."""
         t = self.design.terms[k]
-        width = len(t.bar.group_vars)
-        got = [np.asarray(res[f"g{first + i}"], dtype=object) for i in range(width)]
-        if width == 1:
-            index = pd.Index([v[0] for v in t.group_values], dtype=object)
-            codes = index.get_indexer(pd.Index(got[0], dtype=object))
-        else:
-            index = pd.MultiIndex.from_tuples([tuple(v) for v in t.group_values])
-            codes = index.get_indexer(pd.MultiIndex.from_arrays(got))
-        if (codes < 0).any():  # pragma: no cover - the levels come from the same rows
+        index, code_of = self.level_index[t.bar.group_vars]
+        pos = index.get_indexer(_value_index([res[f"g{first + i}"] for i in range(index.nlevels)]))
+        if (pos < 0).any():  # pragma: no cover - the levels come from the same rows
             raise RuntimeError(f"grouping values of {t.bar.text} missing from its levels")
-        return codes.astype(np.intp)
+        return code_of[pos]
 
     def _w(self) -> str:
         return "w * " if self.weighted else ""
@@ -172,7 +170,7 @@ class DuckDBSource:
         ex += [f"{w}{xy[j]} * {zk[s]}" for j in range(len(xy)) for s in range(S)]
         groups = self._term_groups(k)
         res = self._agg(groups, ex + (extra or []), self.raw_view, t.bar.group_vars)
-        codes = self._codes(k, res, 0)
+        (codes,), res = _merge_levels([self._codes(k, res, 0)], [t.nl], res)
         blk = np.zeros((t.nl, S, S))
         for i, (s, u) in enumerate(tri):
             blk[codes, s, u] = res[f"a{i}"]
@@ -258,8 +256,10 @@ class DuckDBSource:
                 ex = [f"{w}{z[a][s]} * {z[b][u]}" for s in range(Sa) for u in range(Sb)]
                 ga, gb = self._term_groups(a), self._term_groups(b)
                 res = self._agg(ga + gb, ex, self.raw_view)
-                ca = self._codes(a, res, 0)
-                cb = self._codes(b, res, len(ga))
+                (ca, cb), res = _merge_levels(
+                    [self._codes(a, res, 0), self._codes(b, res, len(ga))],
+                    [terms[a].nl, terms[b].nl], res,
+                )
                 i = 0
                 for s in range(Sa):
                     for u in range(Sb):
@@ -385,6 +385,11 @@ def _prepare(
     meta = source_metadata(con, src, types, explicit)
     is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) or c in meta for c, t in types.items()}
     parsed, infos, raw = formula_columns(formula, is_cat, weights, numeric_response=True)
+    conflict = type_conflict(src.parquet_files, raw) if len(src.parquet_files) > 1 else None
+    if conflict:  # DuckDB would cast (text '1.5' to 1.5) or fail mid-scan: refuse up front
+        raise DataError(
+            f"cannot read '{src.name}': {conflict}; give the column the same type in every file"
+        )
     unknown = list(dict.fromkeys(apply_ordered(infos, meta)))
     if unknown:
         names = ", ".join(f"'{c}'" for c in unknown)
@@ -414,19 +419,27 @@ def _prepare(
     )
     n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])  # Parquet: footers
     level_tables: dict[tuple[str, ...], str] = {}
+    level_labels: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    level_index: dict[tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
 
-    def register(cols: tuple[str, ...], distinct: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Order the distinct values of ``cols`` and store them, coded, as a level table."""
+    def register(cols: tuple[str, ...], found: list[np.ndarray]) -> list[tuple[str, ...]]:
+        """Code the distinct values of ``cols`` (arrays as DuckDB returns them) in R's
+        level order (or the source's), values R prints alike as one level, and store
+        them with their codes as a level table. Returns the levels' labels."""
         name = ident(f"{prefix}lv{len(level_tables)}")
-        distinct = order_level_rows(distinct, cols, meta)  # R's level order, or the source's
-        table = pd.DataFrame(distinct, columns=list(cols))
-        table["code"] = np.arange(len(distinct), dtype=np.int32)
+        found = [np.asarray(a) for a in found]
+        rows = list(zip(*(_python_values(a) for a in found)))
+        codes, labels = level_coding(rows, cols, meta)
+        table = pd.DataFrame({c: a for c, a in zip(cols, found)})
+        table["code"] = np.asarray(codes, dtype=np.int32)
+        level_labels[cols] = labels
+        level_index[cols] = (_value_index(found), np.asarray(codes, dtype=np.intp))
         view = f"{prefix}lv{len(level_tables)}_src"
         con.register(view, table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {ident(view)}")
         con.unregister(view)
         level_tables[cols] = name
-        return [tuple(r) for r in distinct]
+        return labels
 
     # factors used in X or Z: their levels first (their codes enter the columns' SQL)
     for info in infos.values():
@@ -434,8 +447,9 @@ def _prepare(
             key = (info.column,)
             if key not in level_tables:
                 qc = ident(info.column)
-                register(key, con.execute(f"SELECT DISTINCT {qc} FROM {base}").fetchall())
-            info.values = [v[0] for v in _fetch(con, level_tables[key], key)]
+                got = con.execute(f"SELECT DISTINCT {qc} AS g0 FROM {base}").fetchnumpy()
+                register(key, [got["g0"]])
+            info.values = [lab[0] for lab in level_labels[key]]
     joins, code_col = _joins(level_tables, infos)
 
     # one GROUP BY per grouping factor: its levels, n, and every moment the cross-products
@@ -445,9 +459,10 @@ def _prepare(
     moments = _group_moments(scan, xy_sql)
     group_values = {}
     for key, got in moments.items():
-        found = list(zip(*(got[f"g{i}"].tolist() for i in range(len(key)))))
         group_values[key] = (
-            register(key, found) if key not in level_tables else _fetch(con, level_tables[key], key)
+            register(key, [got[f"g{i}"] for i in range(len(key))])
+            if key not in level_tables
+            else level_labels[key]
         )
     n = int(np.sum(next(iter(moments.values()))["n"]))
     if n == 0:
@@ -505,7 +520,8 @@ def _prepare(
     sql_of["yt"] = xy_sql[-1]
     for k, t in enumerate(design.terms):
         sql_of.update({f"z{k}_{s}": column_sql(pcs, code_col) for s, pcs in enumerate(t.columns)})
-    return DuckDBSource(con, prefix, design, weights is not None, sql_of, moments, shift)
+    return DuckDBSource(con, prefix, design, weights is not None, sql_of, moments, shift,
+                        level_index)
 
 
 def _weight_sql(weights: str | None) -> str:
@@ -646,9 +662,44 @@ def _top_level_factors(expr: str) -> list[str]:
     return out
 
 
-def _fetch(con: Any, table: str, cols: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    qc = ", ".join(ident(c) for c in cols)
-    return [tuple(r) for r in con.execute(f"SELECT {qc} FROM {table} ORDER BY code").fetchall()]
+def _python_values(values: np.ndarray) -> list[Any]:
+    """Values as Python objects (date-times as ``datetime``, also from nanosecond
+    arrays, whose ``tolist`` gives integers)."""
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[us]").tolist()
+    return values.tolist()
+
+
+def _value_index(arrays: list[np.ndarray]) -> pd.Index:
+    """The raw values of a factor's columns as an index (a MultiIndex for several)."""
+    if len(arrays) == 1:
+        return pd.Index(np.asarray(arrays[0]))
+    return pd.MultiIndex.from_arrays([np.asarray(a) for a in arrays])
+
+
+def _merge_levels(
+    codes: list[np.ndarray], sizes: list[int], res: dict[str, np.ndarray]
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """An aggregate's rows grouped by raw values, summed per level (tuple of ``codes``):
+    distinct values that R prints alike are one level. Unchanged when the codes are
+    distinct (the usual case)."""
+    key = codes[0].astype(np.int64)
+    for c, size in zip(codes[1:], sizes[1:]):
+        key = key * size + c
+    uniq, inverse = np.unique(key, return_inverse=True)
+    if uniq.size == key.size:
+        return codes, res
+    out = {k: v for k, v in res.items() if not k.startswith("a")}
+    for k, v in res.items():
+        if k.startswith("a"):
+            out[k] = np.bincount(inverse, weights=np.asarray(v, dtype=float), minlength=uniq.size)
+    merged = []
+    rest = uniq
+    for size in reversed(sizes[1:]):
+        merged.append((rest % size).astype(np.intp))
+        rest = rest // size
+    merged.append(rest.astype(np.intp))
+    return merged[::-1], out
 
 
 def crossprod_duckdb(

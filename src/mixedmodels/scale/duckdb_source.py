@@ -23,7 +23,14 @@ from ..errors import DataError
 from .factors import FactorMeta, dask_metadata, local_files, merge_metadata, parquet_metadata
 from .sql import ident
 
-__all__ = ["Source", "from_clause", "describe", "source_metadata", "first_line"]
+__all__ = [
+    "Source",
+    "from_clause",
+    "describe",
+    "source_metadata",
+    "first_line",
+    "type_conflict",
+]
 
 _FILE = re.compile(r"\.(parquet|pq|csv|tsv|txt|json|ndjson)(\.gz|\.zst)?$", re.IGNORECASE)
 
@@ -143,3 +150,39 @@ def source_metadata(
             labels = tuple(str(v) for v in row[0][0]) if row else None
             enums[c] = FactorMeta(labels, False, "DuckDB ENUM", ordered_known=False)
     return merge_metadata(explicit, src.frame_meta, parquet, enums)
+
+
+def _type_kind(t: Any) -> str:
+    """The kind of an Arrow type that decides how a column is read: number, text, ..."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "numeric"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+        return "text"
+    if pa.types.is_boolean(t):
+        return "logical"
+    if pa.types.is_temporal(t):
+        return "date/time"
+    return str(t)
+
+
+def type_conflict(files: list[str], columns: list[str]) -> str | None:
+    """For a set of Parquet files, the first of ``columns`` whose kind of type differs
+    between two files, as "column 'y' is numeric in 'a.parquet' but text in
+    'b.parquet'"; None when they agree. Reads only the files' footers."""
+    import pyarrow.parquet as pq
+
+    seen: dict[str, tuple[str, str]] = {}
+    for path in files:
+        schema = pq.read_schema(path)
+        for c in columns:
+            if c not in schema.names:
+                continue
+            kind = _type_kind(schema.field(c).type)
+            first = seen.setdefault(c, (kind, path))
+            if first[0] != kind:
+                return f"column '{c}' is {first[0]} in '{first[1]}' but {kind} in '{path}'"
+    return None

@@ -44,7 +44,8 @@ __all__ = [
     "parquet_metadata",
     "dask_metadata",
     "merge_metadata",
-    "order_level_rows",
+    "column_labels",
+    "level_coding",
     "apply_ordered",
 ]
 
@@ -194,20 +195,39 @@ def dask_metadata(meta: Any) -> dict[str, FactorMeta]:
     return out
 
 
-def order_level_rows(
-    rows: Sequence[tuple[Any, ...]], columns: tuple[str, ...], meta: Mapping[str, FactorMeta]
-) -> list[tuple[Any, ...]]:
-    """Sort distinct level tuples (slowest column first) in each column's level order.
+def column_labels(values: Sequence[Any]) -> list[str]:
+    """R's labels of one column's distinct values, by the rules of
+    :mod:`mixedmodels.design.factors`: numbers as ``as.character`` (whole doubles as
+    integers, others to 15 significant digits), logicals ``TRUE``/``FALSE``, dates
+    ``2020-01-31``, date-times ``2020-01-31 10:00:00`` or the date alone when every
+    time is midnight."""
+    import datetime as _dt
 
-    A column with known labels sorts by position in them (values missing from
-    an explicit list raise :class:`DataError` naming them; others go last, in
-    R's order); any other column sorts in R's order.
+    if values and all(isinstance(v, _dt.datetime) for v in values):
+        midnight = all(v.hour == v.minute == v.second == v.microsecond == 0 for v in values)
+        fmt = "%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S"
+        return [v.strftime(fmt) for v in values]
+    return [v.isoformat() if isinstance(v, _dt.date) else r_label(v) for v in values]
+
+
+def level_coding(
+    rows: Sequence[tuple[Any, ...]], columns: tuple[str, ...], meta: Mapping[str, FactorMeta]
+) -> tuple[list[int], list[tuple[str, ...]]]:
+    """The level of each distinct value tuple (slowest column first) and the levels' labels.
+
+    Tuples are sorted in each column's level order: by position in known labels
+    (values missing from an explicit list raise :class:`DataError` naming them;
+    others go last, in R's order), else in R's order (numbers and dates by value,
+    strings by R's collation). Tuples whose labels are equal are one level, as R's
+    ``factor`` makes them (``1`` and ``1 + 2e-16`` both print ``"1"``): returns
+    the level code of every input tuple and the label tuples of the levels, in order.
     """
+    labels = list(zip(*(column_labels([r[i] for r in rows]) for i in range(len(columns)))))
     for i, col in enumerate(columns):
         m = meta.get(col)
         if m is not None and m.explicit and m.labels is not None:
             allowed = set(m.labels)
-            extra = sorted({r_label(r[i]) for r in rows} - allowed, key=r_sort_key)
+            extra = sorted({lab[i] for lab in labels} - allowed, key=r_sort_key)
             if extra:
                 shown = ", ".join(f"'{v}'" for v in extra[:8]) + (" ..." if len(extra) > 8 else "")
                 raise DataError(
@@ -219,43 +239,28 @@ def order_level_rows(
     plain: list[bool] = []  # strings whose code-point order is R's (the in-memory fast path)
     for i, col in enumerate(columns):
         m = meta.get(col)
-        labels = None if m is None else m.labels
-        positions.append(None if labels is None else {lab: j for j, lab in enumerate(labels)})
+        known = None if m is None else m.labels
+        positions.append(None if known is None else {lab: j for j, lab in enumerate(known)})
         values = {r[i] for r in rows}
         plain.append(
             all(isinstance(v, str) for v in values) and _code_point_order_is_r_order(list(values))
         )
 
-    def key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    def key(k: int) -> tuple[Any, ...]:
         out: list[Any] = []
-        for pos, fast, value in zip(positions, plain, row):
-            j = None if pos is None else pos.get(r_label(value))
+        for pos, fast, value, label in zip(positions, plain, rows[k], labels[k]):
+            j = None if pos is None else pos.get(label)
             if j is not None:
                 out.append((0, j, 0))
             else:
                 out.append((1, 0, value if fast else _level_key(value)))
         return tuple(out)
 
-    ordered_rows = sorted(rows, key=key)
-    _check_distinct_labels(ordered_rows, columns)
-    return ordered_rows
-
-
-def _check_distinct_labels(rows: Sequence[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
-    """Refuse distinct values that R would print, and so merge, as one level
-    (``1`` and ``1 + 2e-16`` are both ``"1"``): the in-memory fit merges them, the
-    out-of-memory ones group by the stored value, so they would disagree."""
-    seen: dict[str, tuple[Any, ...]] = {}
-    for row in rows:
-        label = ":".join(r_label(v) for v in row)
-        if label in seen and seen[label] != row:
-            raise DataError(
-                f"column{'s' if len(columns) > 1 else ''} {', '.join(repr(c) for c in columns)} "
-                f"hold{'' if len(columns) > 1 else 's'} distinct values that print alike as "
-                f"level '{label}' ({seen[label]!r} and {row!r}); R makes them one level: round "
-                "the column (or cast it to a string) in the source"
-            )
-        seen[label] = row
+    codes = [0] * len(rows)
+    level_of: dict[tuple[str, ...], int] = {}
+    for k in sorted(range(len(rows)), key=key):
+        codes[k] = level_of.setdefault(labels[k], len(level_of))
+    return codes, list(level_of)
 
 
 def _level_key(value: Any) -> Any:

@@ -42,10 +42,10 @@ def group_sums_duckdb(src: Any) -> GroupSums:
         res = src._agg(src._term_groups(k), exprs, src.raw_view, t.bar.group_vars)
         codes = src._codes(k, res, 0)
         nk = np.zeros(t.nl)
-        nk[codes] = res["a0"]
+        np.add.at(nk, codes, res["a0"])  # values R prints alike share a level
         Sk = np.zeros((t.nl, p + 1))
         for j in range(p + 1):
-            Sk[codes, j] = res[f"a{j + 1}"]
+            np.add.at(Sk[:, j], codes, res[f"a{j + 1}"])
         n_levels.append(nk)
         S.append(Sk)
     # v'v: per level of the formula's first grouping factor (the levels scan summed these)

@@ -1,0 +1,101 @@
+"""Bad input to lmer_duckdb and lmer_dask: one clear DataError naming the file or column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.errors import DataError
+
+dd = pytest.importorskip("dask.dataframe")
+scale = pytest.importorskip("mixedmodels.scale")
+
+FORMULA = "y ~ x + (1 | g)"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """good.parquet, no_x.parquet (no column x), text_y.parquet (y as text), an empty folder."""
+    root = tmp_path_factory.mktemp("bad")
+    (root / "empty").mkdir()
+    rng = np.random.default_rng(5)
+    good = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
+                         "g": [f"s{i % 5}" for i in range(40)]})
+    good.to_parquet(root / "good.parquet")
+    good.drop(columns="x").to_parquet(root / "no_x.parquet")
+    good.assign(y=good["y"].map(lambda v: f"{v:.3f}")).to_parquet(root / "text_y.parquet")
+    return root
+
+
+def _duckdb(source: object) -> None:
+    scale.lmer_duckdb(FORMULA, source)
+
+
+def _dask(source: object) -> None:
+    scale.lmer_dask(FORMULA, source)
+
+
+BACKENDS = [pytest.param(_duckdb, id="duckdb"), pytest.param(_dask, id="dask")]
+
+
+@pytest.mark.parametrize("fit", BACKENDS)
+def test_missing_file_and_empty_glob_are_named(files: Path, fit) -> None:
+    with pytest.raises(DataError, match="data file '.*missing.parquet' does not exist"):
+        fit(str(files / "missing.parquet"))
+    with pytest.raises(DataError, match="no files match '.*empty/\\*.parquet'"):
+        fit(str(files / "empty" / "*.parquet"))
+
+
+def test_dask_frame_of_no_files_is_named(files: Path) -> None:
+    with pytest.raises(DataError, match="no columns .*match no files"):
+        _dask(dd.read_parquet(str(files / "empty" / "*.parquet")))
+
+
+@pytest.mark.parametrize("fit", BACKENDS)
+def test_column_missing_in_some_files(files: Path, fit) -> None:
+    sources = {_duckdb: str(files / "[gn]o*.parquet"),
+               _dask: dd.read_parquet([str(files / "good.parquet"), str(files / "no_x.parquet")])}
+    with pytest.raises(DataError, match="no_x.parquet|no column 'x'"):
+        fit(sources[fit])
+
+
+@pytest.mark.parametrize("fit", BACKENDS)
+def test_types_that_differ_between_files(files: Path, fit) -> None:
+    pattern = str(files / "[gt]*.parquet")  # good.parquet, text_y.parquet
+    match = ("column 'y' is numeric in '.*good.parquet' but text in '.*text_y.parquet'"
+             if fit is _duckdb else "'y' is not numeric in a partition")
+    with pytest.raises(DataError, match=match):
+        fit(pattern)
+
+
+@pytest.mark.parametrize("fit", BACKENDS)
+def test_missing_group_ids_are_left_out_as_in_memory(tmp_path, fit) -> None:
+    """NA group ids are R's NA: those rows are omitted (as lmer and lme4 do); a
+    grouping factor missing in every row is an error naming it."""
+    d = mm.datasets.load("sleepstudy").rename(columns={"Reaction": "y", "Days": "x",
+                                                       "Subject": "g"})
+    d["g"] = d["g"].astype(str).astype(object)
+    d.loc[[0, 7, 50], "g"] = None
+    path = tmp_path / "na_g.parquet"
+    d.to_parquet(path)
+    r = mm.lmer(FORMULA, d)
+    m = scale.lmer_duckdb(FORMULA, str(path)) if fit is _duckdb else scale.lmer_dask(FORMULA, d)
+    assert m.nobs == r.nobs == 177
+    assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
+    d["g"] = None
+    d.to_parquet(path)
+    with pytest.raises(DataError, match="'g' is missing .* in every row"):
+        fit(str(path))
+
+
+@pytest.mark.parametrize("fit", BACKENDS)
+def test_all_missing_column_is_named(tmp_path, fit) -> None:
+    d = pd.DataFrame({"y": np.arange(12.0), "x": np.nan, "g": [f"s{i % 3}" for i in range(12)]})
+    path = tmp_path / "na_x.parquet"
+    d.to_parquet(path)
+    with pytest.raises(DataError, match="'x' is missing .* in every row"):
+        fit(str(path))
