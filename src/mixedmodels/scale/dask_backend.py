@@ -111,9 +111,11 @@ class PartitionCoder:
 
     def _code(self, pdf: pd.DataFrame, cols: tuple[str, ...]) -> np.ndarray:
         table = self.codes[cols]
-        if len(cols) == 1:  # a hash lookup of the column in the level values
-            pos = pd.Index(table[cols[0]]).get_indexer(pdf[cols[0]])
-            return table["code"].to_numpy(dtype=np.intp)[pos]
+        if len(cols) == 1:  # hash the column (Arrow-native for strings), look up the uniques
+            rows, uniques = pd.factorize(pdf[cols[0]], use_na_sentinel=True)
+            pos = pd.Index(table[cols[0]]).get_indexer(uniques)
+            level = np.where(pos >= 0, table["code"].to_numpy(dtype=np.intp)[pos], -1)
+            return np.append(level, -1)[rows]  # −1 (missing) stays −1
         merged = pdf[list(cols)].merge(table, how="left", on=list(cols))
         return merged["code"].to_numpy(dtype=np.intp)
 
@@ -152,9 +154,13 @@ class PartitionCoder:
         """One partition's blocks; for the rank check its unweighted X̃'X̃ and Σ (X/d)²."""
         codes, Zs, X, y, w = self.coded(pdf)
         cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift)
+        Xd = X / shift.d  # scaled first: huge columns do not overflow their squares
+        norms2 = np.einsum("ij,ij->j", Xd, Xd)
+        if w is None:  # X̃'X̃ is the X̃ block of A (unit weights)
+            p = X.shape[1]
+            return cp, cp.A22[cp.rz : cp.rz + p, cp.rz : cp.rz + p].copy(), norms2
         Xt, _ = shift.transform(X, y)
-        Xd = X / shift.d
-        return cp, Xt.T @ Xt, np.einsum("ij,ij->j", Xd, Xd)
+        return cp, Xt.T @ Xt, norms2
 
     def column_stats(self, pdf: pd.DataFrame) -> np.ndarray:
         """One partition's (count of ±inf, largest finite |v|) per model column."""
@@ -424,7 +430,11 @@ def dask_design(
             rows.shape[0],
             wmin,
             ddf[raw].count(),
-            *[rows[list(k)].drop_duplicates(split_out=1) for k in keys],
+            *[
+                rows[k[0]].unique(split_out=1) if len(k) == 1
+                else rows[list(k)].drop_duplicates(split_out=1)
+                for k in keys
+            ],
         )
     except KeyError as exc:  # a partition without a column of the first one's
         names = re.findall(r"'([^']+)'", str(exc.args[0] if exc.args else "")) or [str(exc)]
@@ -450,6 +460,8 @@ def dask_design(
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
     values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for key, distinct in zip(keys, found):
+        if isinstance(distinct, pd.Series):
+            distinct = distinct.to_frame(name=key[0])
         distinct = distinct.drop_duplicates().reset_index(drop=True)  # across partitions
         # categories known only once computed (read_parquet) give the order, as in memory
         known = dict(meta)
