@@ -225,13 +225,20 @@ class LinearMixedModel(MixedModelResults):
             h0 = None
         res = bfgs_bounded(watch.wrap(fg), x0, lower, maxeval=maxeval, inv_hessian=h0)
         diag = np.isfinite(lower)
-        if res.ok and not np.any(res.x[diag] - lower[diag] < _SINGULAR_TOL):
+
+        def singular(x: np.ndarray) -> bool:
+            return bool(np.any(x[diag] - lower[diag] < _SINGULAR_TOL))
+
+        if res.ok and not singular(res.x):
             return self._bfgs_result(res, res.feval)
         path = bobyqa(watch.wrap(self.objective), x0, lower,
                       control=dataclasses.replace(control, polish=False), initial_step=step)
         finish = bfgs_bounded(watch.wrap(fg), path.x, lower, maxeval=maxeval) if path.ok else path
         total = res.feval + path.feval + (finish.feval if finish is not path else 0)
-        if not res.ok or finish.fun < res.fun:
+        # equal to rounding (a ridge of optima, as in over-parameterized models): the
+        # non-singular answer, as lme4 reports such a fit
+        tie = abs(finish.fun - res.fun) <= 1e-12 * abs(res.fun)
+        if not res.ok or (finish.fun < res.fun and not tie) or (tie and not singular(finish.x)):
             res = finish
         return self._bfgs_result(res, total)
 

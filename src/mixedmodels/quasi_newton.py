@@ -14,8 +14,8 @@ It stops when max |projected gradient| ≤ ``gtol``: a first-order optimum,
 so the end point is the optimum to the accuracy of the gradient, not a
 point that depends on the path (as a derivative-free method's stopping
 point on a flat ridge does). Where rounding stops progress first
-(no acceptable step, or three steps in a row that decrease f by no more
-than 10⁻¹⁴ |f|), the best point is returned with
+(a rejected step that changed f by no more than 10⁻¹⁴ |f|, or three steps
+in a row that decrease f by no more than that), the best point is returned with
 NLopt's ROUNDOFF_LIMITED code; a run that exhausts ``maxeval`` returns
 MAXEVAL_REACHED, so the caller can fall back to BOBYQA.
 """
@@ -34,6 +34,7 @@ from .optimize import OptResult
 __all__ = ["bfgs_bounded"]
 
 _ARMIJO = 1e-4
+_NOISE = 1e-14  # changes of f within this share of |f| are rounding
 _STALLS = 3  # steps in a row that gain no more than rounding: stop
 _FIRST_STEP = 0.5  # largest coordinate change of the first (steepest-descent) step
 
@@ -99,8 +100,8 @@ def bfgs_bounded(
             if fn <= f + _ARMIJO * slope and math.isfinite(fn):
                 accepted = True
                 break
-            if alpha < 1e-12:
-                break
+            if alpha < 1e-12 or (0.0 < -slope and abs(fn - f) <= _NOISE * abs(f)):
+                break  # below the rounding of f there is no decrease left to find
             if not slope < 0.0:  # the bound cut the step into an ascent: shorten it
                 alpha *= 0.5
                 continue

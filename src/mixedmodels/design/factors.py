@@ -223,6 +223,9 @@ def _hash(s: pd.Series, name: str, dtype_note: str = "") -> tuple[np.ndarray, An
     return np.asarray(codes, dtype=np.intp), uniques
 
 
+_FEW_LEVELS = 1000  # up to this many labels a Python set finds duplicates faster than pandas
+
+
 def _merge_and_sort(
     codes: np.ndarray, labels: np.ndarray, order: np.ndarray | None, inplace: bool = False
 ) -> tuple[np.ndarray, list[str]]:
@@ -238,7 +241,11 @@ def _merge_and_sort(
             keys = [r_sort_key(x) for x in lab]
             order = np.asarray(sorted(range(k), key=keys.__getitem__), dtype=np.intp)
     sorted_labels = labels[order] if k else labels
-    level_of_sorted, uniq_labels = pd.factorize(pd.Index(sorted_labels, dtype=object))
+    if k <= _FEW_LEVELS and len(set(sorted_labels.tolist())) == k:
+        # distinct labels (the usual case): nothing to merge, no hashing through pandas
+        level_of_sorted, uniq_labels = np.arange(k, dtype=np.intp), sorted_labels.tolist()
+    else:
+        level_of_sorted, uniq_labels = pd.factorize(pd.Index(sorted_labels, dtype=object))
     level_of = np.empty(k + 1, dtype=np.intp)
     level_of[order] = level_of_sorted
     level_of[k] = -1  # code −1 (missing) wraps to slot k and stays −1

@@ -140,10 +140,10 @@ class BlockedCholesky:
         for k, d in enumerate(cp.dims[1:], start=1):
             ri, ci = self.tri[k]
             base = self.theta_offsets[k]
-            for level in range(d.nl):
-                rows.append(off + level * d.S + ri)
-                cols.append(off + level * d.S + ci)
-                src.append(base + np.arange(len(ri)))
+            starts = off + d.S * np.arange(d.nl)[:, None]  # level-major, as Λ_r is laid out
+            rows.append((starts + ri).ravel())
+            cols.append((starts + ci).ravel())
+            src.append(np.tile(base + np.arange(len(ri)), d.nl))
             if d.S == 1:
                 self.rest_diag_map[off : off + d.q] = base
             off += d.q
