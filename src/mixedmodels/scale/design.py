@@ -275,7 +275,7 @@ def build_scale_design(
                 f"the random-effect term {bar.text} has no columns", parsed.text, bar.position
             )
         values = group_values[bar.group_vars]
-        labels = [":".join(r_label(v) for v in tup) for tup in values]
+        labels = [":".join(v if isinstance(v, str) else r_label(v) for v in tup) for tup in values]
         factor = Categorical(None, labels)  # type: ignore[arg-type]
         terms.append(
             StatsTerm(

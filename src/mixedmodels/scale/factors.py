@@ -222,6 +222,11 @@ def level_coding(
     ``factor`` makes them (``1`` and ``1 + 2e-16`` both print ``"1"``): returns
     the level code of every input tuple and the label tuples of the levels, in order.
     """
+    if len(columns) == 1 and rows:
+        m = meta.get(columns[0])
+        values = [r[0] for r in rows]
+        if (m is None or m.labels is None) and not any(isinstance(v, bool) for v in values):
+            return _in_memory_coding(values)
     labels = list(zip(*(column_labels([r[i] for r in rows]) for i in range(len(columns)))))
     for i, col in enumerate(columns):
         m = meta.get(col)
@@ -261,6 +266,17 @@ def level_coding(
     for k in sorted(range(len(rows)), key=key):
         codes[k] = level_of.setdefault(labels[k], len(level_of))
     return codes, list(level_of)
+
+
+def _in_memory_coding(values: list[Any]) -> tuple[list[int], list[tuple[str, ...]]]:
+    """:func:`level_coding` of one column's distinct values by the in-memory coder itself
+    (:func:`mixedmodels.design.factors.to_categorical`: vectorized, the same rules)."""
+    import pandas as pd
+
+    from ..design.factors import to_categorical
+
+    cat = to_categorical(pd.Series(values))
+    return cat.codes.tolist(), [(lab,) for lab in cat.levels]
 
 
 def _level_key(value: Any) -> Any:
