@@ -70,14 +70,25 @@ def test_lmm_results_at_the_optimum_on_one_thread(monkeypatch):
     seen: list[int | None] = []
     original = mm.lmm.LinearMixedModel._finalize
 
-    def spy(self, theta):
+    def spy(self, theta, dense=None):
         seen.append(threads._current)
-        return original(self, theta)
+        return original(self, theta, dense)
 
     monkeypatch.setattr(mm.lmm.LinearMixedModel, "_finalize", spy)
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
-    m.refit(m.y * 1.01)
+    r = m.refit(m.y * 1.01)
     assert seen == [1, 1]
+    assert threads._current is None
+    in_limit: list[int | None] = []
+    rx_inverse = mm.linalg.BlockedCholesky.rx_inverse
+
+    def spy_rx(self):
+        in_limit.append(threads._current)
+        return rx_inverse(self)
+
+    monkeypatch.setattr(mm.linalg.BlockedCholesky, "rx_inverse", spy_rx)
+    assert np.all(np.isfinite(r.vcov.to_numpy()))  # computed on first read
+    assert in_limit == [1]
     assert threads._current is None
 
 

@@ -27,7 +27,8 @@ from .design.scale_check import check_scale_x
 from .errors import ArgumentError, ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
 from .linalg.dense import DENSE_MAX_SIZE, DenseCriterion
-from .linalg.threads import blas_threads
+from .linalg.tail import MIN_REST_ROWS
+from .linalg.threads import blas_threads, threads_for
 from .optimize import (
     OptimizerControl,
     OptResult,
@@ -84,7 +85,7 @@ class LinearMixedModel(MixedModelResults):
         self.control = control or OptimizerControl()
         self.data_name = data_name
         self.cp = cp
-        self.factor = BlockedCholesky(cp, [t.tri_index for t in design.terms])
+        self._factor: BlockedCholesky | None = None  # built when first needed
         self.lower = np.concatenate([t.theta_lower for t in design.terms])
         self.theta_names = [nm for t in design.terms for nm in t.theta_names]
         self.optinfo: dict[str, Any] = {}
@@ -96,6 +97,19 @@ class LinearMixedModel(MixedModelResults):
         from .results.summary import merMod_print_text
 
         return merMod_print_text(self)
+
+    @property
+    def factor(self) -> BlockedCholesky:
+        """The blocked Cholesky factor of these cross-products, built on first use
+        (a small model fitted and summarized through the dense criterion never needs it)."""
+        f = self.__dict__.get("_factor")
+        if f is None:
+            f = self._factor = BlockedCholesky(self.cp, [t.tri_index for t in self.design.terms])
+        return f
+
+    @factor.setter
+    def factor(self, value: BlockedCholesky) -> None:
+        self._factor = value
 
     # -- stage 3 ----------------------------------------------------------------
     def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
@@ -163,13 +177,16 @@ class LinearMixedModel(MixedModelResults):
             step = np.maximum(0.25 * np.abs(x0), 0.01)
         else:
             x0 = np.concatenate([t.theta_start for t in self.design.terms])
-        split = tail_split(self.factor) if self.control.profile_tail else None
         # once per fit, by problem size; the results at θ̂ too: OpenBLAS's busy-waiting
         # threads make even the 2×2 triangular solves of R_X⁻¹ ~10 ms each on a loaded machine
+        split = None
+        if self.control.profile_tail and self.cp.r >= MIN_REST_ROWS:
+            split = tail_split(self.factor)
         dense = self._dense_criterion() if split is None else None
         cp = self.cp
         flops = evaluation_flops([(d.nl, d.S) for d in cp.dims], cp.r)
-        with blas_threads(self.factor.blas_threads), \
+        threads = self.factor.blas_threads if dense is None else threads_for(dense.N)
+        with blas_threads(threads), \
                 fit_watch(progress, "lmer", x0.size, flops) as watch:
             if dense is not None:
                 res = self._fit_bfgs(dense, x0, step, watch)
@@ -178,7 +195,7 @@ class LinearMixedModel(MixedModelResults):
                              initial_step=step)
             else:
                 res = self._bobyqa_tail_profiled(split, x0, step, watch)
-            self._set_optimum(res)
+            self._set_optimum(res, dense)
         return self
 
     def _dense_criterion(self) -> DenseCriterion | None:
@@ -310,7 +327,7 @@ class LinearMixedModel(MixedModelResults):
         s2 = max(v - sum(comps), 0.1 * v)
         return np.sqrt(np.array(comps) / s2)
 
-    def _set_optimum(self, res: OptResult) -> None:
+    def _set_optimum(self, res: OptResult, dense: DenseCriterion | None = None) -> None:
         theta = res.x.copy()
         self.opt = res
         self.optinfo = {
@@ -326,31 +343,101 @@ class LinearMixedModel(MixedModelResults):
             "max_grad": res.max_grad,
             "warnings": [],
         }
-        self._finalize(theta)
+        self._finalize(theta, dense)
         self._check_fit(res)
 
-    def _finalize(self, theta: np.ndarray) -> None:
-        """Factor at θ̂ and extract β̂, σ̂, u, b, (R_X'R_X)⁻¹ and the fitted values."""
-        ld_z, ld_x, _ = self.factor.update(theta)
-        log_pwrss = self.factor.log_pwrss
+    def _finalize(self, theta: np.ndarray, dense: DenseCriterion | None = None) -> None:
+        """θ̂, the criterion, β̂, σ̂, u and b at the optimum.
+
+        From the dense factor L of Ω(θ̂) where the fit used it (v = L_NN L⁻ᵀe_N =
+        [−ũ, −β̃, 1], so u = s ũ and β̂ = M⁻¹(s β̃ + c e₀)), else from the blocked
+        factor. (R_X'R_X)⁻¹, its scaled root and the conditional variances come
+        from the blocked factor at θ̂ when first read (:meth:`_vcov_unscaled`).
+        """
+        pieces = self._dense_optimum(dense, theta) if dense is not None else None
+        if pieces is None:
+            ld_z, ld_x, _ = self.factor.update(theta)
+            log_pwrss = self.factor.log_pwrss
+            us, beta = self.factor.solve()
+        else:
+            (ld_z, ld_x, log_pwrss), us, beta = pieces
         self._theta = theta
         self._ld_z, self._ld_x, self._log_pwrss = ld_z, ld_x, log_pwrss
         self._crit = self._criterion(ld_z, ld_x, log_pwrss, self.REML)
         cp = self.cp
-        us, beta = self.factor.solve()
         self._beta = beta
         self._u = us
-        self._b = [u @ self.factor.T(theta, k).T for k, u in enumerate(us)]  # b_l = T_k u_l
+        self._b = [u @ self._T(k).T for k, u in enumerate(us)]  # b_l = T_k u_l
         denom = cp.n - cp.p if self.REML else cp.n
         self._sigma = math.exp(0.5 * (log_pwrss - math.log(denom)))
         self._fitted_cache: np.ndarray | None = None  # Xβ̂ + Zb̂: computed when first read
-        with np.errstate(under="ignore", over="ignore"):  # beyond double range: vcov raises
-            rxinv = self.factor.rx_inverse()
-            self._vcov_unscaled = rxinv @ rxinv.T
-        # scale-safe root for standard errors and correlations (results.model_results)
-        self._vcov_root = (cp.shift.d, self.factor.rx_inverse_scaled())
+        self._vcov_cache: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
         self._cond_var_cache: list[np.ndarray] | None = None
         self._fitted_state = True
+
+    def _dense_optimum(
+        self, dense: DenseCriterion, theta: np.ndarray
+    ) -> tuple[tuple[float, float, float], list[np.ndarray], np.ndarray] | None:
+        """(criterion pieces, u per term, β̂) from the dense factor at θ; ``None`` where
+        Ω(θ) does not factor (the blocked factor then decides)."""
+        try:
+            L, _ = dense.factor(theta)
+        except FactorizationError:
+            return None
+        pieces = dense.pieces(L)
+        shift = self.cp.shift
+        v = dense.solution(L)  # [−ũ, −β̃, 1]
+        if not np.all(np.isfinite(v)):
+            return None
+        s = shift.s
+        us = []
+        off = 0
+        for d in self.cp.dims:
+            us.append(-s * v[off : off + d.q].reshape(d.nl, d.S))
+            off += d.q
+        beta = shift.beta(-v[dense.q : dense.q + dense.p])
+        return pieces, us, beta
+
+    def _T(self, k: int) -> np.ndarray:
+        """T_k(θ̂), the lower-triangular relative covariance factor of term k."""
+        t = self.design.terms[k]
+        off = sum(len(u.tri_index[0]) for u in self.design.terms[:k])
+        T = np.zeros((t.S, t.S))
+        T[t.tri_index] = self._theta[off : off + len(t.tri_index[0])]
+        return T
+
+    def _factor_at_optimum(self) -> BlockedCholesky:
+        """The blocked factor refactored at θ̂ (other calls of :meth:`objective` move it)."""
+        f = self.factor
+        f.update(self._theta)
+        return f
+
+    def _vcov_pieces(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """((R_X'R_X)⁻¹, (d, D R_X⁻¹)) at θ̂, computed on first use (under the fit's
+        BLAS thread limit: busy-waiting threads make even 2×2 solves slow)."""
+        if self.__dict__.get("_vcov_cache") is None:
+            f = self.factor
+            with blas_threads(f.blas_threads):
+                f.update(self._theta)
+                with np.errstate(under="ignore", over="ignore"):  # beyond double range: raises
+                    rxinv = f.rx_inverse()
+                    unscaled = rxinv @ rxinv.T
+                # scale-safe root for standard errors and correlations (results.model_results)
+                self._vcov_cache = (unscaled, (self.cp.shift.d, f.rx_inverse_scaled()))
+        return self._vcov_cache
+
+    @property
+    def _vcov_unscaled(self) -> np.ndarray:
+        """(R_X'R_X)⁻¹ at θ̂."""
+        return self._vcov_pieces()[0]
+
+    @property
+    def _vcov_root(self) -> tuple[np.ndarray, np.ndarray]:
+        """(d, D R_X⁻¹) at θ̂: the scale-safe root of (R_X'R_X)⁻¹."""
+        return self._vcov_pieces()[1]
+
+    def _cond_var_factor(self) -> BlockedCholesky:
+        return self._factor_at_optimum()
 
     @property
     def _fitted(self) -> np.ndarray | None:
@@ -418,7 +505,7 @@ class LinearMixedModel(MixedModelResults):
             new.cp = new._crossprod(y - self.design.offset)
         else:
             new.cp = self.cp
-        new.factor = BlockedCholesky(new.cp, [t.tri_index for t in self.design.terms])
+        new._factor = None  # built only if the refit needs it
         dense = getattr(self, "_dense", None)
         if dense is not None and y is not None:
             dense = dense.with_response(new.cp)  # the same design: only ỹ's row and column

@@ -23,6 +23,7 @@ without ever holding the rows in memory; the engine only sees this object.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -318,8 +319,10 @@ def with_response(
     else:
         last = A21.indptr[1:] - 1
         if np.all(np.diff(A21.indptr) > 0) and np.all(A21.indices[last] == r - 1):
-            A21 = A21.copy()
-            A21.data[last] = zy1
+            data = A21.data.copy()
+            data[last] = zy1
+            A21 = copy.copy(A21)  # shares the index arrays, which do not change
+            A21.data = data
         else:  # a column without a stored ỹ entry: rebuild the row
             A21 = sp.vstack([A21[:-1], sp.csc_matrix(zy1[None, :])], format="csc")
             A21.sum_duplicates()

@@ -43,6 +43,18 @@ DENSE_MAX_SIZE = 400
 """Largest N = q + p + 1 for which the dense factor (O(N³) per evaluation) is used."""
 
 
+def _last_row(a21: np.ndarray | sp.spmatrix) -> np.ndarray:
+    """A21's ỹ row as a dense vector; from a CSC matrix whose every column stores it
+    last (as :func:`mixedmodels.crossprod.crossprod` lays it out) without a row slice."""
+    if not sp.issparse(a21):
+        return np.asarray(a21[-1])
+    if a21.format == "csc":
+        last = a21.indptr[1:] - 1
+        if np.all(np.diff(a21.indptr) > 0) and np.all(a21.indices[last] == a21.shape[0] - 1):
+            return a21.data[last]
+    return a21.getrow(a21.shape[0] - 1).toarray()[0]
+
+
 class DenseCriterion:
     """d(θ) and ∇d(θ) of the profiled ML or REML criterion (see the module docstring).
 
@@ -105,9 +117,7 @@ class DenseCriterion:
         and the shift's s change; the index maps are shared."""
         new = copy.copy(self)
         A = self.A.copy()
-        a21 = cp.A21
-        last = a21.getrow(a21.shape[0] - 1).toarray()[0] if sp.issparse(a21) else a21[-1]
-        row = np.concatenate([last, cp.A22[-1]])
+        row = np.concatenate([_last_row(cp.A21), cp.A22[-1]])
         A[-1, :] = row
         A[:, -1] = row
         new.A = A
@@ -145,13 +155,19 @@ class DenseCriterion:
         log_pw = (math.log(pw_t) if pw_t > 0.0 else -math.inf) + self._log_s2
         return ld_z, ld_x, log_pw
 
+    def solution(self, L: np.ndarray) -> np.ndarray:
+        """v = L_NN L⁻ᵀ e_N = [−ũ, −β̃, 1]: the spherical modes and fixed effects of the
+        shifted model (Ω v = L_NN² e_N)."""
+        e = np.zeros(self.N)
+        e[-1] = L[-1, -1]
+        v, info = lapack.dtrtrs(L, e, lower=1, trans=1)
+        return v
+
     def gradient(self, L: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """∇d(θ) at the θ of ``L`` and ``lam`` (the formula of the module docstring)."""
-        N, b = self.N, self.b
+        b = self.b
         l_nn = L[-1, -1]
-        e = np.zeros(N)
-        e[-1] = l_nn
-        v, info = lapack.dtrtrs(L, e, lower=1, trans=1)
+        v = self.solution(L)
         Aa = self.A_z.T @ (lam @ v)  # (AΛv) on the random-effect rows
         pr = self.lam_rows
         g_r = Aa[pr] * v[self.lam_cols]

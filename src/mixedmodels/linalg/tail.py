@@ -29,18 +29,18 @@ __all__ = ["TailProfile", "tail_split"]
 
 # profile the tail out only when the rest block is this large (an evaluation
 # costs milliseconds) and the tail is at most a quarter of it
-_MIN_REST_ROWS = 200
+MIN_REST_ROWS = 200
 
 
 def tail_split(factor: BlockedCholesky) -> int | None:
     """Index k of the first tail term, or ``None`` when profiling does not pay.
 
     The tail is the longest run of trailing terms (k ≥ 2) holding at most a
-    quarter of the rest rows, in a rest block of at least ``_MIN_REST_ROWS``.
+    quarter of the rest rows, in a rest block of at least ``MIN_REST_ROWS``.
     """
     cp = factor.cp
     r = factor.r
-    if r < _MIN_REST_ROWS:
+    if r < MIN_REST_ROWS:
         return None
     rows_before = np.cumsum([0] + [d.q for d in cp.dims[1:]])  # rest rows before term k+1
     for k in range(2, len(cp.dims)):

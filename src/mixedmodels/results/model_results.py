@@ -209,8 +209,16 @@ class MixedModelResults(RichRepr):
         return aicc(self)
 
     # -- variance components ------------------------------------------------------
+    def _T(self, k: int) -> np.ndarray:
+        """T_k(θ̂), the relative covariance factor of term k."""
+        return self.factor.T(self._theta, k)
+
+    def _cond_var_factor(self) -> Any:
+        """The factor at θ̂ whose ``cond_var_spherical`` gives the conditional variances."""
+        return self.factor
+
     def _term_cov(self, k: int) -> np.ndarray:
-        T = self.factor.T(self._theta, k)
+        T = self._T(k)
         return self._dispersion * (T @ T.T)
 
     @property
@@ -226,10 +234,10 @@ class MixedModelResults(RichRepr):
     def _cond_var(self) -> list[np.ndarray]:
         """Per term: (nl, S, S) conditional covariances of b given y."""
         if getattr(self, "_cond_var_cache", None) is None:
-            spherical = self.factor.cond_var_spherical()
+            spherical = self._cond_var_factor().cond_var_spherical()
             out = []
             for k, V in enumerate(spherical):
-                T = self.factor.T(self._theta, k)
+                T = self._T(k)
                 out.append(self._dispersion * (T @ V @ T.T))
             self._cond_var_cache = out
         return self._cond_var_cache
