@@ -243,6 +243,7 @@ def test_help_loads_no_numerics() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)
     assert "--family {binomial,poisson,Gamma,inverse.gaussian,gaussian}" in result.stdout
+    assert "--method {moments}" in result.stdout
     assert result.stderr.strip() == "[]"
 
 
@@ -374,3 +375,61 @@ def test_fit_glmer_option_errors(
 def test_fit_glmer_usage_errors(capsys: pytest.CaptureFixture[str], options: list[str]) -> None:
     status, _, err = run(capsys, "fit", CBPP, "-d", "cbpp", *options)
     assert status == 2 and "Traceback" not in err
+
+
+# ------------------------------------------------------------ --method moments
+PEN = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+
+
+def test_fit_moments_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """The moment fit's summary: its estimator named, no likelihood criteria."""
+    status, out, err = run(capsys, "fit", PEN, "--data", "Penicillin", "--method", "moments")
+    assert status == 0, err
+    assert out.startswith("Linear mixed model fit by the method of moments")
+    assert "NOT lme4's (RE)ML" in out
+    assert "REML criterion at convergence" not in out and "logLik" not in out
+    assert "<2e-16" in out
+
+
+def test_fit_moments_markdown_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import mixedmodels as mm
+
+    m = mm.lmer(PEN, mm.datasets.load("Penicillin"), method="moments")
+    status, md, err = run(capsys, "fit", PEN, "-d", "Penicillin", "--method", "moments",
+                          "-f", "markdown")
+    assert status == 0, err
+    assert md.startswith("## Linear mixed model fit by the method of moments")
+    assert "**not** lme4's (RE)ML" in md and "AIC |" not in md
+    assert f"| plate | `(Intercept)` | {m.varcorr.to_frame()['vcov'].iloc[0]:.4f} |" in md
+    assert "| `(Intercept)` | 22.97 |" in md and "<2e-16 |" in md
+    status, text, err = run(capsys, "fit", PEN, "-d", "Penicillin", "--method", "moments",
+                            "-f", "json")
+    assert status == 0, err
+    doc = json.loads(text)
+    assert doc["method"] == "moments" and "loglik" not in doc and "aic" not in doc
+    assert doc["fixef"]["(Intercept)"] == pytest.approx(m.fixef["(Intercept)"], rel=1e-12)
+    assert doc["sigma"] == pytest.approx(m.sigma, rel=1e-12)
+    assert doc["ngroups"] == {"plate": 24, "sample": 6}
+    assert len(doc["ranef"]["plate"]["values"]) == 24
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--ml"], ("--ml cannot be used with --method moments", "no likelihood")),
+        (["--family", "poisson"], ("--family poisson cannot be used with --method moments",)),
+        (["--weights", "diameter"], ("weights='diameter'", "method='moments'")),
+    ],
+)
+def test_fit_moments_refusals_are_one_line(
+    capsys: pytest.CaptureFixture[str], extra: list[str], fragments: tuple[str, ...]
+) -> None:
+    status, out, err = run(capsys, "fit", PEN, "-d", "Penicillin", "--method", "moments", *extra)
+    assert out == ""
+    assert_one_line_error(status, err, *fragments)
+
+
+def test_fit_moments_random_slopes_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "fit", "Reaction ~ Days + (Days | Subject)", "-d",
+                           "sleepstudy", "--method", "moments")
+    assert_one_line_error(status, err, "random slopes", "method='moments'")

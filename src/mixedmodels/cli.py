@@ -8,6 +8,7 @@ Examples
     mixedmodels fit "y ~ x + (1 | g)" --data mydata.parquet --ml --format json
     mixedmodels fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" --data cbpp
     mixedmodels fit "y ~ x + (1 | g)" --data counts.csv --family poisson
+    mixedmodels fit "y ~ x + (1 | g) + (1 | h)" --data big.parquet --method moments
     mixedmodels datasets
     mixedmodels datasets sleepstudy --csv \\
         | mixedmodels fit "Reaction ~ Days + (1 | Subject)" --data -
@@ -189,6 +190,8 @@ def _fit(args: argparse.Namespace, data: pd.DataFrame, label: str) -> Any:
     from .family import make_family
 
     cbind = bool(_CBIND.match(args.formula.split("~", 1)[0]))
+    if getattr(args, "method", None) == "moments":
+        return _fit_moments(args, data, label, cbind)
     family = args.family or ("binomial" if cbind else None)
     if family is None:
         if args.link is not None or args.nAGQ is not None:
@@ -215,6 +218,27 @@ def _fit(args: argparse.Namespace, data: pd.DataFrame, label: str) -> Any:
         weights=args.weights,
         data_name=label,
     )
+
+
+def _fit_moments(args: argparse.Namespace, data: pd.DataFrame, label: str, cbind: bool) -> Any:
+    """``--method moments``: ``lmer(..., method="moments")``, crossed random intercepts
+    of a numeric response; the options of the exact fits are refused by name."""
+    import mixedmodels
+
+    what_to_do = (
+        "--method moments fits crossed random intercepts of a numeric response, "
+        "y ~ x + (1 | g) + (1 | h), by the method of moments (lmer only)"
+    )
+    if args.family is not None or cbind:
+        given = f"--family {args.family}" if args.family is not None else "a cbind() response"
+        raise UsageError(f"{given} cannot be used with --method moments: {what_to_do}; "
+                         "drop --method to fit the generalized model exactly")
+    for option, value in (("--ml", args.ml), ("--link", args.link), ("--nAGQ", args.nAGQ)):
+        if value not in (None, False):
+            raise UsageError(f"{option} cannot be used with --method moments: {what_to_do}, "
+                             "which has no likelihood to maximise; drop one of the two")
+    return mixedmodels.lmer(args.formula, data, weights=args.weights, data_name=label,
+                            method="moments")
 
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -359,11 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
             '  mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy\n'
             '  mixedmodels fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" '
             "--data cbpp\n"
-            '  mixedmodels fit "y ~ x + (1 | g)" --data counts.csv --family poisson'
+            '  mixedmodels fit "y ~ x + (1 | g)" --data counts.csv --family poisson\n'
+            '  mixedmodels fit "y ~ x + (1 | g) + (1 | h)" --data big.parquet --method moments'
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_model_arguments(fit)
+    fit.add_argument(
+        "--method",
+        choices=("moments",),
+        help="moments: crossed random intercepts y ~ x + (1 | g) + (1 | h) by the method of "
+        "moments and backfitting GLS in O(N) time (not lme4's (RE)ML: no logLik or AIC)",
+    )
     fit.add_argument(
         "--format",
         "-f",

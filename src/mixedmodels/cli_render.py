@@ -27,6 +27,8 @@ def render_markdown(model: Any, data_label: str | None = None, formula: str | No
     and ``nAGQ``. p-values are printed as R's ``format.pval`` prints them
     (``1.47e-09``, ``<2e-16``), other columns with common decimals.
     """
+    if getattr(model, "method", None) == "moments":
+        return _render_moments_markdown(model, data_label, formula)
     reml = bool(model.REML)
     family = getattr(model, "family", None)
     glmm = hasattr(family, "link")
@@ -61,7 +63,44 @@ def render_markdown(model: Any, data_label: str | None = None, formula: str | No
     lines += ["", "### Random effects", ""]
     lines += _random_effects_table(model.varcorr.to_frame())
     lines += ["", "### Fixed effects", ""]
-    coefs = model.summary().coefficients
+    lines += _coefficients_table(model.summary().coefficients)
+    if bool(model.is_singular):
+        lines += [
+            "",
+            "> **Singular fit:** some variance component is estimated as zero "
+            "(or a correlation as ±1); consider a simpler random-effects structure.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _render_moments_markdown(model: Any, data_label: str | None, formula: str | None) -> str:
+    """A method-of-moments fit (``lmer(..., method="moments")``): its estimator named,
+    the moment estimates of the components and the GLS fixed effects (Wald z); no
+    likelihood criteria, which such a fit does not have."""
+    from .moments.results import ESTIMATOR
+
+    lines = [
+        "## Linear mixed model fit by the method of moments",
+        "",
+        f"Estimator: {ESTIMATOR}. These are **not** lme4's (RE)ML estimates: there is no "
+        "likelihood, REML criterion, AIC/BIC or likelihood-ratio test for this fit.",
+        "",
+        f"- **Formula:** `{model.formula if formula is None else formula}`",
+    ]
+    if data_label:
+        lines.append(f"- **Data:** {data_label}")
+    groups = "; ".join(f"{name}, {int(n)}" for name, n in dict(model.ngroups).items())
+    lines += [f"- **Observations:** {int(model.nobs)}; **groups:** {groups}", ""]
+    lines += ["### Random effects (moment estimates)", ""]
+    lines += _random_effects_table(model.varcorr.to_frame())
+    lines += ["", "### Fixed effects (backfitting GLS; plug-in standard errors, Wald z)", ""]
+    lines += _coefficients_table(model.summary().coefficients)
+    return "\n".join(lines) + "\n"
+
+
+def _coefficients_table(coefs: pd.DataFrame) -> list[str]:
+    """The fixed-effects table: p-values as R prints them, other columns with common
+    decimals."""
     columns = [str(c) for c in coefs.columns]
     formatted = [
         _format_pvalues(coefs[c].to_numpy(dtype=float))
@@ -70,14 +109,7 @@ def render_markdown(model: Any, data_label: str | None = None, formula: str | No
         for c in coefs.columns
     ]
     body = [[f"`{term}`"] + [col[i] for col in formatted] for i, term in enumerate(coefs.index)]
-    lines += _table(["Term", *columns], body)
-    if bool(model.is_singular):
-        lines += [
-            "",
-            "> **Singular fit:** some variance component is estimated as zero "
-            "(or a correlation as ±1); consider a simpler random-effects structure.",
-        ]
-    return "\n".join(lines) + "\n"
+    return _table(["Term", *columns], body)
 
 
 def _format_pvalues(values: np.ndarray) -> list[str]:

@@ -207,6 +207,32 @@ class MomentsFit:
         raise self._no_likelihood("refit (likelihood-ratio tests refit by ML)")
 
     # -- printing -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the fit in plain Python types (for JSON); ``loglik``,
+        ``aic``, ``bic`` and ``deviance`` are absent: a moment fit has none."""
+        s = self.summary()
+        return {
+            "formula": self.formula,
+            "method": self.method,
+            "estimator": ESTIMATOR,
+            "family": self.family,
+            "link": "identity",
+            "nobs": self.nobs,
+            "n_omitted": int(getattr(self.design, "n_omitted", 0)),
+            "ngroups": self.ngroups,
+            "fixef": self.fixef.to_dict(),
+            "coefficients": {name: row.to_dict() for name, row in s.coefficients.iterrows()},
+            "vcov": {"names": list(self.vcov.index), "matrix": self.vcov.to_numpy()},
+            "theta": self.theta.to_dict(),
+            "sigma": self.sigma,
+            "varcorr": self.varcorr.to_frame().to_dict(orient="records"),
+            "ranef": {
+                g: {"terms": list(df.columns), "levels": list(df.index), "values": df.to_numpy()}
+                for g, df in self.ranef.items()
+            },
+            "backfitting_sweeps": list(self.est.iterations),
+        }
+
     def summary(self) -> MomentsSummary:
         return MomentsSummary(self)
 
