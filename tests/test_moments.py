@@ -228,3 +228,25 @@ def test_unsupported_models_are_refused(formula: str, kwargs: dict, match: str) 
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ArgumentError, match="'moments'"):
         mm.lmer(F2, simulate(1, n=300), method="anova")
+
+
+def test_na_exclude_pads_fitted_and_residuals_as_the_exact_fit() -> None:
+    """na_action="exclude": fitted values, residuals and predict() on every input row,
+    NaN where a value was missing, as the exact lmer fit pads them (R's naresid)."""
+    d = simulate(9, n=800, qg=30, qh=20)
+    d.loc[[3, 17, 400], "y"] = np.nan
+    d.loc[[250], "x"] = np.nan
+    missing = np.zeros(len(d), bool)
+    missing[[3, 17, 250, 400]] = True
+    m = mm.lmer(F2, d, method="moments", na_action="na.exclude")
+    e = mm.lmer(F2, d, na_action="exclude")
+    omitted = mm.lmer(F2, d, method="moments")
+    for got, ref in [(m.fitted, e.fitted), (m.resid(), e.resid()), (m.predict(), e.predict())]:
+        assert got.shape == ref.shape == (len(d),)
+        assert np.array_equal(np.isnan(got), missing) and np.array_equal(np.isnan(ref), missing)
+    assert np.array_equal(m.fitted[~missing], omitted.fitted)
+    assert np.array_equal(m.resid("pearson")[~missing], omitted.resid("pearson"))
+    assert np.allclose(m.resid()[~missing], d["y"].to_numpy()[~missing] - omitted.fitted)
+    assert m.nobs == omitted.nobs == len(d) - 4
+    with pytest.raises(ArgumentError, match="na_action='pass'"):
+        mm.lmer(F2, d, method="moments", na_action="pass")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import check_na_action
 from ..crossprod import Centering
 from ..errors import ArgumentError
 from .estimator import fit_moments
@@ -89,6 +90,7 @@ def lmer_moments(
     from ..design.frame import check_response_varies
     from ..formula import parse_formula
 
+    na_action = check_na_action(na_action)
     parsed = parse_formula(formula)
     check_moments_call(parsed.text, parsed.response, weights, start)
     design = build_design(formula, data, weights=None, offset=offset, na_action=na_action)
@@ -102,4 +104,5 @@ def lmer_moments(
                       X, y, shift)
     fit = fit_from_sums(design, sums, data_name=data_name)
     fit.y = numeric_response(design)
+    fit.na_action = na_action
     return fit

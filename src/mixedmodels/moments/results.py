@@ -23,7 +23,7 @@ from scipy import stats
 
 from .._rformat import format_num
 from ..errors import MixedModelsError
-from ..results.model_results import GroupTables
+from ..results.model_results import GroupTables, na_pad
 from ..results.varcorr import VarCorr, VarCorrTerm
 from .estimator import MomentsEstimate
 
@@ -61,7 +61,8 @@ class MomentsFit:
         self.shift = shift
         self.source = source
         self.data_name = data_name
-        self.y: np.ndarray | None = None  # the response, for fits in memory
+        self.y: np.ndarray | None = None  # the response on the fit's rows, in memory
+        self.na_action = "omit"  # "exclude": fitted/resid/predict padded with NaN (in memory)
         s2 = shift.s**2
         self._beta = shift.beta(est.beta_t)
         Minv = np.linalg.inv(shift.M) if len(self._beta) else np.zeros((0, 0))
@@ -146,7 +147,8 @@ class MomentsFit:
 
     def predict(self, newdata: Any = None, re_form: Any = None,
                 allow_new_levels: bool = False) -> np.ndarray:
-        """Xβ̂ + Zb̂ on ``newdata`` (as lme4's ``predict``); ``None``: the fit's rows."""
+        """Xβ̂ + Zb̂ on ``newdata`` (as lme4's ``predict``); ``None``: the fit's rows
+        (with ``na_action="exclude"``: every input row, NaN where a value was missing)."""
         if newdata is None and self.source is not None:
             if re_form is not None:
                 raise NotImplementedError(
@@ -155,20 +157,24 @@ class MomentsFit:
             return self.source.row_values(self, "fitted")
         from ..results.predict import predict
 
-        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        eta = predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        return na_pad(self.design, self.na_action, eta) if newdata is None else eta
 
     @property
     def fitted(self) -> np.ndarray:
         return self.predict()
 
     def resid(self, type: str = "response") -> np.ndarray:
-        """y − ŷ on the fit's rows (``"pearson"``: divided by σ̂_E)."""
+        """y − ŷ on the fit's rows (``"pearson"``: divided by σ̂_E); with
+        ``na_action="exclude"`` on every input row, NaN where a value was missing."""
         if type not in ("response", "pearson"):
             raise ValueError(f"type must be 'response' or 'pearson', got {type!r}")
         if self.source is not None:
             return self.source.row_values(self, type)
-        r = self.y - self.predict()
-        return r if type == "response" else r / self._sigma
+        from ..results.predict import predict
+
+        r = self.y - predict(self, None)
+        return na_pad(self.design, self.na_action, r if type == "response" else r / self._sigma)
 
     # -- what a moment fit does not have -------------------------------------------
     def _no_likelihood(self, what: str) -> NotLikelihoodError:

@@ -20,7 +20,7 @@ from ..optimize import convergence_messages
 from .html import RichRepr
 from .varcorr import VarCorr, VarCorrTerm
 
-__all__ = ["GroupTables", "MixedModelResults", "RandomEffects"]
+__all__ = ["GroupTables", "MixedModelResults", "RandomEffects", "na_pad"]
 
 SINGULAR_TOL = 1e-4
 
@@ -301,12 +301,7 @@ class MixedModelResults(RichRepr):
     def _na_pad(self, x: np.ndarray) -> np.ndarray:
         """R's ``naresid`` for ``na.exclude``: per-row results on every input row,
         NaN at the rows dropped for missing values (``x`` unchanged otherwise)."""
-        d = self.design
-        if getattr(self, "na_action", "omit") != "exclude" or d.n_omitted == 0:
-            return x
-        out = np.full((d.n_input,) + np.shape(x)[1:], np.nan)
-        out[d.rows] = x
-        return out
+        return na_pad(self.design, getattr(self, "na_action", "omit"), x)
 
     def _na_unpad(self, x: np.ndarray) -> np.ndarray:
         """The rows of the fit from a result :meth:`_na_pad` padded."""
@@ -435,3 +430,13 @@ class MixedModelResults(RichRepr):
         from .tidy import to_dict
 
         return to_dict(self)
+
+
+def na_pad(design: Any, na_action: str, x: np.ndarray) -> np.ndarray:
+    """R's ``naresid``: with ``na_action="exclude"``, per-row results on every input
+    row of ``design``, NaN at the rows dropped for missing values; else ``x``."""
+    if na_action != "exclude" or design.n_omitted == 0:
+        return x
+    out = np.full((design.n_input,) + np.shape(x)[1:], np.nan)
+    out[design.rows] = x
+    return out
