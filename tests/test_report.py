@@ -84,9 +84,23 @@ def test_glmer_report_says_what_does_not_apply(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     page = _parse(text)
     assert page.h2 == SECTIONS
-    assert text.count("Not shown for this model") == 1  # pooling: least-squares lines
-    assert len(page.images) >= 5  # shrinkage and densities: per-herd GLMs, link scale
+    assert "Not shown for this model" not in text
+    assert len(page.images) >= 6  # pooling, shrinkage and densities: per-herd GLMs
     assert "glmerMod" in text
+    # pooling on the logit scale: one GLM per herd, one for all rows (R's
+    # glm(cbind(incidence, size - incidence) ~ period, binomial): -1.269023, -1.170763)
+    pooling = text[text.index("Pooling: complete"):text.index("Shrinkage of")]
+    assert "binomial(logit) GLM" in pooling and "logit scale" in pooling
+    assert "(Intercept) = -1.269, period2 = -1.171" in pooling
+    from mixedmodels.nopooling import glm_nopool
+
+    d = mm.datasets.load("cbpp")
+    m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d)
+    _, separated = glm_nopool(m, "herd")
+    names = ", ".join(separated.index[separated])
+    assert f"{separated.sum()} of 15 herd levels are not drawn" in pooling
+    assert f"(estimates run off to ±∞): {names}." in pooling
+    assert pooling.count("<tr") == 16  # a header row and one per herd
 
 
 def test_report_command_errors_are_one_line(tmp_path: Path, capsys) -> None:

@@ -6,7 +6,10 @@
 1. the model's summary (lme4's layout, :mod:`mixedmodels.results.html`);
 2. the pooling comparison: per group the coefficients under complete, no
    and partial pooling (:func:`mixedmodels.pooling_table`) with the
-   per-group panels of the three fits (linear models);
+   per-group panels of the three fits (linear models); for a GLMM one GLM
+   per group and one for all rows on the link scale
+   (:func:`mixedmodels.nopooling.glm_nopool`) against the mixed model's
+   coefficients, the groups whose GLM separates named;
 3. the shrinkage of the group coefficients and their densities;
 4. the caterpillar plot of the conditional modes;
 5. the residual diagnostics;
@@ -15,10 +18,9 @@
 
 Figures are embedded as PNG (``data:`` URIs) and styles are inline, so the
 file opens anywhere, offline, with nothing else beside it. A section that
-does not apply to the model (shrinkage of a random intercept alone, the
-pooling comparison of a GLMM) says why instead of failing the page. A
-GLMM's shrinkage compares one GLM per group with the mixed model on the
-link scale.
+does not apply to the model (shrinkage of a random intercept alone) says
+why instead of failing the page. A GLMM's pooling comparison and shrinkage
+compare one GLM per group with the mixed model on the link scale.
 """
 
 from __future__ import annotations
@@ -79,6 +81,61 @@ def _predictor(model: Any, group: str) -> str | None:
     return numeric[0] if numeric else None
 
 
+def _glmm_pooling(model: Any, group: str, max_columns: int = 2, max_rows: int = 30) -> str:
+    """A GLMM's pooling comparison on the link scale: per level g of ``group`` the
+    GLM of the fixed-effects design on g's rows alone (no pooling, β̂_g), the GLM on
+    all rows (complete pooling, β̂) and the mixed model's ``coef`` (partial pooling,
+    β̂ + b̂_g); levels whose GLM separates (β̂_g infinite) are named and not drawn."""
+    import numpy as np
+    import pandas as pd
+
+    from .nopooling import glm_irls, glm_nopool
+    from .plots._util import new_figure
+
+    d = model.design
+    nopool, separated = glm_nopool(model, group)
+    everyone = glm_irls(model.family, d.X, np.asarray(model.y, dtype=float),
+                        np.asarray(model.prior_weights, dtype=float), d.offset)
+    partial = model.coef[group]
+    partial = partial.set_axis(partial.index.astype(str), axis=0)
+    columns = [c for c in partial.columns if c in nopool.columns][:max_columns]
+    order = partial[columns[0]].sort_values().index
+    fig = new_figure(3.6 * len(columns) + 0.4, 0.6 + 0.18 * len(order))
+    axes = fig.subplots(1, len(columns), sharey=True, squeeze=False).ravel()
+    pos = np.arange(len(order))
+    kept = ~separated.reindex(order).to_numpy()
+    for ax, col in zip(axes, columns):
+        own, mixed = nopool.loc[order, col].to_numpy(), partial.loc[order, col].to_numpy()
+        ax.hlines(pos[kept], own[kept], mixed[kept], color="0.75", lw=0.8)
+        ax.plot(own[kept], pos[kept], "o", mfc="none", color="C0", label=f"GLM per {group}")
+        ax.plot(mixed, pos, "o", color="C1", label="mixed model")
+        k = list(d.x_names).index(col)
+        ax.axvline(everyone.coef[k], color="C2", ls="--", label="one GLM for all")
+        ax.set_xlabel(f"{col} ({model.family.link.name} scale)")
+    axes[0].set_yticks(pos, list(order), fontsize=7)
+    axes[0].legend(fontsize=7, loc="best")
+    shown = nopool.where(~separated, np.nan, axis=0)  # infinite estimates: NA
+    table = pd.DataFrame({
+        **{f"no pooling: {c}": shown.loc[order, c] for c in columns},
+        **{f"mixed: {c}": partial.loc[order, c] for c in columns},
+        "GLM separates": np.where(separated.reindex(order), "yes", ""),
+    }).head(max_rows)
+    fam = f"{model.family.family}({model.family.link.name})"
+    pooled = ", ".join(f"{c} = {everyone.coef[list(d.x_names).index(c)]:.4g}"
+                       for c in columns)
+    note = (f"Per {_esc(group)}: its own {_esc(fam)} GLM of the fixed effects (no pooling, "
+            f"open circles), one GLM for all rows (complete pooling, dashed: {_esc(pooled)}) "
+            "and the mixed model's coefficients (partial pooling, filled), on the "
+            f"{_esc(model.family.link.name)} scale.")
+    if separated.any():
+        names = ", ".join(map(str, separated.index[separated]))
+        note += (f" {int(separated.sum())} of {separated.size} {_esc(group)} levels are not "
+                 f"drawn: their GLM separates (estimates run off to ±∞): {_esc(names)}.")
+    if everyone.separated:
+        note += " The GLM for all rows separates too: its line is not an estimate."
+    return f'<p style="{_NOTE}">{note}</p>' + figure_img(fig) + _frame_html(table)
+
+
 def _section(title: str, build: Callable[[], str]) -> str:
     """An ``<h2>`` and its body; a section that cannot be drawn says why."""
     try:
@@ -122,7 +179,7 @@ def report_html(
 
     def pooling() -> str:
         if glmm:
-            raise ValueError("complete and no pooling are least-squares fits of a linear model")
+            return _glmm_pooling(model, group)
         if x is None:
             raise ValueError("the fixed part has no numeric predictor to draw against")
         fixed = f"{formula.response} ~ {x}"
