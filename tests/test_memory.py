@@ -35,13 +35,14 @@ def test_estimate() -> None:
 
 
 def test_large_second_factor_refused_quickly(monkeypatch) -> None:
-    """A second crossed factor with ~20,000 levels and 1 GiB available: refused before
-    any cross-product is formed (numpy would ask for ~3 GiB per r × r matrix)."""
+    """A second crossed factor with ~20,000 levels, 1 GiB available and the dense rest
+    block asked for: refused before any r × r array is formed (numpy would ask for
+    ~3 GiB per matrix). The sparse path fits this model (tests/test_linalg_rest_plan.py)."""
     monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
     d = _crossed(60_000, 25_000, 20_000)
     start = time.perf_counter()
     with pytest.raises(ModelTooLargeError) as info:
-        mm.lmer("y ~ 1 + (1 | a) + (1 | b)", d)
+        mm.lmer("y ~ 1 + (1 | a) + (1 | b)", d, control=mm.OptimizerControl(rest="dense"))
     assert time.perf_counter() - start < 3.0
     msg = str(info.value)
     assert "r = 19," in msg and "1 GiB is available" in msg

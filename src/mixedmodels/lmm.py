@@ -69,7 +69,10 @@ class LinearMixedModel(MixedModelResults):
     ):
         self.y = numeric_response(design)
         y_eff = self.y - design.offset if design.has_offset else self.y
-        self._init_engine(design, self._crossprod_of(design, y_eff), REML, control, data_name)
+        rest = (control or OptimizerControl()).rest
+        self._init_engine(
+            design, self._crossprod_of(design, y_eff, rest), REML, control, data_name
+        )
 
     def _init_engine(
         self,
@@ -125,7 +128,7 @@ class LinearMixedModel(MixedModelResults):
         )
 
     @staticmethod
-    def _crossprod_of(d: Design, y_eff: np.ndarray) -> CrossProducts:
+    def _crossprod_of(d: Design, y_eff: np.ndarray, rest: str = "auto") -> CrossProducts:
         return crossprod(
             [t.factor.codes for t in d.terms],
             [t.Z for t in d.terms],
@@ -133,6 +136,7 @@ class LinearMixedModel(MixedModelResults):
             d.X,
             y_eff,
             d.weights if d.has_weights else None,
+            rest=rest,
         )
 
     # -- objective --------------------------------------------------------------
@@ -167,7 +171,13 @@ class LinearMixedModel(MixedModelResults):
 
         ``progress``: a bar of the evaluations for a long fit (see
         :func:`mixedmodels.progress.fit_watch`); off by default here, as for refits.
+
+        ``verbose`` prints how the rest block is factored, with the memory and
+        time estimates behind that choice (:mod:`mixedmodels.linalg.rest_plan`).
         """
+        plan = getattr(self.cp, "rest_plan", None)
+        if verbose and plan is not None:
+            print(plan.describe())
         step = initial_step
         if start is not None:
             x0 = np.asarray(start, dtype=float)
@@ -200,7 +210,7 @@ class LinearMixedModel(MixedModelResults):
 
     def _dense_criterion(self) -> DenseCriterion | None:
         """The dense criterion with its gradient where BFGS is chosen and the system is small."""
-        if self.control.optimizer == "bobyqa":
+        if self.control.optimizer == "bobyqa" or getattr(self.factor, "sparse_rest", False):
             return None
         if self.cp.dims[0].q + self.cp.r > DENSE_MAX_SIZE:
             return None
@@ -531,6 +541,7 @@ def lmer(
     data_name: str | None = None,
     method: str | None = None,
     progress: bool | None = None,
+    verbose: bool = False,
 ) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -567,6 +578,9 @@ def lmer(
         shows it for a fit expected to take more than a few seconds when a
         person is watching (a notebook or a terminal), ``True`` always,
         ``False`` never (see :mod:`mixedmodels.progress`).
+    verbose:
+        Print how the block of the terms after the first is factored (dense or
+        sparse) with its memory and time estimates.
     """
     arguments.check_formula(formula)
     if method is not None:
@@ -579,6 +593,7 @@ def lmer(
     REML = arguments.check_reml(REML)
     na_action = arguments.check_na_action(na_action)
     control = arguments.check_control(control, OptimizerControl)
+    verbose = arguments.check_flag(verbose, "verbose")
     design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
     # without fixed effects REML and ML coincide; lme4 then reports an ML fit
     reml = REML and design.X.shape[1] > 0
@@ -592,7 +607,7 @@ def lmer(
     model.offset_name = offset if isinstance(offset, str) else None
     start = arguments.check_start(start, model.lower, model.theta_names)
     try:
-        return model.fit(start=start, progress=progress)
+        return model.fit(start=start, progress=progress, verbose=verbose)
     except FactorizationError:
         raise ModelSpecificationError(
             f"'{design.formula.text}' could not be fitted: the penalized least-squares "

@@ -95,6 +95,11 @@ class OptimizerControl:
     """Starting θ: ``"lme4"`` (1 on diagonals, 0 below), ``"moments"`` (one-way
     method-of-moments estimates for scalar terms) or ``"auto"`` (moments for
     large models with scalar terms only, where evaluations are expensive)."""
+    rest: str = "auto"
+    """The block of the terms after the first: ``"dense"`` (LAPACK), ``"sparse"``
+    (CHOLMOD with a fill-reducing ordering; scalar terms; needs CVXOPT) or ``"auto"``
+    (the faster that fits, by the predicted fill and flops; see
+    :mod:`mixedmodels.linalg.rest_plan`)."""
 
     def __post_init__(self) -> None:
         if self.optimizer not in _OPTIMIZERS:

@@ -7,7 +7,8 @@ likelihood depends on the data only through
 * ``A11 = Z_1' W Z_1``: block diagonal, one S₁×S₁ block per level of term 1
   (stored as an array ``(nl₁, S₁, S₁)``);
 * ``A21 = R' W Z_1``: r × q₁, sparse (level pairs) except for the X and y rows;
-* ``A22 = R' W R``: r × r, dense;
+* ``A22 = R' W R``: r × r, dense, or sparse when the sparse rest block is
+  chosen (:mod:`mixedmodels.crossprod.rest`; the choice is ``rest_plan``);
 * n, p and ``Σ log wᵢ``.
 
 X and y enter shifted and scaled (X̃ = X M⁻¹, ỹ = (y − c)/s; see
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..memory import check_dense_rest
 from .centering import Centering
+from .rest import assemble_rest
 
 __all__ = ["TermDims", "CrossProducts", "crossprod", "shifted_columns", "with_response"]
 
@@ -59,11 +61,12 @@ class CrossProducts:
     dims: list[TermDims]
     A11: np.ndarray  # (nl1, S1, S1)
     A21: np.ndarray | sp.csc_matrix  # (r, q1): dense for one term, sparse otherwise
-    A22: np.ndarray  # (r, r), symmetric
+    A22: np.ndarray | sp.csc_matrix  # (r, r), symmetric
     n: int
     p: int
     sum_log_w: float
     shift: Centering | None = None
+    rest_plan: Any = None  # mixedmodels.linalg.rest_plan.RestPlan of a planned rest block
 
     def __post_init__(self) -> None:
         if self.shift is None:
@@ -194,6 +197,7 @@ def crossprod(
     y: np.ndarray,
     weights: np.ndarray | None = None,
     shift: Centering | None = None,
+    rest: str = "auto",
 ) -> CrossProducts:
     """In-memory cross-products of a design (terms in lme4's order).
 
@@ -204,6 +208,8 @@ def crossprod(
     Per-level sums of a product are formed once (``bincount``), so
     (1, x) next to the fixed effects (1, x) costs no more than its distinct
     products.
+    ``rest`` chooses the rest block ("auto", "dense", "sparse"; "keep": sparse,
+    unplanned, for partial sums; see :mod:`mixedmodels.crossprod.rest`).
     """
     n, p = X.shape
     if weights is None:
@@ -214,7 +220,6 @@ def crossprod(
         with np.errstate(divide="ignore"):
             sum_log_w = float(np.sum(np.log(weights)))
     dims = [TermDims(nl, Z.shape[1]) for nl, Z in zip(nls, Zs)]
-    check_dense_rest(sum(d.q for d in dims[1:]) + p + 1, [(d.nl, d.S) for d in dims], p)
     if shift is None:
         shift = Centering.from_rows(X, y, weights)
 
@@ -257,20 +262,13 @@ def crossprod(
     A21 = sp.vstack(blocks21, format="csc")
     A21.sum_duplicates()
     A21.sort_indices()
-    # A22: rest' W rest, dense
-    r = sum(d.q for d in dims[1:]) + p + 1
-    A22 = np.zeros((r, r))
-    offs = np.cumsum([0] + [d.q for d in dims[1:]])
-    for a, Za in enumerate(rest_sparse):
-        for b in range(a + 1):
-            blk = (Za.T @ rest_sparse[b]).toarray()
-            A22[offs[a] : offs[a + 1], offs[b] : offs[b + 1]] = blk
-            A22[offs[b] : offs[b + 1], offs[a] : offs[a + 1]] = blk.T
-        zx = np.asarray(Za.T @ Xy)
-        A22[offs[a] : offs[a + 1], offs[-1] :] = zx
-        A22[offs[-1] :, offs[a] : offs[a + 1]] = zx.T
-    A22[offs[-1] :, offs[-1] :] = Xy.T @ Xy
-    return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w, shift)
+    # A22: rest' W rest: the rest terms' level pairs (sparse), their sums of X̃ and ỹ
+    A22zz = sp.bmat(
+        [[Za.T @ Zb for Zb in rest_sparse] for Za in rest_sparse], format="csc"
+    )
+    zxy = np.vstack([np.asarray(Za.T @ Xy) for Za in rest_sparse]).T
+    A22, plan = assemble_rest([(d.nl, d.S) for d in dims], p, A21, A22zz, zxy, Xy.T @ Xy, rest)
+    return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w, shift, plan)
 
 
 def with_response(
@@ -309,9 +307,14 @@ def with_response(
         off += d.q
     row[off : off + cp.p] = yt @ Xt
     row[-1] = yt @ yt
-    A22 = cp.A22.copy()
-    A22[-1, :] = row
-    A22[:, -1] = row
+    if sp.issparse(cp.A22):  # the sparse rest block: same pattern, new last row and column
+        A22 = sp.csc_matrix(cp.A22)
+        col = sp.csc_matrix(row[:-1, None])
+        A22 = sp.bmat([[A22[:-1, :-1], col], [col.T, row[-1:, None]]], format="csc")
+    else:
+        A22 = cp.A22.copy()
+        A22[-1, :] = row
+        A22[:, -1] = row
     A21 = cp.A21
     if not sp.issparse(A21):
         A21 = np.array(A21)
@@ -327,4 +330,6 @@ def with_response(
             A21 = sp.vstack([A21[:-1], sp.csc_matrix(zy1[None, :])], format="csc")
             A21.sum_duplicates()
             A21.sort_indices()
-    return CrossProducts(cp.dims, cp.A11, A21, A22, cp.n, cp.p, cp.sum_log_w, shift)
+    return CrossProducts(
+        cp.dims, cp.A11, A21, A22, cp.n, cp.p, cp.sum_log_w, shift, cp.rest_plan
+    )

@@ -55,6 +55,18 @@ class FactorizationError(ArithmeticError):
 class BlockedCholesky:
     """L(θ) for one set of cross-products; ``update(θ)`` refactors in place."""
 
+    def __new__(
+        cls, cp: CrossProducts | None = None, *args: object, **kwargs: object
+    ) -> BlockedCholesky:
+        """A sparse rest block (``cp.A22`` sparse) is factored by
+        :class:`~mixedmodels.linalg.sparse_rest.SparseRestCholesky`
+        (``cp`` is None when unpickling: the class is already chosen)."""
+        if cls is BlockedCholesky and cp is not None and sp.issparse(cp.A22):
+            from .sparse_rest import SparseRestCholesky
+
+            cls = SparseRestCholesky
+        return super().__new__(cls)
+
     def __init__(
         self,
         cp: CrossProducts,
@@ -62,24 +74,8 @@ class BlockedCholesky:
         dense: bool | None = None,
     ):
         check_dense_rest(cp.r, [(d.nl, d.S) for d in cp.dims], cp.p)
-        self.cp = cp
-        self.shift = cp.shift
-        self._ld_x_shift = 2.0 * self.shift.log_det_M
-        self._log_s2 = 2.0 * self.shift.log_s
-        self._s2 = self.shift.s * self.shift.s
-        self.log_pwrss = float("nan")
-        self.tri = tri_index
-        self.ntheta = [len(t[0]) for t in tri_index]
-        self.theta_offsets = np.cumsum([0] + self.ntheta)
+        self._init_common(cp, tri_index)
         d1 = cp.dims[0]
-        self.nl1, self.S1 = d1.nl, d1.S
-        self.r = cp.r
-        self.rz = cp.rz
-        self.p = cp.p
-        self.scalar1 = self.S1 == 1
-        self.a11 = cp.A11[:, 0, 0].copy() if self.scalar1 else None
-        self.rest_scalar = all(d.S == 1 for d in cp.dims[1:])
-        self._prepare_rest_lambda()
         self.dense_update = self._choose_dense(cp) if dense is None else dense
         dense_flops = float(self.r) ** 2 * d1.q if self.dense_update else 0.0
         # BLAS threads by problem size (mixedmodels.linalg.threads)
@@ -98,9 +94,32 @@ class BlockedCholesky:
         else:
             self._prepare_sparse_update()
         self.L22 = np.empty((self.r, self.r), order="F")
-        self.theta = np.full(int(self.theta_offsets[-1]), np.nan)
 
     # -- set-up ---------------------------------------------------------------
+    def _init_common(
+        self, cp: CrossProducts, tri_index: list[tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """Sizes, θ layout and Λ_r maps shared by the dense and sparse rest blocks."""
+        self.cp = cp
+        self.shift = cp.shift
+        self._ld_x_shift = 2.0 * self.shift.log_det_M
+        self._log_s2 = 2.0 * self.shift.log_s
+        self._s2 = self.shift.s * self.shift.s
+        self.log_pwrss = float("nan")
+        self.tri = tri_index
+        self.ntheta = [len(t[0]) for t in tri_index]
+        self.theta_offsets = np.cumsum([0] + self.ntheta)
+        d1 = cp.dims[0]
+        self.nl1, self.S1 = d1.nl, d1.S
+        self.r = cp.r
+        self.rz = cp.rz
+        self.p = cp.p
+        self.scalar1 = self.S1 == 1
+        self.a11 = cp.A11[:, 0, 0].copy() if self.scalar1 else None
+        self.rest_scalar = all(d.S == 1 for d in cp.dims[1:])
+        self._prepare_rest_lambda()
+        self.theta = np.full(int(self.theta_offsets[-1]), np.nan)
+
     def _choose_dense(self, cp: CrossProducts) -> bool:
         """Dense (GEMM) or sparse (G c) rank update, by their per-evaluation cost.
 
@@ -412,22 +431,30 @@ class BlockedCholesky:
         s = self.shift.s
         return [s * u for u in us], self.shift.beta(beta_t)
 
+    def _tail_factor(self) -> np.ndarray:
+        """The trailing (p+1) × (p+1) block of L22 (lower): R̃_X' above ỹ's row."""
+        return np.tril(self.L22[self.rz :, self.rz :])
+
     def beta(self) -> np.ndarray:
         """β̂(θ) at the last θ (original units), from the X̃ and ỹ rows of L22 alone."""
-        rz, p = self.rz, self.p
+        p = self.p
         if not p:
             return np.zeros(0)
-        Lxx = np.tril(self.L22[rz : rz + p, rz : rz + p])
-        beta_t = solve_triangular(Lxx, self.L22[-1, rz : rz + p], lower=True, trans=True)
+        Lt = self._tail_factor()
+        beta_t = solve_triangular(Lt[:p, :p], Lt[-1, :p], lower=True, trans=True)
         return self.shift.beta(beta_t)
+
+    def _rest_solution(self) -> np.ndarray:
+        """w = [ũ_rest; β̃] = S_rr⁻¹ S_ry from L22 (rest rows without ỹ)."""
+        L = self.L22
+        if self.r == 1:
+            return np.zeros(0)
+        return solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans=True)
 
     def _solve_shifted(self) -> tuple[list[np.ndarray], np.ndarray]:
         """ũ and β̃ of the shifted model (see :mod:`mixedmodels.crossprod.centering`)."""
-        L = self.L22
-        r, rz, p = self.r, self.rz, self.p
-        Lr = np.tril(L[:-1, :-1])
-        lvec = L[-1, :-1]
-        w = solve_triangular(Lr, lvec, lower=True, trans=True) if r > 1 else np.zeros(0)
+        rz, p = self.rz, self.p
+        w = self._rest_solution()
         beta = w[rz : rz + p]
         v = np.append(w, -1.0)
         if rz:
@@ -461,8 +488,8 @@ class BlockedCholesky:
         return self.shift.rx_inverse_scaled(self._rx_shifted())
 
     def _rx_shifted(self) -> np.ndarray:
-        rz, p = self.rz, self.p
-        return np.tril(self.L22[rz : rz + p, rz : rz + p]).T
+        p = self.p
+        return self._tail_factor()[:p, :p].T
 
     def cond_var_spherical(self) -> list[np.ndarray]:
         """Per term, per level: the S×S blocks of (L_Z L_Z')⁻¹ (u-scale)."""

@@ -37,7 +37,11 @@ def tail_split(factor: BlockedCholesky) -> int | None:
 
     The tail is the longest run of trailing terms (k ≥ 2) holding at most a
     quarter of the rest rows, in a rest block of at least ``MIN_REST_ROWS``.
+    A sparse rest block (:mod:`mixedmodels.linalg.sparse_rest`) has no dense
+    tail to reuse: ``None``.
     """
+    if getattr(factor, "sparse_rest", False):
+        return None
     cp = factor.cp
     r = factor.r
     if r < MIN_REST_ROWS:

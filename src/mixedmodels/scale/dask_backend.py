@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..crossprod import Centering, CrossProducts, crossprod
 from ..crossprod.centering import SAMPLE_ROWS
+from ..crossprod.rest import plan_crossproducts
 from ..design.model_matrix import build_matrix
 from ..design.variables import (
     Categorical,
@@ -153,12 +155,14 @@ class PartitionCoder:
     def partial(self, pdf: pd.DataFrame, shift: Centering) -> _Partial:
         """One partition's blocks; for the rank check its unweighted X̃'X̃ and Σ (X/d)²."""
         codes, Zs, X, y, w = self.coded(pdf)
-        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift)
+        # the rest block stays sparse (level-pair triplets) until the sum is planned
+        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift, rest="keep")
         Xd = X / shift.d  # scaled first: huge columns do not overflow their squares
         norms2 = np.einsum("ij,ij->j", Xd, Xd)
         if w is None:  # X̃'X̃ is the X̃ block of A (unit weights)
             p = X.shape[1]
-            return cp, cp.A22[cp.rz : cp.rz + p, cp.rz : cp.rz + p].copy(), norms2
+            xx = cp.A22[cp.rz : cp.rz + p, cp.rz : cp.rz + p]
+            return cp, xx.toarray() if sp.issparse(xx) else xx.copy(), norms2
         Xt, _ = shift.transform(X, y)
         return cp, Xt.T @ Xt, norms2
 
@@ -368,19 +372,22 @@ def crossprod_dask(
     *,
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
+    rest: str = "auto",
 ) -> tuple[CrossProducts, ScaleDesign, DaskSource]:
     """The cross-products, row-free design and row source of ``formula`` on a Dask frame.
 
     Factors take their level order and ordered flag from ``levels=`` /
     ``ordered=``, else from the frame's categorical dtypes (as pandas does in
-    memory), else R's order; see :mod:`mixedmodels.scale.factors`.
+    memory), else R's order; see :mod:`mixedmodels.scale.factors`. Partitions
+    add sparse level-pair blocks; ``rest`` then chooses the dense or sparse
+    rest block as for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`).
     """
     design, src = dask_design(formula, ddf, weights, levels=levels, ordered=ordered)
     cp, G, norms2 = src.crossprod()
     check_finite(cp, design, src.column_stats)
     cp, keep = drop_dependent(cp, G, design, norms2)
     src.x_index = [int(j) for j in keep]
-    return cp, design, src
+    return plan_crossproducts(cp, rest), design, src
 
 
 def dask_design(
@@ -513,7 +520,7 @@ def lmer_dask(
                                   progress)
     with dask_progress(progress, "dask scan"):
         cp, design, src = crossprod_dask(formula, ddf, weights=weights, levels=levels,
-                                         ordered=ordered)
+                                         ordered=ordered, rest=getattr(control, "rest", "auto"))
     model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name="dask")
     if isinstance(start, pd.Series):
         start = start.to_numpy()

@@ -351,9 +351,12 @@ def drop_dependent(
     A21 = cp.A21[rows] if sp.issparse(cp.A21) else np.asarray(cp.A21)[rows]
     if sp.issparse(A21):
         A21 = sp.csc_matrix(A21)
+    if sp.issparse(cp.A22):
+        A22 = sp.csc_matrix(cp.A22)[rows][:, rows]
+    else:
+        A22 = cp.A22[np.ix_(rows, rows)]
     reduced = CrossProducts(
-        cp.dims, cp.A11, A21, cp.A22[np.ix_(rows, rows)], cp.n, int(keep.size), cp.sum_log_w,
-        cp.shift.subset(keep),
+        cp.dims, cp.A11, A21, A22, cp.n, int(keep.size), cp.sum_log_w, cp.shift.subset(keep)
     )
     return reduced, keep
 
@@ -380,9 +383,8 @@ def drop_design_columns(design: ScaleDesign, keep: np.ndarray) -> None:
 def _all_finite(cp: CrossProducts) -> bool:
     """True when every block of A is finite."""
     a21 = cp.A21.data if sp.issparse(cp.A21) else np.asarray(cp.A21)
-    return bool(
-        np.isfinite(cp.A11).all() and np.isfinite(a21).all() and np.isfinite(cp.A22).all()
-    )
+    a22 = cp.A22.data if sp.issparse(cp.A22) else np.asarray(cp.A22)
+    return bool(np.isfinite(cp.A11).all() and np.isfinite(a21).all() and np.isfinite(a22).all())
 
 
 def check_finite(

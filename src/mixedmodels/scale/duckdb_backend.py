@@ -37,9 +37,9 @@ import scipy.sparse as sp
 
 from ..crossprod import Centering, CrossProducts, TermDims
 from ..crossprod.centering import SAMPLE_ROWS
+from ..crossprod.rest import assemble_rest, plan_crossproducts
 from ..design.model_matrix import parse_terms
 from ..errors import DataError
-from ..memory import check_dense_rest
 from ..optimize import OptimizerControl
 from ..progress import progress_bar
 from .design import (
@@ -240,12 +240,13 @@ class DuckDBSource:
         if len(terms) == 1:
             return CrossProducts(dims, diag[0], zxy[0], XyXy, n, p, sum_log_w, shift), G, norms2
 
-        # level pairs of two terms a > b: Za'WZb
+        # level pairs of two terms a > b: Za'WZb, as triplets (GROUP BY the two factors)
         offs = np.cumsum([0] + [dd.q for dd in dims[1:]])
         rz = int(offs[-1])
         r = rz + p + 1
-        check_dense_rest(r, [(dd.nl, dd.S) for dd in dims], p)
-        A22 = np.zeros((r, r))
+        rows22: list[np.ndarray] = []
+        cols22: list[np.ndarray] = []
+        vals22: list[np.ndarray] = []
         rows21: list[np.ndarray] = []
         cols21: list[np.ndarray] = []
         vals21: list[np.ndarray] = []
@@ -255,9 +256,9 @@ class DuckDBSource:
             idx = oa + np.arange(terms[a].nl)[:, None] * Sa + np.arange(Sa)[None, :]
             for s in range(Sa):
                 for u in range(Sa):
-                    A22[idx[:, s], idx[:, u]] = diag[a][:, s, u]
-            A22[rz:, oa : oa + dims[a].q] = zxy[a]
-            A22[oa : oa + dims[a].q, rz:] = zxy[a].T
+                    rows22.append(idx[:, s])
+                    cols22.append(idx[:, u])
+                    vals22.append(diag[a][:, s, u])
             for b in range(a):
                 Sb = terms[b].S
                 ex = [f"{w}{z[a][s]} * {z[b][u]}" for s in range(Sa) for u in range(Sb)]
@@ -270,7 +271,7 @@ class DuckDBSource:
                 i = 0
                 for s in range(Sa):
                     for u in range(Sb):
-                        v = res[f"a{i}"]
+                        v = np.asarray(res[f"a{i}"], dtype=float)
                         i += 1
                         ra = oa + ca * Sa + s
                         if b == 0:
@@ -279,9 +280,13 @@ class DuckDBSource:
                             vals21.append(v)
                         else:
                             rb = offs[b - 1] + cb * Sb + u
-                            A22[ra, rb] = v
-                            A22[rb, ra] = v
-        A22[rz:, rz:] = XyXy
+                            rows22 += [ra, rb]
+                            cols22 += [rb, ra]
+                            vals22 += [v, v]
+        A22zz = sp.csc_matrix(
+            (np.concatenate(vals22), (np.concatenate(rows22), np.concatenate(cols22))),
+            shape=(rz, rz),
+        )
         zx1 = sp.coo_matrix(zxy[0])
         rows21.append(zx1.row + rz)
         cols21.append(zx1.col)
@@ -292,6 +297,10 @@ class DuckDBSource:
         )
         A21.sum_duplicates()
         A21.sort_indices()
+        # the rest block stays sparse until planned (mixedmodels.crossprod.rest)
+        A22, _ = assemble_rest(
+            [(dd.nl, dd.S) for dd in dims], p, A21, A22zz, np.hstack(zxy[1:]), XyXy, "keep"
+        )
         return CrossProducts(dims, diag[0], A21, A22, n, p, sum_log_w, shift), G, norms2
 
     def column_stats(self) -> dict[str, tuple[int, float]]:
@@ -731,12 +740,16 @@ def crossprod_duckdb(
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
     progress: Any = None,
+    rest: str = "auto",
 ) -> tuple[CrossProducts, ScaleDesign, DuckDBSource]:
     """The cross-products, row-free design and row source of ``formula`` on ``source``.
 
     Errors DuckDB raises while reading the rows (a damaged file, columns
     missing from some files, types that differ between files) become a
-    :class:`DataError` naming the source.
+    :class:`DataError` naming the source. The level pairs of crossed factors
+    arrive as sparse triplets (one GROUP BY per pair of factors); ``rest``
+    chooses the dense or sparse rest block as for ``lmer``
+    (:mod:`mixedmodels.linalg.rest_plan`).
     """
     import duckdb
 
@@ -761,7 +774,7 @@ def crossprod_duckdb(
         raise DataError(f"cannot read '{name}': {first_line(exc)}") from exc
     cp, keep = drop_dependent(cp, G, src.design, norms2)
     src.x_index = [int(j) for j in keep]
-    return cp, src.design, src
+    return plan_crossproducts(cp, rest), src.design, src
 
 
 def lmer_duckdb(
@@ -824,7 +837,7 @@ def lmer_duckdb(
     with progress_bar(progress, 3, "duckdb fit", unit="step") as bar:
         cp, design, src = crossprod_duckdb(
             formula, source, weights=weights, con=con, levels=levels, ordered=ordered,
-            progress=bar,
+            progress=bar, rest=getattr(control, "rest", "auto"),
         )
         name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
         model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name=name)

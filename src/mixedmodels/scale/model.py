@@ -15,6 +15,7 @@ import functools
 from typing import Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..crossprod import CrossProducts
 from ..lmm import LinearMixedModel
@@ -95,6 +96,7 @@ class SufficientStatsLMM(LinearMixedModel):
         cp = self.cp
         p = cp.p
         xy = cp.A22[cp.rz :, cp.rz :]
+        xy = xy.toarray() if sp.issparse(xy) else xy
         beta_t = np.linalg.lstsq(xy[:p, :p], xy[:p, p], rcond=None)[0]  # of X̃, ỹ
         swe2, sw, per_term = src.moment_sums(cp.shift.beta(beta_t))
         v = swe2 / sw

@@ -1,0 +1,166 @@
+"""Symbolic analysis of the sparse rest block: its pattern, ordering and fill.
+
+After eliminating term 1 (block diagonal), the random-effect part of the
+rest block is the Schur complement
+
+    S_zz(θ) = Λ_z'(A22_zz − A21_z C(θ) A21_z')Λ_z + I,   C = blockdiag_l(T₁ M_l⁻¹ T₁'),
+
+whose nonzero pattern does not depend on θ: the pairs (i, j) of rest rows
+that share a level of term 1 (the "level pairs" of A21_z's columns) or a row
+of the data (A22_zz). Its values are ``a22 − G c`` on that pattern, with
+``c`` the entries of the C_l stacked and G a fixed sparse operator.
+
+The fill of its Cholesky factor under a fill-reducing ordering P (AMD) is
+found by the column recurrence of the symbolic factorization,
+
+    struct(L_j) = struct(A_j below j) ∪ ⋃_{parent(c) = j} struct(L_c) \\ {j},
+    parent(j) = min struct(L_j),
+
+which gives nnz(L) = Σ_j c_j and the flops of a factorization Σ_j c_j²
+(c_j the count of column j, diagonal included) before anything of that size
+is allocated. The recurrence stops as soon as a column is full to the
+bottom (every later column is then full too) or the count passes a limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["SchurPattern", "SymbolicCounts", "amd_order", "schur_pattern", "symbolic_counts"]
+
+
+@dataclass
+class SchurPattern:
+    """Lower-triangle pattern of S_zz (CSC order: by column, rows ascending).
+
+    ``G`` (pairs × nl₁S₁²) maps the stacked C_l (level-major, entry (s, t) at
+    l·S₁² + s·S₁ + t) to the lower triangle of A21_z C A21_z' on the pattern;
+    ``a22`` holds A22_zz on the pattern.
+    """
+
+    n: int
+    rows: np.ndarray
+    cols: np.ndarray
+    G: sp.csr_matrix
+    a22: np.ndarray
+
+    @property
+    def npairs(self) -> int:
+        return int(self.rows.size)
+
+
+def level_pairs(A21z: sp.csc_matrix, nl1: int, S1: int) -> tuple[np.ndarray, ...]:
+    """All pairs (k, k') of entries of A21_z in the same level of term 1 with row_k ≥ row_k'.
+
+    Returns (rows_k, rows_k', C index l·S₁² + s·S₁ + t, value_k · value_k').
+    """
+    A = sp.csc_matrix(A21z)
+    A.sort_indices()
+    counts_col = np.diff(A.indptr)
+    col = np.repeat(np.arange(A.shape[1]), counts_col)
+    level = col // S1
+    eff = col % S1
+    row, val = A.indices, A.data
+    order = np.lexsort((row, level))  # by level, rows ascending within it
+    row, level, eff, val = row[order], level[order], eff[order], val[order]
+    counts = np.bincount(level, minlength=nl1)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    idx = np.arange(row.size, dtype=np.int64)
+    reps = counts[level]  # each entry pairs with every entry of its level
+    left = np.repeat(idx, reps)
+    first = np.repeat(np.cumsum(reps) - reps, reps)
+    right = starts[level[left]] + (np.arange(left.size, dtype=np.int64) - first)
+    ri, rj = row[left], row[right]
+    keep = ri >= rj  # (i, i) with S₁ > 1 gets every (s, t): both orders are kept
+    left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
+    cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
+    return ri, rj, cidx, val[left] * val[right]
+
+
+def schur_pattern(A21z: sp.csc_matrix, A22zz: sp.spmatrix, nl1: int, S1: int) -> SchurPattern:
+    """Pattern, G and A22 values of S_zz from A21_z (rz × q₁) and A22_zz (rz × rz)."""
+    rz = int(A22zz.shape[0])
+    ri, rj, cidx, gval = level_pairs(A21z, nl1, S1)
+    a = sp.tril(sp.coo_matrix(A22zz)).tocoo()
+    key_g = rj.astype(np.int64) * rz + ri  # column-major: CSC order after sorting
+    key_a = a.col.astype(np.int64) * rz + a.row
+    keys, inverse = np.unique(np.concatenate([key_g, key_a]), return_inverse=True)
+    inv_g, inv_a = inverse[: key_g.size], inverse[key_g.size :]
+    G = sp.csr_matrix((gval, (inv_g, cidx)), shape=(keys.size, nl1 * S1 * S1))
+    G.sum_duplicates()
+    a22 = np.zeros(keys.size)
+    np.add.at(a22, inv_a, a.data)
+    return SchurPattern(rz, keys % rz, keys // rz, G, a22)
+
+
+@dataclass
+class SymbolicCounts:
+    """Column counts of L under an ordering (``complete`` False: stopped at the limit,
+    so ``nnz`` and ``flops`` are lower bounds)."""
+
+    nnz: float
+    flops: float
+    complete: bool
+
+
+def amd_order(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Approximate minimum degree ordering of the symmetric pattern (lower triangle given)."""
+    import cvxopt
+    from cvxopt import amd
+
+    A = cvxopt.spmatrix(
+        cvxopt.matrix(np.ones(rows.size)),
+        cvxopt.matrix(rows.astype(np.int64)),
+        cvxopt.matrix(cols.astype(np.int64)),
+        (n, n),
+    )
+    return np.asarray(amd.order(A, "L"), dtype=np.int64).ravel()
+
+
+def symbolic_counts(
+    n: int, rows: np.ndarray, cols: np.ndarray, perm: np.ndarray, max_nnz: float
+) -> SymbolicCounts:
+    """nnz(L) and factorization flops of the pattern under P (see the module docstring)."""
+    inv = np.empty(n, dtype=np.int64)
+    inv[perm] = np.arange(n)
+    pi, pj = inv[rows], inv[cols]
+    lo, hi = np.minimum(pi, pj), np.maximum(pi, pj)
+    off = hi > lo
+    lo, hi = lo[off], hi[off]
+    order = np.lexsort((hi, lo))
+    lo, hi = lo[order], hi[order]
+    indptr = np.searchsorted(lo, np.arange(n + 1))
+    pending: dict[int, list[np.ndarray]] = {}
+    nnz = 0.0
+    flops = 0.0
+    for j in range(n):
+        own = hi[indptr[j] : indptr[j + 1]]
+        kids = pending.pop(j, None)
+        if kids is None:
+            s = own  # sorted and unique (the pattern is)
+        elif len(kids) == 1:
+            kid = kids[0]  # one child: a supernode's next column when it holds A's column
+            if own.size == 0 or np.isin(own, kid, assume_unique=True).all():
+                s = kid
+            else:
+                s = np.union1d(kid, own)
+        else:
+            kids.append(own)
+            s = np.unique(np.concatenate(kids))
+        c = s.size + 1
+        nnz += c
+        flops += float(c) * c
+        if c == n - j:  # full to the bottom: columns j+1.. are full
+            m = float(n - j - 1)
+            nnz += m * (m + 1) / 2
+            flops += m * (m + 1) * (2 * m + 1) / 6
+            return SymbolicCounts(nnz, flops, True)
+        if nnz > max_nnz:
+            return SymbolicCounts(nnz, flops, False)
+        if s.size:
+            pending.setdefault(int(s[0]), []).append(s[1:])
+    return SymbolicCounts(nnz, flops, True)
