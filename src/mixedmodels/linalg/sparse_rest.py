@@ -89,17 +89,19 @@ class SparseRestCholesky(BlockedCholesky):
         pat, rz = self.pattern, self.rz
         self._I = cvxopt.matrix(pat.rows.astype(np.int64))
         self._J = cvxopt.matrix(pat.cols.astype(np.int64))
-        ones = cvxopt.spmatrix(cvxopt.matrix(np.ones(pat.npairs)), self._I, self._J, (rz, rz))
+        # S_zz's values are replaced in place per θ (CVXOPT keeps them in CSC order,
+        # the pattern's own)
+        self._S = cvxopt.spmatrix(cvxopt.matrix(np.ones(pat.npairs)), self._I, self._J, (rz, rz))
         self._cvx = cvxopt
         self._cholmod = cholmod
         cholmod.options["supernodal"] = 2  # LL' (the diagonal of L gives the log-determinant)
         perm = cvxopt.matrix(self.plan.perm.astype(np.int64))
-        self._F = cholmod.symbolic(ones, p=perm, uplo="L")
+        self._F = cholmod.symbolic(self._S, p=perm, uplo="L")
 
     def __getstate__(self) -> dict:
         """Picklable state: CHOLMOD's factor is rebuilt on unpickling."""
         state = self.__dict__.copy()
-        for key in ("_I", "_J", "_cvx", "_cholmod", "_F"):
+        for key in ("_I", "_J", "_S", "_cvx", "_cholmod", "_F"):
             state.pop(key, None)
         return state
 
@@ -140,7 +142,8 @@ class SparseRestCholesky(BlockedCholesky):
         vals *= d[pat.cols]
         vals[self.diag_pos] += 1.0
         cvx = self._cvx
-        S = cvx.spmatrix(cvx.matrix(vals), self._I, self._J, (self.rz, self.rz))
+        S = self._S
+        S.V = cvx.matrix(vals)
         try:
             self._cholmod.numeric(S, self._F)
         except ArithmeticError as exc:

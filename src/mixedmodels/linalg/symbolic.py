@@ -64,19 +64,25 @@ def level_pairs(A21z: sp.csc_matrix, nl1: int, S1: int) -> tuple[np.ndarray, ...
     level = col // S1
     eff = col % S1
     row, val = A.indices, A.data
-    order = np.lexsort((row, level))  # by level, rows ascending within it
-    row, level, eff, val = row[order], level[order], eff[order], val[order]
+    if S1 > 1:
+        order = np.lexsort((row, level))  # by level, rows ascending within it
+        row, level, eff, val = row[order], level[order], eff[order], val[order]
     counts = np.bincount(level, minlength=nl1)
     ends = np.cumsum(counts)
     starts = ends - counts
     idx = np.arange(row.size, dtype=np.int64)
-    reps = counts[level]  # each entry pairs with every entry of its level
+    if S1 == 1:
+        # rows ascend within a level: entry k pairs with itself and the entries before it
+        reps = idx - starts[level] + 1
+    else:
+        reps = counts[level]  # each entry pairs with every entry of its level
     left = np.repeat(idx, reps)
     first = np.repeat(np.cumsum(reps) - reps, reps)
     right = starts[level[left]] + (np.arange(left.size, dtype=np.int64) - first)
     ri, rj = row[left], row[right]
-    keep = ri >= rj  # (i, i) with S₁ > 1 gets every (s, t): both orders are kept
-    left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
+    if S1 > 1:
+        keep = ri >= rj  # (i, i) gets every (s, t): both orders are kept
+        left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
     cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
     return ri, rj, cidx, val[left] * val[right]
 
