@@ -66,7 +66,7 @@ def test_refusal_names_both_estimates(monkeypatch) -> None:
     """Neither path fits in 16 MiB: the message gives r, both estimates and what to do."""
     monkeypatch.setattr(memory, "available_memory", lambda: 16 * 2**20)
     with pytest.raises(ModelTooLargeError) as info:
-        _cp(_codes(60_000, 2000, 6000, 0), [2000, 6000])
+        _cp(_codes(20_000, 2000, 6000, 0), [2000, 6000])
     msg = str(info.value)
     assert "r = 6,002" in msg and "sparse factor (AMD ordering) would hold" in msg
     assert 'method="moments"' in msg and "more memory" in msg and "fewer levels" in msg
@@ -86,3 +86,12 @@ def test_verbose_reports_the_estimate(capsys) -> None:
     mm.lmer("y ~ 1 + (1|g) + (1|h)", d, verbose=True, control=OptimizerControl(rest="sparse"))
     out = capsys.readouterr().out
     assert "rest block: r = 202 rows" in out and "nnz(L) =" in out and "sparse (forced)" in out
+
+
+def test_level_pairs_counted_before_they_are_enumerated(monkeypatch) -> None:
+    """64 MiB: 3000 levels of the first factor with ~100 rows each give ~1.5e7 level
+    pairs (~1 GiB to enumerate), and the dense block of 2,002 rows fits: dense."""
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**20)
+    cp = _cp(_codes(300_000, 3000, 2000, 0), [3000, 2000])
+    assert cp.rest_plan.kind == "dense" and cp.rest_plan.counts is None
+    assert "level pairs" in cp.rest_plan.reason

@@ -97,9 +97,15 @@ def test_refit_and_ml_on_the_sparse_path() -> None:
         m = mm.lmer("y ~ x + (1|g) + (1|h)", d, control=OptimizerControl(rest="sparse"))
         md = mm.lmer("y ~ x + (1|g) + (1|h)", d, control=OptimizerControl(rest="dense"))
         ml = m.refit(REML=False)
+        y2 = d["y"].to_numpy() + np.random.default_rng(1).normal(size=len(d))
+        ry, rdy = m.refit(y=y2), md.refit(y=y2)
     assert isinstance(ml.factor, SparseRestCholesky)
+    assert isinstance(ry.factor, SparseRestCholesky)
     assert abs(m.reml_criterion - md.reml_criterion) < 1e-7 * abs(md.reml_criterion)
     assert ml.deviance <= m.deviance + 1e-8
+    assert abs(ry.reml_criterion - rdy.reml_criterion) < 1e-7 * abs(rdy.reml_criterion)
+    theta = np.asarray(rdy._theta)
+    assert abs(ry.objective(theta) - rdy.objective(theta)) < 1e-10 * abs(rdy.reml_criterion)
 
 
 def test_auto_falls_back_to_dense_without_cvxopt(monkeypatch) -> None:

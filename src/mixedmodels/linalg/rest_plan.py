@@ -39,6 +39,7 @@ _RATE = 2e10  # flop/s of LAPACK's dense Cholesky on one core
 _SPARSE_RATE = 1.6e10
 # below this many flops per dense evaluation the analysis is not worth its milliseconds
 _TRIVIAL_FLOPS = 1e7
+_PAIR_BYTES = 64  # index and value arrays per level pair while the pattern is built
 _INSTALL = "pip install 'mixedmodels[sparse]' (CVXOPT, whose wheels bundle CHOLMOD)"
 
 
@@ -142,12 +143,24 @@ def plan_rest(
     A21z = sp.csc_matrix(A21)[:rz]
     if A22zz is None:
         A22zz = sp.csc_matrix((rz, rz))
+    # the level pairs are enumerated (~_PAIR_BYTES each while the pattern is built):
+    # count them first from the entries per level of term 1
+    per_level = np.diff(A21z.indptr).reshape(nl1, S1).sum(axis=1).astype(float)
+    pairs = float(np.sum(per_level * (per_level + 1) / 2))
+    have = float(memory.available_memory())
+    if pairs * _PAIR_BYTES > have:
+        if dense_bytes <= 2**28 or dense_bytes <= have:
+            return dense("the level pairs of the sparse pattern do not fit")
+        memory.refuse_rest(
+            r, dims, p, have,
+            sparse=(f"the sparse path's {pairs:.3g} level pairs alone would need "
+                    f"{memory.describe_bytes(pairs * _PAIR_BYTES)} to enumerate"),
+        )
     pattern = schur_pattern(A21z, A22zz, nl1, S1)
     perm = amd_order(rz, pattern.rows, pattern.cols)
     # the dense path's update is the same product G c when that is cheaper than a GEMM
     dense_update = min(float(r) ** 2 * nl1 * S1, 2.0 * pattern.G.nnz)
     dense_s = _dense_seconds(r, dense_update)
-    have = float(memory.available_memory())
     fixed = memory.sparse_rest_bytes(0.0, pattern.npairs, pattern.G.nnz, rz, p)
     counts = symbolic_counts(rz, pattern.rows, pattern.cols, perm, max(have - fixed, 0.0) / 16)
     sparse_bytes = memory.sparse_rest_bytes(counts.nnz, pattern.npairs, pattern.G.nnz, rz, p)
