@@ -599,7 +599,7 @@ def lmer(
     reml = REML and design.X.shape[1] > 0
     model = LinearMixedModel(design, REML=reml, control=control, data_name=data_name)
     cp = model.cp
-    check_response_varies(design, None if design.has_weights else cp.A22[cp.rz :, cp.rz :])
+    check_response_varies(design, None if design.has_weights else cp.xy_block())
     check_scale_x(design.X, design.x_names)
     model.data = data  # kept by reference for ranova/drop1/augment refits
     model.na_action = na_action

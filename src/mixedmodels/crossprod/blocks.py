@@ -76,6 +76,11 @@ class CrossProducts:
     def r(self) -> int:
         return int(self.A22.shape[0])
 
+    def xy_block(self) -> np.ndarray:
+        """[X̃ ỹ]'W[X̃ ỹ]: the trailing (p+1) × (p+1) block of A22, dense."""
+        xy = self.A22[self.rz :, self.rz :]
+        return xy.toarray() if sp.issparse(xy) else np.asarray(xy)
+
     @property
     def rz(self) -> int:
         """Number of rest rows that belong to random-effect terms 2..K."""

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..crossprod import Centering, CrossProducts, crossprod
 from ..crossprod.centering import SAMPLE_ROWS
@@ -161,8 +160,7 @@ class PartitionCoder:
         norms2 = np.einsum("ij,ij->j", Xd, Xd)
         if w is None:  # X̃'X̃ is the X̃ block of A (unit weights)
             p = X.shape[1]
-            xx = cp.A22[cp.rz : cp.rz + p, cp.rz : cp.rz + p]
-            return cp, xx.toarray() if sp.issparse(xx) else xx.copy(), norms2
+            return cp, cp.xy_block()[:p, :p].copy(), norms2
         Xt, _ = shift.transform(X, y)
         return cp, Xt.T @ Xt, norms2
 

@@ -15,7 +15,6 @@ import functools
 from typing import Any, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..crossprod import CrossProducts
 from ..lmm import LinearMixedModel
@@ -95,8 +94,7 @@ class SufficientStatsLMM(LinearMixedModel):
         src = self._need_source("the moment start")
         cp = self.cp
         p = cp.p
-        xy = cp.A22[cp.rz :, cp.rz :]
-        xy = xy.toarray() if sp.issparse(xy) else xy
+        xy = cp.xy_block()
         beta_t = np.linalg.lstsq(xy[:p, :p], xy[:p, p], rcond=None)[0]  # of X̃, ỹ
         swe2, sw, per_term = src.moment_sums(cp.shift.beta(beta_t))
         v = swe2 / sw
