@@ -210,7 +210,8 @@ class LinearMixedModel(MixedModelResults):
 
     def _dense_criterion(self) -> DenseCriterion | None:
         """The dense criterion with its gradient where BFGS is chosen and the system is small."""
-        if self.control.optimizer == "bobyqa" or getattr(self.factor, "sparse_rest", False):
+        plan = getattr(self.cp, "rest_plan", None)
+        if self.control.optimizer == "bobyqa" or (plan is not None and plan.sparse):
             return None
         if self.cp.dims[0].q + self.cp.r > DENSE_MAX_SIZE:
             return None
