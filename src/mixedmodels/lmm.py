@@ -411,10 +411,13 @@ class LinearMixedModel(MixedModelResults):
 
     def _T(self, k: int) -> np.ndarray:
         """T_k(θ̂), the lower-triangular relative covariance factor of term k."""
-        t = self.design.terms[k]
-        off = sum(len(u.tri_index[0]) for u in self.design.terms[:k])
-        T = np.zeros((t.S, t.S))
-        T[t.tri_index] = self._theta[off : off + len(t.tri_index[0])]
+        tri = self.__dict__.get("_tri_index")
+        if tri is None:  # once per design (a refit shares it)
+            tri = self._tri_index = [t.tri_index for t in self.design.terms]
+            self._tri_offsets = np.cumsum([0] + [len(r) for r, _ in tri])
+        S = self.design.terms[k].S
+        T = np.zeros((S, S))
+        T[tri[k]] = self._theta[self._tri_offsets[k] : self._tri_offsets[k + 1]]
         return T
 
     def _factor_at_optimum(self) -> BlockedCholesky:

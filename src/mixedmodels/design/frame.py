@@ -107,6 +107,8 @@ def as_pandas(data: Any) -> pd.DataFrame:
             "data must be a pandas or polars DataFrame (or a dict of columns), "
             f"got {type(data).__name__}"
         )
+    if out.columns.is_unique:  # cached by pandas: no mask over the names
+        return out
     dup = out.columns[out.columns.duplicated()]
     if len(dup):
         names = ", ".join(f"'{c}'" for c in dict.fromkeys(map(str, dup)))

@@ -232,14 +232,19 @@ def residual_responses(model: Any, nsim: int, rng: np.random.Generator) -> np.nd
 
 
 def _one(args: tuple[Any, str, Any, Callable[[Any], Any]]) -> np.ndarray | None:
-    model, kind, data, fn = args
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            fit = refit_rows(model, *data) if kind == "case" else model.refit(y=data)
-            return np.atleast_1d(np.asarray(fn(fit), dtype=float))
-        except (np.linalg.LinAlgError, ValueError, ArithmeticError):
-            return None
+        return _replicate(args)
+
+
+def _replicate(args: tuple[Any, str, Any, Callable[[Any], Any]]) -> np.ndarray | None:
+    """``fn`` of one refit (``None`` where it failed); the caller silences warnings."""
+    model, kind, data, fn = args
+    try:
+        fit = refit_rows(model, *data) if kind == "case" else model.refit(y=data)
+        return np.atleast_1d(np.asarray(fn(fit), dtype=float))
+    except (np.linalg.LinAlgError, ValueError, ArithmeticError):
+        return None
 
 
 def _fixef(m: Any) -> pd.Series:
@@ -308,9 +313,11 @@ def bootstrap(
                     rows.append(row)
                     bar.update()
         else:
-            for job in jobs:
-                rows.append(_one(job))
-                bar.update()
+            with warnings.catch_warnings():  # once for the loop, not per refit
+                warnings.simplefilter("ignore")
+                for job in jobs:
+                    rows.append(_replicate(job))
+                    bar.update()
     failed = sum(r is None for r in rows)
     mat = np.vstack([np.full(t0_vals.size, np.nan) if r is None else r for r in rows])
     reps = pd.DataFrame(mat, columns=names)
