@@ -44,6 +44,7 @@ from scipy import stats
 
 from ..arguments import check_nsim
 from ..errors import ArgumentError, ModelSpecificationError
+from ..linalg.threads import blas_threads, model_threads
 from ..progress import progress_bar
 from .simulate import simulate
 
@@ -313,7 +314,9 @@ def bootstrap(
                     rows.append(row)
                     bar.update()
         else:
-            with warnings.catch_warnings():  # once for the loop, not per refit
+            # once for the loop, not per refit: warnings off and the fit's BLAS thread
+            # limit (each refit's own limit is then already in force)
+            with warnings.catch_warnings(), blas_threads(model_threads(model)):
                 warnings.simplefilter("ignore")
                 for job in jobs:
                     rows.append(_replicate(job))
