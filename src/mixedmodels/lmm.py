@@ -241,6 +241,7 @@ class LinearMixedModel(MixedModelResults):
                 L, lam = dense.factor(theta)
             except FactorizationError:
                 return math.inf, None
+            self._last_dense_factor = (theta.copy(), L)  # reused at θ̂ by _dense_optimum
             crit = self._criterion(*dense.pieces(L), reml)
             if crit >= _BAD:
                 return math.inf, None
@@ -391,10 +392,14 @@ class LinearMixedModel(MixedModelResults):
     ) -> tuple[tuple[float, float, float], list[np.ndarray], np.ndarray] | None:
         """(criterion pieces, u per term, β̂) from the dense factor at θ; ``None`` where
         Ω(θ) does not factor (the blocked factor then decides)."""
-        try:
-            L, _ = dense.factor(theta)
-        except FactorizationError:
-            return None
+        last = self.__dict__.pop("_last_dense_factor", None)
+        if last is not None and np.array_equal(last[0], theta):
+            L = last[1]  # the optimizer's last evaluation was at θ̂: the same factor
+        else:
+            try:
+                L, _ = dense.factor(theta)
+            except FactorizationError:
+                return None
         pieces = dense.pieces(L)
         shift = self.cp.shift
         v = dense.solution(L)  # [−ũ, −β̃, 1]
@@ -520,6 +525,7 @@ class LinearMixedModel(MixedModelResults):
         else:
             new.cp = self.cp
         new._factor = None  # built only if the refit needs it
+        new.__dict__.pop("_last_dense_factor", None)
         dense = getattr(self, "_dense", None)
         if dense is not None and y is not None:
             dense = dense.with_response(new.cp)  # the same design: only ỹ's row and column

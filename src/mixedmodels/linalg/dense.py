@@ -173,8 +173,7 @@ class DenseCriterion:
         g_r = Aa[pr] * v[self.lam_cols]
         Lb = L[:b, :b]
         rhs = lam[:b, :b].T @ self.A_z[:b]  # Λ_B'A_{B,Z}
-        W, info = lapack.dtrtrs(Lb, rhs, lower=1)
-        M, info = lapack.dtrtrs(Lb, W, lower=1, trans=1)
+        M, info = lapack.dpotrs(Lb, rhs, lower=1)  # Ω_B⁻¹ rhs: L_B⁻ᵀ(L_B⁻¹ rhs)
         g_t = M.reshape(-1)[self._trace_flat]
         contrib = 2.0 * g_t + (2.0 * self.k / (l_nn * l_nn)) * g_r
         return np.bincount(self.lam_src, weights=contrib, minlength=self.ntheta)
