@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mixedmodels.linalg.symbolic import amd_order, schur_pattern, symbolic_counts
+from mixedmodels.linalg.symbolic import (
+    amd_order,
+    cholmod_column_counts,
+    column_recurrence,
+    schur_pattern,
+    symbolic_counts,
+)
 
 pytest.importorskip("cvxopt")
 
@@ -53,10 +59,14 @@ def test_counts_match_a_dense_factor(seed: int) -> None:
     perm = amd_order(rz, pat.rows, pat.cols)
     assert sorted(perm.tolist()) == list(range(rz))
     counts = _dense_fill(pat.rows, pat.cols, rz, perm)
-    got = symbolic_counts(rz, pat.rows, pat.cols, perm, 1e12)
-    assert got.complete
-    assert got.nnz == counts.sum()
-    assert got.flops == float(np.sum(counts.astype(float) ** 2))
+    assert cholmod_column_counts(rz, pat.rows, pat.cols, perm) is not None
+    for got in (
+        symbolic_counts(rz, pat.rows, pat.cols, perm, 1e12),  # CHOLMOD's analysis
+        column_recurrence(rz, pat.rows, pat.cols, perm, 1e12),
+    ):
+        assert got.complete
+        assert got.nnz == counts.sum()
+        assert got.flops == float(np.sum(counts.astype(float) ** 2))
 
 
 def test_counts_stop_at_the_limit() -> None:
@@ -71,7 +81,9 @@ def test_counts_stop_at_the_limit() -> None:
     A21, A22 = (Zh.T @ Zg).tocsc(), (Zh.T @ Zh).tocsc()
     pat = schur_pattern(A21, A22, nl1, 1)
     perm = amd_order(rz, pat.rows, pat.cols)
-    full = symbolic_counts(rz, pat.rows, pat.cols, perm, 1e12)
-    cut = symbolic_counts(rz, pat.rows, pat.cols, perm, full.nnz / 4)
+    full = column_recurrence(rz, pat.rows, pat.cols, perm, 1e12)
+    cut = column_recurrence(rz, pat.rows, pat.cols, perm, full.nnz / 4)
     assert full.complete and not cut.complete
     assert full.nnz / 4 < cut.nnz <= full.nnz
+    exact = symbolic_counts(rz, pat.rows, pat.cols, perm, full.nnz / 4)
+    assert exact.complete and (exact.nnz, exact.flops) == (full.nnz, full.flops)

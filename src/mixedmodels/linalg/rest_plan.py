@@ -28,7 +28,14 @@ import scipy.sparse as sp
 
 from .. import memory
 from ..errors import ArgumentError
-from .symbolic import SchurPattern, SymbolicCounts, amd_order, schur_pattern, symbolic_counts
+from .symbolic import (
+    SchurPattern,
+    SymbolicCounts,
+    amd_order,
+    pattern_matrix,
+    schur_pattern,
+    symbolic_counts,
+)
 
 __all__ = ["REST_MODES", "RestPlan", "plan_rest", "sparse_available"]
 
@@ -157,12 +164,16 @@ def plan_rest(
                     f"{memory.describe_bytes(pairs * _PAIR_BYTES)} to enumerate"),
         )
     pattern = schur_pattern(A21z, A22zz, nl1, S1)
-    perm = amd_order(rz, pattern.rows, pattern.cols)
+    cvx_pattern = pattern_matrix(rz, pattern.rows, pattern.cols)
+    perm = amd_order(rz, pattern.rows, pattern.cols, cvx_pattern)
     # the dense path's update is the same product G c when that is cheaper than a GEMM
     dense_update = min(float(r) ** 2 * nl1 * S1, 2.0 * pattern.G.nnz)
     dense_s = _dense_seconds(r, dense_update)
     fixed = memory.sparse_rest_bytes(0.0, pattern.npairs, pattern.G.nnz, rz, p)
-    counts = symbolic_counts(rz, pattern.rows, pattern.cols, perm, max(have - fixed, 0.0) / 16)
+    counts = symbolic_counts(
+        rz, pattern.rows, pattern.cols, perm, max(have - fixed, 0.0) / 16, cvx_pattern
+    )
+    del cvx_pattern
     sparse_bytes = memory.sparse_rest_bytes(counts.nnz, pattern.npairs, pattern.G.nnz, rz, p)
     sparse_s = counts.flops / _SPARSE_RATE + 2e-8 * counts.nnz
     sparse_s += 6e-8 * pattern.npairs + 2e-9 * pattern.G.nnz

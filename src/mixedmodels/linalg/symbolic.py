@@ -11,7 +11,11 @@ of the data (A22_zz). Its values are ``a22 − G c`` on that pattern, with
 ``c`` the entries of the C_l stacked and G a fixed sparse operator.
 
 The fill of its Cholesky factor under a fill-reducing ordering P (AMD) is
-found by the column recurrence of the symbolic factorization,
+read from CHOLMOD's own symbolic analysis (``cholmod_analyze``: elimination
+tree and column counts in O(nnz(A) α) time, nothing of the factor's size
+allocated) through the factor object of ``cvxopt.cholmod.symbolic``. Should
+that object not be readable, the column recurrence of the symbolic
+factorization is used instead,
 
     struct(L_j) = struct(A_j below j) ∪ ⋃_{parent(c) = j} struct(L_c) \\ {j},
     parent(j) = min struct(L_j),
@@ -24,12 +28,23 @@ bottom (every later column is then full too) or the count passes a limit.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SchurPattern", "SymbolicCounts", "amd_order", "schur_pattern", "symbolic_counts"]
+__all__ = [
+    "SchurPattern",
+    "SymbolicCounts",
+    "amd_order",
+    "cholmod_column_counts",
+    "column_recurrence",
+    "pattern_matrix",
+    "schur_pattern",
+    "symbolic_counts",
+]
 
 
 @dataclass
@@ -113,24 +128,108 @@ class SymbolicCounts:
     complete: bool
 
 
-def amd_order(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Approximate minimum degree ordering of the symmetric pattern (lower triangle given)."""
+def pattern_matrix(n: int, rows: np.ndarray, cols: np.ndarray) -> Any:
+    """The pattern as a CVXOPT sparse matrix of ones (built once: AMD and CHOLMOD read it)."""
     import cvxopt
+
+    return cvxopt.spmatrix(
+        1.0, cvxopt.matrix(rows.astype(np.int64)), cvxopt.matrix(cols.astype(np.int64)), (n, n)
+    )
+
+
+def amd_order(n: int, rows: np.ndarray, cols: np.ndarray, matrix: Any = None) -> np.ndarray:
+    """Approximate minimum degree ordering of the symmetric pattern (lower triangle given);
+    ``matrix``: the same pattern from :func:`pattern_matrix`, if already built."""
     from cvxopt import amd
 
-    A = cvxopt.spmatrix(
-        cvxopt.matrix(np.ones(rows.size)),
-        cvxopt.matrix(rows.astype(np.int64)),
-        cvxopt.matrix(cols.astype(np.int64)),
-        (n, n),
-    )
+    A = pattern_matrix(n, rows, cols) if matrix is None else matrix
     return np.asarray(amd.order(A, "L"), dtype=np.int64).ravel()
 
 
+class _CholmodFactor(ctypes.Structure):
+    """The leading fields of CHOLMOD's ``cholmod_factor`` (unchanged since CHOLMOD 1.0)."""
+
+    _fields_ = [
+        ("n", ctypes.c_size_t), ("minor", ctypes.c_size_t), ("Perm", ctypes.c_void_p),
+        ("ColCount", ctypes.c_void_p), ("IPerm", ctypes.c_void_p), ("nzmax", ctypes.c_size_t),
+        ("p", ctypes.c_void_p), ("i", ctypes.c_void_p), ("x", ctypes.c_void_p),
+        ("z", ctypes.c_void_p), ("nz", ctypes.c_void_p), ("next", ctypes.c_void_p),
+        ("prev", ctypes.c_void_p), ("nsuper", ctypes.c_size_t), ("ssize", ctypes.c_size_t),
+        ("xsize", ctypes.c_size_t), ("maxcsize", ctypes.c_size_t), ("maxesize", ctypes.c_size_t),
+        ("super", ctypes.c_void_p), ("pi", ctypes.c_void_p), ("px", ctypes.c_void_p),
+        ("s", ctypes.c_void_p), ("ordering", ctypes.c_int), ("is_ll", ctypes.c_int),
+        ("is_super", ctypes.c_int), ("is_monotonic", ctypes.c_int), ("itype", ctypes.c_int),
+        ("xtype", ctypes.c_int), ("dtype", ctypes.c_int),
+    ]
+
+
+_ITYPES = {0: ctypes.c_int32, 2: ctypes.c_int64}  # CHOLMOD_INT, CHOLMOD_LONG
+
+
+def cholmod_column_counts(
+    n: int, rows: np.ndarray, cols: np.ndarray, perm: np.ndarray, matrix: Any = None
+) -> np.ndarray | None:
+    """c_j of L (diagonal included) from CHOLMOD's symbolic analysis under ``perm``.
+
+    ``cholmod_analyze`` may postorder the elimination tree (same fill) or keep a
+    better ordering of its own (the one its numeric factor then uses). None when
+    the factor object cannot be read (an unexpected CVXOPT build).
+    """
+    import cvxopt
+    from cvxopt import cholmod
+
+    A = pattern_matrix(n, rows, cols) if matrix is None else matrix
+    cholmod.options["supernodal"] = 2  # as the numeric factor (sparse_rest)
+    F = cholmod.symbolic(A, p=cvxopt.matrix(perm.astype(np.int64)), uplo="L")
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    try:
+        name = api.PyCapsule_GetName(F)
+        address = api.PyCapsule_GetPointer(F, name)
+    except (TypeError, ValueError):
+        return None
+    if not name or not name.startswith(b"CHOLMOD FACTOR") or not address:
+        return None
+    f = _CholmodFactor.from_address(address)
+    itype = _ITYPES.get(f.itype)
+    if f.n != n or itype is None or not f.ColCount or not f.Perm:
+        return None
+    counts = np.ctypeslib.as_array((itype * n).from_address(f.ColCount)).astype(np.int64)
+    order = np.ctypeslib.as_array((itype * n).from_address(f.Perm))
+    if (
+        counts.min(initial=1) < 1
+        or np.any(counts > n - np.arange(n))
+        or not np.array_equal(np.sort(order), np.arange(n))
+    ):
+        return None
+    del F  # the analysis is kept only for its counts
+    return counts
+
+
 def symbolic_counts(
+    n: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    perm: np.ndarray,
+    max_nnz: float,
+    matrix: Any = None,
+) -> SymbolicCounts:
+    """nnz(L) and factorization flops of the pattern under P (see the module docstring);
+    ``max_nnz`` bounds only the fallback recurrence."""
+    counts = cholmod_column_counts(n, rows, cols, perm, matrix)
+    if counts is not None:
+        c = counts.astype(float)
+        return SymbolicCounts(float(c.sum()), float(np.dot(c, c)), True)
+    return column_recurrence(n, rows, cols, perm, max_nnz)
+
+
+def column_recurrence(
     n: int, rows: np.ndarray, cols: np.ndarray, perm: np.ndarray, max_nnz: float
 ) -> SymbolicCounts:
-    """nnz(L) and factorization flops of the pattern under P (see the module docstring)."""
+    """The counts by the column recurrence (module docstring), stopped past ``max_nnz``."""
     inv = np.empty(n, dtype=np.int64)
     inv[perm] = np.arange(n)
     pi, pj = inv[rows], inv[cols]
