@@ -10,7 +10,9 @@ from mixedmodels.linalg.symbolic import (
     amd_order,
     cholmod_column_counts,
     column_recurrence,
+    level_pairs,
     schur_pattern,
+    schur_structure,
     symbolic_counts,
 )
 
@@ -41,6 +43,22 @@ def test_schur_values_on_the_pattern(S1: int) -> None:
     np.testing.assert_allclose(got, np.tril(full), atol=1e-10)
     assert np.all(pat.rows >= pat.cols)
     assert np.all(np.diff(pat.cols * rz + pat.rows) > 0)  # CSC order
+
+
+@pytest.mark.parametrize("S1", [1, 2])
+def test_structure_without_enumerating_pairs(S1: int) -> None:
+    """The sparse product's pattern and the counted pairs equal the enumerated level pairs."""
+    A21, A22, nl1, rz = _blocks(5, S1)
+    st = schur_structure(A21, A22, nl1, S1)
+    ri, rj, _, _ = level_pairs(A21, nl1, S1)
+    a = sp.tril(sp.coo_matrix(A22)).tocoo()
+    keys = np.unique(np.concatenate([rj * rz + ri, a.col * rz + a.row]))
+    np.testing.assert_array_equal(st.keys, keys)
+    assert st.gnnz == ri.size
+    pat = schur_pattern(A21, A22, nl1, S1)
+    assert pat.G.nnz == st.gnnz
+    np.testing.assert_array_equal(pat.rows, st.rows)
+    np.testing.assert_array_equal(pat.cols, st.cols)
 
 
 def _dense_fill(rows: np.ndarray, cols: np.ndarray, n: int, perm: np.ndarray) -> np.ndarray:

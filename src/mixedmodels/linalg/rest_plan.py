@@ -34,6 +34,7 @@ from .symbolic import (
     amd_order,
     pattern_matrix,
     schur_pattern,
+    schur_structure,
     symbolic_counts,
 )
 
@@ -163,36 +164,36 @@ def plan_rest(
             sparse=(f"the sparse path's {pairs:.3g} level pairs alone would need "
                     f"{memory.describe_bytes(pairs * _PAIR_BYTES)} to enumerate"),
         )
-    pattern = schur_pattern(A21z, A22zz, nl1, S1)
-    cvx_pattern = pattern_matrix(rz, pattern.rows, pattern.cols)
-    perm = amd_order(rz, pattern.rows, pattern.cols, cvx_pattern)
+    structure = schur_structure(A21z, A22zz, nl1, S1)
+    rows, cols = structure.rows, structure.cols
+    cvx_pattern = pattern_matrix(rz, rows, cols)
+    perm = amd_order(rz, rows, cols, cvx_pattern)
     # the dense path's update is the same product G c when that is cheaper than a GEMM
-    dense_update = min(float(r) ** 2 * nl1 * S1, 2.0 * pattern.G.nnz)
+    dense_update = min(float(r) ** 2 * nl1 * S1, 2.0 * structure.gnnz)
     dense_s = _dense_seconds(r, dense_update)
-    fixed = memory.sparse_rest_bytes(0.0, pattern.npairs, pattern.G.nnz, rz, p)
-    counts = symbolic_counts(
-        rz, pattern.rows, pattern.cols, perm, max(have - fixed, 0.0) / 16, cvx_pattern
-    )
-    del cvx_pattern
-    sparse_bytes = memory.sparse_rest_bytes(counts.nnz, pattern.npairs, pattern.G.nnz, rz, p)
+    fixed = memory.sparse_rest_bytes(0.0, structure.npairs, structure.gnnz, rz, p)
+    counts = symbolic_counts(rz, rows, cols, perm, max(have - fixed, 0.0) / 16, cvx_pattern)
+    del cvx_pattern, rows, cols
+    sparse_bytes = memory.sparse_rest_bytes(counts.nnz, structure.npairs, structure.gnnz, rz, p)
     sparse_s = counts.flops / _SPARSE_RATE + 2e-8 * counts.nnz
-    sparse_s += 6e-8 * pattern.npairs + 2e-9 * pattern.G.nnz
+    sparse_s += 6e-8 * structure.npairs + 2e-9 * structure.gnnz
     plan = RestPlan(
-        "sparse", r, rz, dense_bytes, dense_s, "", pattern=pattern, perm=perm, counts=counts,
-        npairs=pattern.npairs, sparse_bytes=sparse_bytes, sparse_seconds=sparse_s,
+        "sparse", r, rz, dense_bytes, dense_s, "", perm=perm, counts=counts,
+        npairs=structure.npairs, sparse_bytes=sparse_bytes, sparse_seconds=sparse_s,
     )
     sparse_fits = counts.complete and sparse_bytes <= have
     dense_fits = dense_bytes <= 2**28 or dense_bytes <= have
     if mode == "sparse" and sparse_fits:
         plan.reason = "forced"
-        return plan
-    if mode == "auto" and sparse_fits and (sparse_s < dense_s or not dense_fits):
+    elif mode == "auto" and sparse_fits and (sparse_s < dense_s or not dense_fits):
         plan.reason = "predicted faster" if dense_fits else "the dense block does not fit"
+    if plan.reason:  # G and the values of A22 on the pattern: the level pairs enumerated
+        plan.pattern = schur_pattern(A21z, A22zz, nl1, S1, structure)
         return plan
     if dense_fits and mode == "auto":
         dplan = dense("predicted faster" if sparse_fits else "the sparse factor does not fit")
         dplan.counts, dplan.sparse_bytes, dplan.sparse_seconds = counts, sparse_bytes, sparse_s
-        dplan.npairs = pattern.npairs
+        dplan.npairs = structure.npairs
         return dplan
     bound = "at least " if not counts.complete else ""
     memory.refuse_rest(

@@ -37,12 +37,14 @@ import scipy.sparse as sp
 
 __all__ = [
     "SchurPattern",
+    "SchurStructure",
     "SymbolicCounts",
     "amd_order",
     "cholmod_column_counts",
     "column_recurrence",
     "pattern_matrix",
     "schur_pattern",
+    "schur_structure",
     "symbolic_counts",
 ]
 
@@ -102,19 +104,77 @@ def level_pairs(A21z: sp.csc_matrix, nl1: int, S1: int) -> tuple[np.ndarray, ...
     return ri, rj, cidx, val[left] * val[right]
 
 
-def schur_pattern(A21z: sp.csc_matrix, A22zz: sp.spmatrix, nl1: int, S1: int) -> SchurPattern:
-    """Pattern, G and A22 values of S_zz from A21_z (rz × q₁) and A22_zz (rz × rz)."""
+@dataclass
+class SchurStructure:
+    """The pattern of S_zz alone: sorted keys col·n + row of its lower triangle (CSC
+    order) and ``gnnz``, the number of level pairs (the entries G will hold)."""
+
+    n: int
+    keys: np.ndarray
+    gnnz: int
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.keys % self.n
+
+    @property
+    def cols(self) -> np.ndarray:
+        return self.keys // self.n
+
+    @property
+    def npairs(self) -> int:
+        return int(self.keys.size)
+
+
+def schur_structure(A21z: sp.csc_matrix, A22zz: sp.spmatrix, nl1: int, S1: int) -> SchurStructure:
+    """Pattern of S_zz without enumerating level pairs.
+
+    With B (rz × nl₁) the pattern of "row i has an entry in level l of term 1",
+    struct(S_zz) = tril(struct(B B')) ∪ tril(struct(A22_zz)) (one sparse product),
+    and with m_il the entries of row i in level l, n_l = Σ_i m_il, the level pairs
+    number Σ_l (n_l² + Σ_i m_il²) / 2 (pairs of rows i > i' once, pairs within a row
+    in both orders).
+    """
     rz = int(A22zz.shape[0])
-    ri, rj, cidx, gval = level_pairs(A21z, nl1, S1)
+    A = sp.csc_matrix(A21z)
+    level = np.repeat(np.arange(A.shape[1]) // S1, np.diff(A.indptr))
+    B = sp.csr_matrix(
+        (np.ones(A.indices.size), (A.indices, level)), shape=(rz, nl1)
+    )  # duplicates summed: m_il
+    B.sum_duplicates()
+    m = B.data.astype(np.int64)
+    n_l = np.bincount(B.indices, weights=m, minlength=nl1).astype(np.int64)
+    gnnz = int((np.dot(n_l, n_l) + np.dot(m, m)) // 2)
+    B.data[:] = 1.0
+    P = sp.tril(B @ B.T).tocoo()
     a = sp.tril(sp.coo_matrix(A22zz)).tocoo()
-    key_g = rj.astype(np.int64) * rz + ri  # column-major: CSC order after sorting
-    key_a = a.col.astype(np.int64) * rz + a.row
-    keys, inverse = np.unique(np.concatenate([key_g, key_a]), return_inverse=True)
-    inv_g, inv_a = inverse[: key_g.size], inverse[key_g.size :]
+    keys = np.unique(
+        np.concatenate([P.col.astype(np.int64) * rz + P.row, a.col.astype(np.int64) * rz + a.row])
+    )
+    return SchurStructure(rz, keys, gnnz)
+
+
+def schur_pattern(
+    A21z: sp.csc_matrix,
+    A22zz: sp.spmatrix,
+    nl1: int,
+    S1: int,
+    structure: SchurStructure | None = None,
+) -> SchurPattern:
+    """Pattern, G and A22 values of S_zz from A21_z (rz × q₁) and A22_zz (rz × rz);
+    ``structure``: the pattern from :func:`schur_structure`, if already found."""
+    rz = int(A22zz.shape[0])
+    if structure is None:
+        structure = schur_structure(A21z, A22zz, nl1, S1)
+    keys = structure.keys
+    ri, rj, cidx, gval = level_pairs(A21z, nl1, S1)
+    inv_g = np.searchsorted(keys, rj.astype(np.int64) * rz + ri)
+    del ri, rj
     G = sp.csr_matrix((gval, (inv_g, cidx)), shape=(keys.size, nl1 * S1 * S1))
     G.sum_duplicates()
+    a = sp.tril(sp.coo_matrix(A22zz)).tocoo()
     a22 = np.zeros(keys.size)
-    np.add.at(a22, inv_a, a.data)
+    np.add.at(a22, np.searchsorted(keys, a.col.astype(np.int64) * rz + a.row), a.data)
     return SchurPattern(rz, keys % rz, keys // rz, G, a22)
 
 
