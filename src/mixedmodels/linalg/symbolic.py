@@ -146,12 +146,12 @@ def schur_structure(A21z: sp.csc_matrix, A22zz: sp.spmatrix, nl1: int, S1: int) 
     n_l = np.bincount(B.indices, weights=m, minlength=nl1).astype(np.int64)
     gnnz = int((np.dot(n_l, n_l) + np.dot(m, m)) // 2)
     B.data[:] = 1.0
-    P = sp.tril(B @ B.T).tocoo()
-    a = sp.tril(sp.coo_matrix(A22zz)).tocoo()
-    keys = np.unique(
-        np.concatenate([P.col.astype(np.int64) * rz + P.row, a.col.astype(np.int64) * rz + a.row])
-    )
-    return SchurStructure(rz, keys, gnnz)
+    a = sp.coo_matrix(A22zz)
+    ones = sp.csr_matrix((np.ones(a.nnz), (a.row, a.col)), shape=(rz, rz))  # stored zeros kept
+    S = sp.csc_matrix(sp.tril(B @ B.T + ones))  # positive sums: no entry cancels
+    S.sum_duplicates()  # canonical: rows ascending within each column
+    cols = np.repeat(np.arange(rz, dtype=np.int64), np.diff(S.indptr))
+    return SchurStructure(rz, cols * rz + S.indices, gnnz)
 
 
 def schur_pattern(
