@@ -95,6 +95,28 @@ def _term_matrix(codes: np.ndarray, Z: np.ndarray, nl: int) -> sp.csr_matrix:
     return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, nl * S))
 
 
+def level_pair_sums(
+    ca: np.ndarray, za: np.ndarray, nla: int, cb: np.ndarray, zb: np.ndarray, nlb: int
+) -> sp.csr_matrix:
+    """Z_a'Z_b of two scalar terms (nl_a × nl_b): Σ_{i: a_i = l, b_i = m} z_a,i z_b,i.
+
+    The pairs (a_i, b_i) present are found by hashing the combined code
+    a_i·nl_b + b_i (no nl_a × nl_b array), the sums by one ``bincount`` in row
+    order (as the sparse product accumulates them); sums exactly zero are left
+    out, as the sparse product leaves them out.
+    """
+    import pandas as pd
+
+    key = ca.astype(np.int64) * nlb + cb
+    pair, present = pd.factorize(key, sort=True)
+    sums = np.bincount(pair, weights=za * zb, minlength=present.size)
+    keep = sums != 0.0
+    present, sums = present[keep], sums[keep]
+    rows = present // nlb
+    indptr = np.searchsorted(rows, np.arange(nla + 1))
+    return sp.csr_matrix((sums, present % nlb, indptr), shape=(nla, nlb))
+
+
 def _is_unit(col: np.ndarray) -> bool:
     """True when every entry of ``col`` is exactly 1 (an intercept column, unit weights)."""
     return bool(col.size) and col[0] == 1.0 and bool(np.all(col == 1.0))
@@ -259,18 +281,28 @@ def crossprod(
                 A21[j, s::S1] = sums(("x", j), ("z", s))
         return CrossProducts(dims, A11, A21, _gram(cols, n), n, p, sum_log_w, shift)
     Xy = shifted_columns(X, y, shift, sw)
-    rest_sparse = [_term_matrix(c, wt(Z), nl) for c, Z, nl in zip(codes[1:], Zs[1:], nls[1:])]
+    rest_z = [wt(Z) for Z in Zs[1:]]
+    rest_sparse = [_term_matrix(c, Z, nl) for c, Z, nl in zip(codes[1:], rest_z, nls[1:])]
     Z1m = _term_matrix(c1, Z1, d1.nl).tocsc()
+    terms = list(zip(codes, [Z1, *rest_z], nls))
+
+    def pair_block(a: int, b: int) -> sp.spmatrix:
+        """Z_a'WZ_b (terms a, b counted from 0): by level-pair sums when both are scalar."""
+        (ca, za, nla), (cb, zb, nlb) = terms[a], terms[b]
+        if za.shape[1] == 1 and zb.shape[1] == 1:
+            return level_pair_sums(ca, za[:, 0], nla, cb, zb[:, 0], nlb)
+        Zb = Z1m if b == 0 else rest_sparse[b - 1]
+        return rest_sparse[a - 1].T @ Zb
+
     # A21: rest' W Z1 (sparse rows for terms 2..K, dense rows for X and y)
     xy_z1 = np.asarray((Z1m.T @ Xy).T)  # (p+1, q1)
-    blocks21 = [(Zk.T @ Z1m) for Zk in rest_sparse] + [sp.csc_matrix(xy_z1)]
+    blocks21 = [pair_block(k, 0) for k in range(1, len(Zs))] + [sp.csc_matrix(xy_z1)]
     A21 = sp.vstack(blocks21, format="csc")
     A21.sum_duplicates()
     A21.sort_indices()
     # A22: rest' W rest: the rest terms' level pairs (sparse), their sums of X̃ and ỹ
-    A22zz = sp.bmat(
-        [[Za.T @ Zb for Zb in rest_sparse] for Za in rest_sparse], format="csc"
-    )
+    rest_terms = range(1, len(Zs))
+    A22zz = sp.bmat([[pair_block(a, b) for b in rest_terms] for a in rest_terms], format="csc")
     zxy = np.vstack([np.asarray(Za.T @ Xy) for Za in rest_sparse]).T
     A22, plan = assemble_rest([(d.nl, d.S) for d in dims], p, A21, A22zz, zxy, Xy.T @ Xy, rest)
     return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w, shift, plan)
