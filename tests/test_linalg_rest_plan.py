@@ -95,3 +95,18 @@ def test_level_pairs_counted_before_they_are_enumerated(monkeypatch) -> None:
     cp = _cp(_codes(300_000, 3000, 2000, 0), [3000, 2000])
     assert cp.rest_plan.kind == "dense" and cp.rest_plan.counts is None
     assert "level pairs" in cp.rest_plan.reason
+
+
+def test_sparse_needs_a_clear_margin_to_replace_the_dense_tail_profile() -> None:
+    """InstEval: the sparse factor is predicted somewhat cheaper per evaluation, but not
+    by the margin that pays for losing the profiled tail (24 evaluations dense, 47 sparse),
+    so the dense path is kept and the fit needs the dense path's evaluations."""
+    from mixedmodels.linalg.rest_plan import _SPARSE_MARGIN
+
+    d = mm.datasets.load("InstEval")
+    with np.errstate(all="ignore"):
+        m = mm.lmer("y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept:service)", d)
+    plan = m.cp.rest_plan
+    assert plan.kind == "dense" and plan.counts is not None
+    assert plan.sparse_seconds < plan.dense_seconds < _SPARSE_MARGIN * plan.sparse_seconds
+    assert m.optinfo["feval"] < 35
