@@ -39,6 +39,7 @@ from scipy.linalg import lapack
 from .._triangular import solve_triangular
 from ..crossprod import CrossProducts
 from ..memory import check_dense_rest
+from .symbolic import level_pairs
 from .threads import blas_threads, in_force, threads_for
 
 __all__ = ["BlockedCholesky", "FactorizationError"]
@@ -181,33 +182,9 @@ class BlockedCholesky:
         the nonzero pattern of A22, so that an evaluation writes just the
         structurally nonzero entries of the Schur complement.
         """
-        A = sp.coo_matrix(self.cp.A21)
         S1, r = self.S1, self.r
-        level = A.col // S1
-        eff = A.col % S1
-        row, val = A.row, A.data
-        if np.any(np.diff(A.col) < 0):
-            order = np.lexsort((row, A.col))
-            row, level, eff, val = row[order], level[order], eff[order], val[order]
-        counts = np.bincount(level, minlength=self.nl1)
-        ends = np.cumsum(counts)
-        starts = ends - counts
-        idx = np.arange(row.size, dtype=np.int64)
-        if self.rest_scalar and S1 == 1:
-            # rows ascend within a level (CSC order): entry k pairs with the
-            # entries before it in its level and itself -> the lower triangle
-            reps = idx - starts[level] + 1
-        else:
-            reps = counts[level]  # each entry pairs with every entry of its level
-        left = np.repeat(idx, reps)
-        first = np.repeat(np.cumsum(reps) - reps, reps)
-        right = starts[level[left]] + (np.arange(left.size, dtype=np.int64) - first)
-        ri, rj = row[left], row[right]
-        if self.rest_scalar and S1 > 1:
-            keep = ri >= rj
-            left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
+        ri, rj, cidx, vals = level_pairs(self.cp.A21, self.nl1, S1, lower=self.rest_scalar)
         pair = ri.astype(np.int64) * r + rj
-        cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
         used = np.zeros(r * r, dtype=bool)
         used[pair] = True
         if self.rest_scalar:
@@ -216,7 +193,6 @@ class BlockedCholesky:
         compressed = np.empty(r * r, dtype=np.int32 if pattern.size < 2**31 else np.int64)
         compressed[pattern] = np.arange(pattern.size)
         # G by columns (level, s, t): entries come in level order already
-        vals = val[left] * val[right]
         rows_g = compressed[pair]
         if S1 > 1:
             order = np.argsort(cidx, kind="stable")

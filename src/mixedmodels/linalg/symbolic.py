@@ -69,8 +69,11 @@ class SchurPattern:
         return int(self.rows.size)
 
 
-def level_pairs(A21z: sp.csc_matrix, nl1: int, S1: int) -> tuple[np.ndarray, ...]:
-    """All pairs (k, k') of entries of A21_z in the same level of term 1 with row_k ≥ row_k'.
+def level_pairs(
+    A21z: sp.spmatrix | np.ndarray, nl1: int, S1: int, lower: bool = True
+) -> tuple[np.ndarray, ...]:
+    """All pairs (k, k') of entries of A21_z in the same level of term 1 with row_k ≥ row_k'
+    (every pair, both orders, when ``lower`` is False).
 
     Returns (rows_k, rows_k', C index l·S₁² + s·S₁ + t, value_k · value_k').
     """
@@ -88,7 +91,7 @@ def level_pairs(A21z: sp.csc_matrix, nl1: int, S1: int) -> tuple[np.ndarray, ...
     ends = np.cumsum(counts)
     starts = ends - counts
     idx = np.arange(row.size, dtype=np.int64)
-    if S1 == 1:
+    if lower and S1 == 1:
         # rows ascend within a level: entry k pairs with itself and the entries before it
         reps = idx - starts[level] + 1
     else:
@@ -97,7 +100,7 @@ def level_pairs(A21z: sp.csc_matrix, nl1: int, S1: int) -> tuple[np.ndarray, ...
     first = np.repeat(np.cumsum(reps) - reps, reps)
     right = starts[level[left]] + (np.arange(left.size, dtype=np.int64) - first)
     ri, rj = row[left], row[right]
-    if S1 > 1:
+    if lower and S1 > 1:
         keep = ri >= rj  # (i, i) gets every (s, t): both orders are kept
         left, right, ri, rj = left[keep], right[keep], ri[keep], rj[keep]
     cidx = level[left].astype(np.int64) * S1 * S1 + eff[left] * S1 + eff[right]
