@@ -227,16 +227,25 @@ def _clearly_full_rank(X: np.ndarray, margin: float = 1e-8) -> bool:
     n = X.shape[0]
     with np.errstate(all="ignore"):
         G = X.T @ X
+    pivots = _normalized_pivots(G, 1e-100 * n, 1e100 * n)
+    return pivots is not None and bool(np.all(pivots > margin))
+
+
+def _normalized_pivots(G: np.ndarray, low: float, high: float) -> np.ndarray | None:
+    """R_jj² of C = R'R with C = D⁻¹GD⁻¹ (D² = diag G, so C has a unit diagonal): the
+    relative squared residual norm of each column given the ones before it. None
+    when G is not finite, a diagonal entry lies outside (``low``, ``high``), or C is
+    not numerically positive definite."""
+    with np.errstate(all="ignore"):
         diag = np.diag(G).copy()
-        if not (np.all(np.isfinite(G)) and np.all(diag > 1e-100 * n) and np.all(diag < 1e100 * n)):
-            return False
+        if not (np.all(np.isfinite(G)) and np.all(diag > low) and np.all(diag < high)):
+            return None
         scale = 1.0 / np.sqrt(diag)
         C = G * scale[:, None] * scale[None, :]
     try:
-        R = np.linalg.cholesky(C)
+        return np.diag(np.linalg.cholesky(C)) ** 2
     except np.linalg.LinAlgError:
-        return False
-    return bool(np.all(np.diag(R) ** 2 > margin))
+        return None
 
 
 def _evaluate_all(
@@ -643,15 +652,5 @@ def _residual_clearly_nonzero(T: np.ndarray, margin: float = 1e-6) -> bool:
     well conditioned (every normalized Cholesky pivot² > 1e-4), so that the
     Cholesky factor's error, about p·ε·cond·ỹ'ỹ, cannot matter. Then the exact
     test (‖y − Xβ̂‖ ≤ 1e-10 ‖y − ȳ‖, scale-free) certainly passes."""
-    with np.errstate(all="ignore"):
-        diag = np.diag(T).copy()
-        if not (np.all(np.isfinite(T)) and np.all(diag > 0)):
-            return False
-        scale = 1.0 / np.sqrt(diag)
-        C = T * scale[:, None] * scale[None, :]
-    try:
-        R = np.linalg.cholesky(C)
-    except np.linalg.LinAlgError:
-        return False
-    pivots = np.diag(R) ** 2
-    return bool(np.all(pivots[:-1] > 1e-4) and pivots[-1] > margin)
+    pivots = _normalized_pivots(T, 0.0, np.inf)
+    return pivots is not None and bool(np.all(pivots[:-1] > 1e-4) and pivots[-1] > margin)
