@@ -16,6 +16,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.design.expressions import expression_names, translate
+from mixedmodels.errors import FormulaError
 from mixedmodels.formula.deparse import deparse_expr
 
 DATA = Path(__file__).parent / "data" / "lme4_expressions"
@@ -217,3 +218,40 @@ def test_expression_names_from_the_parse_tree() -> None:
     assert expression_names("I(x > 0 & `my var` < pi)") == ["x", "my var"]
     assert expression_names('dummy(Sex, "Female")') == ["Sex"]
     assert expression_names("log(z, base = b)") == ["z", "b"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "values"),
+    [
+        # R: as.numeric(c("10.5", " 2", "-1e2", NA)) is 10.5, 2, -100, NA
+        ("as.numeric(t)", [10.5, 2.0, -100.0, np.nan]),
+        ("as.integer(t)", [10.0, 2.0, -100.0, np.nan]),
+        # factor() of text: levels sorted as text ("-1e2" < " 2" < "10.5"), codes 1..3
+        ("as.numeric(factor(t))", [3.0, 1.0, 2.0, np.nan]),
+        # a logical column is 0/1, not level codes 1/2
+        ("as.numeric(b)", [1.0, 0.0, 1.0, np.nan]),
+    ],
+)
+def test_as_numeric_of_text_and_logical_columns_as_r(expr: str, values: list[float]) -> None:
+    v = evaluate(
+        expr,
+        t=["10.5", " 2", "-1e2", None],
+        b=pd.array([True, False, True, None], dtype="boolean"),
+    )
+    np.testing.assert_allclose(np.asarray(getattr(v, "values", v), dtype=float), values, rtol=1e-12)
+
+
+def test_as_numeric_of_text_that_is_not_a_number_is_an_error() -> None:
+    d = pd.DataFrame({"y": np.arange(8.0), "g": list("aabbccdd"), "t": ["1", "2", "x", "4"] * 2})
+    message = r"as\.numeric\(\) of a text column: 'x' is not a number"
+    with pytest.raises(FormulaError, match=message):
+        mm.lmer("y ~ as.numeric(t) + (1|g)", d)
+
+
+def test_as_numeric_of_logical_column_gives_the_fit_of_the_0_1_column() -> None:
+    d = mm.datasets.load("sleepstudy")
+    d["late"] = d["Days"] > 4
+    d["late01"] = (d["Days"] > 4).astype(float)
+    a = mm.lmer("Reaction ~ as.numeric(late) + (1|Subject)", d)
+    b = mm.lmer("Reaction ~ late01 + (1|Subject)", d)
+    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-10)

@@ -52,15 +52,20 @@ class Categorical:
     ``logical`` marks R's logical vectors, which R's model.matrix codes as
     ``factor(x, levels = c(FALSE, TRUE))``: both levels are kept even when one
     does not occur (its column is then dropped as rank deficient, as in R).
+
+    ``text`` marks R's character vectors (string columns): model.matrix codes
+    them as factors, but ``as.numeric()`` parses their values, as R does,
+    instead of returning level codes.
     """
 
     codes: np.ndarray
     levels: list[str]
     ordered: bool = False
     logical: bool = False
+    text: bool = False
 
     def take(self, rows: np.ndarray) -> Categorical:
-        return Categorical(self.codes[rows], self.levels, self.ordered, self.logical)
+        return Categorical(self.codes[rows], self.levels, self.ordered, self.logical, self.text)
 
     def drop_unused(self, keep_logical: bool = True) -> Categorical:
         """Drop levels that do not occur (R's ``drop.unused.levels``); a logical
@@ -77,7 +82,7 @@ class Categorical:
             return self
         remap = np.append(np.cumsum(present) - 1, -1)
         levels = [lv for lv, keep in zip(self.levels, present) if keep]
-        return Categorical(remap[self.codes], levels, self.ordered)
+        return Categorical(remap[self.codes], levels, self.ordered, text=self.text)
 
 
 def r_label(x: Any) -> str:
@@ -300,7 +305,7 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
         return Categorical(out.astype(np.intp), ["FALSE", "TRUE"], logical=True)
     labels = _object_labels(uniq)
     codes, levels = _merge_and_sort(codes, labels, None, inplace=True)
-    return Categorical(codes, levels)
+    return Categorical(codes, levels, text=True)
 
 
 def _code_point_order_is_r_order(levels: list[str]) -> bool:

@@ -311,10 +311,37 @@ def _ifelse(test: Value, yes: Value, no: Value) -> Value:
 
 
 def _as_numeric(x: Value) -> np.ndarray:
-    if is_factor(x):  # R: the factor's integer codes
+    """R's ``as.numeric``: a factor's integer codes (1, 2, …), a logical's 0/1,
+    and the numbers written in a character (string) column."""
+    if is_factor(x):
         codes = np.asarray(x.codes)
+        if getattr(x, "logical", False):  # FALSE/TRUE → 0/1, not level codes
+            return np.where(codes >= 0, codes.astype(float), np.nan)
+        if getattr(x, "text", False):
+            return np.where(codes >= 0, _parse_numbers(list(x.levels))[codes], np.nan)
         return np.where(codes >= 0, codes + 1.0, np.nan)
     return np.asarray(num(x, "as.numeric()"), dtype=float)
+
+
+def _parse_numbers(labels: list[str]) -> np.ndarray:
+    """The numbers written in ``labels`` (R's ``as.numeric`` of text); text that
+    is not a number is an error here, where R would silently give NA and drop
+    the rows."""
+    import pandas as pd
+
+    stripped = pd.Series([lab.strip() for lab in labels], dtype=object)
+    values = np.asarray(pd.to_numeric(stripped, errors="coerce"), dtype=float)
+    missing = {"NA", "NaN"}  # R reads these as NA without complaint
+    bad = [lab for lab, v in zip(labels, values) if np.isnan(v) and lab.strip() not in missing]
+    if bad:
+        shown = ", ".join(repr(b) for b in bad[:3]) + (" …" if len(bad) > 3 else "")
+        verb = "is" if len(bad) == 1 else "are"
+        raise Fail(
+            f"as.numeric() of a text column: {shown} {verb} not a number "
+            "(R would make these NA and drop their rows); convert the column with "
+            "pd.to_numeric before fitting, or use factor() for level codes"
+        )
+    return values
 
 
 def _concat(*args: Value) -> Value:
