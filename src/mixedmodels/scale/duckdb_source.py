@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ColumnNotFoundError, DataError, FactorMetadataWarning
 from .factors import FactorMeta, dask_metadata, local_files, merge_metadata, parquet_metadata
 from .sql import ident
 
@@ -30,6 +31,11 @@ __all__ = [
     "source_metadata",
     "first_line",
     "type_conflict",
+    "refuse_type_conflict",
+    "refuse_unknown_columns",
+    "warn_unknown_ordered",
+    "missing_value_filters",
+    "no_rows_error",
 ]
 
 _FILE = re.compile(r"\.(parquet|pq|csv|tsv|txt|json|ndjson)(\.gz|\.zst)?$", re.IGNORECASE)
@@ -186,3 +192,70 @@ def type_conflict(files: list[str], columns: list[str]) -> str | None:
             if first[0] != kind:
                 return f"column '{c}' is {first[0]} in '{first[1]}' but {kind} in '{path}'"
     return None
+
+
+def refuse_type_conflict(src: Source, columns: list[str]) -> None:
+    """Refuse Parquet files that disagree on the kind of a column's type: DuckDB would
+    cast (text '1.5' to 1.5) or fail mid-scan."""
+    conflict = type_conflict(src.parquet_files, columns) if len(src.parquet_files) > 1 else None
+    if conflict:
+        raise DataError(
+            f"cannot read '{src.name}': {conflict}; give the column the same type in every file"
+        )
+
+
+def refuse_unknown_columns(explicit: dict[str, FactorMeta], types: dict[str, str]) -> None:
+    """``levels=`` / ``ordered=`` naming a column the source does not have."""
+    for c in explicit:
+        if c not in types:
+            raise ColumnNotFoundError(c, list(types), "levels= / ordered=")
+
+
+def warn_unknown_ordered(columns: list[str], stacklevel: int) -> None:
+    """Warn that DuckDB ENUM ``columns`` are fitted as unordered factors."""
+    unknown = list(dict.fromkeys(columns))
+    if not unknown:
+        return
+    names = ", ".join(f"'{c}'" for c in unknown)
+    warnings.warn(
+        f"DuckDB ENUM column{'s' if len(unknown) > 1 else ''} {names}: the levels keep the "
+        "ENUM's order, but DuckDB does not record whether a factor was ordered, so "
+        f"{'they are' if len(unknown) > 1 else 'it is'} fitted as unordered (treatment "
+        f"contrasts); pass ordered={{'{unknown[0]}': [...]}} for an ordered factor "
+        "(contr.poly, as R's ordered()) or levels={...} to confirm an unordered one",
+        FactorMetadataWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def missing_value_filters(columns: list[str], types: dict[str, str]) -> list[tuple[str, str]]:
+    """Per column, the SQL conditions of a present value: NULL and NaN are missing (R's NA),
+    as in memory; ±inf is kept (and refused later). ``isnan()`` misses some NaN payloads
+    read from Parquet; "finite or infinite" does not."""
+    conds = [(c, f"{ident(c)} IS NOT NULL") for c in columns]
+    conds += [
+        (c, f"(isfinite({ident(c)}) OR isinf({ident(c)}))")
+        for c in columns
+        if types[c] in ("DOUBLE", "FLOAT", "REAL")
+    ]
+    return conds
+
+
+def no_rows_error(
+    con: Any, src: Source, col_conds: list[tuple[str, str]], n_input: int
+) -> DataError:
+    """The error for a source with no complete row, naming the columns missing everywhere."""
+    if n_input == 0:
+        return DataError(f"'{src.name}' has no rows")
+    present = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c})" for _, c in col_conds)
+        + f" FROM {src.sql}"
+    ).fetchall()[0]
+    empty = list(dict.fromkeys(c for (c, _), k in zip(col_conds, present) if k == 0))
+    detail = (
+        f"{', '.join(repr(c) for c in empty)} {'is' if len(empty) == 1 else 'are'} "
+        "missing (NULL or NaN) in every row"
+        if empty
+        else "every row has a missing value (NULL or NaN) in some variable of the model"
+    )
+    return DataError(f"no rows left in '{src.name}' after removing missing values: {detail}")
