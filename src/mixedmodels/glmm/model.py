@@ -69,6 +69,27 @@ from .response import GlmmResponse, glmm_design
 __all__ = ["GeneralizedLinearMixedModel", "GlmerControl", "glmer", "deriv12"]
 
 _BAD = 1e100
+_ILL_CORR = 100.0
+
+
+def _ill_conditioned(rxinv: np.ndarray) -> bool:
+    """Whether the correlation matrix C of β̂, V = R_X⁻¹R_X⁻ᵀ = D^½ C D^½, has a
+    condition number above ``_ILL_CORR``.
+
+    The finite-difference Hessian over the raw (θ, β) carries absolute errors of
+    O(δ²) in every entry; its smallest eigenvalue, in relative terms, is then off
+    by about cond(C) times that (the scales D are harmless, the correlations are
+    not). Above 100 (|corr| ≳ 0.99, as an intercept beside an uncentred predictor
+    in the hundreds) the Newton iteration runs in standardized coordinates
+    (:func:`~mixedmodels.glmm.optim.newton_fd_affine`) from the start instead of
+    discovering the failure of the raw-coordinate steps first.
+    """
+    if rxinv.shape[0] < 2:
+        return False
+    V = rxinv @ rxinv.T
+    s = np.sqrt(np.diag(V))
+    ev = np.linalg.eigvalsh(V / np.outer(s, s))
+    return bool(ev[0] <= 0 or ev[-1] > _ILL_CORR * ev[0])
 
 
 @dataclass
@@ -290,17 +311,25 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         res2 = None
         if self.control.newton:
             t0 = time.perf_counter()
+            A = self._whitening(self.pirls.joint.rx())  # R_X of state1's last solve
             f0, u0 = self._objective_mode(x0, state1.u)
-            nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta,
-                           partial=True) if u0 is not None else None
-            if nt is not None and not nt.converged:
-                # no descent along the raw-coordinate step, as where the columns of X
-                # are on very different scales: continue in standardized coordinates
-                spent = nt.nfev
-                nt = newton_fd_affine(self._objective_mode, nt.x, nt.fun, nt.u, lower,
-                                      self._whitening(state1), self.control.delta, H0=nt.H)
-                if nt is not None:
-                    nt.nfev += spent
+            if u0 is None:
+                nt = None
+            elif _ill_conditioned(A[self.ntheta:, self.ntheta:]):
+                # the raw-coordinate stencil cannot resolve H (see _ill_conditioned)
+                nt = newton_fd_affine(self._objective_mode, x0, f0, u0, lower, A,
+                                      self.control.delta)
+            else:
+                nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta,
+                               partial=True)
+                if nt is not None and not nt.converged:
+                    # no descent along the raw-coordinate step: continue in standardized
+                    # coordinates
+                    spent = nt.nfev
+                    nt = newton_fd_affine(self._objective_mode, nt.x, nt.fun, nt.u, lower, A,
+                                          self.control.delta, H0=nt.H)
+                    if nt is not None:
+                        nt.nfev += spent
             if nt is not None:
                 res2 = OptResult(nt.x, nt.fun, nt.nfev + 1, "Newton iteration converged", 1,
                                  time.perf_counter() - t0)
@@ -384,10 +413,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             raise ValueError(f"start has {beta0.size} fixed effects; the model has {self.design.p}")
         return theta0, beta0
 
-    def _whitening(self, state: PirlsState) -> np.ndarray:
-        """A = blockdiag(I_θ, R_X⁻¹) at a mode: x = x0 + A γ puts β in units of its
-        standard errors (R_X'R_X the fixed-effects block of the PIRLS system)."""
-        rx = self._engine_factor(state, with_x=True).rx()
+    def _whitening(self, rx: np.ndarray) -> np.ndarray:
+        """A = blockdiag(I_θ, R_X⁻¹): x = x0 + A γ puts β in units of its standard
+        errors (R_X'R_X the fixed-effects block of the PIRLS system)."""
         A = np.eye(self.ntheta + rx.shape[0])
         A[self.ntheta:, self.ntheta:] = np.linalg.inv(rx)
         return A

@@ -204,6 +204,7 @@ class PWLS:
         self.A22 = np.empty((r, r))
         self._diag_rz = np.arange(self.rz)
         self.logdet = np.nan
+        self._factor = np.zeros((r, r))
         # BLAS threads by problem size: the Schur complement (order r) and its
         # rank update V'V (nl1·S1·r² flops) are the dense work of a solve
         self.blas_threads = threads_for(r, float(self.nl1 * S1) * r * r)
@@ -383,6 +384,7 @@ class PWLS:
         L, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             raise PWLSFailure(f"Cholesky factor of the penalized system failed (info={info})")
+        self._factor = L
         diag = np.diagonal(L)
         if r > 1 and diag[:-1].min() <= 0:
             raise PWLSFailure("penalized system is singular")
@@ -406,6 +408,12 @@ class PWLS:
         u = np.concatenate([u1, x[:rz]])
         self.logdet = logdet
         return u, beta, logdet
+
+    def rx(self) -> np.ndarray:
+        """R_X of the last solve (p × p, upper triangular), the fixed-effects block of
+        its factor: R_X'R_X = X'WX − X'WZΛ(Λ'Z'WZΛ + I)⁻¹Λ'Z'WX at that solve's weights."""
+        rz, p = self.rz, self.p
+        return np.triu(self._factor[rz : rz + p, rz : rz + p].T)
 
     def _schur(self, V: np.ndarray) -> np.ndarray:
         """A22 − V'V (symmetric, Fortran order), by a rank-k update of the lower
