@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
 from ..linalg.threads import blas_threads, in_force, threads_for
+from .pwls_arrow import ArrowPWLS, nested_parent
 
 __all__ = ["PWLSTerm", "PWLS", "PWLSFailure", "Products"]
 
@@ -48,7 +49,8 @@ class PWLSFailure(ArithmeticError):
 @dataclass(frozen=True)
 class Products:
     """Weighted cross-products of one (w, z): A11 (nl1, S1, S1), A21 (nl1, r, S1),
-    A22 (r, r) and, for two scalar intercept terms, the cell sums."""
+    A22 (r, r) and, for two scalar intercept terms, the cell sums; for the designs
+    of :mod:`mixedmodels.glmm.pwls_arrow`, its (T, Mᵀ, G) in their place."""
 
     A11: np.ndarray
     A21: np.ndarray
@@ -212,6 +214,23 @@ class PWLS:
         # the Schur complement is read; else its upper triangle is mirrored
         rest_scalar = all(t.S == 1 for t in terms[1:])
         self._mirror = None if rest_scalar else np.triu_indices(r, 1)
+        self._arrow = self._arrow_kernel()
+
+    def _arrow_kernel(self) -> ArrowPWLS | None:
+        """The O(levels) solve of :mod:`mixedmodels.glmm.pwls_arrow` where it applies:
+        one scalar term, or two scalar intercept terms with term 1 nested in term 2."""
+        t1 = self.terms[0]
+        if not self.scalar1:
+            return None
+        if len(self.terms) == 1:
+            return ArrowPWLS(t1.codes, t1.nl, t1.Z[:, 0], self.X)
+        if not self.pair:
+            return None
+        t2 = self.terms[1]
+        parent = nested_parent(t1.codes, t1.nl, t2.codes, t2.nl)
+        if parent is None:
+            return None
+        return ArrowPWLS(t1.codes, t1.nl, None, self.X, parent, t2.nl)
 
     # -- cross-products -------------------------------------------------------
     def _crossprod_pair(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -323,6 +342,8 @@ class PWLS:
     def products(self, w: np.ndarray, z: np.ndarray) -> Products:
         """The cross-products (A11, A21, A22, cell sums) of weights w and response z,
         kept for later solves at other θ with the same (w, z)."""
+        if self._arrow is not None:
+            return Products(*self._arrow.products(w, z), None)
         A21 = self._crossprod(w, z).copy()
         cells = self._cells.copy() if self.pair else None
         return Products(self.A11.copy(), A21, self.A22.copy(), cells)
@@ -331,6 +352,8 @@ class PWLS:
         """Products of (w, z − Xβ) for the system without X (``p = 0``), from this
         system's products of (w, z): the columns [X z] of A21 and A22 collapse to
         [X z] g with g = (−β, 1)."""
+        if self._arrow is not None:
+            return Products(*ArrowPWLS.without_x((prod.A11, prod.A21, prod.A22), beta), None)
         rz = self.rz
         g = np.append(-np.asarray(beta, float), 1.0)
         A21 = np.empty(prod.A21.shape[:1] + (rz + 1,) + prod.A21.shape[2:])
@@ -348,6 +371,13 @@ class PWLS:
         self, theta: np.ndarray, w: np.ndarray, z: np.ndarray,
         products: Products | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
+        if self._arrow is not None:
+            out = self._arrow.solve(theta, self._arrow.products(w, z) if products is None
+                                    else (products.A11, products.A21, products.A22))
+            if out is None:
+                raise PWLSFailure("Cholesky factor of the penalized system failed")
+            self.logdet = out[2]
+            return out
         if products is None:
             A21 = self._crossprod(w, z)
         else:  # the solve overwrites A22 and reads the cell sums: restore both
@@ -412,6 +442,8 @@ class PWLS:
     def rx(self) -> np.ndarray:
         """R_X of the last solve (p × p, upper triangular), the fixed-effects block of
         its factor: R_X'R_X = X'WX − X'WZΛ(Λ'Z'WZΛ + I)⁻¹Λ'Z'WX at that solve's weights."""
+        if self._arrow is not None:
+            return self._arrow.rx()
         rz, p = self.rz, self.p
         return np.triu(self._factor[rz : rz + p, rz : rz + p].T)
 
