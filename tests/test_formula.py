@@ -39,6 +39,19 @@ def test_interaction_grouping_and_several_bars() -> None:
     ]
 
 
+def test_factor_call_as_grouping_factor_reads_the_column_and_keeps_lme4_name() -> None:
+    bars = parse_formula("y ~ x + (x | factor(s)) + (1 | as.factor(d):e) + (1 | (f))").bars
+    assert [b.group for b in bars] == ["factor(s)", "as.factor(d):e", "f"]
+    assert [b.group_vars for b in bars] == [("s",), ("d", "e"), ("f",)]
+    nested = parse_formula("y ~ (1 | factor(a)/b)").bars
+    assert [(b.group, b.group_vars) for b in nested] == [
+        ("factor(a)", ("a",)),
+        ("b:factor(a)", ("b", "a")),
+    ]
+    with pytest.raises(FormulaError, match=r"'log\(s\)' must be a column name, factor\(column\)"):
+        parse_formula("y ~ (1 | log(s))")
+
+
 def test_parenthesised_fixed_part_and_intercept_only() -> None:
     f = parse_formula("r2 ~ (Anger + Gender) + (1 | id)")
     assert f.fixed == "(Anger + Gender)"

@@ -119,3 +119,17 @@ def test_glm_nopool_marks_separated_groups():
     assert separated.sum() == 13
     with pytest.raises(mm.errors.DataError, match="no random effects for 'period'"):
         glm_nopool(m, "period")
+
+
+def test_factor_of_an_integer_id_groups_as_the_id_column_does(sleep):
+    d = sleep.copy()
+    d["id"] = d["Subject"].astype(str).astype(int)
+    m = mm.lmer("Reaction ~ Days + (Days | factor(id))", d)
+    ref = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    np.testing.assert_allclose(m.theta, ref.theta, rtol=1e-8)
+    assert "factor(id)" in m.coef
+    assert "groups:  factor(id), 18" in str(m.summary())
+    np.testing.assert_allclose(m.predict(d.head(7)), ref.predict(d.head(7)), rtol=1e-10)
+    fits = lmlist("Reaction ~ Days | factor(id)", d)
+    expected = lmlist("Reaction ~ Days | Subject", d)
+    np.testing.assert_allclose(fits.predict(d), expected.predict(d), rtol=1e-12)

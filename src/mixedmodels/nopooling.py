@@ -35,6 +35,7 @@ from .errors import (
     FormulaError,
     RankDeficiencyWarning,
 )
+from .formula.parse import grouping_column
 from .pooling import _OLS, _g, _ols, lm
 from .results.html import RichRepr
 
@@ -60,13 +61,15 @@ class LmList(RichRepr):
         self.pool = pool
         arguments.check_formula(formula)
         base, group = _split_group(formula)
+        column = grouping_column(group, formula, len(base) + 1)  # "factor(g)" reads g
         data = as_pandas(data)
-        if group not in data.columns:
-            raise ColumnNotFoundError(group, data.columns, "the grouping factor of lmlist")
+        if column not in data.columns:
+            raise ColumnNotFoundError(column, data.columns, "the grouping factor of lmlist")
         self.group = group
+        self._group_column = column
         design = build_design(base, data, require_random=False)
         self.design = design
-        g = to_categorical(data[group], group).take(design.rows)
+        g = to_categorical(data[column], column).take(design.rows)
         ok = g.codes >= 0
         g = g.take(np.flatnonzero(ok)).drop_unused(keep_logical=False)
         X, y = design.X[ok], (design.y - design.offset)[ok]
@@ -140,10 +143,12 @@ class LmList(RichRepr):
         from .results.predict import fixed_design
 
         data = as_pandas(newdata)
-        if self.group not in data.columns:
-            raise ColumnNotFoundError(self.group, data.columns, "the grouping factor of lmlist")
+        if self._group_column not in data.columns:
+            raise ColumnNotFoundError(
+                self._group_column, data.columns, "the grouping factor of lmlist"
+            )
         X, off = fixed_design(self, data)
-        labels = data[self.group].astype("string").astype(object)
+        labels = data[self._group_column].astype("string").astype(object)
         codes = pd.Index(self.levels).get_indexer(labels).astype(np.int64)
         new = sorted({str(v) for v in labels[(codes < 0) & labels.notna().to_numpy()]})
         if new:

@@ -173,6 +173,43 @@ def _find_bar(inner: str) -> tuple[int, int] | None:
     return None
 
 
+_AS_FACTOR = re.compile(r"^(?:as\.)?factor\(\s*(.+?)\s*\)$")
+
+
+def _outer_parens_off(text: str) -> str:
+    """``text`` without parentheses that enclose all of it (``((a))`` -> ``a``)."""
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _closes_at_end(text):
+        text = text[1:-1].strip()
+    return text
+
+
+def _closes_at_end(text: str) -> bool:
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
+def grouping_column(written: str, formula: str, pos: int = 0) -> str:
+    """The data column behind one grouping variable: ``Subject`` or
+    ``factor(Subject)`` / ``as.factor(Subject)`` (a grouping factor is a factor
+    anyway, so the call changes only the name lme4 prints)."""
+    m = _AS_FACTOR.match(written)
+    column = m.group(1) if m else written
+    if not _NAME.match(column):
+        raise FormulaError(
+            f"grouping factor '{written}' must be a column name, factor(column) or names joined "
+            "by ':' or '/'; for a computed grouping factor add it to the data as a column",
+            formula,
+            pos,
+        )
+    return column.strip("`")
+
+
 def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, tuple[str, ...]]]:
     """Expand a grouping expression into (lme4 name, interaction variables).
 
@@ -187,17 +224,9 @@ def _group_parts(group: str, formula: str, pos: int) -> list[tuple[str, tuple[st
     for part in nest:
         if not part:
             raise FormulaError("empty grouping factor in random-effect term", formula, pos)
-        names = tuple(n.strip() for n in part.strip("() ").split(":"))
-        for n in names:
-            if not _NAME.match(n):
-                raise FormulaError(
-                    f"grouping factor '{n}' must be a column name (or names joined by ':' "
-                    "or '/'); for a computed grouping factor add it to the data as a column",
-                    formula,
-                    pos + max(group.find(n), 0),
-                )
-        names = tuple(n.strip("`") for n in names)
-        part_name = ":".join(names)
+        written = tuple(n.strip() for n in _outer_parens_off(part).split(":"))
+        names = tuple(grouping_column(n, formula, pos + max(group.find(n), 0)) for n in written)
+        part_name = ":".join(n.strip("`") if _NAME.match(n) else n for n in written)
         if not prev_name:
             name = part_name
         elif ":" in prev_name:
