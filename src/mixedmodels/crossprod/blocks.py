@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .centering import Centering
+from .dense import dense_rest_blocks
 from .rest import assemble_rest
 
 __all__ = ["TermDims", "CrossProducts", "crossprod", "shifted_columns", "with_response"]
@@ -60,7 +61,7 @@ class CrossProducts:
 
     dims: list[TermDims]
     A11: np.ndarray  # (nl1, S1, S1)
-    A21: np.ndarray | sp.csc_matrix  # (r, q1): dense for one term, sparse otherwise
+    A21: np.ndarray | sp.csc_matrix  # (r, q1): dense for one term or a small design
     A22: np.ndarray | sp.csc_matrix  # (r, r), symmetric
     n: int
     p: int
@@ -282,6 +283,14 @@ def crossprod(
         return CrossProducts(dims, A11, A21, _gram(cols, n), n, p, sum_log_w, shift)
     Xy = shifted_columns(X, y, shift, sw)
     rest_z = [wt(Z) for Z in Zs[1:]]
+    from ..linalg.rest_plan import plan_rest, trivially_dense  # linalg imports crossprod
+
+    r = sum(d.q for d in dims[1:]) + p + 1
+    if rest in ("auto", "dense") and trivially_dense(r, d1.q):
+        # a small design: dense blocks by bincount, no sparse matrices (the same numbers)
+        A21d, A22d = dense_rest_blocks(list(zip(codes, [Z1, *rest_z], nls)), Xy)
+        plan = plan_rest([(d.nl, d.S) for d in dims], p, A21d, None, rest)
+        return CrossProducts(dims, A11, A21d, A22d, n, p, sum_log_w, shift, plan)
     rest_sparse = [_term_matrix(c, Z, nl) for c, Z, nl in zip(codes[1:], rest_z, nls[1:])]
     Z1m = _term_matrix(c1, Z1, d1.nl).tocsc()
     terms = list(zip(codes, [Z1, *rest_z], nls))

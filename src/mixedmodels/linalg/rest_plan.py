@@ -39,7 +39,7 @@ from .symbolic import (
     symbolic_counts,
 )
 
-__all__ = ["REST_MODES", "RestPlan", "plan_rest", "sparse_available"]
+__all__ = ["REST_MODES", "RestPlan", "plan_rest", "sparse_available", "trivially_dense"]
 
 REST_MODES = ("auto", "dense", "sparse")
 _RATE = 2e10  # flop/s of LAPACK's dense Cholesky on one core
@@ -101,6 +101,12 @@ class RestPlan:
         return text + f"; {self.kind} ({self.reason})"
 
 
+def trivially_dense(r: int, q1: int) -> bool:
+    """True when one dense evaluation (r³/3 + r²q₁ flops) is too cheap for the sparse
+    analysis to pay: "auto" then takes the dense rest block without it."""
+    return memory.dense_rest_flops(r, q1) <= _TRIVIAL_FLOPS
+
+
 def _dense_seconds(r: int, update_flops: float) -> float:
     return (r**3 / 3.0 + update_flops) / _RATE + 1e-8 * float(r) ** 2
 
@@ -142,7 +148,7 @@ def plan_rest(
                 f"has {dims[vector[0] - 1][1]} effects per level",
             )
         return dense("terms after the first with several effects per level")
-    if mode == "auto" and memory.dense_rest_flops(r, nl1 * S1) <= _TRIVIAL_FLOPS:
+    if mode == "auto" and trivially_dense(r, nl1 * S1):
         return dense("small")
     if not sparse_available():
         if mode == "sparse":
