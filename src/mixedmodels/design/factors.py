@@ -271,14 +271,20 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
         cats = dt.categories
-        codes = np.asarray(s.cat.codes, dtype=np.intp)
+        codes = np.asarray(s.array.codes, dtype=np.intp)  # the array's codes: no Series built
+        if isinstance(cats.dtype, pd.StringDtype):
+            # distinct strings are their own labels: the categories are the levels as they are
+            if codes.base is not None or not codes.flags.writeable:
+                codes = codes.copy()
+            return Categorical(codes, cats.tolist(), bool(dt.ordered))
         if _is_datetime(cats.dtype):
             labels = _datetime_labels(_as_time_index(cats))
         elif pd.api.types.is_bool_dtype(cats.dtype) or pd.api.types.is_numeric_dtype(cats.dtype):
             labels = np.array([r_label(c) for c in cats], dtype=object)
         else:
             labels = np.array([str(c) for c in cats.tolist()], dtype=object)
-        codes, levels = _merge_and_sort(codes, labels, np.arange(len(labels)))
+        # inplace: only a fresh, writable copy (codes widened to intp) is overwritten
+        codes, levels = _merge_and_sort(codes, labels, np.arange(len(labels)), inplace=True)
         return Categorical(codes, levels, bool(dt.ordered))
     if pd.api.types.is_bool_dtype(dt):
         codes = np.where(s.isna(), -1, s.fillna(False).astype(bool).astype(np.intp))

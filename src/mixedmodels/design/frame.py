@@ -10,12 +10,15 @@ a relative tolerance of 1e-7, a combination of the columns before it).
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack
 
 from ..errors import DataError, FormulaError, ModelSpecificationError, RankDeficiencyWarning
 from ..formula import ParsedFormula, parse_formula
@@ -236,16 +239,14 @@ def _normalized_pivots(G: np.ndarray, low: float, high: float) -> np.ndarray | N
     relative squared residual norm of each column given the ones before it. None
     when G is not finite, a diagonal entry lies outside (``low``, ``high``), or C is
     not numerically positive definite."""
+    diag = G.diagonal()
     with np.errstate(all="ignore"):
-        diag = np.diag(G).copy()
-        if not (np.all(np.isfinite(G)) and np.all(diag > low) and np.all(diag < high)):
+        if not (np.isfinite(G).all() and (diag > low).all() and (diag < high).all()):
             return None
         scale = 1.0 / np.sqrt(diag)
         C = G * scale[:, None] * scale[None, :]
-    try:
-        return np.diag(np.linalg.cholesky(C)) ** 2
-    except np.linalg.LinAlgError:
-        return None
+    R, info = lapack.dpotrf(C, lower=0, clean=0, overwrite_a=1)
+    return R.diagonal() ** 2 if info == 0 else None
 
 
 def _evaluate_all(
@@ -404,7 +405,8 @@ def build_design(
                 "column or expression"
             )
         total_offset += o.values
-    _check_finite(total_offset[:, None], ["offset"], "the offset", parsed.text)
+    if off is not None or offsets_in_formula:
+        _check_finite(total_offset[:, None], ["offset"], "the offset", parsed.text)
 
     # --- fixed effects ---------------------------------------------------------
     X, fixed_spec = build_matrix(fixed, variables, n)
@@ -467,9 +469,14 @@ def build_design(
     )
 
 
+_ONE = np.ones(1)
+
+
 def _ones(n: int) -> np.ndarray:
     """n unit weights as a read-only view of one number (no n-vector in memory)."""
-    return np.broadcast_to(np.float64(1.0), (n,))
+    out = np.ndarray((n,), dtype=np.float64, buffer=_ONE, strides=(0,))
+    out.flags.writeable = False
+    return out
 
 
 def _numbers_as_text_hint(variables: dict[str, Variable], data: pd.DataFrame) -> str:
@@ -497,17 +504,27 @@ def _numbers_as_text_hint(variables: dict[str, Variable], data: pd.DataFrame) ->
 def _without_response(spec: TermSpec, response: str) -> TermSpec:
     """R's model.matrix: "the response appeared on the right-hand side and was
     dropped" (the term that is the response goes; interactions with it stay)."""
-    from ..formula.deparse import deparse_expr
-
-    y = deparse_expr(response)
-    kept = tuple(t for t in spec.terms if not (len(t) == 1 and deparse_expr(t[0]) == y))
-    if len(kept) == len(spec.terms):
+    kept = _terms_without(spec, response)
+    if kept is spec:
         return spec
     warnings.warn(
         f"the response '{response}' appeared on the right-hand side and was dropped",
         UserWarning,
         stacklevel=4,
     )
+    return kept
+
+
+@lru_cache(maxsize=256)
+def _terms_without(spec: TermSpec, response: str) -> TermSpec:
+    """``spec`` without the single-factor term that deparses as ``response`` (``spec``
+    itself when there is none); cached, as the formula's parse is."""
+    from ..formula.deparse import deparse_expr
+
+    y = deparse_expr(response)
+    kept = tuple(t for t in spec.terms if not (len(t) == 1 and deparse_expr(t[0]) == y))
+    if len(kept) == len(spec.terms):
+        return spec
     return dataclasses.replace(spec, terms=kept)
 
 
@@ -550,21 +567,19 @@ def _check_columns(
         _check_magnitude(M, names, where, squared)
         return {}
     known = known or {}
-    big = np.empty(p)
+    big: list[float] = [known.get(nm, math.nan) for nm in names]
     todo = [j for j, nm in enumerate(names) if nm not in known]
-    for j, nm in enumerate(names):
-        if nm in known:
-            big[j] = known[nm]
     if todo:
         sub = M if len(todo) == p else M[:, todo]
-        big[todo] = np.maximum(sub.max(axis=0), -sub.min(axis=0))  # NaN propagates
-    with np.errstate(over="ignore", invalid="ignore"):
-        bound = big * big * n if squared else big * n  # Σ|v| ≤ n·max|v|
-    limit = _Z_SQUARED_SUM_LIMIT if squared else np.inf
-    if not (np.all(np.isfinite(big)) and np.all(bound < limit)):
+        extremes = np.maximum(sub.max(axis=0), -sub.min(axis=0)).tolist()  # NaN propagates
+        for j, v in zip(todo, extremes):
+            big[j] = v
+    # p Python floats (overflow gives inf, NaN compares false): Σ|v| ≤ n·max|v|
+    limit = _Z_SQUARED_SUM_LIMIT if squared else math.inf
+    if not all(math.isfinite(v) and (v * v * n if squared else v * n) < limit for v in big):
         _check_finite(M, names, where, formula)
         _check_magnitude(M, names, where, squared)
-    return dict(zip(names, big.tolist()))
+    return dict(zip(names, big))
 
 
 # Z enters the cross-products unscaled, and the fit multiplies their per-level sums

@@ -98,9 +98,10 @@ def interaction_factor(factors: list[Categorical]) -> Categorical:
 
 def lme4_order(terms: list[ReTerm]) -> list[ReTerm]:
     """Order terms as lme4's ``mkReTrms``: by number of levels, decreasing."""
-    nl = np.array([t.nl for t in terms])
-    if len(nl) > 1 and np.any(np.diff(nl) > 0):
-        order = np.argsort(nl, kind="stable")[::-1]
+    nl = [t.nl for t in terms]
+    if any(a < b for a, b in zip(nl, nl[1:])):
+        # R's rev(order(nl)): a stable ascending sort, reversed (a few terms: no numpy)
+        order = sorted(range(len(nl)), key=nl.__getitem__)[::-1]
         terms = [terms[i] for i in order]
     seen: dict[str, int] = {}
     for t in terms:

@@ -23,14 +23,20 @@ __all__ = ["check_scale_x"]
 SCALE_TOL = 1e3
 
 
-def _binary(col: np.ndarray) -> bool:
-    """Every entry 0 or 1 (an intercept, a dummy): from the extremes when they decide it."""
-    lo, hi = col.min(), col.max()
+def _binary(col: np.ndarray, lo: float, hi: float) -> bool:
+    """Every entry 0 or 1 (an intercept, a dummy): from the extremes ``lo``, ``hi`` when
+    they decide it."""
     if lo == hi:
         return bool(lo == 0.0 or lo == 1.0)
     if lo != 0.0 or hi != 1.0:
         return False
-    return bool(np.all((col == 0.0) | (col == 1.0)))
+    return bool(((col == 0.0) | (col == 1.0)).all())
+
+
+def _sd(col: np.ndarray) -> float:
+    """R's ``sd``: √(Σ(x − x̄)²/(n − 1))."""
+    d = col - col.mean()
+    return math.sqrt(float(d @ d) / (col.shape[0] - 1))
 
 
 def check_scale_x(
@@ -39,16 +45,19 @@ def check_scale_x(
     """Warn (:class:`PredictorScaleWarning`) as lme4 does; returns whether it warned."""
     if X.shape[0] < 2 or X.shape[1] == 0:
         return False
-    continuous = np.array([not _binary(X[:, j]) for j in range(X.shape[1])])
-    if not continuous.any():
+    los, his = X.min(axis=0).tolist(), X.max(axis=0).tolist()
+    continuous = [not _binary(X[:, j], lo, hi) for j, (lo, hi) in enumerate(zip(los, his))]
+    if not any(continuous):
         return False
     with np.errstate(all="ignore"):  # inf or huge entries give an inf/NaN sd, not a warning
-        sd = np.array([X[:, j].std(ddof=1) for j in np.flatnonzero(continuous)])
+        sd = np.array([_sd(X[:, j]) for j in np.flatnonzero(continuous)])
         logsd = np.log(sd)
-        spread = logsd[:, None] - logsd[None, :]
     limit = math.log(tol)
-    far = np.abs(logsd) > limit
-    if not (far.any() or np.any(np.abs(spread[np.tril_indices(sd.size, -1)]) > limit)):
+    # |log s_j| beyond the limit, or two sds further apart: the largest spread of the
+    # finite logs (an infinite one is beyond the limit itself; NaN compares false)
+    finite = logsd[np.isfinite(logsd)]
+    far = bool((np.abs(logsd) > limit).any())
+    if not (far or (finite.size > 1 and float(finite.max() - finite.min()) > limit)):
         return False
     cols = [n for n, c in zip(names, continuous) if c]
     shown = ", ".join(f"{n} {s:.3g}" for n, s in zip(cols[:8], sd[:8]))

@@ -163,10 +163,18 @@ def _holds_dates(s: pd.Series) -> bool:
     return first is not None and isinstance(s.loc[first], (datetime.date, np.datetime64))
 
 
+def _plain_numbers(dt: Any) -> bool:
+    """A numpy integer or floating dtype: the column is its numbers (no NA marker other
+    than NaN, no dates), read without further checks."""
+    return isinstance(dt, np.dtype) and dt.kind in "fiu"
+
+
 def numeric_column(s: pd.Series, name: str, what: str = "column") -> np.ndarray:
     """A column as float64 (NA as NaN); dates and times are refused, since their
     numbers would be in pandas' storage unit (a slope per nanosecond)."""
     dt = s.dtype
+    if _plain_numbers(dt):
+        return np.array(s.to_numpy(), dtype=float)
     if _holds_dates(s):
         t = f"d['{name}']"
         if pd.api.types.is_object_dtype(dt):
@@ -195,6 +203,8 @@ def evaluate(
     name = expr.strip().strip("`")
     if name in data.columns:
         s = data[name]
+        if _plain_numbers(s.dtype):
+            return Numeric(np.array(s.to_numpy(), dtype=float))  # NaN stays NaN
         if is_categorical_series(s) and not _holds_dates(s):
             return to_categorical(s, name, _dtype_note(data, name))
         return Numeric(numeric_column(s, name))
