@@ -215,8 +215,15 @@ def _object_labels(uniques: np.ndarray) -> np.ndarray:
 
 def _hash(s: pd.Series, name: str, dtype_note: str = "") -> tuple[np.ndarray, Any]:
     """``pd.factorize`` of a column, with a clear error for unhashable values."""
+    dt = s.dtype
     try:
-        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        if isinstance(dt, np.dtype) and dt.kind in "iufO":
+            # the values themselves (pandas' Series wrapper triples the cost on small data)
+            codes, uniques = pd.factorize(s.to_numpy(), use_na_sentinel=True)
+        elif isinstance(dt, pd.StringDtype):
+            codes, uniques = s.array.factorize(use_na_sentinel=True)
+        else:
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
     except TypeError as exc:
         sample = s.dropna()
         kind = type(sample.iloc[0]).__name__ if len(sample) else "unknown"
