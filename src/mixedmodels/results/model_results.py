@@ -184,10 +184,11 @@ class MixedModelResults(RichRepr):
     def _check_fit(self, res: Any) -> None:
         """Warn, as lme4 does, when the optimizer failed or the fit is singular."""
         msgs = self.optinfo["warnings"]
-        for msg in convergence_messages(res, self.is_singular):
+        singular = self.is_singular
+        for msg in convergence_messages(res, singular):
             msgs.append(msg)
             warnings.warn(msg, ConvergenceWarning, stacklevel=4)
-        if self.is_singular:
+        if singular:
             msg = "boundary (singular) fit: see help('isSingular')"
             msgs.append(msg)
             warnings.warn(msg, SingularFitWarning, stacklevel=4)
