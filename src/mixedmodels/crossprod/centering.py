@@ -63,6 +63,32 @@ def _mean(v: np.ndarray, w: np.ndarray | None) -> float:
     return a * float(np.average(v / a, weights=w))
 
 
+def _column_means(V: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """:func:`_mean` of every column of V (F-ordered: each column's sum is the same
+    pairwise sum as the column's alone, so the results are equal bit for bit)."""
+    if V.shape[0] == 0:
+        return np.zeros(V.shape[1])
+    a = np.abs(V).max(axis=0)
+    ok = (a > 0.0) & np.isfinite(a)
+    a = np.where(ok, a, 1.0)
+    return np.where(ok, a * np.average(V / a, axis=0, weights=w), 0.0)
+
+
+def _column_rms(V: np.ndarray, w: np.ndarray | None) -> list[float]:
+    """:func:`_rms` of every column of V (F-ordered, as :func:`_column_means`)."""
+    if V.shape[0] == 0:
+        return [0.0] * V.shape[1]
+    a = np.abs(V).max(axis=0)
+    ok = (a > 0.0) & np.isfinite(a)
+    scale = np.where(ok, a, 1.0)
+    z = V / scale
+    ms = np.average(z * z, axis=0, weights=w)
+    return [
+        float(aj) * math.sqrt(float(mj)) if okj else (float(aj) if math.isfinite(aj) else 0.0)
+        for aj, mj, okj in zip(a.tolist(), ms.tolist(), ok.tolist())
+    ]
+
+
 def _response_shift(ys: np.ndarray, ws: np.ndarray | None, intercept: bool) -> tuple[float, float]:
     """(c, s) of ỹ = (y − c)/s: the weighted mean (with an intercept, else 0) and the
     power of two near the RMS of y − c."""
@@ -111,11 +137,12 @@ class Centering:
         if intercept:
             d[0] = float(Xs[0, 0]) if Xs.size else 1.0
             start = 1
-        for j in range(start, p):
-            col = Xs[:, j]
+        if start < p:
+            V = np.asfortranarray(Xs[:, start:])  # columns contiguous: column-wise sums
             if intercept:
-                m[j] = _mean(col, ws)
-            d[j] = _pow2(_rms(col - m[j], ws))
+                m[start:] = _column_means(V, ws)
+                V = V - m[start:]
+            d[start:] = [_pow2(r) for r in _column_rms(V, ws)]
         c, s = _response_shift(ys, ws, bool(intercept))
         return cls(c, s, m, d, bool(intercept))
 

@@ -357,7 +357,8 @@ def interaction(factors: list[Categorical]) -> Categorical:
         codes = rank[new]
         combos = uniq[order][lacking:]
         parts = [p[combos // nb] for p in parts] + [combos % nb]
-    labels = [":".join(f.levels[i] for f, i in zip(factors, combo)) for combo in zip(*parts)]
+    per_factor = [[f.levels[i] for i in part.tolist()] for f, part in zip(factors, parts)]
+    labels = [":".join(combo) for combo in zip(*per_factor)]
     return Categorical(codes.astype(np.intp), labels)
 
 
