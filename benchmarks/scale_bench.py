@@ -59,6 +59,7 @@ from machine import load_average  # noqa: E402
 SRC = HERE.parent / "src"
 DOCS = HERE.parent / "docs"
 CHUNK = 1_000_000
+MAX_FILES = 50  # 10^8 rows: 50 files of 2·10^6 rows
 SLOPES = "y ~ x + (x | g)"
 CROSSED = "y ~ x + (1 | g) + (1 | h)"
 H_LEVELS = 100  # the second (crossed) factor's levels
@@ -71,8 +72,10 @@ BASELINE_SQL = (
 
 # -- data ----------------------------------------------------------------------------
 def write_data(folder: Path, rows: int, groups: int, seed: int = 20240611) -> str:
-    """``rows`` rows in Parquet files of :data:`CHUNK` rows: y, x, string ids g (``groups``
-    levels, random intercepts and slopes) and h (:data:`H_LEVELS` levels, crossed)."""
+    """``rows`` rows in Parquet files of :data:`CHUNK` rows (at most :data:`MAX_FILES`
+    files, larger ones beyond): y, x, string ids g (``groups`` levels, random intercepts
+    and slopes) and h (:data:`H_LEVELS` levels, crossed). One file's rows in memory at
+    a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -83,8 +86,9 @@ def write_data(folder: Path, rows: int, groups: int, seed: int = 20240611) -> st
     b0 = rng.normal(scale=0.8, size=groups)
     b1 = rng.normal(scale=0.3, size=groups)
     c0 = rng.normal(scale=0.5, size=H_LEVELS)
-    for i, start in enumerate(range(0, rows, CHUNK)):
-        m = min(CHUNK, rows - start)
+    per_file = max(CHUNK, -(-rows // MAX_FILES))
+    for i, start in enumerate(range(0, rows, per_file)):
+        m = min(per_file, rows - start)
         g = rng.integers(0, groups, m)
         h = rng.integers(0, H_LEVELS, m)
         x = rng.normal(size=m)

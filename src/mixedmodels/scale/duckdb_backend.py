@@ -41,8 +41,11 @@ from .design import (
 )
 from .duckdb_crossprod import crossprod_blocks
 from .duckdb_levels import LevelTables, level_joins, value_index
+from .duckdb_products import affine_columns
 from .duckdb_scans import (
     SUM,
+    FactorSums,
+    PairSums,
     Scan,
     centering,
     group_moments,
@@ -50,6 +53,7 @@ from .duckdb_scans import (
     sql_string,
     top_level_factors,
     weight_sql,
+    x_sql_of,
 )
 from .duckdb_source import (
     describe,
@@ -81,9 +85,9 @@ class DuckDBSource:
         design: ScaleDesign,
         weighted: bool,
         column_sql: dict[str, str] | None = None,
-        moments: dict[tuple[str, ...], dict[str, Any]] | None = None,
+        moments: tuple[dict[Any, FactorSums], dict[Any, PairSums]] | None = None,
         shift: Centering | None = None,
-        level_index: dict[tuple[str, ...], tuple[pd.Index, np.ndarray]] | None = None,
+        levels: LevelTables | None = None,
     ):
         self.con = con
         self.prefix = prefix
@@ -91,10 +95,10 @@ class DuckDBSource:
         self.weighted = weighted
         self.x_index = list(range(len(design.x_columns)))  # view column of each β entry
         self.column_sql = column_sql or {}  # view column (y, w, x0, z0_1...) -> its SQL
-        self.moments = moments or {}  # per grouping factor: sums from the first scan
+        # per grouping factor and per pair of factors: the sums of the scans
+        self.factor_sums, self.pair_sums = moments or ({}, {})
         self.shift = shift or Centering.identity(len(design.x_columns))
-        # per grouping factor: its distinct raw values and the level code of each
-        self.level_index = level_index or {}
+        self.levels = levels  # per grouping factor: its raw values and their level codes
 
     @property
     def view(self) -> str:
@@ -114,7 +118,8 @@ class DuckDBSource:
         """Level codes of term ``k`` for the raw group values g{first}, g{first+1}... of
         an aggregate, looked up (vectorized) in the term's levels."""
         t = self.design.terms[k]
-        index, code_of = self.level_index[t.bar.group_vars]
+        assert self.levels is not None
+        index, code_of = self.levels.index(t.bar.group_vars)
         pos = index.get_indexer(value_index([res[f"g{first + i}"] for i in range(index.nlevels)]))
         if (pos < 0).any():  # pragma: no cover - the levels come from the same rows
             raise RuntimeError(f"grouping values of {t.bar.text} missing from its levels")
@@ -133,20 +138,14 @@ class DuckDBSource:
         groups: list[str],
         exprs: list[str],
         view: str | None = None,
-        factor: tuple[str, ...] | None = None,
     ) -> dict[str, np.ndarray]:
         """``sum(e)`` per group for each product ``e`` of view columns (``a{j}``), and the
-        groups (``g{i}``). Products that compute the same thing (x0 * z0_1 and x1 * z0_0
-        when x0 and z0_0 are the intercept and x1, z0_1 the same x) are summed once:
-        the number of aggregates, not of scans, sets the cost of a GROUP BY."""
+        groups (``g{i}``): a scan of the rows. Products that compute the same thing (x0 *
+        z0_1 and x1 * z0_0 when x0 and z0_0 are the intercept and x1, z0_1 the same x)
+        are summed once: the number of aggregates, not of scans, sets the cost of a
+        GROUP BY. The cross-products take their sums from the scans of :func:`_prepare`
+        (:mod:`mixedmodels.scale.duckdb_crossprod`); this is their fallback."""
         keys = [self._product_key(e) for e in exprs]
-        cached = self.moments.get(factor) if factor is not None else None
-        if cached is not None and all(k in cached["sums"] or k == ("0.0",) for k in keys):
-            size = len(cached["n"])
-            out = {f"g{i}": cached[f"g{i}"] for i in range(len(groups))}
-            for j, key in enumerate(keys):
-                out[f"a{j}"] = cached["sums"][key] if key != ("0.0",) else np.zeros(size)
-            return out
         first: dict[tuple[str, ...], int] = {}
         for j, key in enumerate(keys):
             if key != ("0.0",):  # Σ log w of unit weights: nothing to sum
@@ -293,15 +292,11 @@ def _prepare(
         if int(got.fetchall()[0][0]) >= SAMPLE_ROWS:
             sample = dataclasses.replace(scan, base=rows)
     shift, xy_sql = centering(sample)
-    moments = group_moments(scan, xy_sql)
-    group_values = {}
-    for key, got in moments.items():
-        group_values[key] = (
-            levels.register(key, [got[f"g{i}"] for i in range(len(key))])
-            if key not in levels.tables
-            else levels.labels[key]
-        )
-    n = int(np.sum(next(iter(moments.values()))["n"]))
+    text = {c: t.startswith("VARCHAR") for c, t in types.items()}
+    affine = affine_columns(x_sql_of(scan), xy_sql[:-1], shift)
+    moments = group_moments(scan, xy_sql, affine, levels, text)
+    group_values = {key: levels.labels[key] for key in moments[0]}
+    n = int(round(float(np.sum(next(iter(moments[0].values())).n))))
     if n == 0:
         raise no_rows_error(con, src, col_conds, n_input)
     if weights is not None:
@@ -346,7 +341,7 @@ def _prepare(
     for k, t in enumerate(design.terms):
         sql_of.update({f"z{k}_{s}": column_sql(pcs, code_col) for s, pcs in enumerate(t.columns)})
     return DuckDBSource(con, prefix, design, weights is not None, sql_of, moments, shift,
-                        levels.index)
+                        levels)
 
 
 def crossprod_duckdb(

@@ -20,14 +20,59 @@ from ..crossprod import CrossProducts, TermDims
 from ..crossprod.rest import assemble_rest
 from .duckdb_levels import merge_levels
 
-__all__ = ["crossprod_blocks", "term_blocks"]
+__all__ = ["crossprod_blocks", "pair_level_sums", "term_blocks", "term_level_sums"]
+
+ZERO = ("0.0",)
+"""The product Σ log w of unit weights: nothing to sum."""
 
 
-def term_blocks(
-    src: Any, k: int, xy: list[str], extra: list[str] | None = None
+def term_level_sums(src: Any, k: int, exprs: list[str]) -> list[np.ndarray]:
+    """Per level of term ``k``'s grouping factor, Σ of each product of view columns in
+    ``exprs``: from the scans of the model (``src.factor_sums``), else a GROUP BY of
+    the rows."""
+    t = src.design.terms[k]
+    keys = [src._product_key(e) for e in exprs]
+    cached = src.factor_sums.get(t.bar.group_vars)
+    if cached is not None and all(key in cached.sums or key == ZERO for key in keys):
+        return [cached.sums[key] if key != ZERO else np.zeros(t.nl) for key in keys]
+    res = src._agg(src._term_groups(k), exprs, src.raw_view)
+    (codes,), res = merge_levels([src._codes(k, res, 0)], [t.nl], res)
+    out = []
+    for j in range(len(exprs)):
+        v = np.zeros(t.nl)
+        v[codes] = res[f"a{j}"]
+        out.append(v)
+    return out
+
+
+def pair_level_sums(
+    src: Any, a: int, b: int, exprs: list[str]
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """One GROUP BY on term ``k``'s raw grouping columns: Zk'WZk per level
-    (nl, S, S), [X y]'WZk (p + 1, nl·S), and the per-level sums of ``extra``."""
+    """Per occurring pair of levels (codes of terms ``a`` and ``b``), Σ of each product
+    in ``exprs``: from the pair scans of the model (``src.pair_sums``), from the
+    factor's own sums when both terms group by the same factor, else a GROUP BY of the
+    rows on both factors."""
+    terms = src.design.terms
+    ka, kb = terms[a].bar.group_vars, terms[b].bar.group_vars
+    if ka == kb:
+        codes = np.arange(terms[a].nl)
+        return codes, codes, term_level_sums(src, a, exprs)
+    keys = [src._product_key(e) for e in exprs]
+    for (ka2, kb2), flip in (((ka, kb), False), ((kb, ka), True)):
+        cached = src.pair_sums.get((ka2, kb2))
+        if cached is not None and all(key in cached.sums for key in keys):
+            ca, cb = (cached.cb, cached.ca) if flip else (cached.ca, cached.cb)
+            return ca, cb, [cached.sums[key] for key in keys]
+    ga, gb = src._term_groups(a), src._term_groups(b)
+    res = src._agg(ga + gb, exprs, src.raw_view)
+    (ca, cb), res = merge_levels(
+        [src._codes(a, res, 0), src._codes(b, res, len(ga))], [terms[a].nl, terms[b].nl], res
+    )
+    return ca, cb, [np.asarray(res[f"a{i}"], dtype=float) for i in range(len(exprs))]
+
+
+def term_blocks(src: Any, k: int, xy: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Term ``k``'s per-level blocks: Zk'WZk (nl, S, S) and [X y]'WZk (p + 1, nl·S)."""
     t = src.design.terms[k]
     S = t.S
     w = src._w()
@@ -35,21 +80,19 @@ def term_blocks(
     tri = [(s, u) for s in range(S) for u in range(s, S)]
     ex = [f"{w}{zk[s]} * {zk[u]}" for s, u in tri]
     ex += [f"{w}{xy[j]} * {zk[s]}" for j in range(len(xy)) for s in range(S)]
-    groups = src._term_groups(k)
-    res = src._agg(groups, ex + (extra or []), src.raw_view, t.bar.group_vars)
-    (codes,), res = merge_levels([src._codes(k, res, 0)], [t.nl], res)
+    res = term_level_sums(src, k, ex)
     blk = np.zeros((t.nl, S, S))
     for i, (s, u) in enumerate(tri):
-        blk[codes, s, u] = res[f"a{i}"]
-        blk[codes, u, s] = res[f"a{i}"]
+        blk[:, s, u] = res[i]
+        blk[:, u, s] = res[i]
     zx = np.zeros((len(xy), t.nl * S))
     i = len(tri)
     for j in range(len(xy)):
         for s in range(S):
-            zx[j, codes * S + s] = res[f"a{i}"]
+            zx[j, s::S] = res[i]
             i += 1
-    sums = [np.asarray(res[f"a{len(ex) + e}"], dtype=float) for e in range(len(extra or []))]
-    return blk, zx, sums
+    return blk, zx
+
 
 def crossprod_blocks(src: Any) -> tuple[CrossProducts, np.ndarray, np.ndarray]:
     """All blocks of A for X̃ and ỹ (view columns xt{j}, yt); also, for the rank check,
@@ -61,14 +104,15 @@ def crossprod_blocks(src: Any) -> tuple[CrossProducts, np.ndarray, np.ndarray]:
     xy = [f"xt{j}" for j in range(p)] + ["yt"]
     w = src._w()
     pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
-    # n, Σ log w and [X y]'W[X y]: summed per level of the first term in its GROUP BY
-    # (one scan for both), then over the levels
+    # n, Σ log w and [X y]'W[X y]: summed per level of the formula's first grouping
+    # factor in its scan, then over the levels
     exprs = ["1", "ln(w)" if src.weighted else "0.0"]
     exprs += [f"{w}{xy[a]} * {xy[b]}" for a, b in pairs]
     if src.weighted:
         exprs += [f"{xy[a]} * {xy[b]}" for a, b in pairs if a < p]
-    first = term_blocks(src, 0, xy, extra=exprs)
-    row = [float(np.sum(v)) for v in first[2]]
+    first_factor = d.formula.bars[0].group_vars
+    k0 = next(k for k, t in enumerate(terms) if t.bar.group_vars == first_factor)
+    row = [float(np.sum(v)) for v in term_level_sums(src, k0, exprs)]
     n = int(row[0])
     sum_log_w = float(row[1] or 0.0)
     XyXy = np.zeros((p + 1, p + 1))
@@ -94,7 +138,7 @@ def crossprod_blocks(src: Any) -> tuple[CrossProducts, np.ndarray, np.ndarray]:
     diag: list[np.ndarray] = []
     zxy: list[np.ndarray] = []
     for k in range(len(terms)):
-        blk, zx, _ = first if k == 0 else term_blocks(src, k, xy)
+        blk, zx = term_blocks(src, k, xy)
         diag.append(blk)
         zxy.append(zx)
     if len(terms) == 1:
@@ -122,16 +166,11 @@ def crossprod_blocks(src: Any) -> tuple[CrossProducts, np.ndarray, np.ndarray]:
         for b in range(a):
             Sb = terms[b].S
             ex = [f"{w}{z[a][s]} * {z[b][u]}" for s in range(Sa) for u in range(Sb)]
-            ga, gb = src._term_groups(a), src._term_groups(b)
-            res = src._agg(ga + gb, ex, src.raw_view)
-            (ca, cb), res = merge_levels(
-                [src._codes(a, res, 0), src._codes(b, res, len(ga))],
-                [terms[a].nl, terms[b].nl], res,
-            )
+            ca, cb, res = pair_level_sums(src, a, b, ex)
             i = 0
             for s in range(Sa):
                 for u in range(Sb):
-                    v = np.asarray(res[f"a{i}"], dtype=float)
+                    v = res[i]
                     i += 1
                     ra = oa + ca * Sa + s
                     if b == 0:

@@ -30,27 +30,93 @@ class LevelTables:
         self.meta = meta
         self.tables: dict[tuple[str, ...], str] = {}
         self.labels: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-        self.index: dict[tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
+        self.values: dict[tuple[str, ...], tuple[list[Any], np.ndarray]] = {}
+        self._index: dict[tuple[str, ...], pd.Index] = {}
 
-    def register(self, cols: tuple[str, ...], found: list[np.ndarray]) -> list[tuple[str, ...]]:
-        """Code the distinct values of ``cols`` (arrays as DuckDB returns them) in R's
-        level order (or the source's), values R prints alike as one level, and store
-        them with their codes as a level table. Returns the levels' labels."""
+    def register(self, cols: tuple[str, ...], found: list[Any]) -> np.ndarray:
+        """Code the distinct values of ``cols`` (arrays as DuckDB returns them: numpy, or
+        pyarrow for text) in R's level order (or the source's), values R prints alike as
+        one level, and store them with their codes as a level table. Returns the level
+        code of each value."""
         con = self.con
         name = ident(f"{self.prefix}lv{len(self.tables)}")
-        found = [np.asarray(a) for a in found]
-        rows = list(zip(*(python_values(a) for a in found)))
-        codes, labels = level_coding(rows, cols, self.meta)
-        table = pd.DataFrame({c: a for c, a in zip(cols, found)})
-        table["code"] = np.asarray(codes, dtype=np.int32)
+        fast = _code_point_coding(found, cols, self.meta)
+        if fast is not None:
+            codes, labels = fast
+        else:
+            arrays = [_as_numpy(a) for a in found]
+            rows = list(zip(*(python_values(a) for a in arrays)))
+            coded, labels = level_coding(rows, cols, self.meta)
+            codes = np.asarray(coded, dtype=np.intp)
+        if all(isinstance(a, np.ndarray) for a in found):
+            table: Any = pd.DataFrame({c: a for c, a in zip(cols, found)})
+            table["code"] = codes.astype(np.int32)
+        else:
+            import pyarrow as pa
+
+            table = pa.table({**{c: a for c, a in zip(cols, found)},
+                              "code": pa.array(codes.astype(np.int32))})
         self.labels[cols] = labels
-        self.index[cols] = (value_index(found), np.asarray(codes, dtype=np.intp))
+        self.values[cols] = (list(found), codes)
         view = f"{self.prefix}lv{len(self.tables)}_src"
         con.register(view, table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {ident(view)}")
         con.unregister(view)
         self.tables[cols] = name
-        return labels
+        return codes
+
+    def codes_of(self, cols: tuple[str, ...], found: list[Any]) -> np.ndarray:
+        """The level codes of raw values of factor ``cols`` (already registered)."""
+        index, code_of = self.index(cols)
+        pos = index.get_indexer(value_index([_as_numpy(a) for a in found]))
+        if (pos < 0).any():  # pragma: no cover - the levels come from the same rows
+            raise RuntimeError(f"values of {', '.join(cols)} missing from its levels")
+        return code_of[pos]
+
+    def index(self, cols: tuple[str, ...]) -> tuple[pd.Index, np.ndarray]:
+        """The raw values of factor ``cols`` as an index, and the level code of each."""
+        found, codes = self.values[cols]
+        if cols not in self._index:
+            self._index[cols] = value_index([_as_numpy(a) for a in found])
+        return self._index[cols], codes
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    """Group values as numpy (text from Arrow as an object array of ``str``)."""
+    if isinstance(values, np.ndarray):
+        return values
+    return np.asarray(values.to_pylist(), dtype=object)
+
+
+def _code_point_coding(
+    found: list[Any], cols: tuple[str, ...], meta: dict[str, FactorMeta]
+) -> tuple[np.ndarray, list[tuple[str, ...]]] | None:
+    """Codes and labels of distinct text values (one column, an Arrow array, no level
+    metadata) whose code-point order is R's collation (ASCII letters and digits of a
+    single case, :func:`mixedmodels.design.factors._code_point_order_is_r_order`):
+    sorted by Arrow, no Python per level but the labels. None otherwise."""
+    if len(cols) != 1 or isinstance(found[0], np.ndarray):
+        return None
+    m = meta.get(cols[0])
+    if m is not None and m.labels is not None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    a = found[0]
+    if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)) or a.null_count:
+        return None
+    if len(a) == 0:
+        return None
+    if not pc.all(pc.and_(pc.string_is_ascii(a), pc.utf8_is_alnum(a))).as_py():
+        return None
+    if not (pc.all(pc.equal(a, pc.utf8_lower(a))).as_py()
+            or pc.all(pc.equal(a, pc.utf8_upper(a))).as_py()):
+        return None
+    order = np.asarray(pc.sort_indices(a), dtype=np.intp)
+    codes = np.empty(len(a), dtype=np.intp)
+    codes[order] = np.arange(len(a), dtype=np.intp)
+    return codes, [(v,) for v in a.take(pa.array(order)).to_pylist()]
 
 
 def level_joins(

@@ -20,17 +20,25 @@ from ..crossprod import Centering
 from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import parse_terms
 from .design import column_recipes
+from .duckdb_levels import LevelTables
+from .duckdb_products import Combination, ProductPlan
 from .sql import column_sql, ident, literal, sql_expr
 
 __all__ = [
     "SUM",
+    "FactorSums",
+    "MomentProducts",
+    "PairSums",
     "Scan",
+    "moment_products",
+    "moments_query",
     "centering",
     "group_moments",
     "product_key",
     "sql_string",
     "top_level_factors",
     "weight_sql",
+    "x_sql_of",
 ]
 
 SUM = "sum"
@@ -71,11 +79,16 @@ class Scan:
     weights: str | None
 
 
+def x_sql_of(scan: Scan) -> list[str]:
+    """The SQL of the columns of X (before the shift and scale)."""
+    fixed = parse_terms(scan.parsed.fixed, scan.parsed.text)
+    return [column_sql(pcs, scan.code_col) for pcs in column_recipes(fixed, scan.infos)[0]]
+
+
 def centering(scan: Scan) -> tuple[Centering, list[str]]:
     """The shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows (as ``lmer``
     in memory), and the SQL of x̃_j = (x_j − m_j)/d_j (1 for the intercept) and ỹ."""
-    fixed = parse_terms(scan.parsed.fixed, scan.parsed.text)
-    x_sql = [column_sql(pcs, scan.code_col) for pcs in column_recipes(fixed, scan.infos)[0]]
+    x_sql = x_sql_of(scan)
     y_sql = sql_expr(scan.parsed.response)
     cols = [f"{e} AS x{j}" for j, e in enumerate(x_sql)] + [f"{y_sql} AS y"]
     cols.append(f"{weight_sql(scan.weights)} AS w")
@@ -98,53 +111,198 @@ def centering(scan: Scan) -> tuple[Centering, list[str]]:
     return shift, xt + [f"((({y_sql}) - {literal(shift.c)}) / {literal(shift.s)})"]
 
 
-def group_moments(scan: Scan, xy: list[str]) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Per grouping factor (in the bars' order), one GROUP BY on its raw columns with the
-    row count ``n`` and Σ of every product the cross-products of its terms use:
-    wZ'Z within each term, w[X y]'Z, and for the first factor also w[X y]'[X y],
-    X'X (weighted fits) and Σ log w. Returns per factor the group values ``g{i}``,
-    ``n``, and ``sums`` mapping each product's :func:`product_key` to its sums."""
-    x_sql = xy[:-1]  # x̃ and ỹ of :func:`centering`
+@dataclass
+class FactorSums:
+    """Sums per level of one grouping factor (index = level code): the row count ``n``
+    and Σ of each product (``sums``: :func:`product_key` → array; ``()`` is ``n``)."""
+
+    n: np.ndarray
+    sums: dict[tuple[str, ...], np.ndarray]
+
+
+@dataclass
+class PairSums:
+    """Sums per occurring level pair (codes ``ca``, ``cb``) of two grouping factors."""
+
+    ca: np.ndarray
+    cb: np.ndarray
+    sums: dict[tuple[str, ...], np.ndarray]
+
+
+@dataclass
+class MomentProducts:
+    """The products each scan must sum: per grouping factor (``factor``) and per pair of
+    grouping factors (``pair``, in the bars' order), as :func:`product_key` tuples."""
+
+    factor: dict[tuple[str, ...], list[tuple[str, ...]]]
+    pair: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, ...]]]
+
+
+def moment_products(scan: Scan, xy: list[str]) -> MomentProducts:
+    """Per grouping factor, the products the cross-products of its terms use (wZ'Z within
+    and between its terms, w[X y]'Z, and for the first factor also w[X y]'[X y], X'X of
+    weighted fits and Σ log w); per pair of factors, wZₐ'Z_b of their terms."""
     w = [weight_sql(scan.weights)] if scan.weights else []
-    out: dict[tuple[str, ...], dict[str, Any]] = {}
-    for gi, key in enumerate(dict.fromkeys(bar.group_vars for bar in scan.parsed.bars)):
-        products: dict[tuple[str, ...], str] = {}
-
-        def need(*factors: str, products: dict[tuple[str, ...], str] = products) -> None:
-            k = product_key(list(factors))
-            products.setdefault(k, " * ".join(f"({f})" for f in k) or "1")
-
-        for bar in scan.parsed.bars:
-            if bar.group_vars != key:
+    bars = scan.parsed.bars
+    keys = list(dict.fromkeys(bar.group_vars for bar in bars))
+    factor: dict[tuple[str, ...], list[tuple[str, ...]]] = {k: [] for k in keys}
+    pair: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, ...]]] = {}
+    z = [
+        [column_sql(pcs, scan.code_col) for pcs in
+         column_recipes(parse_terms(bar.expr, scan.parsed.text), scan.infos)[0]]
+        for bar in bars
+    ]
+    for i, bar in enumerate(bars):
+        need = factor[bar.group_vars]
+        for s in range(len(z[i])):
+            for u in range(s, len(z[i])):
+                need.append(product_key([*w, z[i][s], z[i][u]]))
+            need += [product_key([*w, c, z[i][s]]) for c in xy]
+        for j in range(i):
+            cross = [product_key([*w, za, zb]) for za in z[i] for zb in z[j]]
+            if bars[j].group_vars == bar.group_vars:
+                need += cross
                 continue
-            z = [column_sql(pcs, scan.code_col) for pcs in
-                 column_recipes(parse_terms(bar.expr, scan.parsed.text), scan.infos)[0]]
-            for s in range(len(z)):
-                for u in range(s, len(z)):
-                    need(*w, z[s], z[u])
-                for c in xy:
-                    need(*w, c, z[s])
-        if gi == 0:
-            for a in range(len(xy)):
-                for b in range(a + 1):
-                    need(*w, xy[a], xy[b])
-                    if scan.weights and a < len(x_sql):
-                        need(xy[a], xy[b])
-            if scan.weights:
-                products[("ln(w)",)] = f"ln({w[0]})"
-        keys = [k for k in products if k]  # the empty product (1) is the count
-        gcols = ", ".join(f"b.{ident(c)} AS g{i}" for i, c in enumerate(key))
-        sums = ", ".join(f"{SUM}({products[k]}) AS m{j}" for j, k in enumerate(keys))
-        group = ", ".join(f"b.{ident(c)}" for c in key)
-        got = scan.con.execute(
-            f"SELECT {gcols}, count(*) AS n, {sums} FROM {scan.base} AS b {' '.join(scan.joins)} "
-            f"GROUP BY {group}"
-        ).fetchnumpy()
-        out[key] = {f"g{i}": np.asarray(got[f"g{i}"]) for i in range(len(key))}
-        out[key]["n"] = np.asarray(got["n"])
-        out[key]["sums"] = {k: np.asarray(got[f"m{j}"], dtype=float) for j, k in enumerate(keys)}
-        out[key]["sums"][()] = out[key]["n"].astype(float)
-    return out
+            ka, kb = sorted((bar.group_vars, bars[j].group_vars), key=keys.index)
+            pair.setdefault((ka, kb), []).extend(cross)
+    first = factor[keys[0]]
+    for a in range(len(xy)):
+        for b in range(a + 1):
+            first.append(product_key([*w, xy[a], xy[b]]))
+            if scan.weights and a < len(xy) - 1:
+                first.append(product_key([xy[a], xy[b]]))
+    if scan.weights:
+        first.append(("ln(w)",))
+    for key in list(factor):
+        factor[key] = list(dict.fromkeys(factor[key]))
+    for key in list(pair):
+        pair[key] = list(dict.fromkeys(pair[key]))
+    return MomentProducts(factor, pair)
+
+
+def _sums_sql(monomials: list[tuple[str, ...]], column: dict[str, str]) -> list[str]:
+    """``sum(v0 * v1) AS m{j}`` for each monomial, over the basis columns ``column``."""
+    return [f"{SUM}({' * '.join(column[f] for f in mono)}) AS m{j}"
+            for j, mono in enumerate(monomials)]
+
+
+def moments_query(
+    scan: Scan, group_cols: list[str], monomials: list[tuple[str, ...]]
+) -> str:
+    """One GROUP BY over the rows on ``group_cols`` (as ``g0, g1, ...``): the row count
+    ``n`` and Σ of each monomial (``m0, m1, ...``). The basis columns (x̃, ỹ, w, Z) are
+    computed once per row in an inner projection."""
+    special = {"ln(w)": f"ln({weight_sql(scan.weights)})"}
+    basis = list(dict.fromkeys(f for mono in monomials for f in mono))
+    column = {f: f"v{i}" for i, f in enumerate(basis)}
+    inner = [f"b.{ident(c)} AS g{i}" for i, c in enumerate(group_cols)]
+    inner += [f"{special.get(f, f)} AS v{i}" for i, f in enumerate(basis)]
+    groups = ", ".join(f"g{i}" for i in range(len(group_cols)))
+    outer = [groups, "count(*) AS n", *_sums_sql(monomials, column)]
+    return (
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {scan.base} AS b "
+        f"{' '.join(scan.joins)}) GROUP BY {groups}"
+    )
+
+
+def fetch(con: Any, sql: str, arrow: bool) -> dict[str, Any]:
+    """A query's columns: pyarrow arrays (``arrow``: for text group values, coded without
+    Python objects) or numpy arrays as :meth:`fetchnumpy` returns them."""
+    if not arrow:
+        return dict(con.execute(sql).fetchnumpy())
+    table = con.sql(sql).to_arrow_table()
+    return {name: table.column(name).combine_chunks() for name in table.column_names}
+
+
+def level_sums(
+    got: dict[str, Any], codes: np.ndarray, nl: int, plan: ProductPlan
+) -> FactorSums:
+    """The sums of an aggregate (rows coded ``codes``) per level, and its products'."""
+    n = np.bincount(codes, weights=_floats(got["n"]), minlength=nl)
+    monos = {m: np.bincount(codes, weights=_floats(got[f"m{j}"]), minlength=nl)
+             for j, m in enumerate(plan.monomials)}
+    sums = plan.evaluate(n, monos)
+    sums[()] = n
+    return FactorSums(n, sums)
+
+
+def _floats(v: Any) -> np.ndarray:
+    a = v.to_numpy(zero_copy_only=False) if hasattr(v, "to_numpy") and not isinstance(
+        v, np.ndarray) else v
+    return np.asarray(a, dtype=float)
+
+
+def group_moments(
+    scan: Scan,
+    xy: list[str],
+    affine: dict[str, Combination],
+    levels: LevelTables,
+    text: dict[str, bool],
+) -> tuple[dict[tuple[str, ...], FactorSums], dict[tuple[Any, ...], PairSums]]:
+    """The scans of the cross-products, with the levels of the grouping factors.
+
+    One grouping factor: one GROUP BY on its raw columns. Several: one GROUP BY per
+    pair of factors into a temporary table, from which the per-factor sums are
+    rolled up (a GROUP BY of the pairs, not of the rows) and the level pairs'
+    sums read with their codes. Every scan sums all the monomials its products need
+    (:class:`ProductPlan`), computed in the same pass. ``text`` tells which columns
+    are text (their group values come back as Arrow arrays). Returns the per-level
+    sums of each factor and of each pair of factors."""
+    products = moment_products(scan, xy)
+    plans = {k: ProductPlan(v, affine) for k, v in products.factor.items()}
+    con = scan.con
+    factors: dict[tuple[str, ...], FactorSums] = {}
+    pairs: dict[tuple[Any, ...], PairSums] = {}
+
+    def register(key: tuple[str, ...], got: dict[str, Any], names: list[str]) -> None:
+        found = [got[nm] for nm in names]
+        codes = levels.codes_of(key, found) if key in levels.tables else levels.register(
+            key, found)
+        factors[key] = level_sums(got, codes, len(levels.labels[key]), plans[key])
+
+    if not products.pair:
+        for key, plan in plans.items():
+            arrow = all(text.get(c, False) for c in key)
+            got = fetch(con, moments_query(scan, list(key), plan.monomials), arrow)
+            register(key, got, [f"g{i}" for i in range(len(key))])
+        return factors, pairs
+    for (ka, kb), cross in products.pair.items():
+        cols = list(dict.fromkeys(ka + kb))
+        both = ProductPlan([*products.factor[ka], *products.factor[kb], *cross], affine)
+        table = ident(f"{levels.prefix}pairs")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
+                    + moments_query(scan, cols, both.monomials))
+        try:
+            for key in (ka, kb):
+                if key in factors:
+                    continue
+                index = [both.monomials.index(m) for m in plans[key].monomials]
+                g = [f"g{cols.index(c)}" for c in key]
+                sel = [f"{c} AS g{i}" for i, c in enumerate(g)]
+                sel += ["CAST(sum(n) AS BIGINT) AS n"]
+                sel += [f"sum(m{j}) AS m{i}" for i, j in enumerate(index)]
+                got = fetch(con, f"SELECT {', '.join(sel)} FROM {table} GROUP BY {', '.join(g)}",
+                            all(text.get(c, False) for c in key))
+                register(key, got, [f"g{i}" for i in range(len(key))])
+            plan = ProductPlan(cross, affine)
+            index = [both.monomials.index(m) for m in plan.monomials]
+            joins = []
+            for name, key in (("la", ka), ("lb", kb)):
+                on = " AND ".join(f"p.g{cols.index(c)} = {name}.{ident(c)}" for c in key)
+                joins.append(f"JOIN {levels.tables[key]} AS {name} ON {on}")
+            sel = ["la.code AS ca", "lb.code AS cb", "p.n AS n"]
+            sel += [f"p.m{j} AS m{i}" for i, j in enumerate(index)]
+            got = con.execute(
+                f"SELECT {', '.join(sel)} FROM {table} AS p {' '.join(joins)}"
+            ).fetchnumpy()
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        n = _floats(got["n"])
+        sums = plan.evaluate(n, {m: _floats(got[f"m{i}"]) for i, m in enumerate(plan.monomials)})
+        sums[()] = n
+        pairs[(ka, kb)] = PairSums(np.asarray(got["ca"], dtype=np.intp),
+                                   np.asarray(got["cb"], dtype=np.intp), sums)
+    return factors, pairs
 
 
 def top_level_factors(expr: str) -> list[str]:

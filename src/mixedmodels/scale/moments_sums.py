@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from ..moments.sums import GroupSums, group_sums
 from .design import dependent_columns_from_gram, drop_design_columns
+from .duckdb_crossprod import pair_level_sums, term_level_sums
 
 __all__ = ["group_sums_duckdb", "group_sums_dask", "drop_dependent_sums", "lmer_duckdb_moments"]
 
@@ -37,37 +38,25 @@ def group_sums_duckdb(src: Any) -> GroupSums:
     xy = [f"xt{j}" for j in range(p)] + ["yt"]
     n_levels: list[np.ndarray] = []
     S: list[np.ndarray] = []
-    for k, t in enumerate(d.terms):
+    for k in range(len(d.terms)):
         exprs = ["1"] + [f"{c} * z{k}_0" for c in xy]
-        res = src._agg(src._term_groups(k), exprs, src.raw_view, t.bar.group_vars)
-        codes = src._codes(k, res, 0)
-        nk = np.zeros(t.nl)
-        np.add.at(nk, codes, res["a0"])  # values R prints alike share a level
-        Sk = np.zeros((t.nl, p + 1))
-        for j in range(p + 1):
-            np.add.at(Sk[:, j], codes, res[f"a{j + 1}"])
-        n_levels.append(nk)
-        S.append(Sk)
+        sums = term_level_sums(src, k, exprs)  # per level: values R prints alike merged
+        n_levels.append(sums[0])
+        S.append(np.column_stack(sums[1:]))
     # v'v: per level of the formula's first grouping factor (the levels scan summed these)
     first = d.formula.bars[0].group_vars
     k0 = next(k for k, t in enumerate(d.terms) if t.bar.group_vars == first)
     tri = [(a, b) for a in range(p + 1) for b in range(a + 1)]
-    res = src._agg(src._term_groups(k0), [f"{xy[a]} * {xy[b]}" for a, b in tri],
-                   src.raw_view, first)
+    res = term_level_sums(src, k0, [f"{xy[a]} * {xy[b]}" for a, b in tri])
     G = np.zeros((p + 1, p + 1))
     for i, (a, b) in enumerate(tri):
-        G[a, b] = G[b, a] = float(np.sum(res[f"a{i}"]))
+        G[a, b] = G[b, a] = float(np.sum(res[i]))
     pairs = {}
     for a in range(len(d.terms)):
         for b in range(a + 1, len(d.terms)):
-            got = src.con.execute(
-                f"SELECT c{a} AS ca, c{b} AS cb, count(*) AS n FROM {src.view} "
-                f"GROUP BY c{a}, c{b}"
-            ).fetchnumpy()
+            ca, cb, (count,) = pair_level_sums(src, a, b, ["1"])  # from the pair scan
             pairs[(a, b)] = sp.csr_matrix(
-                (np.asarray(got["n"], dtype=float),
-                 (np.asarray(got["ca"], dtype=np.intp), np.asarray(got["cb"], dtype=np.intp))),
-                shape=(d.terms[a].nl, d.terms[b].nl),
+                (count, (ca, cb)), shape=(d.terms[a].nl, d.terms[b].nl)
             )
     n = int(round(float(np.sum(n_levels[0]))))
     return GroupSums(n, G, S[0].sum(axis=0), n_levels, S, pairs, src.shift)
