@@ -426,11 +426,11 @@ class _RecordingConnection:
     ("formula", "scans"),
     [
         ("y ~ x + (x | g)", 1),  # levels, n, Z'Z, [X y]'Z and [X y]'[X y]: one scan
-        ("y ~ x * trt + (1 | g) + (1 | h)", 1),  # one GROUP BY g, h: pairs and both factors
-        ("y ~ x + (1 | g) + (1 | h) + (1 | trt)", 3),  # one per pair of factors
+        ("y ~ x * trt + (1 | g) + (1 | h)", 3),  # one per factor, one for the pair
+        ("y ~ x + (x | g) + (1 | h) + (1 | trt)", 6),  # one per factor and per pair
     ],
 )
-def test_duckdb_scans_once_per_grouping_factor_pair(
+def test_duckdb_scans_once_per_grouping_factor_and_pair(
     synthetic_path, formula: str, scans: int
 ) -> None:
     df, path = synthetic_path

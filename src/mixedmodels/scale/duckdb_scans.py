@@ -241,64 +241,45 @@ def group_moments(
 ) -> tuple[dict[tuple[str, ...], FactorSums], dict[tuple[Any, ...], PairSums]]:
     """The scans of the cross-products, with the levels of the grouping factors.
 
-    One grouping factor: one GROUP BY on its raw columns. Several: one GROUP BY per
-    pair of factors into a temporary table, from which the per-factor sums are
-    rolled up (a GROUP BY of the pairs, not of the rows) and the level pairs'
-    sums read with their codes. Every scan sums all the monomials its products need
-    (:class:`ProductPlan`), computed in the same pass. ``text`` tells which columns
-    are text (their group values come back as Arrow arrays). Returns the per-level
-    sums of each factor and of each pair of factors."""
+    Per grouping factor one GROUP BY on its raw columns, summing every monomial its
+    products need (:class:`ProductPlan`) in the same pass; its distinct values become
+    the level table (``text`` tells which columns are text: their values come back
+    as Arrow arrays). Per pair of factors one GROUP BY on the two level codes (the
+    rows joined to both level tables) with the monomials of wZₐ'Z_b. Rolling the
+    factors' sums up from the pair aggregate instead costs more than the factors'
+    own scans once the pairs are many: a hash aggregate's cost grows with its groups
+    times its sums, and a join with a level table is cheaper than either. Returns
+    the per-level sums of each factor and of each pair of factors."""
     products = moment_products(scan, xy)
-    plans = {k: ProductPlan(v, affine) for k, v in products.factor.items()}
     con = scan.con
     factors: dict[tuple[str, ...], FactorSums] = {}
-    pairs: dict[tuple[Any, ...], PairSums] = {}
-
-    def register(key: tuple[str, ...], got: dict[str, Any], names: list[str]) -> None:
-        found = [got[nm] for nm in names]
+    for key, keys in products.factor.items():
+        plan = ProductPlan(keys, affine)
+        got = fetch(con, moments_query(scan, list(key), plan.monomials),
+                    all(text.get(c, False) for c in key))
+        found = [got[f"g{i}"] for i in range(len(key))]
         codes = levels.codes_of(key, found) if key in levels.tables else levels.register(
             key, found)
-        factors[key] = level_sums(got, codes, len(levels.labels[key]), plans[key])
-
-    if not products.pair:
-        for key, plan in plans.items():
-            arrow = all(text.get(c, False) for c in key)
-            got = fetch(con, moments_query(scan, list(key), plan.monomials), arrow)
-            register(key, got, [f"g{i}" for i in range(len(key))])
-        return factors, pairs
+        factors[key] = level_sums(got, codes, len(levels.labels[key]), plan)
+    pairs: dict[tuple[Any, ...], PairSums] = {}
     for (ka, kb), cross in products.pair.items():
-        cols = list(dict.fromkeys(ka + kb))
-        both = ProductPlan([*products.factor[ka], *products.factor[kb], *cross], affine)
-        table = ident(f"{levels.prefix}pairs")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
-                    + moments_query(scan, cols, both.monomials))
-        try:
-            for key in (ka, kb):
-                if key in factors:
-                    continue
-                index = [both.monomials.index(m) for m in plans[key].monomials]
-                g = [f"g{cols.index(c)}" for c in key]
-                sel = [f"{c} AS g{i}" for i, c in enumerate(g)]
-                sel += ["CAST(sum(n) AS BIGINT) AS n"]
-                sel += [f"sum(m{j}) AS m{i}" for i, j in enumerate(index)]
-                got = fetch(con, f"SELECT {', '.join(sel)} FROM {table} GROUP BY {', '.join(g)}",
-                            all(text.get(c, False) for c in key))
-                register(key, got, [f"g{i}" for i in range(len(key))])
-            plan = ProductPlan(cross, affine)
-            index = [both.monomials.index(m) for m in plan.monomials]
-            joins = []
-            for name, key in (("la", ka), ("lb", kb)):
-                on = " AND ".join(f"p.g{cols.index(c)} = {name}.{ident(c)}" for c in key)
-                joins.append(f"JOIN {levels.tables[key]} AS {name} ON {on}")
-            sel = ["la.code AS ca", "lb.code AS cb", "p.n AS n"]
-            sel += [f"p.m{j} AS m{i}" for i, j in enumerate(index)]
-            got = con.execute(
-                f"SELECT {', '.join(sel)} FROM {table} AS p {' '.join(joins)}"
-            ).fetchnumpy()
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        plan = ProductPlan(cross, affine)
+        column = {f: f"v{i}" for i, f in enumerate(dict.fromkeys(
+            f for mono in plan.monomials for f in mono))}
+        special = {"ln(w)": f"ln({weight_sql(scan.weights)})"}
+        joins = list(scan.joins)
+        for name, key in (("pa", ka), ("pb", kb)):
+            on = " AND ".join(f"b.{ident(c)} = {name}.{ident(c)}" for c in key)
+            joins.append(f"JOIN {levels.tables[key]} AS {name} ON {on}")
+        inner = ["pa.code AS ca", "pb.code AS cb"]
+        inner += [f"{special.get(f, f)} AS {v}" for f, v in column.items()]
+        outer = ["ca", "cb", "count(*) AS n", *_sums_sql(plan.monomials, column)]
+        got = con.execute(
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {scan.base} AS b "
+            f"{' '.join(joins)}) GROUP BY ca, cb"
+        ).fetchnumpy()
         n = _floats(got["n"])
-        sums = plan.evaluate(n, {m: _floats(got[f"m{i}"]) for i, m in enumerate(plan.monomials)})
+        sums = plan.evaluate(n, {m: _floats(got[f"m{j}"]) for j, m in enumerate(plan.monomials)})
         sums[()] = n
         pairs[(ka, kb)] = PairSums(np.asarray(got["ca"], dtype=np.intp),
                                    np.asarray(got["cb"], dtype=np.intp), sums)
