@@ -7,6 +7,9 @@ One command::
     python benchmarks/scale_bench.py --max-rows 1e8     # adds 10^8 rows (out of core only)
     python benchmarks/scale_bench.py --quick            # 10^5 and 10^6 rows only
     python benchmarks/scale_bench.py --report-only docs/benchmarks_scale.json   # redraw
+    python benchmarks/scale_bench.py --min-rows 1e8 --max-rows 1e8 --repeat 3 \
+        --methods "duckdb baseline" lmer_duckdb --merge docs/benchmarks_scale.json
+                                                        # re-run 10^8 only, into the report
 
 writes ``docs/benchmarks_scale.md`` and ``docs/benchmarks_scale.png``.
 
@@ -21,18 +24,24 @@ runs of the same minute:
   Σxy, Σy² per group);
 * ``lmer``: ``mm.lmer`` on the same frame (not run beyond 10⁷ rows);
 * ``duckdb baseline``: one ``GROUP BY g`` computing the same six sums over
-  the files;
+  the files (10⁸ rows: 50 files of 2·10⁶ rows);
 * ``lmer_duckdb``: ``mm.scale.lmer_duckdb`` on the files;
 * ``lmer_dask``: ``mm.scale.lmer_dask`` on ``dd.read_parquet`` of the files
   with a ``dask.distributed.LocalCluster`` of 2 worker processes (1 thread
   each); the cluster's start is not timed.
 
 Times are wall-clock seconds of the fit (or the scan), after the imports
-and a warm-up fit on a small frame. Peak RSS is the process's high-water
+and a warm-up fit on a small frame; ``--repeat k`` runs the methods of a case k
+times, interleaved (baseline, fit, baseline, fit, ...), and reports each
+method's median run. The process's CPU seconds (all its threads) are recorded
+too: on a shared machine their ratio is the steadier one. Peak RSS is the process's high-water
 mark (``VmHWM``, reset after the data is read for the in-memory runs);
 for ``lmer_dask`` the client's plus both workers'. The machine's load
 average is recorded before and after: other work on a shared machine
 slows everything, which is why only ratios within a case are compared.
+``--merge`` puts a run's cases into a saved results file (replacing the same
+cases), so that a case can be re-run at a quieter moment; each case keeps the
+load average of its own run.
 """
 
 from __future__ import annotations
@@ -112,10 +121,17 @@ def _small_frame() -> Any:
 
 
 # -- one measurement per process --------------------------------------------------------
+_CPU: list[float] = []
+
+
 def _timed(run: Any) -> tuple[float, Any]:
+    """Wall seconds of ``run()``; its CPU seconds (all threads) are kept in :data:`_CPU`."""
+    c0 = sum(os.times()[:2])
     t0 = time.perf_counter()
     out = run()
-    return time.perf_counter() - t0, out
+    seconds = time.perf_counter() - t0
+    _CPU.append(sum(os.times()[:2]) - c0)
+    return seconds, out
 
 
 def measure(method: str, glob: str, formula: str) -> dict[str, Any]:
@@ -151,6 +167,7 @@ def measure(method: str, glob: str, formula: str) -> dict[str, Any]:
         import duckdb
 
         con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")  # as lmer_duckdb's connections
         reset_peak_rss()
         seconds, _ = _timed(lambda: con.execute(BASELINE_SQL.format(glob=glob)).fetchnumpy())
         return {**out, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
@@ -333,11 +350,48 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (failed runs only when all failed); the
+    wall and CPU seconds of every run kept in ``runs``."""
+    ok = sorted((r for r in runs if "seconds" in r), key=lambda r: r["seconds"])
+    if not ok:
+        return runs[-1]
+    out = dict(ok[(len(ok) - 1) // 2])
+    if len(runs) > 1:
+        out["runs"] = [[r.get("seconds"), r.get("cpu_seconds")] for r in runs]
+    return out
+
+
+def run_case(rows: int, groups: int, formula: str, glob: str, methods: list[str],
+             repeat: int, timeout: float) -> dict[str, Any]:
+    """Every method on one case, ``repeat`` times interleaved; the median run of each."""
+    load_before = load_average()
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for _ in range(repeat):
+        for method in methods:
+            got = run_child(method, glob, formula, timeout)
+            runs[method].append(got)
+            print(f"{rows:.0e} {groups:.0e} {formula}: {method}: {_fmt(got)}", flush=True)
+    return {"rows": rows, "groups": groups, "formula": formula,
+            "methods": {m: _median_run(r) for m, r in runs.items()},
+            "load": [load_before, load_average()], "repeat": repeat}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--max-rows", type=float, default=1e7,
                     help="largest case (1e8 adds 10^8 rows out of core; needs ~4 GB of disk)")
+    ap.add_argument("--min-rows", type=float, default=0, help="smallest case")
     ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 rows only")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each method per case, interleaved; the median is reported")
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS,
+                    help="methods to run (default: all)")
+    ap.add_argument("--data-dir", help="keep the generated Parquet files here and reuse "
+                    "them in later runs (default: a temporary folder, deleted at the end)")
+    ap.add_argument("--merge", metavar="JSON",
+                    help="add this run's cases to a saved results file (same cases replaced) "
+                    "and report them all")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
     ap.add_argument("--out", default=str(DOCS / "benchmarks_scale.md"))
     ap.add_argument("--report-only", metavar="JSON",
@@ -345,39 +399,58 @@ def main() -> None:
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        emit_result(measure(*args.child))
+        got = measure(*args.child)
+        if _CPU and "seconds" in got:
+            got["cpu_seconds"] = _CPU[-1]  # lmer_dask: the client's only
+        emit_result(got)
         return
+    out = Path(args.out)
     if args.report_only:
         saved = json.loads(Path(args.report_only).read_text())
-        out = Path(args.out)
         plot(saved["results"], out.with_suffix(".png"))
         out.write_text(report(saved["results"], tuple(saved["loads"]), saved["note"]))
         print(f"wrote {out}")
         return
     loads_before = load_average()
-    root = Path(tempfile.mkdtemp(prefix="mm_scale_bench_", dir="/tmp"))
+    keep = args.data_dir is not None
+    root = Path(args.data_dir) if keep else Path(
+        tempfile.mkdtemp(prefix="mm_scale_bench_", dir="/tmp"))
     results: list[dict[str, Any]] = []
     try:
         data: dict[tuple[int, int], str] = {}
         for rows, groups, formula in grid(args.max_rows, args.quick):
+            if rows < args.min_rows:
+                continue
             key = (rows, groups)
             if key not in data:
-                for old in list(data):  # keep one data set on disk at a time
-                    shutil.rmtree(Path(data.pop(old)).parent, ignore_errors=True)
-                data[key] = write_data(root / f"n{rows}_g{groups}", rows, groups)
-            methods = [m for m in METHODS if rows <= 10**7 or m not in ("memory baseline", "lmer")]
-            got = {}
-            for method in methods:
-                got[method] = run_child(method, data[key], formula, args.timeout)
-                print(f"{rows:.0e} {groups:.0e} {formula}: {method}: {_fmt(got[method])}",
-                      flush=True)
-            results.append({"rows": rows, "groups": groups, "formula": formula, "methods": got})
+                if not keep:  # keep one data set on disk at a time
+                    for old in list(data):
+                        shutil.rmtree(Path(data.pop(old)).parent, ignore_errors=True)
+                folder = root / f"n{rows}_g{groups}"
+                ready = keep and (folder / "done").exists()
+                data[key] = str(folder / "*.parquet") if ready else write_data(
+                    folder, rows, groups)
+                (folder / "done").touch()
+            methods = [m for m in args.methods
+                       if rows <= 10**7 or m not in ("memory baseline", "lmer")]
+            results.append(run_case(rows, groups, formula, data[key], methods, args.repeat,
+                                    args.timeout))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-    note = (f"Largest case: {args.max_rows:.0e} rows"
-            + ("" if args.max_rows >= 1e8 else " (10⁸ rows not run here)") + ".")
-    out = Path(args.out)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
     loads = (loads_before, load_average())
+    largest = max([r["rows"] for r in results], default=0)
+    if args.merge and Path(args.merge).exists():
+        saved = json.loads(Path(args.merge).read_text())
+        new = {(r["rows"], r["groups"], r["formula"]) for r in results}
+        old = [r for r in saved["results"] if (r["rows"], r["groups"], r["formula"]) not in new]
+        for r in old:  # a case of the saved run keeps that run's load average
+            r.setdefault("load", saved["loads"])
+        results = sorted(old + results, key=lambda r: (r["rows"], r["groups"], r["formula"]))
+        loads = tuple(saved["loads"])
+        largest = max(largest, max(r["rows"] for r in results))
+    note = (f"Largest case: {largest:.0e} rows"
+            + ("" if largest >= 1e8 else " (10⁸ rows not run here)") + ".")
     plot(results, out.with_suffix(".png"))
     out.write_text(report(results, loads, note))
     saved = {"results": results, "loads": loads, "note": note}

@@ -94,3 +94,23 @@ def test_date_labels_as_r_prints_them(awkward_file: str) -> None:
     ]
     _, duck, _ = scale.crossprod_duckdb("y ~ 1 + (1 | day)", awkward_file)
     assert duck.terms[0].factor.levels[0] == str(dt.date(2021, 3, 1))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["g10", "g9", "a", "g1", "zz", "0"],  # code-point order is R's: sorted by Arrow
+        ["b", "B", "a", "A1", "a_b"],  # mixed case and punctuation: R's collation
+    ],
+)
+def test_text_levels_from_arrow_as_in_memory(values: list[str]) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    pa = pytest.importorskip("pyarrow")
+    from mixedmodels.design.factors import to_categorical
+    from mixedmodels.scale.duckdb_levels import LevelTables
+
+    levels = LevelTables(duckdb.connect(), "__t_", {})
+    codes = levels.register(("g",), [pa.array(values)])
+    ref = to_categorical(pd.Series(values))
+    assert [lab[0] for lab in levels.labels[("g",)]] == ref.levels
+    assert codes.tolist() == ref.codes.tolist()

@@ -31,7 +31,7 @@ from ..crossprod.centering import SAMPLE_ROWS
 from ..crossprod.rest import plan_crossproducts
 from ..errors import DataError
 from ..optimize import OptimizerControl
-from ..progress import progress_bar
+from ..progress import NoBar, progress_bar, wants_progress
 from .design import (
     ScaleDesign,
     build_scale_design,
@@ -344,6 +344,19 @@ def _prepare(
                         levels)
 
 
+def connect(progress: Any = None) -> Any:
+    """A new in-memory DuckDB connection. DuckDB's own bar (on stdout, for queries over
+    two seconds) is on only when ``progress`` asks for a bar
+    (:func:`mixedmodels.progress.wants_progress`; a caller's bar: unless it is off)."""
+    import duckdb
+
+    con = duckdb.connect()
+    lent = hasattr(progress, "update")  # a caller's bar
+    on = not isinstance(progress, NoBar) if lent else wants_progress(progress)
+    con.execute(f"SET enable_progress_bar = {'true' if on else 'false'}")
+    return con
+
+
 def crossprod_duckdb(
     formula: str,
     source: Any,
@@ -366,7 +379,7 @@ def crossprod_duckdb(
     """
     import duckdb
 
-    con = duckdb.connect() if con is None else con
+    con = connect(progress) if con is None else con
     explicit = explicit_metadata(levels, ordered)
     try:
         with progress_bar(progress, 2, "duckdb scan", unit="pass") as bar:

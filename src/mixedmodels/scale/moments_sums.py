@@ -105,7 +105,7 @@ def lmer_duckdb_moments(
     from ..errors import ArgumentError, DataError
     from ..formula import parse_formula
     from ..moments.api import check_moments_call, check_moments_terms, fit_from_sums
-    from .duckdb_backend import _prepare
+    from .duckdb_backend import _prepare, connect
     from .duckdb_source import first_line
     from .factors import explicit_metadata
 
@@ -113,7 +113,7 @@ def lmer_duckdb_moments(
         raise ArgumentError("method", method, "None (exact (RE)ML) or 'moments'")
     parsed = parse_formula(formula)
     check_moments_call(parsed.text, parsed.response, weights, start)
-    con = duckdb.connect() if con is None else con
+    con = connect(False) if con is None else con
     name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
     try:
         src = _prepare(con, formula, source, None, explicit_metadata(levels, ordered))
