@@ -101,7 +101,10 @@ class GlmerControl:
     finite-difference Hessian (step ``delta``) used for the standard errors;
     ``newton`` runs stage 2 as a Newton iteration (BOBYQA where it is not safe);
     stage 1 then only provides its starting values (nAGQ ≥ 1) and runs with
-    the looser ``stage1_start`` settings and PIRLS tolerance ``tol_pirls_start``.
+    the looser ``stage1_start`` settings (and, without ``lme4_pirls``, PIRLS
+    tolerance ``tol_pirls_start``). With ``lme4_pirls`` stage 1 runs with
+    ``stage1_lme4`` where its optimum is the result (nAGQ = 0, or stage 2 by
+    BOBYQA), else with ``stage1_lme4_start``.
     """
 
     stage1: OptimizerControl = field(default_factory=OptimizerControl)
@@ -130,6 +133,9 @@ class GlmerControl:
     exact_gap: float = 1e-4
     stage1_lme4: OptimizerControl = field(
         default_factory=lambda: OptimizerControl(xtol_rel=1e-8, ftol_abs=1e-12, xtol_abs=1e-10)
+    )
+    stage1_lme4_start: OptimizerControl = field(
+        default_factory=lambda: OptimizerControl(xtol_rel=1e-4, ftol_abs=1e-6)
     )
 
 
@@ -281,10 +287,15 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         only_start = self.nAGQ > 0 and self.control.newton and not lme4_pirls
         ctrl1 = self.control.stage1_start if only_start else self.control.stage1
         if lme4_pirls:
-            # lme4's stage 1 starts every PIRLS from the mode at the starting θ
+            # lme4's stage 1 starts every PIRLS from the mode at the starting θ; its
+            # optimum only starts the Newton iteration of stage 2 and gives the fixed
+            # start of stage 2's PIRLS, on which the stage-2 optimum depends ~1e-12
+            # relative (VerbAgg): looser settings there
             self._eta_start = self.pirls.solve(theta0).eta
+            newton2 = self.nAGQ > 0 and self.control.newton
             res1 = bobyqa(self.objective_stage1, theta0, self.lower,
-                          control=self.control.stage1_lme4)
+                          control=self.control.stage1_lme4_start if newton2
+                          else self.control.stage1_lme4)
         elif only_start:
             tol1 = self.control.tol_pirls_start
             res1 = bobyqa(lambda th: self.objective_stage1(th, tol1), theta0, self.lower,
