@@ -395,7 +395,11 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             self.optinfo["exact_gap"] = pred
             if grad.ok and pred > ctl.exact_gap:
                 t0 = time.perf_counter()
-                nt = newton_fd(self._objective_mode, x, f0, u0, lower, ctl.delta)
+                # L's Hessian is within ~1% of the stage-2 one: with L's gradient it
+                # starts the iteration (where it is positive definite)
+                start = np.isfinite(pred)
+                nt = newton_fd(self._objective_mode, x, f0, u0, lower, ctl.delta,
+                               H0=H if start else None, grad0=grad if start else None)
                 if nt is not None and nt.fun < f0:
                     self.optinfo["deviance_kind"] = "exact"
                     res = OptResult(nt.x, nt.fun, nt.nfev, "Newton iteration converged "

@@ -164,7 +164,8 @@ def _newton_step(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, float] | Non
 def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
               lower: np.ndarray, delta: float = 1e-4, ftol: float = 1e-10,
               margin: float = 1e-2, maxit: int = 30, H0: np.ndarray | None = None,
-              partial: bool = False) -> NewtonResult | None:
+              partial: bool = False, grad0: FDDerivatives | None = None
+              ) -> NewtonResult | None:
     """Minimise f from x0 by the Newton/BFGS iteration of the module docstring.
 
     Returns None (the caller falls back to a derivative-free optimizer) when
@@ -172,7 +173,8 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
     of a finite lower bound, or no decrease after 8 step halvings; with
     ``partial`` the last case returns the best point (``converged=False``).
     ``H0`` replaces the forward-difference Hessian at x0 (only the gradient
-    is then computed there).
+    is then computed there, or taken from ``grad0``, :func:`fd_gradient` at x0
+    from the start u0, computed before).
     """
     finite = np.isfinite(lower)
     if np.any(x0[finite] - lower[finite] < margin):
@@ -183,10 +185,10 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
         if not der.ok or der.H is None:
             return None
     else:
-        der = fd_gradient(fun, x, u, delta)
+        der = fd_gradient(fun, x, u, delta) if grad0 is None else grad0
         if not der.ok:
             return None
-        der.H = H0
+        der = FDDerivatives(der.g, H0, 0 if grad0 is not None else der.nfev, True, der.d)
     nfev = der.nfev
     g, H, d = der.g, der.H, der.d
     final = False
