@@ -7,7 +7,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.glmm import GlmerControl, glmer
-from mixedmodels.glmm.optim import fd_derivatives, fd_gradient, newton_fd
+from mixedmodels.glmm.optim import fd_derivatives, fd_gradient, fd_gradient_curved, newton_fd
 
 A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, -0.2], [0.5, -0.2, 2.0]])
 
@@ -32,6 +32,30 @@ def test_fd_derivatives_are_second_order_accurate() -> None:
     assert fwd.nfev == 2 * 3 + 3
     np.testing.assert_allclose(fwd.H, H, atol=1e-3)
     np.testing.assert_allclose(fd_gradient(_f, x, x.copy()).g, g, atol=1e-7)
+
+
+def test_curved_forward_gradient_and_known_hessian_block() -> None:
+    x = np.array([0.3, -0.7, 1.1])
+    g, H = _grad_hess(x)
+    fx = _f(x, x)[0]
+    # curvatures 2 % off still give a gradient as accurate as central differences
+    cur = fd_gradient_curved(_f, x, fx, x.copy(), 1.02 * np.diag(H))
+    assert cur.ok and cur.nfev == 3 and len(cur.d) == 3
+    np.testing.assert_allclose(cur.g, g, atol=1e-5)
+    plain = fd_gradient_curved(_f, x, fx, x.copy(), np.zeros(3))
+    assert np.max(np.abs(plain.g - g)) > 1e-4  # uncorrected forward differences are O(δ)
+    # the block of entries (i, j >= 1) taken as given: one mixed difference fewer
+    K = np.array([[0.0, 7.0], [7.0, 0.0]])
+    der = fd_derivatives(_f, x, fx, x.copy(), forward=True, known=(1, K))
+    assert der.nfev == 2 * 3 + 2
+    assert der.H[1, 2] == der.H[2, 1] == 7.0
+    np.testing.assert_allclose(der.H[0, 1:], H[0, 1:], atol=1e-3)
+    np.testing.assert_allclose(np.diag(der.H), np.diag(H), atol=1e-6)
+    # a Newton iteration started from it still converges to the minimum
+    res = newton_fd(_f, x, fx, x.copy(), np.full(3, -np.inf), known=(1, H[1:, 1:]))
+    assert res is not None
+    g1, H1 = _grad_hess(res.x)
+    assert 0.5 * g1 @ np.linalg.solve(H1, g1) < 2e-10
 
 
 def test_newton_reaches_the_minimum_and_respects_bounds() -> None:
