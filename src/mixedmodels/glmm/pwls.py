@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
+from ..linalg import batched
 from ..linalg.threads import blas_threads, in_force, threads_for
 from .pwls_arrow import ArrowPWLS, nested_parent
 
@@ -175,6 +176,9 @@ class PWLS:
         # scalar terms: Z columns of ones need no products
         self.all_scalar = all(t.S == 1 for t in terms)
         self._ones = [t.S == 1 and bool(np.all(t.Z[:, 0] == 1.0)) for t in terms]
+        # the columns of each Z_k, contiguous (None for a column of ones), for zb
+        self._zcols = [[None if np.all(t.Z[:, s] == 1.0) else np.ascontiguousarray(t.Z[:, s])
+                        for s in range(t.S)] for t in terms]
         # two scalar intercept terms: every product is a sum over the (l1, l2)
         # cells of the two factors, A11 and the diagonal of A22 the margins
         self.pair = len(terms) == 2 and all(self._ones)
@@ -398,15 +402,15 @@ class PWLS:
                 S = self._schur(A21[:, :, 0] * sv[:, None])
         else:
             T1 = self.T(theta, 0)
-            M = T1.T @ self.A11 @ T1
+            # M_l = T₁'A11_l T₁ and A21_l T₁ as GEMMs over the stacked blocks
+            # ((A_l T₁)'T₁, A_l symmetric), not nl1 small products
+            AT = (self.A11.reshape(-1, S1) @ T1).reshape(-1, S1, S1)
+            M = (AT.transpose(0, 2, 1).reshape(-1, S1) @ T1).reshape(-1, S1, S1)
             M[:, np.arange(S1), np.arange(S1)] += 1.0
-            try:
-                Lm = np.linalg.cholesky(M)
-            except np.linalg.LinAlgError as exc:
-                raise PWLSFailure(str(exc)) from exc
+            Lm = self._term1_chol(M)
             logdet1 = 2.0 * float(np.sum(np.log(np.diagonal(Lm, axis1=1, axis2=2))))
-            W = A21 @ T1
-            V = np.linalg.solve(Lm, W.transpose(0, 2, 1)).reshape(-1, r)
+            W = (A21.reshape(-1, S1) @ T1).reshape(-1, r, S1)
+            V = self._lower_solve(Lm, W.transpose(0, 2, 1)).reshape(-1, r)
             S = self._schur(V)
         self._scale_rest(S, theta)
         if rz:
@@ -433,7 +437,10 @@ class PWLS:
         else:
             h = np.einsum("lrs,r->ls", A21, v)
             rhs = (h @ T1)[:, :, None]
-            u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
+            if S1 <= batched.SMALL_S:
+                u1 = -batched.solve_upper(Lm, batched.solve_lower(Lm, rhs))[:, :, 0]
+            else:
+                u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
             u1 = u1.ravel()
         u = np.concatenate([u1, x[:rz]])
         self.logdet = logdet
@@ -446,6 +453,25 @@ class PWLS:
             return self._arrow.rx()
         rz, p = self.rz, self.p
         return np.triu(self._factor[rz : rz + p, rz : rz + p].T)
+
+    def _term1_chol(self, M: np.ndarray) -> np.ndarray:
+        """Cholesky factors of the per-level blocks M_l = T₁'A11_l T₁ + I (small S₁:
+        the entry loops of :mod:`mixedmodels.linalg.batched`)."""
+        if self.S1 <= batched.SMALL_S:
+            Lm = batched.cholesky(M)
+            if Lm is None:
+                raise PWLSFailure("a level's block of the first term is not positive definite")
+            return Lm
+        try:
+            return np.linalg.cholesky(M)
+        except np.linalg.LinAlgError as exc:
+            raise PWLSFailure(str(exc)) from exc
+
+    def _lower_solve(self, Lm: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """L_l⁻¹ B_l for every level (B (nl1, S1, m))."""
+        if self.S1 <= batched.SMALL_S:
+            return batched.solve_lower(Lm, B)
+        return np.linalg.solve(Lm, B)
 
     def _schur(self, V: np.ndarray) -> np.ndarray:
         """A22 − V'V (symmetric, Fortran order), by a rank-k update of the lower
@@ -515,10 +541,12 @@ class PWLS:
                 eta += v
                 off += t.nl
             return eta
+        # one gather per column of b_k = Λ_k u_k: Σ_k Σ_s Z_k[:, s] b_k[codes_k, s]
         eta = np.zeros(self.n)
-        for t, b in zip(self.terms, self.b_of(theta, u)):
-            if t.S == 1:
-                eta += t.Z[:, 0] * b[t.codes, 0]
-            else:
-                eta += np.einsum("ij,ij->i", t.Z, b[t.codes])
+        for t, b, cols in zip(self.terms, self.b_of(theta, u), self._zcols):
+            for s, zs in enumerate(cols):
+                v = np.take(np.ascontiguousarray(b[:, s]), t.codes)
+                if zs is not None:
+                    v *= zs
+                eta += v
         return eta
