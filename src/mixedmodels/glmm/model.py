@@ -337,8 +337,11 @@ class GeneralizedLinearMixedModel(MixedModelResults):
                 nt = newton_fd_affine(self._objective_mode, x0, f0, u0, lower, A,
                                       self.control.delta, known=known)
             else:
+                # Laplace: forward differences for the β pairs of the final Hessian
+                # (SEs move ~1e-6; AGQ, smoother, keeps the symmetric ones everywhere)
+                fwd = self.ntheta if self.nAGQ == 1 else None
                 nt = newton_fd(self._objective_mode, x0, f0, u0, lower, self.control.delta,
-                               partial=True, known=known)
+                               partial=True, known=known, forward_from=fwd)
                 if nt is not None and not nt.converged:
                     # no descent along the raw-coordinate step: continue in standardized
                     # coordinates
@@ -410,7 +413,8 @@ class GeneralizedLinearMixedModel(MixedModelResults):
                 # starts the iteration (where it is positive definite)
                 start = np.isfinite(pred)
                 nt = newton_fd(self._objective_mode, x, f0, u0, lower, ctl.delta,
-                               H0=H if start else None, grad0=grad if start else None)
+                               H0=H if start else None, grad0=grad if start else None,
+                               forward_from=self.ntheta)
                 if nt is not None and nt.fun < f0:
                     self.optinfo["deviance_kind"] = "exact"
                     res = OptResult(nt.x, nt.fun, nt.nfev, "Newton iteration converged "

@@ -25,7 +25,11 @@ Derivatives (δ = 1e-4, lme4's ``deriv12`` step):
   whose third-order terms cancel, so the error is O(δ²) like lme4's
   four-point central formula, with 2k + k(k−1) evaluations instead of
   2k + 2k(k−1). The ``forward`` variant keeps only the first half
-  (error O(δ)), enough to steer Newton steps.
+  (error O(δ)), enough to steer Newton steps. With ``forward_from = m`` the
+  pairs i, j ≥ m (the fixed effects) take the forward half only: on VerbAgg
+  and cbpp this moves the standard errors by ~1e-6 relative (the symmetric
+  θ rows carry the curvature that matters), for k(k−1)/2 − m(m−1)/2 − m(k−m)
+  fewer evaluations.
 
 Stage 2 is then a Newton iteration from the stage-1 estimates: Hessian H₀
 (forward variant) at the start, steps p = −H⁻¹g with a backtracking line
@@ -149,7 +153,8 @@ def fd_gradient_curved(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.nda
 def fd_derivatives(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.ndarray,
                    delta: float = 1e-4, forward: bool = False,
                    d_prev: list[np.ndarray] | None = None,
-                   known: tuple[int, np.ndarray] | None = None) -> FDDerivatives:
+                   known: tuple[int, np.ndarray] | None = None,
+                   forward_from: int | None = None) -> FDDerivatives:
     """Central gradient and the Hessian of the module docstring at x (f(x) = fx).
 
     ``known = (m, K)``: the off-diagonal entries H_ij with i, j ≥ m are taken
@@ -175,7 +180,7 @@ def fd_derivatives(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.ndarray
             h = fpp - fp[i] - fp[j] + fx
             nfev += 1
             ok = ok and upp is not None and fpp < _BAD
-            if not forward:
+            if not (forward or (forward_from is not None and j >= forward_from)):
                 fmm, umm = fun(x - step, u_c - d[i] - d[j])
                 h = 0.5 * (h + fmm - fm[i] - fm[j] + fx)
                 nfev += 1
@@ -199,7 +204,8 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
               lower: np.ndarray, delta: float = 1e-4, ftol: float = 1e-10,
               margin: float = 1e-2, maxit: int = 30, H0: np.ndarray | None = None,
               partial: bool = False, grad0: FDDerivatives | None = None,
-              known: tuple[int, np.ndarray] | None = None) -> NewtonResult | None:
+              known: tuple[int, np.ndarray] | None = None,
+              forward_from: int | None = None) -> NewtonResult | None:
     """Minimise f from x0 by the Newton/BFGS iteration of the module docstring.
 
     Returns None (the caller falls back to a derivative-free optimizer) when
@@ -209,7 +215,9 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
     ``H0`` replaces the forward-difference Hessian at x0 (only the gradient
     is then computed there, or taken from ``grad0``, :func:`fd_gradient` at x0
     from the start u0, computed before). ``known``: entries of the starting
-    forward-difference Hessian known beforehand (see :func:`fd_derivatives`).
+    forward-difference Hessian known beforehand (see :func:`fd_derivatives`);
+    ``forward_from``: the symmetric Hessians near the optimum take forward
+    differences for the pairs i, j ≥ ``forward_from`` (see the module docstring).
     """
     finite = np.isfinite(lower)
     if np.any(x0[finite] - lower[finite] < margin):
@@ -235,7 +243,7 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
         if pred < ftol:
             if final:
                 return NewtonResult(x, f, u, g, H, nfev, it)
-            der = fd_derivatives(fun, x, f, u, delta, d_prev=d)
+            der = fd_derivatives(fun, x, f, u, delta, d_prev=d, forward_from=forward_from)
             nfev += der.nfev
             if not der.ok or der.H is None:
                 return None
@@ -266,7 +274,7 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
             return NewtonResult(x, f, u, g, H, nfev, it, converged=False) if partial else None
         if t == 1.0 and pred < _NEAR:
             # close to the optimum: the symmetric Hessian (with the gradient) next
-            der = fd_derivatives(fun, xn, fn, un, delta, d_prev=d)
+            der = fd_derivatives(fun, xn, fn, un, delta, d_prev=d, forward_from=forward_from)
             nfev += der.nfev
             if not der.ok or der.H is None:
                 return None
@@ -289,7 +297,8 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
 def newton_fd_affine(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
                      lower: np.ndarray, A: np.ndarray, delta: float = 1e-4,
                      H0: np.ndarray | None = None,
-                     known: tuple[int, np.ndarray] | None = None) -> NewtonResult | None:
+                     known: tuple[int, np.ndarray] | None = None,
+                     forward_from: int | None = None) -> NewtonResult | None:
     """:func:`newton_fd` in the coordinates γ of x = x0 + A γ (A invertible, the
     identity on the bounded coordinates), mapped back to x:
 
@@ -311,7 +320,8 @@ def newton_fd_affine(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarr
         m, Am = known[0], A[known[0]:, known[0]:]
         known = (m, Am.T @ known[1] @ Am)
     nt = newton_fd(fun_g, np.zeros(x0.size), f0, u0, lower - x0, delta,
-                   H0=None if H0 is None else A.T @ H0 @ A, known=known)
+                   H0=None if H0 is None else A.T @ H0 @ A, known=known,
+                   forward_from=forward_from)
     if nt is None:
         return None
     Ainv = np.linalg.inv(A)
