@@ -201,6 +201,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self.theta_names = [nm for t in design.terms for nm in t.theta_names]
         self.ntheta = self.lower.size
         self.optinfo: dict[str, Any] = {"warnings": []}
+        self._factor: BlockedCholesky | None = None
         self._eta_start: np.ndarray | None = None
         self._eta_stage2: np.ndarray | None = None
 
@@ -480,7 +481,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self._theta = state.theta.copy()
         self._beta = state.beta.copy()
         self._crit = float(crit)
-        self.factor = self._engine_factor(state)
+        self._factor: BlockedCholesky | None = None
         us, off = [], 0
         for t in d.terms:
             us.append(state.u[off : off + t.q].reshape(t.nl, t.S))
@@ -491,10 +492,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self._fitted = state.mu
         self._sigma = self._dispersion_sigma(state)
         self._cond_var_cache = None
-        rx = self.factor.rx()
-        rxinv = np.linalg.inv(rx) if rx.size else rx
-        self._vcov_rx = rxinv @ rxinv.T
-        self._vcov_unscaled = self._vcov_rx
+        self._vcov_unscaled = None
         self.hessian: np.ndarray | None = None
         self.gradient: np.ndarray | None = None
         self.optinfo.update({
@@ -505,7 +503,28 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         })
         if self.nAGQ > 0 and self.control.calc_derivs:
             self._hessian_vcov(state, derivs)
+        if self._vcov_unscaled is None:
+            self._vcov_unscaled = self._vcov_rx()
         self._check_fit(res)
+
+    @property
+    def factor(self) -> BlockedCholesky:
+        """The lmer engine's factor L(θ̂) at the working weights and response of the
+        final mode (conditional variances, R_X), built when first read."""
+        if self._factor is None:
+            self._factor = self._engine_factor(self._state)
+        return self._factor
+
+    def _vcov_rx(self) -> np.ndarray:
+        """(R_X'R_X)⁻¹ from :attr:`factor`: the covariance of β̂ where the Hessian is not
+        used (nAGQ = 0, ``calc_derivs=False``, or H not positive definite)."""
+        rx = self.factor.rx()
+        rxinv = np.linalg.inv(rx) if rx.size else rx
+        return rxinv @ rxinv.T
+
+    def _T(self, k: int) -> np.ndarray:
+        """T_k(θ̂), the relative covariance factor of term k."""
+        return self.pirls.joint.T(self._theta, k)
 
     def _dispersion_sigma(self, state: PirlsState) -> float:
         """σ = 1 without a dispersion parameter; else √((Σ pearson² + ‖ũ‖²)/n) as lme4."""
