@@ -294,13 +294,12 @@ class PIRLS:
         every evaluation starts from η₀, and within the PIRLS tolerance of the
         Laplace approximation at the exact mode.
         """
-        fam = self.family
         joint = beta is None
         solver = self.joint if joint else self.uonly
         b = np.zeros(self.X.shape[1]) if joint else np.asarray(beta, float)
         base = self.offset if joint else self.offset + self.X @ b
-        eta, mu = eta0, fam.linkinv(eta0)
-        u = np.zeros(sum(t.q for t in solver.terms))
+        eta = mu = eta0  # the first step reads η₀ only; both are replaced after it
+        u = np.zeros(solver.q)
         oldpdev = np.finfo(float).max
         for it in range(1, maxit + 1):
             if it == 1:

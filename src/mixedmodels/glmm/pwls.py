@@ -182,6 +182,12 @@ class PWLS:
         # two scalar intercept terms: every product is a sum over the (l1, l2)
         # cells of the two factors, A11 and the diagonal of A22 the margins
         self.pair = len(terms) == 2 and all(self._ones)
+        # all scalar intercept terms: level codes offset into u, and the θ of each u
+        self._ones_all = None
+        if all(self._ones):
+            offs = np.cumsum([0] + [t.nl for t in terms])
+            self._ones_all = np.stack([t.codes.astype(np.intp) + o for t, o in zip(terms, offs)])
+            self._theta_of_u = np.repeat(self.theta_off[:-1], [t.nl for t in terms])
         if self.pair:
             t2 = terms[1]
             pair_idx = t1.codes.astype(np.intp) * t2.nl + t2.codes
@@ -531,6 +537,12 @@ class PWLS:
 
     def zb(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Z Λ u (n,)."""
+        if self._ones_all is not None:
+            # every term a scalar intercept: b = θ[term of uⱼ] uⱼ, η = Σ_k b[offset_k + codes_k]
+            b = u * theta[self._theta_of_u]
+            if len(self.terms) == 1:
+                return b.take(self._ones_all[0])
+            return np.add.reduce(b.take(self._ones_all), axis=0)
         if self.all_scalar:
             eta = np.zeros(self.n)
             off = 0
