@@ -106,38 +106,43 @@ class ArrowPWLS:
         m = T * (th1 * th1)
         m += 1.0
         logdet = float(np.add.reduce(np.log(m)))
-        sM = MT * ((th1 * th1) / m)
-        C = G - sM @ MT.T
+        rm = np.reciprocal(m, out=m)  # 1/m_l from here on
+        Mm = MT * rm
         if self.parent is not None:
             th2 = float(theta[1])
             nl2 = self.nl2
-            d = np.bincount(self.parent, weights=T / m, minlength=nl2)
+            d = np.bincount(self.parent, weights=T * rm, minlength=nl2)
             d *= th2 * th2
             d += 1.0
-            Mm = MT / m
+            logdet += float(np.add.reduce(np.log(d)))
             K = np.bincount(self._idxP, weights=Mm.reshape(-1), minlength=self.k * nl2)
             K = K.reshape(self.k, nl2)
             sd = np.sqrt(d)
             K *= th2 / sd
-            C -= K @ K.T
-            logdet += float(np.add.reduce(np.log(d)))
-        LC, info = lapack.dpotrf(C, lower=1, clean=0, overwrite_a=1)
-        if info != 0:  # else every pivot is positive
-            return None
-        self._LC = LC
         beta = np.zeros(0)
         if p:
+            # C = G − θ₁² Σ_l M_l M_l'/m_l (− K K'), factored for β; without X only the
+            # pivot of z would be left, which the solution does not use
+            C = G - (th1 * th1) * (Mm @ MT.T)
+            if self.parent is not None:
+                C -= K @ K.T
+            LC, info = lapack.dpotrf(C, lower=1, clean=0, overwrite_a=1)
+            if info != 0:  # else every pivot is positive
+                return None
+            self._LC = LC
             beta, info = lapack.dtrtrs(LC[:p, :p], LC[p, :p], lower=1, trans=1)
             if info != 0:
                 return None
-        h = beta @ MT[:p] - MT[p]  # M_l·(β, −1)
+            h = beta @ MT[:p] - MT[p]  # M_l·(β, −1)
+        else:
+            h = -MT[0]
+        rm *= -th1
         if self.parent is None:
-            u = h * (-th1 / m)
-            return u, beta, logdet
-        u2 = (K[p] - beta @ K[:p]) / sd
+            return np.multiply(h, rm, out=h), beta, logdet
+        u2 = (K[p] - beta @ K[:p]) / sd if p else K[0] / sd
         h += T * (th2 * u2[self.parent])
-        u1 = h * (-th1 / m)
-        return np.concatenate([u1, u2]), beta, logdet
+        h *= rm
+        return np.concatenate([h, u2]), beta, logdet
 
     def rx(self) -> np.ndarray:
         """R_X (p × p, upper) of the last solve."""
