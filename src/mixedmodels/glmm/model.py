@@ -63,7 +63,7 @@ from ..results.model_results import MixedModelResults
 from ..results.varcorr import VarCorr, VarCorrTerm
 from .optim import fd_derivatives, fd_gradient_curved, newton_fd, newton_fd_affine
 from .pirls import PIRLS, PirlsError, PirlsState, separated_rows
-from .pwls import PWLS, PWLSTerm
+from .pwls import PWLS, PWLSFailure, PWLSTerm
 from .response import GlmmResponse, glmm_design
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerControl", "glmer", "deriv12"]
@@ -516,9 +516,16 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return self._factor
 
     def _vcov_rx(self) -> np.ndarray:
-        """(R_X'R_X)⁻¹ from :attr:`factor`: the covariance of β̂ where the Hessian is not
-        used (nAGQ = 0, ``calc_derivs=False``, or H not positive definite)."""
-        rx = self.factor.rx()
+        """(R_X'R_X)⁻¹ at the working weights W of the final mode: the covariance of β̂
+        where the Hessian is not used (nAGQ = 0, ``calc_derivs=False``, or H not
+        positive definite). R_X is the fixed-effects block of the PIRLS system's factor
+        at W (that of :attr:`factor`, without building it)."""
+        st = self._state
+        try:
+            self.pirls.joint.solve(st.theta, self.pirls.working_weights(st), st.eta)
+            rx = self.pirls.joint.rx()
+        except PWLSFailure:
+            rx = self.factor.rx()
         rxinv = np.linalg.inv(rx) if rx.size else rx
         return rxinv @ rxinv.T
 

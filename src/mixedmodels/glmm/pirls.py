@@ -393,7 +393,7 @@ class PIRLS:
         ``pwrssUpdate``), else the weights at the mode."""
         nl = self.q
         W = state.solve_weights if state.solve_weights is not None \
-            else self._working_weights(state)
+            else self.working_weights(state)
         w_lev = np.bincount(codes, weights=W * z1 * z1, minlength=nl)
         sd = 1.0 / np.sqrt(theta1 * theta1 * w_lev + 1.0)
         u0 = state.u
@@ -413,6 +413,6 @@ class PIRLS:
             mult += np.exp(-0.5 * (devc - devc0) - ldnorm) * wk / sqrt2pi
         return float(devc0.sum() + state.logdet - 2.0 * np.sum(np.log(mult)))
 
-    def _working_weights(self, state: PirlsState) -> np.ndarray:
+    def working_weights(self, state: PirlsState) -> np.ndarray:
         me = self.family.mu_eta(state.eta)
         return self.pw * me * me / self.family.variance(state.mu)

@@ -123,9 +123,11 @@ def _cell_pairs(cell_pos: np.ndarray, nl1: int, nl2: int, k: int
 
 
 class PWLS:
-    """Re-weightable penalized least squares for one design (terms in lme4's order)."""
+    """Re-weightable penalized least squares for one design (terms in lme4's order);
+    ``arrow=False`` keeps the general blocked elimination where the arrow solve of
+    :mod:`mixedmodels.glmm.pwls_arrow` would apply."""
 
-    def __init__(self, terms: list[PWLSTerm], X: np.ndarray):
+    def __init__(self, terms: list[PWLSTerm], X: np.ndarray, arrow: bool = True):
         self.terms = terms
         self.X = np.ascontiguousarray(X, dtype=float)
         self.n, self.p = self.X.shape
@@ -139,6 +141,29 @@ class PWLS:
         self.r = self.rz + self.p + 1
         self.q = t1.q + self.rz
         n, r, S1 = self.n, self.r, self.S1
+        self.logdet = np.nan
+        self._factor = np.zeros((r, r))
+        # BLAS threads by problem size: the Schur complement (order r) and its
+        # rank update V'V (nl1·S1·r² flops) are the dense work of a solve
+        self.blas_threads = threads_for(r, float(self.nl1 * S1) * r * r)
+        # scalar terms: Z columns of ones need no products
+        self.all_scalar = all(t.S == 1 for t in terms)
+        self._ones = [t.S == 1 and bool(np.all(t.Z[:, 0] == 1.0)) for t in terms]
+        # the columns of each Z_k, contiguous (None for a column of ones), for zb
+        self._zcols = [[None if np.all(t.Z[:, s] == 1.0) else np.ascontiguousarray(t.Z[:, s])
+                        for s in range(t.S)] for t in terms]
+        # two scalar intercept terms: every product is a sum over the (l1, l2)
+        # cells of the two factors, A11 and the diagonal of A22 the margins
+        self.pair = len(terms) == 2 and all(self._ones)
+        # all scalar intercept terms: level codes offset into u, and the θ of each u
+        self._ones_all = None
+        if all(self._ones):
+            offs = np.cumsum([0] + [t.nl for t in terms])
+            self._ones_all = np.stack([t.codes.astype(np.intp) + o for t, o in zip(terms, offs)])
+            self._theta_of_u = np.repeat(self.theta_off[:-1], [t.nl for t in terms])
+        self._arrow = self._arrow_kernel() if arrow else None
+        if self._arrow is not None:
+            return  # the arrow solve needs none of the general kernel's structures
         # A11 products Z1[:, s] Z1[:, t]
         self._a11_pairs = [(s, t) for s in range(S1) for t in range(s, S1)]
         self._a11_vals = [t1.Z[:, s] * t1.Z[:, t] for s, t in self._a11_pairs]
@@ -173,21 +198,6 @@ class PWLS:
         self._wDT = np.empty((self.p + 1, n))
         self._DT = np.empty((self.p + 1, n))
         self._DT[: self.p] = self.X.T
-        # scalar terms: Z columns of ones need no products
-        self.all_scalar = all(t.S == 1 for t in terms)
-        self._ones = [t.S == 1 and bool(np.all(t.Z[:, 0] == 1.0)) for t in terms]
-        # the columns of each Z_k, contiguous (None for a column of ones), for zb
-        self._zcols = [[None if np.all(t.Z[:, s] == 1.0) else np.ascontiguousarray(t.Z[:, s])
-                        for s in range(t.S)] for t in terms]
-        # two scalar intercept terms: every product is a sum over the (l1, l2)
-        # cells of the two factors, A11 and the diagonal of A22 the margins
-        self.pair = len(terms) == 2 and all(self._ones)
-        # all scalar intercept terms: level codes offset into u, and the θ of each u
-        self._ones_all = None
-        if all(self._ones):
-            offs = np.cumsum([0] + [t.nl for t in terms])
-            self._ones_all = np.stack([t.codes.astype(np.intp) + o for t, o in zip(terms, offs)])
-            self._theta_of_u = np.repeat(self.theta_off[:-1], [t.nl for t in terms])
         if self.pair:
             t2 = terms[1]
             pair_idx = t1.codes.astype(np.intp) * t2.nl + t2.codes
@@ -215,16 +225,10 @@ class PWLS:
         self.A11 = np.empty((self.nl1, S1, S1))
         self.A22 = np.empty((r, r))
         self._diag_rz = np.arange(self.rz)
-        self.logdet = np.nan
-        self._factor = np.zeros((r, r))
-        # BLAS threads by problem size: the Schur complement (order r) and its
-        # rank update V'V (nl1·S1·r² flops) are the dense work of a solve
-        self.blas_threads = threads_for(r, float(self.nl1 * S1) * r * r)
         # with scalar rest terms Λ_r is diagonal and only the lower triangle of
         # the Schur complement is read; else its upper triangle is mirrored
         rest_scalar = all(t.S == 1 for t in terms[1:])
         self._mirror = None if rest_scalar else np.triu_indices(r, 1)
-        self._arrow = self._arrow_kernel()
 
     def _arrow_kernel(self) -> ArrowPWLS | None:
         """The O(levels) solve of :mod:`mixedmodels.glmm.pwls_arrow` where it applies:
