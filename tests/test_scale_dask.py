@@ -49,19 +49,52 @@ def _counted(pdf: pd.DataFrame) -> pd.DataFrame:
     return pdf
 
 
-def test_each_scan_reads_every_partition_once() -> None:
-    """Levels (one pass), the centering (the first partitions, up to SAMPLE_ROWS rows),
-    the blocks (one pass): no pass per block or per term."""
+def test_numeric_design_reads_every_partition_once() -> None:
+    """Numeric X and Z: one pass (levels keyed by raw values, centering per partition),
+    no pass for the levels, the centering, or per block or term."""
     d = _frame()
     _CALLS.clear()
     parts = 4
     ddf = dd.from_pandas(d, npartitions=parts).map_partitions(_counted, meta=d.iloc[:0])
     cp, _, _ = scale.crossprod_dask(FORMULA, ddf)
-    first = -(-SAMPLE_ROWS // (len(d) // parts))  # partitions read for the centering
-    assert len(_CALLS) == 2 * parts + first
+    assert len(_CALLS) == parts
     ref = mm.lmer(FORMULA, d).cp
     for a, b in [(cp.A11, ref.A11), (cp.A21, ref.A21), (cp.A22, ref.A22)]:
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
+
+
+def test_factor_in_x_reads_levels_first() -> None:
+    """A factor in X needs its levels before the blocks: one pass for the levels, the
+    first partitions for the centering, one pass for the blocks."""
+    d = _frame()
+    d["f"] = pd.array(np.where(d["x"] > 0.3, "hi", "lo"), dtype="string")
+    _CALLS.clear()
+    parts = 4
+    ddf = dd.from_pandas(d, npartitions=parts).map_partitions(_counted, meta=d.iloc[:0])
+    formula = "y ~ x + f + (x | g)"
+    cp, _, _ = scale.crossprod_dask(formula, ddf)
+    first = -(-SAMPLE_ROWS // (len(d) // parts))  # partitions read for the centering
+    assert len(_CALLS) == 2 * parts + first
+    ref = mm.lmer(formula, d).cp
+    for a, b in [(cp.A11, ref.A11), (cp.A21, ref.A21), (cp.A22, ref.A22)]:
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("formula", [FORMULA, "y ~ x + (1 | g) + (1 | h)",
+                                     "y ~ x + (1 | g) + (0 + x | g) + (1 | g:h)"])
+def test_partitions_far_apart_add_exactly(formula: str) -> None:
+    """Partitions sorted by x and shifted by 1e6 in y (each centred on its own rows, the
+    totals moved onto the first one's centering), levels first seen in different
+    partitions: the same fit as lmer."""
+    d = _frame(n=6000, groups=60)
+    d["y"] += 1e6
+    d["h"] = pd.array([f"h{i % 7}" for i in range(len(d))], dtype="string")
+    d["y"] += np.arange(len(d)) % 7 * 0.4
+    d = d.sort_values("x", ignore_index=True)
+    r = mm.lmer(formula, d)
+    m = scale.lmer_dask(formula, dd.from_pandas(d, npartitions=5), progress=False)
+    _assert_fit_equals_lmer(m, r)
+    assert list(m.ranef) == list(r.ranef)
 
 
 @pytest.mark.slow

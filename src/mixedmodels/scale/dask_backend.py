@@ -14,6 +14,8 @@ from __future__ import annotations
 import operator
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -129,7 +131,7 @@ class PartitionCoder:
                 out[e] = Categorical(self._code(pdf, (info.column,)), info.levels, info.ordered)
             else:
                 v = evaluate(e, pdf, TransformState(), "the formula")
-                _numeric(v, e)
+                numeric_values(v, e)
                 out[e] = v
         return out
 
@@ -147,7 +149,7 @@ class PartitionCoder:
             Z, _ = build_matrix(t.spec.term_spec, zv, n, t.spec)
             Zs.append(Z)
             codes.append(self._code(pdf, t.bar.group_vars))
-        y = _numeric(evaluate(d.response, pdf, TransformState(), "the response"), d.response)
+        y = numeric_values(evaluate(d.response, pdf, TransformState(), "the response"), d.response)
         w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
         return codes, Zs, X, y, w
 
@@ -207,7 +209,7 @@ class PartitionCoder:
         return out
 
 
-def _numeric(v: Any, name: str) -> np.ndarray:
+def numeric_values(v: Any, name: str) -> np.ndarray:
     """The values of a numeric variable of a partition; a column that is numeric in the
     frame's metadata but not in this partition (files with different types) is an error."""
     if isinstance(v, Categorical):
@@ -241,6 +243,21 @@ def _stack_stats(*parts: np.ndarray) -> np.ndarray:
     return np.stack([sum(p[0] for p in parts), np.max([p[1] for p in parts], axis=0)])
 
 
+def reduce_partitions(ddf: Any, func: Any, add: Any, coder: Any, *args: Any) -> Any:
+    """``add`` over ``func(partition, coder, *args)`` of every partition of ``ddf``: one
+    ``map_partitions``, a tree reduction on the workers, one compute. ``coder`` (O(levels),
+    no rows) is one key of the graph, shipped once."""
+    import dask
+    from dask import delayed
+
+    coder_key = delayed(coder, pure=True, traverse=False)
+    per = ddf.map_partitions(func, coder_key, *args, meta=(None, object),
+                             enforce_metadata=False, align_dataframes=False)
+    parts = [delayed(operator.getitem, pure=True)(d, 0) for d in per.to_delayed()]
+    (total,) = dask.compute(_tree_sum(parts, add))
+    return total
+
+
 class DaskSource:
     """Rows in a Dask DataFrame: each scan is one ``map_partitions`` followed by a tree
     reduction, computed once, on the local scheduler or the ``dask.distributed``
@@ -262,15 +279,7 @@ class DaskSource:
 
     def _reduce(self, func: Any, add: Any, *args: Any) -> Any:
         """``add`` over ``func(partition, coder, *args)`` of every partition, one compute."""
-        import dask
-        from dask import delayed
-
-        coder = delayed(self.coder, pure=True, traverse=False)
-        per = self.ddf.map_partitions(func, coder, *args, meta=(None, object),
-                                      enforce_metadata=False, align_dataframes=False)
-        parts = [delayed(operator.getitem, pure=True)(d, 0) for d in per.to_delayed()]
-        (total,) = dask.compute(_tree_sum(parts, add))
-        return total
+        return reduce_partitions(self.ddf, func, add, self.coder, *args)
 
     def centering(self) -> Centering:
         """Shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows.
@@ -376,28 +385,36 @@ def crossprod_dask(
 
     Factors take their level order and ordered flag from ``levels=`` /
     ``ordered=``, else from the frame's categorical dtypes (as pandas does in
-    memory), else R's order; see :mod:`mixedmodels.scale.factors`. Partitions
-    add sparse level-pair blocks; ``rest`` then chooses the dense or sparse
-    rest block as for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`).
+    memory), else R's order; see :mod:`mixedmodels.scale.factors`. When every
+    variable of X and Z is numeric the partitions are read once
+    (:mod:`mixedmodels.scale.dask_onepass`: blocks keyed by raw group values);
+    factors in X or Z need their levels first (one pass for the levels, one
+    for the blocks). ``rest`` then chooses the dense or sparse rest block as
+    for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`).
     """
-    design, src = dask_design(formula, ddf, weights, levels=levels, ordered=ordered)
-    cp, G, norms2 = src.crossprod()
+    ddf, parsed, infos, raw, meta = read_formula(formula, ddf, weights, levels, ordered)
+    if all(i.kind == "num" for i in infos.values()):
+        from .dask_onepass import one_pass
+
+        cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights)
+    else:
+        design, src = _design_from_levels(ddf, parsed, infos, raw, meta, weights)
+        cp, G, norms2 = src.crossprod()
     check_finite(cp, design, src.column_stats)
     cp, keep = drop_dependent(cp, G, design, norms2)
     src.x_index = [int(j) for j in keep]
     return plan_crossproducts(cp, rest), design, src
 
 
-def dask_design(
+def read_formula(
     formula: str,
     ddf: Any,
-    weights: str | None = None,
-    *,
-    levels: dict[str, Any] | None = None,
-    ordered: dict[str, Any] | None = None,
-) -> tuple[ScaleDesign, DaskSource]:
-    """The row-free design of ``formula`` on a Dask frame and its row source (levels
-    coded in one pass over the partitions; nothing summed yet)."""
+    weights: str | None,
+    levels: dict[str, Any] | None,
+    ordered: dict[str, Any] | None,
+) -> tuple[Any, Any, dict[str, VarInfo], list[str], dict[str, FactorMeta]]:
+    """(frame, parsed formula, variables, raw columns, factor metadata) from the frame's
+    metadata alone (nothing computed): unknown columns and bad transforms are errors here."""
     ddf = as_dask_frame(ddf)
     meta_frame = ddf._meta
     if len(meta_frame.columns) == 0:
@@ -418,7 +435,79 @@ def dask_design(
 
     parsed, infos, raw = formula_columns(formula, is_cat, weights, check_expr=whole_column_only)
     apply_ordered(infos, meta)
+    return ddf, parsed, infos, raw, meta
 
+
+@contextmanager
+def partitions_checked() -> Iterator[None]:
+    """A partition without a column of the frame's metadata (files with different
+    columns) becomes a :class:`DataError` naming the column."""
+    try:
+        yield
+    except KeyError as exc:
+        names = re.findall(r"'([^']+)'", str(exc.args[0] if exc.args else "")) or [str(exc)]
+        raise DataError(
+            f"a partition of the Dask frame has no column {', '.join(map(repr, names))}: the "
+            "files differ in their columns; give every file the same columns (or select the "
+            "files that have them)"
+        ) from None
+
+
+def check_rows(raw: list[str], present: Any, n_input: int, n: int, wmin: float | None) -> None:
+    """No complete rows, or a weight that is not positive: a :class:`DataError` saying which
+    column is missing everywhere (``present``: non-missing count per raw column)."""
+    if n == 0:
+        empty = [c for c, k in zip(raw, present) if int(k) == 0]
+        detail = (
+            f"{', '.join(repr(c) for c in empty)} {'is' if len(empty) == 1 else 'are'} "
+            "missing (NA or NaN) in every row"
+            if empty and n_input
+            else "the frame has no rows" if not n_input
+            else "every row has a missing value (NA or NaN) in some variable of the model"
+        )
+        raise DataError(f"no rows left after removing missing values: {detail}")
+    if wmin is not None and float(wmin) <= 0:
+        raise DataError("weights must be positive")
+
+
+def code_levels(
+    key: tuple[str, ...], distinct: pd.DataFrame, meta: dict[str, FactorMeta]
+) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """The distinct value tuples of a factor with their level ``code`` (R's order), and the
+    levels' labels. Categories known only once computed (read_parquet) give the order, as
+    in memory."""
+    known = dict(meta)
+    for c in key:
+        if isinstance(distinct[c].dtype, pd.CategoricalDtype) and (
+            c not in meta or meta[c].labels is None
+        ):
+            cats = tuple(r_label(v) for v in distinct[c].cat.categories)
+            known[c] = FactorMeta(cats, False, "Dask categorical dtype")
+    tuples = [tuple(r) for r in distinct.itertuples(index=False, name=None)]
+    level, labels = level_coding(tuples, key, known)  # values printed alike: one level
+    table = distinct.copy()  # the frame's own dtypes, for the lookups
+    table["code"] = np.asarray(level, dtype=np.intp)
+    return table, labels
+
+
+def dask_design(
+    formula: str,
+    ddf: Any,
+    weights: str | None = None,
+    *,
+    levels: dict[str, Any] | None = None,
+    ordered: dict[str, Any] | None = None,
+) -> tuple[ScaleDesign, DaskSource]:
+    """The row-free design of ``formula`` on a Dask frame and its row source (levels
+    coded in one pass over the partitions; nothing summed yet)."""
+    ddf, parsed, infos, raw, meta = read_formula(formula, ddf, weights, levels, ordered)
+    return _design_from_levels(ddf, parsed, infos, raw, meta, weights)
+
+
+def _design_from_levels(
+    ddf: Any, parsed: Any, infos: dict[str, VarInfo], raw: list[str],
+    meta: dict[str, FactorMeta], weights: str | None,
+) -> tuple[ScaleDesign, DaskSource]:
     rows = ddf[raw].dropna()
     keys: list[tuple[str, ...]] = [(i.column,) for i in infos.values() if i.kind == "cat"]
     keys += [bar.group_vars for bar in parsed.bars]
@@ -429,7 +518,7 @@ def dask_design(
     import dask
 
     wmin = rows[weights].min() if weights is not None else None
-    try:
+    with partitions_checked():
         n_input, n, wmin, present, *found = dask.compute(
             ddf.shape[0],
             rows.shape[0],
@@ -441,51 +530,18 @@ def dask_design(
                 for k in keys
             ],
         )
-    except KeyError as exc:  # a partition without a column of the first one's
-        names = re.findall(r"'([^']+)'", str(exc.args[0] if exc.args else "")) or [str(exc)]
-        raise DataError(
-            f"a partition of the Dask frame has no column {', '.join(map(repr, names))}: the "
-            "files differ in their columns; give every file the same columns (or select the "
-            "files that have them)"
-        ) from None
-    n_input, n = int(n_input), int(n)
-    if n == 0:
-        empty = [c for c in raw if int(present[c]) == 0]
-        detail = (
-            f"{', '.join(repr(c) for c in empty)} {'is' if len(empty) == 1 else 'are'} "
-            "missing (NA or NaN) in every row"
-            if empty and n_input
-            else "the frame has no rows" if not n_input
-            else "every row has a missing value (NA or NaN) in some variable of the model"
-        )
-        raise DataError(f"no rows left after removing missing values: {detail}")
-    if weights is not None and float(wmin) <= 0:
-        raise DataError("weights must be positive")
-
+    check_rows(raw, [present[c] for c in raw], int(n_input), int(n), wmin)
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
     values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for key, distinct in zip(keys, found):
         if isinstance(distinct, pd.Series):
             distinct = distinct.to_frame(name=key[0])
         distinct = distinct.drop_duplicates().reset_index(drop=True)  # across partitions
-        # categories known only once computed (read_parquet) give the order, as in memory
-        known = dict(meta)
-        for c in key:
-            if isinstance(distinct[c].dtype, pd.CategoricalDtype) and (
-                c not in meta or meta[c].labels is None
-            ):
-                cats = tuple(r_label(v) for v in distinct[c].cat.categories)
-                known[c] = FactorMeta(cats, False, "Dask categorical dtype")
-        tuples = [tuple(r) for r in distinct.itertuples(index=False, name=None)]
-        level, labels = level_coding(tuples, key, known)  # values printed alike: one level
-        table = distinct.copy()  # the frame's own dtypes, for the lookups
-        table["code"] = np.asarray(level, dtype=np.intp)
-        codes[key] = table
-        values[key] = labels
+        codes[key], values[key] = code_levels(key, distinct, meta)
     for info in infos.values():
         if info.kind == "cat":
             info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
-    design = build_scale_design(parsed, infos, values, n, n_input, weights is not None)
+    design = build_scale_design(parsed, infos, values, int(n), int(n_input), weights is not None)
     return design, DaskSource(rows, PartitionCoder(design, infos, codes, weights))
 
 

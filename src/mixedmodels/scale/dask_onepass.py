@@ -1,0 +1,383 @@
+"""One scan of a Dask frame: per-partition blocks keyed by raw group values, summed in a tree.
+
+Each partition (a pandas frame) is reduced on its worker to
+:class:`KeyedSums`: its rows with a missing value left out, each grouping
+factor coded by hashing (``pd.factorize``: local level l ↔ the l-th distinct
+value tuple u_l of the partition) and the full cross-product matrix
+
+    A_p = [Z_1 … Z_K X̃ ỹ]' W [Z_1 … Z_K X̃ ỹ]    (terms in formula order, local levels)
+
+under the partition's own centering X̃ = X M_p⁻¹, ỹ = (y − c_p)/s_p (from its
+first rows, :meth:`Centering.from_rows`). Two partials are added by mapping
+both onto the union of their distinct values and onto the first one's
+centering (M, c, s):
+
+    A = Σ_p P_p' A_p P_p,   P_p = diag(L_p, T_p),
+    T_p = [[M_p M⁻¹, t_p], [0, s_p/s]],   t_p = e₀ (c_p − c)/s (with an intercept),
+
+where L_p (0/1) sends local level l to its position in the union. The change
+of centering is exact (X̃ = X̃_p M_p M⁻¹, ỹ = ỹ_p s_p/s + X̃_0 (c_p − c)/s with
+X̃_0 = 1), so the shift is applied before any sum is formed and no first pass
+for the means is needed. The reduction runs on the workers in a tree; only
+these O(levels) tables cross the network. The client then codes the distinct
+values once in R's order (:func:`~mixedmodels.scale.factors.level_coding`),
+puts the terms in lme4's order and maps the total onto them with the same
+P'AP (T = I).
+
+Used when every variable of X and Z is numeric (their columns then do not
+depend on any factor's levels); factors in X or Z take the two-pass path of
+:mod:`mixedmodels.scale.dask_backend`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..crossprod import Centering, CrossProducts, TermDims, crossprod
+from ..crossprod.centering import SAMPLE_ROWS
+from ..design.model_matrix import MatrixSpec, build_matrix, parse_terms
+from ..design.variables import TransformState, evaluate
+from ..formula import ParsedFormula
+from .design import VarInfo, column_recipes
+
+__all__ = ["KeyedSums", "OnePassPlan", "add_keyed_sums", "factorize_rows", "assemble"]
+
+
+def factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """(codes, distinct): row i of ``frame`` is row ``codes[i]`` of ``distinct`` (first
+    appearance order), by hashing each column and combining the codes pairwise."""
+    cols = list(frame.columns)
+    codes, uniq = pd.factorize(frame[cols[0]])
+    first = None
+    for c in cols[1:]:
+        cb, ub = pd.factorize(frame[c])
+        codes, first = pd.factorize(codes.astype(np.int64) * max(len(ub), 1) + cb)
+        del ub
+    if first is None:
+        return codes, pd.DataFrame({cols[0]: _plain(uniq)})
+    rows = np.zeros(len(first), dtype=np.intp)
+    rows[codes] = np.arange(len(codes))  # a row of each distinct tuple
+    return codes, frame.iloc[rows].reset_index(drop=True).apply(_plain)
+
+
+def _plain(values: Any) -> Any:
+    """Distinct values without a categorical wrapper (categories are kept aside)."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        return pd.Series(np.asarray(values, dtype=object))
+    return values
+
+
+@dataclass
+class KeyedSums:
+    """Sums over some rows, levels keyed by their raw values (see the module docstring).
+
+    ``A`` is None when no complete row was seen. ``gram`` is the unweighted
+    X̃'X̃ and ``norms2`` Σ (X/d)² under ``shift`` (the rank check);
+    ``present`` counts the non-missing values of each raw column.
+    """
+
+    values: list[pd.DataFrame]
+    A: sp.csr_matrix | None
+    shift: Centering | None
+    gram: np.ndarray | None
+    norms2: np.ndarray | None
+    n: int
+    sum_log_w: float
+    n_input: int
+    present: np.ndarray
+    wmin: float
+    categories: dict[str, list[Any]] = field(default_factory=dict)
+    head: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None  # first rows (X, y, w)
+
+
+@dataclass
+class OnePassPlan:
+    """What a worker needs to reduce a partition: the model matrices' specs (all
+    variables numeric) and the grouping keys; no rows, no levels."""
+
+    infos: dict[str, VarInfo]
+    fixed: MatrixSpec
+    bars: list[MatrixSpec]  # formula order
+    keys: list[tuple[str, ...]]  # distinct grouping keys
+    bar_key: list[int]  # key index of each bar
+    response: str
+    raw: list[str]
+    weights: str | None
+    intercept: bool
+
+    @classmethod
+    def of(cls, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
+           weights: str | None) -> OnePassPlan:
+        x_cols, fixed = column_recipes(parse_terms(parsed.fixed, parsed.text), infos)
+        bars = [column_recipes(parse_terms(b.expr, parsed.text), infos)[1] for b in parsed.bars]
+        keys = list(dict.fromkeys(b.group_vars for b in parsed.bars))
+        return cls(infos, fixed, bars, keys, [keys.index(b.group_vars) for b in parsed.bars],
+                   parsed.response, raw, weights, bool(x_cols) and not x_cols[0])
+
+    def _matrix(self, spec: MatrixSpec, pdf: pd.DataFrame) -> np.ndarray:
+        from .dask_backend import numeric_values
+
+        ts = spec.term_spec
+        vals = {e: evaluate(e, pdf, TransformState(), "the formula") for e in ts.variables}
+        for e, v in vals.items():
+            numeric_values(v, e)
+        X, _ = build_matrix(ts, vals, len(pdf), spec)
+        return np.asarray(X, dtype=float)
+
+    def reduce(self, frame: pd.DataFrame) -> KeyedSums:
+        """The :class:`KeyedSums` of one partition."""
+        from .dask_backend import numeric_values
+
+        frame = frame[self.raw]
+        present = frame.count().to_numpy(dtype=np.int64)
+        pdf = frame.dropna()
+        cats = {c: list(pdf[c].cat.categories) for k in self.keys for c in k
+                if isinstance(pdf[c].dtype, pd.CategoricalDtype)}
+        coded = [factorize_rows(pdf[list(k)]) for k in self.keys]
+        values = [v for _, v in coded]
+        n = len(pdf)
+        w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
+        wmin = math.inf if w is None or not n else float(w.min())
+        if n == 0:
+            return KeyedSums(values, None, None, None, None, 0, 0.0, len(frame), present,
+                             wmin, cats)
+        X = self._matrix(self.fixed, pdf)
+        Zs = [self._matrix(spec, pdf) for spec in self.bars]
+        y = numeric_values(evaluate(self.response, pdf, TransformState(), "the response"),
+                           self.response)
+        shift = Centering.from_rows(X, y, w, self.intercept)
+        codes = [coded[k][0] for k in self.bar_key]
+        nls = [len(values[k]) for k in self.bar_key]
+        cp = crossprod(codes, Zs, nls, X, y, w if w is not None and wmin > 0 else None, shift,
+                       rest="keep")
+        Xd = X / shift.d
+        norms2 = np.einsum("ij,ij->j", Xd, Xd)
+        p = X.shape[1]
+        if w is None:
+            gram = cp.xy_block()[:p, :p].copy()
+        else:
+            Xt, _ = shift.transform(X, y)
+            gram = Xt.T @ Xt
+        head = (X[:SAMPLE_ROWS], y[:SAMPLE_ROWS], None if w is None else w[:SAMPLE_ROWS])
+        return KeyedSums(values, full_matrix(cp), shift, gram, norms2, n, cp.sum_log_w,
+                         len(frame), present, wmin, cats, head)
+
+
+def full_matrix(cp: CrossProducts) -> sp.csr_matrix:
+    """A = [[blockdiag(A11), A21'], [A21, A22]] as one sparse symmetric matrix."""
+    d1 = cp.dims[0]
+    nl, S = d1.nl, d1.S
+    A11 = sp.bsr_matrix((cp.A11, np.arange(nl), np.arange(nl + 1)), shape=(d1.q, d1.q))
+    A21 = sp.csr_matrix(cp.A21)
+    return sp.bmat([[A11, A21.T], [A21, sp.csr_matrix(cp.A22)]], format="csr")
+
+
+def _transfer(level_maps: list[np.ndarray], S: list[int], nl_new: list[int],
+              T: np.ndarray, order: list[int] | None = None) -> sp.csr_matrix:
+    """P = diag(L, T): old column l·S_k + s of term k (formula order, ``level_maps[k].size``
+    levels) → new column map_k[l]·S_k + s of the same term at its place in ``order``."""
+    order = list(range(len(S))) if order is None else order
+    old_offs = np.cumsum([0] + [m.size * s for m, s in zip(level_maps, S)])
+    new_offs = np.cumsum([0] + [nl_new[k] * S[k] for k in order])
+    rows, cols = [], []
+    for i, k in enumerate(order):
+        m, s = level_maps[k], S[k]
+        rows.append(old_offs[k] + np.arange(m.size * s))
+        cols.append(new_offs[i] + (m[:, None] * s + np.arange(s)[None, :]).ravel())
+    r = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
+    c = np.concatenate(cols) if cols else np.empty(0, dtype=np.intp)
+    L = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(old_offs[-1], new_offs[-1]))
+    return sp.block_diag([L, sp.csr_matrix(T)], format="csr")
+
+
+def recentering(a: Centering, b: Centering) -> np.ndarray:
+    """T with [X̃_b ỹ_b] = [X̃_a ỹ_a] T: the exact change of centering a → b."""
+    p = a.d.size
+    T = np.zeros((p + 1, p + 1))
+    T[:p, :p] = a.M @ np.linalg.inv(b.M) if p else T[:p, :p]
+    T[p, p] = a.s / b.s
+    if b.intercept and p:
+        T[0, p] = (a.c - b.c) / b.s
+    return T
+
+
+def _union(frames: list[pd.DataFrame]) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """The distinct rows of all ``frames`` and, per frame, where each of its rows went."""
+    codes, distinct = factorize_rows(pd.concat(frames, ignore_index=True))
+    bounds = np.cumsum([0] + [len(f) for f in frames])
+    return [codes[bounds[i]:bounds[i + 1]] for i in range(len(frames))], distinct
+
+
+def _merge_categories(parts: list[KeyedSums]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for part in parts:
+        for c, cats in part.categories.items():
+            have = out.setdefault(c, [])
+            seen = set(have)
+            have.extend(v for v in cats if v not in seen)
+    return out
+
+
+def add_keyed_sums(plan: OnePassPlan, *parts: KeyedSums) -> KeyedSums:
+    """Σ of partials on the union of their level values and the first one's centering."""
+    full = [p for p in parts if p.A is not None]
+    nkeys = len(plan.keys)
+    maps: list[list[np.ndarray]] = [[] for _ in parts]
+    values: list[pd.DataFrame] = []
+    for k in range(nkeys):
+        where, distinct = _union([p.values[k] for p in parts])
+        values.append(distinct)
+        for i, m in enumerate(where):
+            maps[i].append(m)
+    present = sum(p.present for p in parts[1:]) + parts[0].present
+    n_input = sum(p.n_input for p in parts)
+    wmin = min(p.wmin for p in parts)
+    cats = _merge_categories(list(parts))
+    if not full:
+        return KeyedSums(values, None, None, None, None, 0, 0.0, n_input, present, wmin, cats)
+    head = _first_rows([p.head for p in full if p.head is not None])
+    base = full[0].shift
+    assert base is not None
+    S = [spec_width(b) for b in plan.bars]
+    nl_new = [len(values[k]) for k in plan.bar_key]
+    A = None
+    gram = np.zeros_like(full[0].gram)
+    norms2 = np.zeros_like(full[0].norms2)
+    for i, part in enumerate(parts):
+        if part.A is None:
+            continue
+        assert part.shift is not None
+        T = recentering(part.shift, base)
+        P = _transfer([maps[i][k] for k in plan.bar_key], S, nl_new, T)
+        with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
+            moved = (P.T @ part.A @ P).tocsr()
+        A = moved if A is None else A + moved
+        Tx = T[:-1, :-1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            gram = gram + Tx.T @ part.gram @ Tx
+        norms2 = norms2 + part.norms2 * (part.shift.d / base.d) ** 2
+    return KeyedSums(values, A, base, gram, norms2, sum(p.n for p in full),
+                     sum(p.sum_log_w for p in full), n_input, present, wmin, cats, head)
+
+
+def _first_rows(heads: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The first :data:`SAMPLE_ROWS` rows (X, y, w) of consecutive parts, in order."""
+    X = np.concatenate([h[0] for h in heads])[:SAMPLE_ROWS]
+    y = np.concatenate([h[1] for h in heads])[:SAMPLE_ROWS]
+    w = None if heads[0][2] is None else np.concatenate([h[2] for h in heads])[:SAMPLE_ROWS]
+    return X, y, w
+
+
+def spec_width(spec: MatrixSpec) -> int:
+    """Number of columns of a model matrix with this spec (S of a term)."""
+    return len(spec.column_names)
+
+
+def assemble(total: KeyedSums, plan: OnePassPlan, order: list[int],
+             level_maps: list[np.ndarray], nls: list[int]
+             ) -> tuple[CrossProducts, np.ndarray, np.ndarray]:
+    """The engine's :class:`CrossProducts` from the total, with X̃'X̃ and Σ (X/d)².
+
+    Terms in ``order`` (bar indices, lme4's order), levels of key k renumbered by
+    ``level_maps[k]`` (R's order, ``nls[k]`` levels), X and y moved onto the centering
+    of the first :data:`SAMPLE_ROWS` rows (the one ``lmer`` takes); A11 dense per level,
+    A21/A22 dense for one term, sparse (unplanned) otherwise.
+    """
+    assert total.A is not None and total.shift is not None and total.head is not None
+    assert total.gram is not None and total.norms2 is not None
+    shift = Centering.from_rows(*total.head, intercept=plan.intercept)
+    T = recentering(total.shift, shift)
+    S = [spec_width(b) for b in plan.bars]
+    maps = [level_maps[plan.bar_key[b]] for b in range(len(plan.bars))]
+    P = _transfer(maps, S, [nls[plan.bar_key[b]] for b in range(len(S))], T, order)
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
+        A = (P.T @ total.A @ P).tocsr()
+    A.eliminate_zeros()
+    dims = [TermDims(nls[plan.bar_key[b]], S[b]) for b in order]
+    d1 = dims[0]
+    q1 = d1.q
+    top = A[:q1, :q1]
+    idx = np.arange(d1.nl) * d1.S
+    A11 = np.empty((d1.nl, d1.S, d1.S))
+    for s in range(d1.S):
+        for t in range(d1.S):
+            A11[:, s, t] = np.asarray(top[idx + s, idx + t]).ravel()
+    A21 = A[q1:, :q1]
+    A22 = A[q1:, q1:]
+    if len(dims) == 1:
+        A21, A22 = A21.toarray(), A22.toarray()
+    else:
+        A21, A22 = sp.csc_matrix(A21), sp.csc_matrix(A22)
+        A21.sort_indices()
+        A22.sort_indices()
+    p = total.shift.d.size
+    cp = CrossProducts(dims, A11, A21, A22, total.n, p, total.sum_log_w, shift)
+    Tx = T[:p, :p]
+    with np.errstate(invalid="ignore", over="ignore"):
+        gram = Tx.T @ total.gram @ Tx
+    return cp, gram, total.norms2 * (total.shift.d / shift.d) ** 2
+
+
+def _reduce_partition(pdf: pd.DataFrame, plan: OnePassPlan) -> list[KeyedSums]:
+    return [plan.reduce(pdf)]
+
+
+class _Adder:
+    """``add_keyed_sums`` bound to a plan (a picklable callable for the reduction tree)."""
+
+    def __init__(self, plan: OnePassPlan):
+        self.plan = plan
+
+    def __call__(self, *parts: KeyedSums) -> KeyedSums:
+        return add_keyed_sums(self.plan, *parts)
+
+
+def one_pass(
+    ddf: Any, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
+    meta: dict[str, Any], weights: str | None,
+) -> tuple[CrossProducts, Any, Any, np.ndarray, np.ndarray]:
+    """(cross-products, design, row source, X̃'X̃, Σ (X/d)²) from one scan of ``ddf``.
+
+    The workers reduce and add their partitions; the client codes the distinct
+    values of each grouping factor in R's order, builds the design and maps the
+    total onto its terms and levels.
+    """
+    from .dask_backend import (
+        DaskSource,
+        PartitionCoder,
+        check_rows,
+        code_levels,
+        partitions_checked,
+        reduce_partitions,
+    )
+    from .design import build_scale_design
+
+    plan = OnePassPlan.of(parsed, infos, raw, weights)
+    with partitions_checked():
+        total = reduce_partitions(ddf[raw], _reduce_partition, _Adder(plan), plan)
+    check_rows(raw, total.present, total.n_input, total.n,
+               None if weights is None else total.wmin)
+    codes: dict[tuple[str, ...], pd.DataFrame] = {}
+    values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    level_maps, nls = [], []
+    for key, distinct in zip(plan.keys, total.values):
+        distinct = distinct.copy()
+        for c in key:
+            if c in total.categories:
+                distinct[c] = pd.Categorical(distinct[c], categories=total.categories[c])
+        codes[key], values[key] = code_levels(key, distinct, meta)
+        level_maps.append(codes[key]["code"].to_numpy(dtype=np.intp))
+        nls.append(len(values[key]))
+    design = build_scale_design(parsed, infos, values, total.n, total.n_input,
+                                weights is not None)
+    order = [next(i for i, b in enumerate(parsed.bars) if b is t.bar) for t in design.terms]
+    cp, gram, norms2 = assemble(total, plan, order, level_maps, nls)
+    src = DaskSource(ddf[raw].dropna(), PartitionCoder(design, infos, codes, weights))
+    return cp, design, src, gram, norms2
