@@ -63,6 +63,12 @@ def test_column_missing_in_some_files(files: Path, fit) -> None:
         fit(sources[fit])
 
 
+def test_dask_files_missing_a_column_name_the_file(files: Path) -> None:
+    """A glob given to lmer_dask is read file by file: the file without the column is named."""
+    with pytest.raises(DataError, match="'.*no_x.parquet' has no column 'x'"):
+        _dask(str(files / "[gn]o*.parquet"))
+
+
 @pytest.mark.parametrize("fit", BACKENDS)
 def test_types_that_differ_between_files(files: Path, fit) -> None:
     pattern = str(files / "[gt]*.parquet")  # good.parquet, text_y.parquet

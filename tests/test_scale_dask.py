@@ -97,6 +97,22 @@ def test_partitions_far_apart_add_exactly(formula: str) -> None:
     assert list(m.ranef) == list(r.ranef)
 
 
+def test_parquet_files_read_group_ids_as_codes(tmp_path) -> None:
+    """A glob of Parquet files: one partition per file, string group ids read
+    dictionary-encoded, yet levels in R's order (not the files' order), NA ids left out,
+    and the row passes (residuals) still work."""
+    d = _frame(n=3000, groups=40)
+    d["g"] = d["g"].str.replace("s1", "S1")  # upper and lower case: R's collation
+    d.loc[[3, 400, 2999], "g"] = pd.NA
+    for i in range(3):
+        d.iloc[i * 1000:(i + 1) * 1000].to_parquet(tmp_path / f"p{i}.parquet")
+    r = mm.lmer(FORMULA, d)
+    m = scale.lmer_dask(FORMULA, str(tmp_path / "*.parquet"), progress=False)
+    _assert_fit_equals_lmer(m, r)
+    assert m.nobs == r.nobs == 2997
+    np.testing.assert_allclose(m.resid(), r.resid(), rtol=0, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_distributed_cluster_fit_equals_lmer() -> None:
     """Two worker processes of a LocalCluster: the workers code and sum their

@@ -12,7 +12,6 @@ partitions.
 from __future__ import annotations
 
 import operator
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from ..design.variables import (
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..optimize import OptimizerControl
 from ..progress import dask_progress
+from .dask_frames import as_dask_frame, parquet_paths
 from .design import (
     ScaleDesign,
     VarInfo,
@@ -343,35 +343,6 @@ def _per_row(pdf: pd.DataFrame, coder: PartitionCoder, beta: np.ndarray, bs: lis
     return coder.per_row(beta, bs, sigma, what, pdf)
 
 
-def as_dask_frame(data: Any) -> Any:
-    """A Dask DataFrame as given; a pandas (or polars) frame split into partitions; a
-    Parquet/CSV path, glob or directory read with ``dask.dataframe`` (a missing file
-    or a glob that matches nothing is a :class:`DataError` naming it)."""
-    if hasattr(data, "_meta") and hasattr(data, "to_delayed"):
-        return data
-    import dask.dataframe as dd
-
-    if isinstance(data, str | os.PathLike):
-        from .duckdb_source import from_clause
-
-        src = from_clause(data, "", None)  # checks the path, lists local Parquet files
-        if src.parquet_files:
-            return dd.read_parquet(src.parquet_files)
-        if "read_csv" in src.sql:
-            return dd.read_csv(os.fspath(data))
-        raise DataError(f"'{data}' is not a Parquet or CSV file, glob or directory")
-
-    if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):  # polars, pyarrow
-        data = data.to_pandas()
-    if isinstance(data, pd.DataFrame):
-        parts = max(1, min(os.cpu_count() or 1, len(data) // 100_000))
-        return dd.from_pandas(data, npartitions=parts)
-    raise DataError(
-        f"lmer_dask needs a Dask DataFrame, a pandas/polars frame or a Parquet/CSV path, got "
-        f"{type(data).__name__}"
-    )
-
-
 def crossprod_dask(
     formula: str,
     ddf: Any,
@@ -392,11 +363,12 @@ def crossprod_dask(
     for the blocks). ``rest`` then chooses the dense or sparse rest block as
     for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`).
     """
+    files = parquet_paths(ddf)
     ddf, parsed, infos, raw, meta = read_formula(formula, ddf, weights, levels, ordered)
     if all(i.kind == "num" for i in infos.values()):
         from .dask_onepass import one_pass
 
-        cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights)
+        cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights, files)
     else:
         design, src = _design_from_levels(ddf, parsed, infos, raw, meta, weights)
         cp, G, norms2 = src.crossprod()

@@ -110,6 +110,7 @@ class OnePassPlan:
     raw: list[str]
     weights: str | None
     intercept: bool
+    encoded: frozenset[str] = frozenset()  # categorical only as storage (dictionary reads)
 
     @classmethod
     def of(cls, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
@@ -138,7 +139,7 @@ class OnePassPlan:
         present = frame.count().to_numpy(dtype=np.int64)
         pdf = frame.dropna()
         cats = {c: list(pdf[c].cat.categories) for k in self.keys for c in k
-                if isinstance(pdf[c].dtype, pd.CategoricalDtype)}
+                if isinstance(pdf[c].dtype, pd.CategoricalDtype) and c not in self.encoded}
         coded = [factorize_rows(pdf[list(k)]) for k in self.keys]
         values = [v for _, v in coded]
         n = len(pdf)
@@ -172,7 +173,7 @@ class OnePassPlan:
 def full_matrix(cp: CrossProducts) -> sp.csr_matrix:
     """A = [[blockdiag(A11), A21'], [A21, A22]] as one sparse symmetric matrix."""
     d1 = cp.dims[0]
-    nl, S = d1.nl, d1.S
+    nl = d1.nl
     A11 = sp.bsr_matrix((cp.A11, np.arange(nl), np.arange(nl + 1)), shape=(d1.q, d1.q))
     A21 = sp.csr_matrix(cp.A21)
     return sp.bmat([[A11, A21.T], [A21, sp.csr_matrix(cp.A22)]], format="csr")
@@ -341,13 +342,15 @@ class _Adder:
 
 def one_pass(
     ddf: Any, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
-    meta: dict[str, Any], weights: str | None,
+    meta: dict[str, Any], weights: str | None, files: list[str] | None = None,
 ) -> tuple[CrossProducts, Any, Any, np.ndarray, np.ndarray]:
     """(cross-products, design, row source, X̃'X̃, Σ (X/d)²) from one scan of ``ddf``.
 
     The workers reduce and add their partitions; the client codes the distinct
     values of each grouping factor in R's order, builds the design and maps the
-    total onto its terms and levels.
+    total onto its terms and levels. ``files``: the local Parquet files ``ddf``
+    was read from, scanned instead with the string grouping columns
+    dictionary-encoded (:func:`~mixedmodels.scale.dask_frames.parquet_frame`).
     """
     from .dask_backend import (
         DaskSource,
@@ -360,8 +363,15 @@ def one_pass(
     from .design import build_scale_design
 
     plan = OnePassPlan.of(parsed, infos, raw, weights)
+    scan = ddf[raw]
+    if files:
+        from .dask_frames import parquet_frame, string_columns
+
+        groups = list(dict.fromkeys(c for k in plan.keys for c in k))
+        plan.encoded = frozenset(string_columns(files[0], groups))
+        scan = parquet_frame(files, raw, sorted(plan.encoded), ddf._meta)
     with partitions_checked():
-        total = reduce_partitions(ddf[raw], _reduce_partition, _Adder(plan), plan)
+        total = reduce_partitions(scan, _reduce_partition, _Adder(plan), plan)
     check_rows(raw, total.present, total.n_input, total.n,
                None if weights is None else total.wmin)
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
