@@ -83,7 +83,7 @@ class KeyedSums:
     """
 
     values: list[pd.DataFrame]
-    A: sp.csr_matrix | None
+    A: sp.csr_matrix | OneTerm | None
     shift: Centering | None
     gram: np.ndarray | None
     norms2: np.ndarray | None
@@ -136,8 +136,10 @@ class OnePassPlan:
         from .dask_backend import numeric_values
 
         frame = frame[self.raw]
-        present = frame.count().to_numpy(dtype=np.int64)
-        pdf = frame.dropna()
+        ok = frame.notna()
+        present = ok.sum().to_numpy(dtype=np.int64)
+        complete = ok.all(axis=1).to_numpy()
+        pdf = frame if complete.all() else frame[complete]
         cats = {c: list(pdf[c].cat.categories) for k in self.keys for c in k
                 if isinstance(pdf[c].dtype, pd.CategoricalDtype) and c not in self.encoded}
         coded = [factorize_rows(pdf[list(k)]) for k in self.keys]
@@ -148,8 +150,13 @@ class OnePassPlan:
         if n == 0:
             return KeyedSums(values, None, None, None, None, 0, 0.0, len(frame), present,
                              wmin, cats)
-        X = self._matrix(self.fixed, pdf)
-        Zs = [self._matrix(spec, pdf) for spec in self.bars]
+        made: dict[tuple[str, ...], np.ndarray] = {}  # Z of (x | g) is X of ~ x: made once
+        for spec in [self.fixed, *self.bars]:
+            names = tuple(spec.column_names)
+            if names not in made:
+                made[names] = self._matrix(spec, pdf)
+        X = made[tuple(self.fixed.column_names)]
+        Zs = [made[tuple(spec.column_names)] for spec in self.bars]
         y = numeric_values(evaluate(self.response, pdf, TransformState(), "the response"),
                            self.response)
         shift = Centering.from_rows(X, y, w, self.intercept)
@@ -166,8 +173,33 @@ class OnePassPlan:
             Xt, _ = shift.transform(X, y)
             gram = Xt.T @ Xt
         head = (X[:SAMPLE_ROWS], y[:SAMPLE_ROWS], None if w is None else w[:SAMPLE_ROWS])
-        return KeyedSums(values, full_matrix(cp), shift, gram, norms2, n, cp.sum_log_w,
+        A = OneTerm(cp.A11, np.asarray(cp.A21), np.asarray(cp.A22)) if len(Zs) == 1 \
+            else full_matrix(cp)
+        return KeyedSums(values, A, shift, gram, norms2, n, cp.sum_log_w,
                          len(frame), present, wmin, cats, head)
+
+
+@dataclass
+class OneTerm:
+    """The blocks of a one-term model as the engine holds them (no sparse algebra):
+    A11 (nl, S, S), A21 = [X̃ ỹ]'WZ ((p+1), nl·S), A22 = [X̃ ỹ]'W[X̃ ỹ]."""
+
+    A11: np.ndarray
+    A21: np.ndarray
+    A22: np.ndarray
+
+    def moved(self, m: np.ndarray, nl: int, T: np.ndarray) -> OneTerm:
+        """P'AP for P = diag(L, T), L sending level l to m[l] (levels sent to one are added)."""
+        S = self.A11.shape[1]
+        A11 = np.zeros((nl, S, S))
+        np.add.at(A11, m, self.A11)
+        cols = (m[:, None] * S + np.arange(S)[None, :]).ravel()
+        A21 = np.zeros((nl * S, T.shape[0]))
+        np.add.at(A21, cols, (T.T @ self.A21).T)
+        return OneTerm(A11, np.ascontiguousarray(A21.T), T.T @ self.A22 @ T)
+
+    def __add__(self, other: OneTerm) -> OneTerm:
+        return OneTerm(self.A11 + other.A11, self.A21 + other.A21, self.A22 + other.A22)
 
 
 def full_matrix(cp: CrossProducts) -> sp.csr_matrix:
@@ -255,9 +287,12 @@ def add_keyed_sums(plan: OnePassPlan, *parts: KeyedSums) -> KeyedSums:
             continue
         assert part.shift is not None
         T = recentering(part.shift, base)
-        P = _transfer([maps[i][k] for k in plan.bar_key], S, nl_new, T)
         with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
-            moved = (P.T @ part.A @ P).tocsr()
+            if isinstance(part.A, OneTerm):
+                moved = part.A.moved(maps[i][0], nl_new[0], T)
+            else:
+                P = _transfer([maps[i][k] for k in plan.bar_key], S, nl_new, T)
+                moved = (P.T @ part.A @ P).tocsr()
         A = moved if A is None else A + moved
         Tx = T[:-1, :-1]
         with np.errstate(invalid="ignore", over="ignore"):
@@ -297,11 +332,31 @@ def assemble(total: KeyedSums, plan: OnePassPlan, order: list[int],
     T = recentering(total.shift, shift)
     S = [spec_width(b) for b in plan.bars]
     maps = [level_maps[plan.bar_key[b]] for b in range(len(plan.bars))]
-    P = _transfer(maps, S, [nls[plan.bar_key[b]] for b in range(len(S))], T, order)
-    with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
-        A = (P.T @ total.A @ P).tocsr()
-    A.eliminate_zeros()
     dims = [TermDims(nls[plan.bar_key[b]], S[b]) for b in order]
+    if isinstance(total.A, OneTerm):
+        with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
+            one = total.A.moved(maps[0], dims[0].nl, T)
+        A11, A21, A22 = one.A11, one.A21, one.A22
+    else:
+        nl_bar = [nls[plan.bar_key[b]] for b in range(len(S))]
+        A11, A21, A22 = _split(total.A, maps, S, nl_bar, dims, T, order)
+    p = total.shift.d.size
+    cp = CrossProducts(dims, A11, A21, A22, total.n, p, total.sum_log_w, shift)
+    Tx = T[:p, :p]
+    with np.errstate(invalid="ignore", over="ignore"):
+        gram = Tx.T @ total.gram @ Tx
+    return cp, gram, total.norms2 * (total.shift.d / shift.d) ** 2
+
+
+def _split(A: sp.csr_matrix, maps: list[np.ndarray], S: list[int], nl_bar: list[int],
+           dims: list[TermDims], T: np.ndarray, order: list[int]
+           ) -> tuple[np.ndarray, sp.csc_matrix, sp.csc_matrix]:
+    """(A11, A21, A22) of P'AP (terms in ``order``; ``maps``, ``S``, ``nl_bar`` per term in
+    formula order, ``dims`` in ``order``), A21 and A22 sparse (unplanned)."""
+    P = _transfer(maps, S, nl_bar, T, order)
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf: check_finite names it
+        A = (P.T @ A @ P).tocsr()
+    A.eliminate_zeros()
     d1 = dims[0]
     q1 = d1.q
     top = A[:q1, :q1]
@@ -310,20 +365,10 @@ def assemble(total: KeyedSums, plan: OnePassPlan, order: list[int],
     for s in range(d1.S):
         for t in range(d1.S):
             A11[:, s, t] = np.asarray(top[idx + s, idx + t]).ravel()
-    A21 = A[q1:, :q1]
-    A22 = A[q1:, q1:]
-    if len(dims) == 1:
-        A21, A22 = A21.toarray(), A22.toarray()
-    else:
-        A21, A22 = sp.csc_matrix(A21), sp.csc_matrix(A22)
-        A21.sort_indices()
-        A22.sort_indices()
-    p = total.shift.d.size
-    cp = CrossProducts(dims, A11, A21, A22, total.n, p, total.sum_log_w, shift)
-    Tx = T[:p, :p]
-    with np.errstate(invalid="ignore", over="ignore"):
-        gram = Tx.T @ total.gram @ Tx
-    return cp, gram, total.norms2 * (total.shift.d / shift.d) ** 2
+    A21, A22 = sp.csc_matrix(A[q1:, :q1]), sp.csc_matrix(A[q1:, q1:])
+    A21.sort_indices()
+    A22.sort_indices()
+    return A11, A21, A22
 
 
 def _reduce_partition(pdf: pd.DataFrame, plan: OnePassPlan) -> list[KeyedSums]:
