@@ -1,12 +1,15 @@
 """``lmer`` from cross-products summed over the partitions of a Dask DataFrame.
 
-Each partition (a pandas DataFrame) is coded against the global levels
-(found first with ``drop_duplicates`` over the whole frame, in R's order)
-and reduced to its own blocks with the in-memory
-:func:`mixedmodels.crossprod.crossprod`; since every block is a sum over
-rows, A = Σ_partitions A_part (likewise n, Σ log wᵢ and the unweighted X'X
-used for the rank check). Only the blocks travel; the rows stay in the
-partitions.
+When every variable of X and Z is numeric the blocks come from one scan
+(:mod:`mixedmodels.scale.dask_onepass`: levels keyed by raw values on the
+workers, coded once on the client). Otherwise each partition (a pandas
+DataFrame) is coded against the global levels (found first with
+``drop_duplicates`` over the whole frame, in R's order) and reduced to its
+own blocks with the in-memory :func:`mixedmodels.crossprod.crossprod`; since
+every block is a sum over rows, A = Σ_partitions A_part (likewise n, Σ log wᵢ
+and the unweighted X'X used for the rank check). Only the blocks travel; the
+rows stay in the partitions. Later passes (residuals, fitted values, moment
+sums) code the rows against the level tables the same way.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ def factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 def _plain(values: Any) -> Any:
     """Distinct values without a categorical wrapper (categories are kept aside)."""
     if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
-        return pd.Series(np.asarray(values, dtype=object))
+        cats = values.categories  # factorize's uniques: no missing values
+        return pd.Series(cats.take(values.codes), dtype=cats.dtype)
     return values
 
 
@@ -191,12 +192,16 @@ class OneTerm:
     def moved(self, m: np.ndarray, nl: int, T: np.ndarray) -> OneTerm:
         """P'AP for P = diag(L, T), L sending level l to m[l] (levels sent to one are added)."""
         S = self.A11.shape[1]
-        A11 = np.zeros((nl, S, S))
-        np.add.at(A11, m, self.A11)
+        A11 = np.empty((nl, S, S))
+        for s in range(S):
+            for t in range(S):
+                A11[:, s, t] = np.bincount(m, weights=self.A11[:, s, t], minlength=nl)
         cols = (m[:, None] * S + np.arange(S)[None, :]).ravel()
-        A21 = np.zeros((nl * S, T.shape[0]))
-        np.add.at(A21, cols, (T.T @ self.A21).T)
-        return OneTerm(A11, np.ascontiguousarray(A21.T), T.T @ self.A22 @ T)
+        moved = T.T @ self.A21
+        A21 = np.empty((T.shape[0], nl * S))
+        for j in range(T.shape[0]):
+            A21[j] = np.bincount(cols, weights=moved[j], minlength=nl * S)
+        return OneTerm(A11, A21, T.T @ self.A22 @ T)
 
     def __add__(self, other: OneTerm) -> OneTerm:
         return OneTerm(self.A11 + other.A11, self.A21 + other.A21, self.A22 + other.A22)
