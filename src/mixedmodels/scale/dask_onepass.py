@@ -40,6 +40,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..crossprod import Centering, CrossProducts, TermDims, crossprod
+from ..crossprod.blocks import shifted_columns
 from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import MatrixSpec, build_matrix, parse_terms
 from ..design.variables import TransformState, evaluate
@@ -69,8 +70,8 @@ def factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 def _plain(values: Any) -> Any:
     """Distinct values without a categorical wrapper (categories are kept aside)."""
     if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
-        cats = values.categories  # factorize's uniques: no missing values
-        return pd.Series(cats.take(values.codes), dtype=cats.dtype)
+        cat = pd.Categorical(values)  # distinct values: none missing
+        return pd.Series(cat.categories.take(cat.codes), dtype=cat.categories.dtype)
     return values
 
 
@@ -163,21 +164,90 @@ class OnePassPlan:
         shift = Centering.from_rows(X, y, w, self.intercept)
         codes = [coded[k][0] for k in self.bar_key]
         nls = [len(values[k]) for k in self.bar_key]
-        cp = crossprod(codes, Zs, nls, X, y, w if w is not None and wmin > 0 else None, shift,
-                       rest="keep")
+        w_ok = w if w is not None and wmin > 0 else None
+        A: sp.csr_matrix | OneTerm
+        if len(Zs) > 1 and all(Z.shape[1] == 1 for Z in Zs):
+            A, xyxy = scalar_terms_matrix(codes, [Z[:, 0] for Z in Zs], nls, X, y, w_ok, shift)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sum_log_w = 0.0 if w_ok is None else float(np.sum(np.log(w_ok)))
+        else:
+            cp = crossprod(codes, Zs, nls, X, y, w_ok, shift, rest="keep")
+            A = OneTerm(cp.A11, np.asarray(cp.A21), np.asarray(cp.A22)) if len(Zs) == 1 \
+                else full_matrix(cp)
+            xyxy, sum_log_w = cp.xy_block(), cp.sum_log_w
         Xd = X / shift.d
         norms2 = np.einsum("ij,ij->j", Xd, Xd)
         p = X.shape[1]
         if w is None:
-            gram = cp.xy_block()[:p, :p].copy()
+            gram = xyxy[:p, :p].copy()
         else:
             Xt, _ = shift.transform(X, y)
             gram = Xt.T @ Xt
         head = (X[:SAMPLE_ROWS], y[:SAMPLE_ROWS], None if w is None else w[:SAMPLE_ROWS])
-        A = OneTerm(cp.A11, np.asarray(cp.A21), np.asarray(cp.A22)) if len(Zs) == 1 \
-            else full_matrix(cp)
-        return KeyedSums(values, A, shift, gram, norms2, n, cp.sum_log_w,
+        return KeyedSums(values, A, shift, gram, norms2, n, sum_log_w,
                          len(frame), present, wmin, cats, head)
+
+
+def scalar_terms_matrix(
+    codes: list[np.ndarray], zs: list[np.ndarray], nls: list[int], X: np.ndarray,
+    y: np.ndarray, w: np.ndarray | None, shift: Centering,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A = [Z_1 … Z_K X̃ ỹ]'W[Z_1 … Z_K X̃ ỹ] of scalar terms (one column z_k each) by
+    ``bincount`` alone, and its dense [X̃ ỹ]'W[X̃ ỹ] block.
+
+    Z_k'WZ_k is diagonal (Σ_{i: k_i = l} w z²), Z_a'WZ_b holds the sums over the level
+    pairs present (counted over all pairs when there are at most max(4n, 2²⁰), else
+    hashed; not sorted: the levels are renumbered later anyway), and
+    Z_k'W[X̃ ỹ] the per-level sums of w z x̃_j and w z ỹ.
+    """
+    sw = None if w is None else np.sqrt(w)
+    Xy = shifted_columns(X, y, shift, sw)
+    zw = [z if sw is None else z * sw for z in zs]
+    unit = [sw is None and bool(np.all(z == 1.0)) for z in zs]
+    offs = np.cumsum([0] + list(nls))
+    k1 = Xy.shape[1]
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+
+    def put(r: np.ndarray, c: np.ndarray, v: np.ndarray, mirror: bool = True) -> None:
+        rows.append(r)
+        cols.append(c)
+        vals.append(v)
+        if mirror:
+            rows.append(c)
+            cols.append(r)
+            vals.append(v)
+
+    xy_cols = [None if (sw is None and shift.intercept and j == 0) else Xy[:, j]
+               for j in range(k1)]  # None: the unweighted intercept, a column of ones
+    for k, (c, z, nl) in enumerate(zip(codes, zw, nls)):
+        lev = offs[k] + np.arange(nl)
+        zz = None if unit[k] else z * z
+        put(lev, lev, np.bincount(c, weights=zz, minlength=nl).astype(float), mirror=False)
+        for j, col in enumerate(xy_cols):
+            weights = z if col is None else (col if unit[k] else z * col)
+            v = np.bincount(c, weights=None if unit[k] and col is None else weights,
+                            minlength=nl).astype(float)
+            put(lev, np.full(nl, offs[-1] + j), v)
+        for b in range(k + 1, len(codes)):
+            key = c.astype(np.int64) * nls[b] + codes[b]
+            prod = None if unit[k] and unit[b] else z * zw[b]
+            if nl * nls[b] <= max(4 * key.size, 1 << 20):  # few pairs possible: count them all
+                dense = np.bincount(key, weights=prod, minlength=nl * nls[b]).astype(float)
+                present = np.flatnonzero(np.bincount(key, minlength=nl * nls[b]))
+                v = dense[present]
+            else:  # hash the pairs present
+                pair, present = pd.factorize(key)
+                v = np.bincount(pair, weights=prod, minlength=present.size).astype(float)
+            put(offs[k] + present // nls[b], offs[b] + present % nls[b], v)
+    xyxy = Xy.T @ Xy
+    ii, jj = np.meshgrid(np.arange(k1), np.arange(k1), indexing="ij")
+    put(offs[-1] + ii.ravel(), offs[-1] + jj.ravel(), xyxy.ravel(), mirror=False)
+    size = offs[-1] + k1
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(size, size))
+    return A, xyxy
 
 
 @dataclass
