@@ -19,6 +19,8 @@ there the sparse constructors cost more than the sums.
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import numpy as np
 
 __all__ = ["Term", "dense_rest_blocks", "level_pair_block"]
@@ -78,8 +80,8 @@ def dense_rest_blocks(terms: list[Term], Xy: np.ndarray) -> tuple[np.ndarray, np
     first, rest = terms[0], terms[1:]
     buf = np.empty(Xy.shape[0])
     sizes = [t[2] * t[1].shape[1] for t in rest]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    rz = int(offsets[-1])
+    offsets = [0, *accumulate(sizes)]
+    rz = offsets[-1]
     r = rz + Xy.shape[1]
     A21 = np.empty((r, first[2] * first[1].shape[1]))
     A22 = np.empty((r, r))

@@ -283,7 +283,8 @@ def to_categorical(s: pd.Series | np.ndarray, name: str = "", dtype_note: str = 
             # distinct strings are their own labels: the categories are the levels as they are
             if codes.base is not None or not codes.flags.writeable:
                 codes = codes.copy()
-            return Categorical(codes, cats.tolist(), bool(dt.ordered))
+            levels = cats.to_numpy(dtype=object).tolist()  # faster than Index.tolist()
+            return Categorical(codes, levels, bool(dt.ordered))
         if _is_datetime(cats.dtype):
             labels = _datetime_labels(_as_time_index(cats))
         elif pd.api.types.is_bool_dtype(cats.dtype) or pd.api.types.is_numeric_dtype(cats.dtype):
