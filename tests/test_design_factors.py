@@ -172,31 +172,6 @@ def test_numbers_stored_as_text_fail_clearly_with_a_hint() -> None:
     assert list(fit.fixef.index) == ["(Intercept)", "x"]
 
 
-def test_polars_decimal_list_and_struct_columns() -> None:
-    sleep = mm.datasets.load("sleepstudy")
-    frame = pl.from_pandas(sleep).with_columns(
-        dec=pl.col("Days").cast(pl.Decimal(10, 2)),
-        lst=pl.concat_list("Days", "Days"),
-        rec=pl.struct("Days"),
-    )
-    ref = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)
-    fit = mm.lmer("Reaction ~ dec + (1 | Subject)", frame)
-    assert fit.reml_criterion == pytest.approx(ref.reml_criterion, rel=1e-12)
-    with pytest.raises(DataError, match=r"column 'lst' holds polars List"):
-        mm.lmer("Reaction ~ lst + (1 | Subject)", frame)
-    with pytest.raises(DataError, match=r"column 'rec' holds polars Struct"):
-        mm.lmer("Reaction ~ Days + (1 | rec)", frame)
-    arrow = pa.table({"y": [1.0, 2.0, 3.0, 4.0], "l": [[1], [2], [3], [4]]})
-    with pytest.raises(DataError, match="column 'l' holds"):
-        build_design("y ~ l + (1 | l)", arrow)
-
-
-def test_duplicated_column_names_are_named() -> None:
-    d = pd.DataFrame(np.ones((4, 3)), columns=["y", "x", "x"])
-    with pytest.raises(DataError, match="duplicated column names: 'x'"):
-        build_design("y ~ x + (1 | x)", d)
-
-
 def test_arrow_backed_dates_durations_and_dictionaries() -> None:
     ts = pd.Series(
         pd.array(

@@ -22,7 +22,7 @@ import numpy as np
 from . import arguments
 from .crossprod import CrossProducts, crossprod, with_response
 from .design import Design, build_design, numeric_response
-from .design.frame import check_response_varies
+from .design.response import check_response_varies
 from .design.scale_check import check_scale_x
 from .errors import ArgumentError, ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split

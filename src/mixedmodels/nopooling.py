@@ -26,7 +26,8 @@ from scipy import stats
 from . import arguments
 from ._rformat import coef_matrix_lines
 from .design import build_design
-from .design.frame import as_pandas, drop_dependent_columns
+from .design.dataframes import as_pandas
+from .design.rank import drop_dependent_columns
 from .design.variables import to_categorical
 from .errors import (
     ArgumentError,

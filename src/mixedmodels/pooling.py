@@ -28,7 +28,7 @@ from ._rformat import (
     zapsmall,
 )
 from .design import build_design
-from .design.frame import drop_dependent_columns
+from .design.rank import drop_dependent_columns
 from .errors import (
     ArgumentError,
     FormulaError,

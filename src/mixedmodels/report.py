@@ -162,7 +162,7 @@ def report_html(
     import matplotlib
 
     from . import plots
-    from .design.frame import as_pandas
+    from .design.dataframes import as_pandas
     from .plots._util import fixed_variables, group_names
 
     data = as_pandas(data)

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ..design.frame import as_pandas, drop_dependent_columns
+from ..design.dataframes import as_pandas
 from ..design.model_matrix import TermSpec, build_matrix
+from ..design.rank import drop_dependent_columns
 from ..design.variables import Categorical, Numeric, Variable, evaluate
 
 __all__ = ["type1_contrasts", "type2_contrasts", "type3_contrasts", "containment", "zapsmall"]

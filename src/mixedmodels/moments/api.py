@@ -87,7 +87,7 @@ def lmer_moments(
 ) -> MomentsFit:
     """Fit crossed random intercepts in memory by moments + backfitting GLS."""
     from ..design import build_design, numeric_response
-    from ..design.frame import check_response_varies
+    from ..design.response import check_response_varies
     from ..formula import parse_formula
 
     na_action = check_na_action(na_action)

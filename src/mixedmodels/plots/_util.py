@@ -218,7 +218,7 @@ def as_frame(data: Any) -> pd.DataFrame | None:
     """``data`` as a pandas DataFrame (polars, pyarrow and dicts accepted), or None."""
     if data is None:
         return None
-    from ..design.frame import as_pandas
+    from ..design.dataframes import as_pandas
 
     return as_pandas(data)
 

@@ -403,7 +403,7 @@ def check_finite(
     """
     if _all_finite(cp):
         return
-    from ..design.frame import infinite_column_error
+    from ..design.column_checks import infinite_column_error
     from ..errors import DataError
 
     stats = column_stats()
