@@ -105,3 +105,13 @@ def test_all_missing_column_is_named(tmp_path, fit) -> None:
     d.to_parquet(path)
     with pytest.raises(DataError, match="'x' is missing .* in every row"):
         fit(str(path))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_duckdb_weights_not_positive_are_refused(bad: float) -> None:
+    rng = np.random.default_rng(2)
+    d = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60),
+                      "g": [f"s{i % 6}" for i in range(60)], "w": rng.uniform(0.5, 2.0, 60)})
+    d.loc[17, "w"] = bad
+    with pytest.raises(DataError, match="weights must be positive"):
+        scale.lmer_duckdb(FORMULA, d, weights="w", progress=False)

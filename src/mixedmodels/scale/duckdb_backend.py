@@ -300,7 +300,7 @@ def _prepare(
     if n == 0:
         raise no_rows_error(con, src, col_conds, n_input)
     if weights is not None:
-        wmin = con.execute(f"SELECT min({ident(weights)}) FROM {base}").fetchall()[0][0]
+        wmin = min(float(np.min(f.w_min)) for f in moments[0].values())  # from the scans
         if wmin <= 0:
             raise DataError("weights must be positive")
     design = build_scale_design(parsed, infos, group_values, n, n_input, weights is not None)

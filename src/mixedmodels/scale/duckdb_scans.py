@@ -11,7 +11,7 @@ products that compute the same thing are summed once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -118,6 +118,7 @@ class FactorSums:
 
     n: np.ndarray
     sums: dict[tuple[str, ...], np.ndarray]
+    w_min: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per row: its smallest w
 
 
 @dataclass
@@ -190,15 +191,21 @@ def moments_query(
     scan: Scan, group_cols: list[str], monomials: list[tuple[str, ...]]
 ) -> str:
     """One GROUP BY over the rows on ``group_cols`` (as ``g0, g1, ...``): the row count
-    ``n`` and Σ of each monomial (``m0, m1, ...``). The basis columns (x̃, ỹ, w, Z) are
-    computed once per row in an inner projection."""
-    special = {"ln(w)": f"ln({weight_sql(scan.weights)})"}
+    ``n``, Σ of each monomial (``m0, m1, ...``) and, with weights, the smallest weight
+    ``w_min``. The basis columns (x̃, ỹ, w, Z) are computed once per row in an inner
+    projection."""
+    w = weight_sql(scan.weights)
+    special = {"ln(w)": f"ln({w})"}
     basis = list(dict.fromkeys(f for mono in monomials for f in mono))
+    if scan.weights and w not in basis:
+        basis.append(w)
     column = {f: f"v{i}" for i, f in enumerate(basis)}
     inner = [f"b.{ident(c)} AS g{i}" for i, c in enumerate(group_cols)]
     inner += [f"{special.get(f, f)} AS v{i}" for i, f in enumerate(basis)]
     groups = ", ".join(f"g{i}" for i in range(len(group_cols)))
     outer = [groups, "count(*) AS n", *_sums_sql(monomials, column)]
+    if scan.weights:  # for the check that weights are positive, in the same scan
+        outer.append(f"min({column[w]}) AS w_min")
     return (
         f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {scan.base} AS b "
         f"{' '.join(scan.joins)}) GROUP BY {groups}"
@@ -223,6 +230,8 @@ def level_sums(
              for j, m in enumerate(plan.monomials)}
     sums = plan.evaluate(n, monos)
     sums[()] = n
+    if "w_min" in got:
+        return FactorSums(n, sums, _floats(got["w_min"]))
     return FactorSums(n, sums)
 
 
