@@ -339,8 +339,11 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
             out.append(f"- {label}: not measured")
             continue
         ratio = seconds(r, a) / seconds(r, b)  # type: ignore[operator]
+        cpu = _ratio(r["methods"].get(a), r["methods"].get(b), "cpu_seconds")
+        extra = f"; CPU {cpu}" if cpu != "—" and a != "lmer_dask" else ""
         out.append(f"- {label} at {r['rows']:.0e} rows, {r['groups']:.0e} groups: "
-                   f"{ratio:.1f}× ({'met' if ratio <= limit else 'not met'})")
+                   f"{ratio:.1f}× ({'met' if ratio <= limit else 'not met'}{extra}; "
+                   f"load {_load(r)})")
     return out
 
 
@@ -470,7 +473,9 @@ def main() -> None:
         old = [r for r in saved["results"] if (r["rows"], r["groups"], r["formula"]) not in new]
         for r in old:  # a case of the saved run keeps that run's load average
             r.setdefault("load", saved["loads"])
-        results = sorted(old + results, key=lambda r: (r["rows"], r["groups"], r["formula"]))
+        order = [(n, g, f) for n, g, f in grid(1e8, False)]
+        results = sorted(old + results, key=lambda r: order.index(
+            (r["rows"], r["groups"], r["formula"])))
         loads = tuple(saved["loads"])
         largest = max(largest, max(r["rows"] for r in results))
     note = (f"Largest case: {largest:.0e} rows"
