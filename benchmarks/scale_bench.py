@@ -340,7 +340,7 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
             continue
         ratio = seconds(r, a) / seconds(r, b)  # type: ignore[operator]
         cpu = _ratio(r["methods"].get(a), r["methods"].get(b), "cpu_seconds")
-        extra = f"; CPU {cpu}" if cpu != "—" and a != "lmer_dask" else ""
+        extra = f"; CPU {cpu}" if cpu != "—" and not a.startswith("lmer_dask") else ""
         out.append(f"- {label} at {r['rows']:.0e} rows, {r['groups']:.0e} groups: "
                    f"{ratio:.1f}× ({'met' if ratio <= limit else 'not met'}{extra}; "
                    f"load {_load(r)})")
@@ -476,7 +476,6 @@ def main() -> None:
         order = [(n, g, f) for n, g, f in grid(1e8, False)]
         results = sorted(old + results, key=lambda r: order.index(
             (r["rows"], r["groups"], r["formula"])))
-        loads = tuple(saved["loads"])
         largest = max(largest, max(r["rows"] for r in results))
     note = (f"Largest case: {largest:.0e} rows"
             + ("" if largest >= 1e8 else " (10⁸ rows not run here)") + ".")
