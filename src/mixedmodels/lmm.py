@@ -27,6 +27,7 @@ from .design.scale_check import check_scale_x
 from .errors import ArgumentError, ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
 from .linalg.dense import DENSE_MAX_SIZE, DenseCriterion
+from .linalg.schur import SchurCriterion, prefers_schur
 from .linalg.tail import MIN_REST_ROWS
 from .linalg.threads import blas_threads, threads_for
 from .optimize import (
@@ -208,8 +209,10 @@ class LinearMixedModel(MixedModelResults):
             self._set_optimum(res, dense)
         return self
 
-    def _dense_criterion(self) -> DenseCriterion | None:
-        """The dense criterion with its gradient where BFGS is chosen and the system is small."""
+    def _dense_criterion(self) -> DenseCriterion | SchurCriterion | None:
+        """The criterion with its gradient where BFGS is chosen and the system is small:
+        one dense factor of Ω, or per-level factors and a Schur complement where that is
+        cheaper (:func:`mixedmodels.linalg.schur.prefers_schur`)."""
         plan = getattr(self.cp, "rest_plan", None)
         if self.control.optimizer == "bobyqa" or (plan is not None and plan.sparse):
             return None
@@ -217,12 +220,13 @@ class LinearMixedModel(MixedModelResults):
             return None
         dense = getattr(self, "_dense", None)
         if dense is None or dense.reml != self.REML:
-            dense = DenseCriterion(self.cp, [t.tri_index for t in self.design.terms], self.REML)
+            kind = SchurCriterion if prefers_schur(self.cp) else DenseCriterion
+            dense = kind(self.cp, [t.tri_index for t in self.design.terms], self.REML)
             self._dense = dense
         return dense
 
     def _fit_bfgs(
-        self, dense: DenseCriterion, x0: np.ndarray, step: np.ndarray | None,
+        self, dense: DenseCriterion | SchurCriterion, x0: np.ndarray, step: np.ndarray | None,
         watch: FitWatch,
     ) -> OptResult:
         """BFGS on the analytic gradient from x0; on the boundary, lme4's BOBYQA path too.
@@ -243,7 +247,7 @@ class LinearMixedModel(MixedModelResults):
                 return math.inf, None
             self._last_dense_factor = (theta.copy(), L)  # reused at θ̂ by _dense_optimum
             crit = self._criterion(*dense.pieces(L), reml)
-            if crit >= _BAD:
+            if not crit < _BAD:  # also NaN
                 return math.inf, None
             return crit, dense.gradient(L, lam)
 
@@ -339,7 +343,9 @@ class LinearMixedModel(MixedModelResults):
         s2 = max(v - sum(comps), 0.1 * v)
         return np.sqrt(np.array(comps) / s2)
 
-    def _set_optimum(self, res: OptResult, dense: DenseCriterion | None = None) -> None:
+    def _set_optimum(
+        self, res: OptResult, dense: DenseCriterion | SchurCriterion | None = None
+    ) -> None:
         theta = res.x.copy()
         self.opt = res
         self.optinfo = {
@@ -358,7 +364,9 @@ class LinearMixedModel(MixedModelResults):
         self._finalize(theta, dense)
         self._check_fit(res)
 
-    def _finalize(self, theta: np.ndarray, dense: DenseCriterion | None = None) -> None:
+    def _finalize(
+        self, theta: np.ndarray, dense: DenseCriterion | SchurCriterion | None = None
+    ) -> None:
         """θ̂, the criterion, β̂, σ̂, u and b at the optimum.
 
         From the dense factor L of Ω(θ̂) where the fit used it (v = L_NN L⁻ᵀe_N =
@@ -388,7 +396,7 @@ class LinearMixedModel(MixedModelResults):
         self._fitted_state = True
 
     def _dense_optimum(
-        self, dense: DenseCriterion, theta: np.ndarray
+        self, dense: DenseCriterion | SchurCriterion, theta: np.ndarray
     ) -> tuple[tuple[float, float, float], list[np.ndarray], np.ndarray] | None:
         """(criterion pieces, u per term, β̂) from the dense factor at θ; ``None`` where
         Ω(θ) does not factor (the blocked factor then decides)."""
