@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import arguments
-from .crossprod import CrossProducts, crossprod, with_response
+from .crossprod import CrossProducts, crossprod
+from .crossprod.response import ResponseRows
 from .design import Design, build_design, numeric_response
 from .design.response import check_response_varies
 from .design.scale_check import check_scale_x
@@ -117,16 +118,19 @@ class LinearMixedModel(MixedModelResults):
 
     # -- stage 3 ----------------------------------------------------------------
     def _crossprod(self, y_eff: np.ndarray) -> CrossProducts:
-        """This design's cross-products with a new response: ỹ's row and column only."""
-        d = self.design
-        return with_response(
-            self.cp,
-            [t.factor.codes for t in d.terms],
-            [t.Z for t in d.terms],
-            d.X,
-            y_eff,
-            d.weights if d.has_weights else None,
-        )
+        """This design's cross-products with a new response: ỹ's row and column only
+        (X̃√w and Z√w formed once per design and kept for the next refit)."""
+        rows = self.__dict__.get("_response_rows")
+        if rows is None:
+            d = self.design
+            rows = self._response_rows = ResponseRows(
+                self.cp,
+                [t.factor.codes for t in d.terms],
+                [t.Z for t in d.terms],
+                d.X,
+                d.weights if d.has_weights else None,
+            )
+        return rows(y_eff)
 
     @staticmethod
     def _crossprod_of(d: Design, y_eff: np.ndarray, rest: str = "auto") -> CrossProducts:
@@ -529,7 +533,7 @@ class LinearMixedModel(MixedModelResults):
             if y.shape != self.y.shape:
                 raise ValueError(f"new response has shape {y.shape}, expected {self.y.shape}")
             new.y = y
-            new.cp = new._crossprod(y - self.design.offset)
+            new.cp = self._crossprod(y - self.design.offset)  # its X̃√w, Z√w kept on self
         else:
             new.cp = self.cp
         new._factor = None  # built only if the refit needs it

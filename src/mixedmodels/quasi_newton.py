@@ -69,9 +69,11 @@ def bfgs_bounded(
     H = None if inv_hessian is None else np.array(inv_hessian, dtype=float)
     stalls = 0
     code, message = nlopt.MAXEVAL_REACHED, "NLOPT_MAXEVAL_REACHED"
+    bounded = bool(np.isfinite(lower).any())
     while True:
-        free = (x > lower) | (g < 0.0)
-        pg = np.where(free, g, 0.0)
+        free = (x > lower) | (g < 0.0) if bounded else None
+        all_free = free is None or bool(free.all())
+        pg = g if all_free else np.where(free, g, 0.0)
         gmax = float(np.abs(pg).max()) if m else 0.0
         if gmax <= gtol:
             code, message = nlopt.SUCCESS, "NLOPT_SUCCESS"
@@ -81,7 +83,7 @@ def bfgs_bounded(
         if H is None:
             d = -pg * (_FIRST_STEP / gmax)
         else:
-            if free.all():
+            if all_free:
                 d = -(H @ g)
             else:
                 d = np.zeros(m)

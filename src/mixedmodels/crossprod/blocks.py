@@ -24,7 +24,6 @@ without ever holding the rows in memory; the engine only sees this object.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,57 +324,8 @@ def with_response(
     y: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> CrossProducts:
-    """The cross-products of the same design (codes, Z, X, weights) with a new response.
+    """The cross-products of the same design (codes, Z, X, weights) with a new response
+    (:class:`mixedmodels.crossprod.response.ResponseRows`, which a refit loop keeps)."""
+    from .response import ResponseRows
 
-    Only ỹ = (y − c)/s depends on y: its row of A21 (Σ Z₁ W ỹ per level of term 1),
-    its row and column of A22 ([Z_k'Wỹ, X̃'Wỹ, ỹ'Wỹ]) and the shift's c and s
-    (:meth:`Centering.with_response`). A11 and every Z and X̃ block are shared
-    with ``cp``; the result equals :func:`crossprod` of the new rows (to rounding).
-    """
-    shift = cp.shift.with_response(y, weights)
-    Xt, yt = shift.transform(X, y)
-    sw = None if weights is None else np.sqrt(weights)
-    if sw is not None:
-        yt = yt * sw
-        Xt = Xt * sw[:, None]
-    r = cp.r
-    d1 = cp.dims[0]
-    zy1 = np.empty(d1.q)
-    Z1 = Zs[0] if sw is None else Zs[0] * sw[:, None]
-    for s in range(d1.S):
-        zy1[s :: d1.S] = np.bincount(codes[0], weights=yt * Z1[:, s], minlength=d1.nl)
-    row = np.empty(r)
-    off = 0
-    for c, Z, d in zip(codes[1:], Zs[1:], cp.dims[1:]):
-        Zw = Z if sw is None else Z * sw[:, None]
-        for s in range(d.S):
-            row[off + s : off + d.q : d.S] = np.bincount(c, weights=Zw[:, s] * yt, minlength=d.nl)
-        off += d.q
-    row[off : off + cp.p] = yt @ Xt
-    row[-1] = yt @ yt
-    if sp.issparse(cp.A22):  # the sparse rest block: same pattern, new last row and column
-        A22 = sp.csc_matrix(cp.A22)
-        col = sp.csc_matrix(row[:-1, None])
-        A22 = sp.bmat([[A22[:-1, :-1], col], [col.T, row[-1:, None]]], format="csc")
-    else:
-        A22 = cp.A22.copy()
-        A22[-1, :] = row
-        A22[:, -1] = row
-    A21 = cp.A21
-    if not sp.issparse(A21):
-        A21 = np.array(A21)
-        A21[-1] = zy1
-    else:
-        last = A21.indptr[1:] - 1
-        if np.all(np.diff(A21.indptr) > 0) and np.all(A21.indices[last] == r - 1):
-            data = A21.data.copy()
-            data[last] = zy1
-            A21 = copy.copy(A21)  # shares the index arrays, which do not change
-            A21.data = data
-        else:  # a column without a stored ỹ entry: rebuild the row
-            A21 = sp.vstack([A21[:-1], sp.csc_matrix(zy1[None, :])], format="csc")
-            A21.sum_duplicates()
-            A21.sort_indices()
-    return CrossProducts(
-        cp.dims, cp.A11, A21, A22, cp.n, cp.p, cp.sum_log_w, shift, cp.rest_plan
-    )
+    return ResponseRows(cp, codes, Zs, X, weights)(y)
