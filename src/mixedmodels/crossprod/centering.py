@@ -91,7 +91,20 @@ def _column_rms(V: np.ndarray, w: np.ndarray | None) -> list[float]:
 
 def _response_shift(ys: np.ndarray, ws: np.ndarray | None, intercept: bool) -> tuple[float, float]:
     """(c, s) of ỹ = (y − c)/s: the weighted mean (with an intercept, else 0) and the
-    power of two near the RMS of y − c."""
+    power of two near the RMS of y − c.
+
+    By direct sums, c = Σwy/Σw and Σw(y − c)²/Σw (four numpy calls: a refit loop
+    computes this per response); by the overflow-safe :func:`_mean` and :func:`_rms`
+    where a sum is not finite or the spread underflows."""
+    sw = (float(ws.sum()) if ws is not None else float(ys.size)) if ys.size else 0.0
+    if sw > 0.0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = (float(ys @ ws) if ws is not None else float(ys.sum())) / sw if intercept else 0.0
+            if math.isfinite(c):
+                e = ys - c
+                ss = float((e * ws) @ e) if ws is not None else float(e @ e)
+                if math.isfinite(ss) and ss > 0.0:
+                    return c, _pow2(math.sqrt(ss / sw))
     c = _mean(ys, ws) if intercept else 0.0
     return c, _pow2(_rms(ys - c, ws))
 
