@@ -31,21 +31,25 @@ import numpy as np
 
 from .optimize import OptResult
 
-__all__ = ["bfgs_bounded"]
+__all__ = ["GTOL", "bfgs_bounded"]
 
+GTOL = 1e-8  # max |projected gradient| of a first-order optimum
 _ARMIJO = 1e-4
 _NOISE = 1e-14  # changes of f within this share of |f| are rounding
 _STALLS = 3  # steps in a row that gain no more than rounding: stop
 _FIRST_STEP = 0.5  # largest coordinate change of the first (steepest-descent) step
+_MAX_STEP = 1.0  # largest coordinate change of a step, relative to max(1, ‖x‖∞)
 
 
 def bfgs_bounded(
     fg: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x0: np.ndarray,
     lower: np.ndarray,
-    gtol: float = 1e-8,
+    gtol: float = GTOL,
     maxeval: int = 1000,
     inv_hessian: np.ndarray | None = None,
+    first_step: float = _FIRST_STEP,
+    first: tuple[float, np.ndarray] | None = None,
 ) -> OptResult:
     """Minimise f (``fg(x)`` returns f(x) and ∇f(x), or f = inf where undefined).
 
@@ -54,12 +58,13 @@ def bfgs_bounded(
     slope −gᵢ into the region of a coordinate on its bound (0 at an optimum),
     and whose ``inv_hessian`` is the final H. ``inv_hessian`` given here is the
     starting H (a previous fit's, for a refit of a similar response), else the
-    first step is steepest descent.
+    first step is steepest descent (of largest coordinate change ``first_step``).
+    ``first``: f and ∇f at x0 where the caller has them (counted as an evaluation).
     """
     start = time.perf_counter()
     lower = np.asarray(lower, dtype=float)
     x = np.maximum(np.asarray(x0, dtype=float), lower)
-    f, g = fg(x)
+    f, g = fg(x) if first is None else first
     nfev = 1
     if not math.isfinite(f):
         out = OptResult(x, f, nfev, "infeasible start", nlopt.FAILURE, 0.0)
@@ -81,7 +86,7 @@ def bfgs_bounded(
         if nfev >= maxeval:
             break
         if H is None:
-            d = -pg * (_FIRST_STEP / gmax)
+            d = -pg * (first_step / gmax)
         else:
             if all_free:
                 d = -(H @ g)
@@ -91,7 +96,12 @@ def bfgs_bounded(
                 d[idx] = -(H[np.ix_(idx, idx)] @ g[idx])
             if not float(g @ d) < 0.0:  # lost positive definiteness: restart
                 H = None
-                d = -pg * (_FIRST_STEP / gmax)
+                d = -pg * (first_step / gmax)
+        # no coordinate moves by more than MAX_STEP·max(1, ‖x‖∞) in one step: a curvature
+        # estimate from a first short step can be far too small along another direction
+        big = float(np.abs(d).max()) / (_MAX_STEP * max(1.0, float(np.abs(x).max())))
+        if big > 1.0:
+            d = d / big
         alpha = 1.0
         accepted = False
         while nfev < maxeval:

@@ -99,10 +99,12 @@ def _response_shift(ys: np.ndarray, ws: np.ndarray | None, intercept: bool) -> t
     sw = (float(ws.sum()) if ws is not None else float(ys.size)) if ys.size else 0.0
     if sw > 0.0:
         with np.errstate(over="ignore", invalid="ignore"):
-            c = (float(ys @ ws) if ws is not None else float(ys.sum())) / sw if intercept else 0.0
+            # numpy's sums (BLAS dot products round by the operands' alignment)
+            c = (float((ys * ws).sum()) if ws is not None else float(ys.sum())) / sw \
+                if intercept else 0.0
             if math.isfinite(c):
                 e = ys - c
-                ss = float((e * ws) @ e) if ws is not None else float(e @ e)
+                ss = float((e * e * ws).sum()) if ws is not None else float((e * e).sum())
                 if math.isfinite(ss) and ss > 0.0:
                     return c, _pow2(math.sqrt(ss / sw))
     c = _mean(ys, ws) if intercept else 0.0

@@ -67,8 +67,10 @@ class ResponseRows:
             for s, z in enumerate(Zw):
                 row[off + s : off + d.q : d.S] = np.bincount(c, weights=z * yt, minlength=d.nl)
             off += d.q
-        row[off : off + cp.p] = yt @ self.Xw
-        row[-1] = yt @ yt
+        # numpy's sums, not BLAS dot products (which round by the operands' alignment):
+        # a refit gives the same numbers in a worker process as in this one
+        row[off : off + cp.p] = (self.Xw * yt[:, None]).sum(axis=0)
+        row[-1] = (yt * yt).sum()
         if sp.issparse(cp.A22):  # the sparse rest block: same pattern, new last row and column
             A22 = sp.csc_matrix(cp.A22)
             col = sp.csc_matrix(row[:-1, None])

@@ -83,7 +83,6 @@ class DenseCriterion:
         A[:q1, q1:] = a21.T
         A[q1:, q1:] = cp.A22
         self.A = A
-        self.A_z = np.ascontiguousarray(A[:, :q])  # A's random-effect columns
         rows, cols, src = [], [], []
         off = 0
         for k, (d, (ri, ci)) in enumerate(zip(cp.dims, tri_index)):
@@ -121,7 +120,6 @@ class DenseCriterion:
         A[-1, :] = row
         A[:, -1] = row
         new.A = A
-        new.A_z = np.ascontiguousarray(A[:, : self.q])
         new._lam = self._lam.copy()
         new._log_s2 = 2.0 * cp.shift.log_s
         return new
@@ -133,14 +131,16 @@ class DenseCriterion:
         return lam
 
     def factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(L, Λ) at θ; raises :class:`FactorizationError` where Ω is not positive definite."""
+        """(L, AΛ) at θ; raises :class:`FactorizationError` where Ω is not positive definite.
+        AΛ is kept for the gradient: (AΛv) and Λ_B'A_{B,Z} = ((AΛ)_{Z,B})' are read off it."""
         lam = self.lambda_(theta)
-        omega = lam.T @ (self.A @ lam)
+        AL = self.A @ lam
+        omega = lam.T @ AL
         omega.reshape(-1)[self._diag_q] += 1.0
         L, info = lapack.dpotrf(omega, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             raise FactorizationError(f"dpotrf info={info}")
-        return L, lam
+        return L, AL
 
     def pieces(self, L: np.ndarray) -> tuple[float, float, float]:
         """(log|L_Z|², log|R_X|², log pwrss) in the original units from L's diagonal."""
@@ -163,17 +163,15 @@ class DenseCriterion:
         v, info = lapack.dtrtrs(L, e, lower=1, trans=1)
         return v
 
-    def gradient(self, L: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """∇d(θ) at the θ of ``L`` and ``lam`` (the formula of the module docstring)."""
-        b = self.b
+    def gradient(self, L: np.ndarray, AL: np.ndarray) -> np.ndarray:
+        """∇d(θ) at the θ of ``L`` and ``AL`` = AΛ (the formula of the module docstring)."""
+        b, q = self.b, self.q
         l_nn = L[-1, -1]
         v = self.solution(L)
-        Aa = self.A_z.T @ (lam @ v)  # (AΛv) on the random-effect rows
-        pr = self.lam_rows
-        g_r = Aa[pr] * v[self.lam_cols]
-        Lb = L[:b, :b]
-        rhs = lam[:b, :b].T @ self.A_z[:b]  # Λ_B'A_{B,Z}
-        M, info = lapack.dpotrs(Lb, rhs, lower=1)  # Ω_B⁻¹ rhs: L_B⁻ᵀ(L_B⁻¹ rhs)
+        Aa = AL[:q] @ v  # (AΛv) on the random-effect rows (A symmetric)
+        g_r = Aa[self.lam_rows] * v[self.lam_cols]
+        rhs = AL[:q, :b].T  # Λ_B'A_{B,Z}
+        M, info = lapack.dpotrs(L[:b, :b], rhs, lower=1)  # Ω_B⁻¹ rhs: L_B⁻ᵀ(L_B⁻¹ rhs)
         g_t = M.reshape(-1)[self._trace_flat]
         contrib = 2.0 * g_t + (2.0 * self.k / (l_nn * l_nn)) * g_r
         return np.bincount(self.lam_src, weights=contrib, minlength=self.ntheta)

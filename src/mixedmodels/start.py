@@ -1,0 +1,126 @@
+"""Starting θ from method-of-moments estimates (fewer evaluations than lme4's start).
+
+With OLS residuals e (weights w, variance v = Σwe²/Σw):
+
+* :func:`moment_theta` (the start of large models with scalar terms): per
+  term the between-level variance σ_k² = var(ē_l) − v·mean(1/n_l) (at
+  least 1% of v), σ₀² = v − Σσ_k² (at least 10% of v), θ_k = √(σ_k²/σ₀²).
+* :class:`MomentStart` (the start of the small models BFGS fits and of
+  their refits): one backfitting pass, term by term in lme4's order, regresses the current
+  residual r on Z_k within each level, b̂_l = G_l⁻¹h_l with G_l = Σ w z z',
+  h_l = Σ w z r (levels with G_l of full rank and rows to spare), and takes
+  the fit out of r. σ₀² is the final Σwr² over its degrees of freedom
+  (n less S per fitted level), Σ̂_k = cov(b̂_l) − σ₀² mean(G_l⁻¹) with its
+  eigenvalues floored at 1% of the largest (a diagonal of 1% of v where no two
+  levels can be fitted), and θ_k the lower triangle of chol(Σ̂_k/σ₀²). For
+  one term in a balanced design this is the ANOVA estimator, which is the
+  REML optimum itself.
+
+Only a starting point: the optimum does not depend on it, the number of
+evaluations does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MomentStart", "moment_theta"]
+
+_FLOOR = 0.01  # smallest variance (share of v) or eigenvalue (share of the largest)
+
+
+class MomentStart:
+    """``start(y)``: θ₀ by the backfitted within-level regressions (the module docstring)
+    for the responses of one design. Everything but the response's
+    own sums is formed once: the OLS map (X'WX)⁻¹X'W and, per term, w·z, the per-level
+    G_l, which levels can be fitted and their G_l⁻¹; a call is the OLS residual, S
+    ``bincount`` sums and two gathers per term, and the S × S covariance algebra."""
+
+    def __init__(self, design: Any):
+        d = design
+        self.X = d.X
+        self.w = w = d.weights
+        sw = np.sqrt(w)
+        self.ols = np.linalg.pinv(d.X * sw[:, None]) * sw[None, :]  # β̂ = ols @ y
+        self.sum_w = float(w.sum())
+        self.n = d.n
+        self.terms = []
+        dof = float(d.n)
+        for t in d.terms:
+            S, nl, c = t.S, t.nl, t.factor.codes
+            Z = t.Z
+            wz = [w * Z[:, i] for i in range(S)]
+            G = np.empty((nl, S, S))
+            for i in range(S):
+                for j in range(i + 1):
+                    G[:, i, j] = G[:, j, i] = np.bincount(c, weights=wz[i] * Z[:, j],
+                                                          minlength=nl)
+            n_l = np.bincount(c, minlength=nl)
+            det = np.linalg.det(G)
+            scale = np.prod(np.maximum(np.einsum("lii->li", G), 1e-300), axis=1)
+            ok = (n_l > S) & (det > 1e-10 * scale)  # full rank, and rows to spare
+            if ok.sum() < 2:
+                self.terms.append((t, None))
+                continue
+            Gi = np.zeros((nl, S, S))
+            Gi[ok] = np.linalg.inv(G[ok])
+            dof -= S * int(ok.sum())
+            self.terms.append((t, (c, Z, wz, Gi, ok, Gi[ok].mean(axis=0))))
+        self.dof = dof
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        """θ₀ for the response y (offset removed), lme4's order."""
+        # numpy's sums, not BLAS dot products: those round by the operands' alignment, so
+        # a start (and the fit from it) would differ between a model and its pickled copy
+        e = y - (self.X * (self.ols * y).sum(axis=1)).sum(axis=1)
+        w = self.w
+        v = float((w * e * e).sum()) / self.sum_w
+        r = e.copy()
+        fits = []
+        for t, pre in self.terms:
+            if pre is None:
+                fits.append(None)
+                continue
+            c, Z, wz, Gi, ok, _ = pre
+            h = np.stack([np.bincount(c, weights=a * r, minlength=t.nl) for a in wz], axis=1)
+            b = (Gi * h[:, None, :]).sum(axis=2)  # 0 on the levels not fitted
+            r -= (Z * b[c]).sum(axis=1)
+            fits.append(b[ok])
+        s0 = float((w * r * r).sum()) / self.sum_w * self.n / self.dof if self.dof > 0 else v
+        s0 = max(s0, _FLOOR * v, 1e-300)
+        theta = []
+        for (t, pre), b in zip(self.terms, fits):
+            if pre is None:
+                cov = np.eye(t.S) * (_FLOOR * v)
+            else:
+                bc = b - b.mean(axis=0)
+                cov = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / (b.shape[0] - 1) - s0 * pre[5]
+                vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+                top = float(vals.max())
+                vals = np.maximum(vals, _FLOOR * top) if top > 0 else np.full(t.S, _FLOOR * v)
+                cov = (vecs * vals) @ vecs.T
+            T = np.linalg.cholesky(cov / s0 + 1e-12 * np.eye(t.S))
+            theta.append(T[t.tri_index])
+        return np.concatenate(theta)
+
+
+def moment_theta(design: Any, y: np.ndarray) -> np.ndarray:
+    """θ₀ for ``design`` and response ``y`` (offset removed) in lme4's order by one-way
+    means of scalar terms (the module docstring)."""
+    d = design
+    w = d.weights
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(d.X * sw[:, None], y * sw, rcond=None)[0]
+    e = y - d.X @ beta
+    v = float(np.average(e**2, weights=w))
+    comps = []
+    for t in design.terms:
+        c = t.factor.codes
+        n_l = np.bincount(c, minlength=t.nl).astype(float)
+        means = np.bincount(c, weights=e * t.Z[:, 0], minlength=t.nl) / np.maximum(n_l, 1)
+        vb = float(np.var(means) - v * np.mean(1.0 / np.maximum(n_l, 1)))
+        comps.append(max(vb, _FLOOR * v))
+    s2 = max(v - sum(comps), 0.1 * v)
+    return np.sqrt(np.array(comps) / s2)
