@@ -354,14 +354,20 @@ class LinearMixedModel(MixedModelResults):
             watch.wrap(set_head), tail, x0, self.lower, profile.n_head, self.control, step, _BAD
         )
 
-    def _small_moment_start(self, fallback: np.ndarray) -> np.ndarray:
+    def _small_moment_start(
+        self, fallback: np.ndarray, owner: LinearMixedModel | None = None
+    ) -> np.ndarray:
         """The moment start (:class:`mixedmodels.start.MomentStart`, formed once per design
-        and kept for refits) inside the bounds, or ``fallback`` where it is not finite."""
+        and kept on ``owner``, the fit whose refits share it) inside the bounds, or
+        ``fallback`` where it is not finite."""
+        owner = self if owner is None else owner
         try:
-            ms = self.__dict__.get("_moment_start")
+            ms = owner.__dict__.get("_moment_start")
             if ms is None:
-                ms = self._moment_start = MomentStart(self.design)
-            x0 = ms(self.y - self.design.offset)
+                with np.errstate(all="ignore"):
+                    ms = owner._moment_start = MomentStart(self.design)
+            with np.errstate(all="ignore"):  # extreme scales: a non-finite start, not a warning
+                x0 = ms(self.y - self.design.offset)
         except np.linalg.LinAlgError:
             return fallback
         except AttributeError:  # a design of sufficient statistics only (RowsNotAvailableError)
@@ -614,10 +620,7 @@ class LinearMixedModel(MixedModelResults):
         # BFGS from the moment start of the new response (for one term in a balanced
         # design the optimum itself: sleepstudy's bootstrap refits take one evaluation),
         # or from θ̂ where the criterion is lower there
-        if "_moment_start" not in self.__dict__:
-            self._moment_start = MomentStart(self.design)  # shared by every refit
-            new._moment_start = self._moment_start
-        start = new._small_moment_start(self._theta)
+        start = new._small_moment_start(self._theta, owner=self)
         alternative = None if start is self._theta else self._theta
         return new.fit(start=start, initial_step=step, alternative=alternative)
 
