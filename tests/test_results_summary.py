@@ -48,6 +48,10 @@ NUMERIC_DIFFERENCES = {
     # both criteria 1721.6972889286; the Days variance is 35.03854 in R and
     # 35.03849 here (θ within 2e-7), printed 35.039 and 35.038
     "sleep_long": {"lmertest", "varcorr_both"},
+    # the cask-within-batch SD is 1.2873650 at the optimum (criterion 246.99074585349,
+    # |∇| ≤ 1e-8 moves it by 1e-9), on the rounding edge of its sixth digit: printed
+    # 1.28736 or 1.28737 by the last bits; lme4's 1.2873659 prints 1.28737
+    "pastes": {"varcorr", "varcorr_both"},
 }
 
 

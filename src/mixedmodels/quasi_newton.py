@@ -8,16 +8,18 @@ coordinates F, with H the BFGS approximation of the inverse Hessian
 (updated by s = Δx, y = Δg when s'y > 0, scaled by s'y / y'y after the
 first step), and the trial points P(x + αd) = max(x + αd, l) are accepted
 by Armijo's rule f(P) ≤ f(x) + 10⁻⁴ g'(P − x), backtracking by quadratic
-interpolation.
+interpolation; near the optimum, where f changes by no more than its
+rounding, a trial point is also accepted when it halves the projected
+gradient (the analytic gradient resolves the optimum below f's rounding).
 
 It stops when max |projected gradient| ≤ ``gtol``: a first-order optimum,
 so the end point is the optimum to the accuracy of the gradient, not a
 point that depends on the path (as a derivative-free method's stopping
 point on a flat ridge does). Where rounding stops progress first
 (a rejected step that changed f by no more than 10⁻¹⁴ |f|, or three steps
-in a row that decrease f by no more than that), the best point is returned with
-NLopt's ROUNDOFF_LIMITED code; a run that exhausts ``maxeval`` returns
-MAXEVAL_REACHED, so the caller can fall back to BOBYQA.
+in a row that decrease f by no more than that and do not halve the
+gradient), the last point is returned with NLopt's ROUNDOFF_LIMITED code;
+a run that exhausts ``maxeval`` returns MAXEVAL_REACHED, so the caller can fall back to BOBYQA.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ _NOISE = 1e-14  # changes of f within this share of |f| are rounding
 _STALLS = 3  # steps in a row that gain no more than rounding: stop
 _FIRST_STEP = 0.5  # largest coordinate change of the first (steepest-descent) step
 _MAX_STEP = 1.0  # largest coordinate change of a step, relative to max(1, ‖x‖∞)
+
+
+def _projected_max(x: np.ndarray, g: np.ndarray | None, lower: np.ndarray) -> float:
+    """max |gᵢ| over the coordinates free at x (inf where there is no gradient)."""
+    if g is None or not g.size:
+        return math.inf if g is None else 0.0
+    free = (x > lower) | (g < 0.0)
+    return float(np.abs(np.where(free, g, 0.0)).max())
 
 
 def bfgs_bounded(
@@ -75,6 +85,7 @@ def bfgs_bounded(
     stalls = 0
     code, message = nlopt.MAXEVAL_REACHED, "NLOPT_MAXEVAL_REACHED"
     bounded = bool(np.isfinite(lower).any())
+    small, gmax_prev = False, math.inf
     while True:
         free = (x > lower) | (g < 0.0) if bounded else None
         all_free = free is None or bool(free.all())
@@ -83,6 +94,12 @@ def bfgs_bounded(
         if gmax <= gtol:
             code, message = nlopt.SUCCESS, "NLOPT_SUCCESS"
             break
+        # a step that gained no more than rounding and did not halve the gradient: a stall
+        stalls = stalls + 1 if small and gmax > 0.5 * gmax_prev else 0
+        if stalls >= _STALLS:
+            code, message = nlopt.ROUNDOFF_LIMITED, "NLOPT_ROUNDOFF_LIMITED"
+            break
+        gmax_prev = gmax
         if nfev >= maxeval:
             break
         if H is None:
@@ -112,6 +129,9 @@ def bfgs_bounded(
             if fn <= f + _ARMIJO * slope and math.isfinite(fn):
                 accepted = True
                 break
+            if abs(fn - f) <= _NOISE * abs(f) and _projected_max(xn, gn, lower) < 0.5 * gmax:
+                accepted = True  # f is flat to rounding here, the (exact) gradient still falls
+                break
             if alpha < 1e-12 or (0.0 < -slope and abs(fn - f) <= _NOISE * abs(f)):
                 break  # below the rounding of f there is no decrease left to find
             if not slope < 0.0:  # the bound cut the step into an ascent: shorten it
@@ -139,10 +159,7 @@ def bfgs_bounded(
             Hys = Hy[:, None] * s
             H += ((rho * rho * float(yv @ Hy) + rho) * s)[:, None] * s
             H -= rho * (Hys + Hys.T)
-        stalls = stalls + 1 if decrease <= 1e-14 * abs(f) else 0
-        if stalls >= _STALLS:
-            code, message = nlopt.ROUNDOFF_LIMITED, "NLOPT_ROUNDOFF_LIMITED"
-            break
+        small = decrease <= _NOISE * abs(f)
     free = (x > lower) | (g < 0.0)
     out = OptResult(x, float(f), nfev, message, int(code), time.perf_counter() - start)
     out.maxeval = int(maxeval)
