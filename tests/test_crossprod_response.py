@@ -55,3 +55,24 @@ def test_refit_equals_a_fresh_fit() -> None:
         evals_refit += again.optinfo["feval"]
         evals_fresh += fresh.optinfo["feval"]
     assert evals_refit < evals_fresh  # started from θ̂ with the fit's inverse Hessian
+
+
+def test_refit_with_new_weights_equals_a_fresh_weighted_fit() -> None:
+    d = mm.datasets.load("sleepstudy")
+    f = "Reaction ~ Days + (Days | Subject)"
+    m = mm.lmer(f, d)
+    w = 1.0 + (np.arange(len(d)) % 4) / 2.0
+    again = m.refit(weights=w)
+    fresh = mm.lmer(f, d.assign(w=w), weights="w")
+    assert again.reml_criterion == pytest.approx(fresh.reml_criterion, rel=1e-12)
+    np.testing.assert_allclose(again.theta, fresh.theta, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(again.fixef, fresh.fixef, rtol=1e-9)
+    # and a new response with them: the refit of the weighted fit's own structure
+    y = simulate(m, 1, seed=2)[:, 0]
+    both = m.refit(y, weights=w)
+    fresh_y = mm.lmer(f, d.assign(w=w, Reaction=y), weights="w")
+    assert both.reml_criterion == pytest.approx(fresh_y.reml_criterion, rel=1e-12)
+    with pytest.raises(mm.errors.ArgumentError, match="weights"):
+        m.refit(weights=w[:-1])
+    with pytest.raises(mm.errors.ArgumentError, match="positive"):
+        m.refit(weights=np.zeros(len(d)))

@@ -27,41 +27,28 @@ from .design.response import check_response_varies
 from .design.scale_check import check_scale_x
 from .errors import ArgumentError, ModelSpecificationError
 from .linalg import BlockedCholesky, FactorizationError, TailProfile, tail_split
-from .linalg.dense import DENSE_MAX_SIZE, DenseCriterion
-from .linalg.schur import SchurCriterion, prefers_schur
+from .linalg.dense import DenseCriterion
+from .linalg.schur import SchurCriterion
 from .linalg.tail import MIN_REST_ROWS
 from .linalg.threads import blas_threads, threads_for
+from .lmm_gradient_fit import BAD as _BAD
+from .lmm_gradient_fit import GradientFit
 from .optimize import (
     OptimizerControl,
     OptResult,
     bobyqa,
     bobyqa_profiled,
-    boundary_check,
-    default_maxeval,
 )
 from .progress import FitWatch, evaluation_flops, fit_watch
-from .quasi_newton import GTOL, bfgs_bounded
 from .results.model_results import MixedModelResults
-from .start import MomentStart, moment_theta
+from .start import moment_theta
 
 __all__ = ["LinearMixedModel", "lmer"]
 
 _LOG2PI = math.log(2.0 * math.pi)
-_BAD = 1e100  # finite "infeasible" value for the optimizer
-_FIRST_STEP_MOMENTS = 0.1  # first BFGS step from the moment start, relative to max(1, ‖θ₀‖∞)
-_SINGULAR_TOL = 1e-4  # a diagonal of T_k this close to 0: a boundary fit (lme4's isSingular)
 
 
-def _stationary(fg: tuple[float, np.ndarray | None], x: np.ndarray, lower: np.ndarray) -> bool:
-    """Whether (f, ∇f) at x is a first-order optimum to BFGS's tolerance (projected ∇f)."""
-    g = fg[1]
-    if g is None:
-        return False
-    free = (x > lower) | (g < 0.0)
-    return not bool(np.any(np.abs(g[free]) > GTOL))
-
-
-class LinearMixedModel(MixedModelResults):
+class LinearMixedModel(GradientFit, MixedModelResults):
     """A linear mixed model fitted by (RE)ML, lme4's ``lmerMod``.
 
     Create with :func:`lmer`. Everything a user reads off an lme4 fit is an
@@ -235,99 +222,6 @@ class LinearMixedModel(MixedModelResults):
             self._set_optimum(res, dense)
         return self
 
-    def _dense_criterion(self) -> DenseCriterion | SchurCriterion | None:
-        """The criterion with its gradient where BFGS is chosen and the system is small:
-        one dense factor of Ω, or per-level factors and a Schur complement where that is
-        cheaper (:func:`mixedmodels.linalg.schur.prefers_schur`)."""
-        plan = getattr(self.cp, "rest_plan", None)
-        if self.control.optimizer == "bobyqa" or (plan is not None and plan.sparse):
-            return None
-        if self.cp.dims[0].q + self.cp.r > DENSE_MAX_SIZE:
-            return None
-        dense = getattr(self, "_dense", None)
-        if dense is None or dense.reml != self.REML:
-            kind = SchurCriterion if prefers_schur(self.cp) else DenseCriterion
-            dense = kind(self.cp, [t.tri_index for t in self.design.terms], self.REML)
-            self._dense = dense
-        return dense
-
-    def _fit_bfgs(
-        self, dense: DenseCriterion | SchurCriterion, x0: np.ndarray, step: np.ndarray | None,
-        watch: FitWatch, lme4_start: np.ndarray | None = None, moments: bool = False,
-        alternative: np.ndarray | None = None,
-    ) -> OptResult:
-        """BFGS on the analytic gradient from x0; on the boundary, lme4's BOBYQA path too.
-
-        A non-singular first-order optimum is the answer. Where BFGS ends on the
-        boundary (a diagonal of some T_k at 0) the criterion is often not convex
-        and a different face may hold a lower minimum; then BOBYQA from lme4's
-        start (``lme4_start``, else x0: lme4's path, at lme4's tolerances) is finished
-        by BFGS as well and the lower of the two kept, so the fit is never worse than
-        lme4's basin.
-
-        ``moments``: x0 is the moment start (a short first step). ``alternative``: a
-        second start (a refit's: the fitted θ̂), taken instead of x0 where x0 is not
-        an optimum already and the criterion is lower there (one more evaluation).
-        """
-        reml = self.REML
-        lower = self.lower
-
-        def fg(theta: np.ndarray) -> tuple[float, np.ndarray | None]:
-            try:
-                L, lam = dense.factor(theta)
-            except FactorizationError:
-                return math.inf, None
-            self._last_dense_factor = (theta.copy(), L)  # reused at θ̂ by _dense_optimum
-            crit = self._criterion(*dense.pieces(L), reml)
-            if not crit < _BAD:  # also NaN
-                return math.inf, None
-            return crit, dense.gradient(L, lam)
-
-        control = self.control
-        maxeval = control.maxeval if control.maxeval is not None else default_maxeval(x0.size)
-        h0 = self._refit_inv_hessian
-        if h0 is not None and h0.shape != (x0.size, x0.size):
-            h0 = None
-        wfg = watch.wrap(fg)
-        first = extra = None
-        if alternative is not None:
-            first = wfg(x0)
-            if not _stationary(first, x0, lower):
-                other = wfg(alternative)
-                extra = 1
-                if other[0] < first[0]:
-                    x0, first, moments = alternative, other, False
-        step0 = _FIRST_STEP_MOMENTS * max(1.0, float(np.abs(x0).max())) if moments else 0.5
-        res = bfgs_bounded(wfg, x0, lower, maxeval=maxeval, inv_hessian=h0, first_step=step0,
-                           first=first)
-        if extra:
-            res.feval += extra
-        diag = np.isfinite(lower)
-
-        def singular(x: np.ndarray) -> bool:
-            return bool(np.any(x[diag] - lower[diag] < _SINGULAR_TOL))
-
-        if res.ok and not singular(res.x):
-            return self._bfgs_result(res, res.feval)
-        path = bobyqa(watch.wrap(self.objective), x0 if lme4_start is None else lme4_start, lower,
-                      control=dataclasses.replace(control, polish=False), initial_step=step)
-        finish = bfgs_bounded(wfg, path.x, lower, maxeval=maxeval) if path.ok else path
-        total = res.feval + path.feval + (finish.feval if finish is not path else 0)
-        # equal to rounding (a ridge of optima, as in over-parameterized models): the
-        # non-singular answer, as lme4 reports such a fit
-        tie = abs(finish.fun - res.fun) <= 1e-12 * abs(res.fun)
-        if not res.ok or (finish.fun < res.fun and not tie) or (tie and not singular(finish.x)):
-            res = finish
-        return self._bfgs_result(res, total)
-
-    def _bfgs_result(self, res: OptResult, feval: int) -> OptResult:
-        """``res`` after lme4's boundary check, with the evaluations of every run."""
-        x, fun, nf = boundary_check(
-            self.objective, res.x, res.fun, self.lower, self.control.boundary_tol
-        )
-        res.x, res.fun, res.feval = x, fun, feval + nf
-        return res
-
     def _bobyqa_tail_profiled(
         self, split: int, x0: np.ndarray, step: np.ndarray | None, watch: FitWatch
     ) -> OptResult:
@@ -353,28 +247,6 @@ class LinearMixedModel(MixedModelResults):
         return bobyqa_profiled(
             watch.wrap(set_head), tail, x0, self.lower, profile.n_head, self.control, step, _BAD
         )
-
-    def _small_moment_start(
-        self, fallback: np.ndarray, owner: LinearMixedModel | None = None
-    ) -> np.ndarray:
-        """The moment start (:class:`mixedmodels.start.MomentStart`, formed once per design
-        and kept on ``owner``, the fit whose refits share it) inside the bounds, or
-        ``fallback`` where it is not finite."""
-        owner = self if owner is None else owner
-        try:
-            ms = owner.__dict__.get("_moment_start")
-            if ms is None:
-                with np.errstate(all="ignore"):
-                    ms = owner._moment_start = MomentStart(self.design)
-            with np.errstate(all="ignore"):  # extreme scales: a non-finite start, not a warning
-                x0 = ms(self.y - self.design.offset)
-        except np.linalg.LinAlgError:
-            return fallback
-        except AttributeError:  # a design of sufficient statistics only (RowsNotAvailableError)
-            return fallback
-        if x0.shape != fallback.shape or not np.all(np.isfinite(x0)):
-            return fallback
-        return np.maximum(x0, self.lower)
 
     def _use_moment_start(self) -> bool:
         how = self.control.start
@@ -441,33 +313,6 @@ class LinearMixedModel(MixedModelResults):
         self._vcov_cache: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
         self._cond_var_cache: list[np.ndarray] | None = None
         self._fitted_state = True
-
-    def _dense_optimum(
-        self, dense: DenseCriterion | SchurCriterion, theta: np.ndarray
-    ) -> tuple[tuple[float, float, float], list[np.ndarray], np.ndarray] | None:
-        """(criterion pieces, u per term, β̂) from the dense factor at θ; ``None`` where
-        Ω(θ) does not factor (the blocked factor then decides)."""
-        last = self.__dict__.pop("_last_dense_factor", None)
-        if last is not None and np.array_equal(last[0], theta):
-            L = last[1]  # the optimizer's last evaluation was at θ̂: the same factor
-        else:
-            try:
-                L, _ = dense.factor(theta)
-            except FactorizationError:
-                return None
-        pieces = dense.pieces(L)
-        shift = self.cp.shift
-        v = dense.solution(L)  # [−ũ, −β̃, 1]
-        if not np.all(np.isfinite(v)):
-            return None
-        s = shift.s
-        us = []
-        off = 0
-        for d in self.cp.dims:
-            us.append(-s * v[off : off + d.q].reshape(d.nl, d.S))
-            off += d.q
-        beta = shift.beta(-v[dense.q : dense.q + dense.p])
-        return pieces, us, beta
 
     def _T(self, k: int) -> np.ndarray:
         """T_k(θ̂), the lower-triangular relative covariance factor of term k."""
@@ -561,36 +406,15 @@ class LinearMixedModel(MixedModelResults):
         return self.cp.p + len(self._theta) + 1
 
     # -- refits -------------------------------------------------------------------
-    def _inverse_hessian(self) -> np.ndarray | None:
-        """H⁻¹ of the criterion at θ̂, the refits' starting BFGS matrix: forward differences
-        of the analytic gradient (nθ + 1 evaluations, once per fit; steps into the region,
-        so θ̂ on a bound is fine), else BFGS's last approximation."""
-        if "_inv_hessian_at_optimum" in self.__dict__:
-            return self._inv_hessian_at_optimum
-        out = getattr(getattr(self, "opt", None), "inv_hessian", None)
-        dense = self.__dict__.get("_dense")
-        if dense is not None and dense.reml == self.REML:
-            theta = self._theta
-            try:
-                g0 = dense.gradient(*dense.factor(theta))
-                steps = 1e-5 * np.maximum(1.0, np.abs(theta))
-                cols = [(dense.gradient(*dense.factor(theta + h * e)) - g0) / h
-                        for h, e in zip(steps, np.eye(theta.size))]
-                H = np.array(cols)
-                H = 0.5 * (H + H.T)
-                np.linalg.cholesky(H)  # positive definite, else keep BFGS's
-                out = np.linalg.inv(H)
-            except (FactorizationError, np.linalg.LinAlgError):
-                pass
-        self._inv_hessian_at_optimum = out
-        return out
+    def refit(
+        self, y: np.ndarray | None = None, REML: bool | None = None, weights: Any = None
+    ) -> LinearMixedModel:
+        """A new fit with the same structure and a new response, criterion or prior weights.
 
-    def refit(self, y: np.ndarray | None = None, REML: bool | None = None) -> LinearMixedModel:
-        """A new fit with the same structure and a new response (or criterion).
-
-        The formula, frame and grouping structure are reused; only the
-        cross-products involving y are recomputed. Used by bootstrap,
-        simulation-based power and by :func:`mixedmodels.anova` (ML refits).
+        The formula, frame and grouping structure are reused. With a new ``y`` only the
+        cross-products involving y are recomputed (bootstrap, simulation-based power);
+        with new ``weights`` (n positive values, the rows of the fit) all of them, from
+        the same design. Used also by :func:`mixedmodels.anova` (ML refits).
         """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
@@ -600,12 +424,23 @@ class LinearMixedModel(MixedModelResults):
             if y.shape != self.y.shape:
                 raise ValueError(f"new response has shape {y.shape}, expected {self.y.shape}")
             new.y = y
+        dense = getattr(self, "_dense", None)
+        if weights is not None:
+            new.design = dataclasses.replace(
+                self.design, weights=_checked_weights(weights, self.design.n), has_weights=True
+            )
+            for cache in ("_response_rows", "_moment_start", "_inv_hessian_at_optimum"):
+                new.__dict__.pop(cache, None)  # they hold the old weights
+            new.cp = self._crossprod_of(new.design, new.y - self.design.offset,
+                                        self.control.rest)
+            dense = None  # rebuilt for the new cross-products
+            y = None  # a new A altogether: start from θ̂, as a refit without a new y
+        elif y is not None:
             new.cp = self._crossprod(y - self.design.offset)  # its X̃√w, Z√w kept on self
         else:
             new.cp = self.cp
         new._factor = None  # built only if the refit needs it
         new.__dict__.pop("_last_dense_factor", None)
-        dense = getattr(self, "_dense", None)
         if dense is not None and y is not None:
             dense = dense.with_response(new.cp)  # the same design: only ỹ's row and column
         new._dense = dense
@@ -623,6 +458,15 @@ class LinearMixedModel(MixedModelResults):
         start = new._small_moment_start(self._theta, owner=self)
         alternative = None if start is self._theta else self._theta
         return new.fit(start=start, initial_step=step, alternative=alternative)
+
+
+def _checked_weights(weights: Any, n: int) -> np.ndarray:
+    """New prior weights for a refit: n finite positive values."""
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or not np.all(w > 0):
+        raise ArgumentError("weights", weights,
+                            f"{n} finite positive prior weights, one per row of the fit")
+    return w
 
 
 def lmer(
