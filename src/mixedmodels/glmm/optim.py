@@ -34,7 +34,8 @@ Derivatives (δ = 1e-4, lme4's ``deriv12`` step):
 Stage 2 is then a Newton iteration from the stage-1 estimates: Hessian H₀
 (forward variant) at the start, steps p = −H⁻¹g with a backtracking line
 search (Armijo, f(x + tp) ≤ f(x) + 10⁻⁴ t g'p), gradients at each new
-point and BFGS updates
+point (forward differences corrected by the curvatures of the current H,
+:func:`fd_gradient_curved`) and BFGS updates
 
     H ← H − (H s s'H)/(s'H s) + (y y')/(y's),   s = Δx, y = Δg,
 
@@ -127,14 +128,15 @@ def fd_gradient(fun: ModeObjective, x: np.ndarray, u_c: np.ndarray,
 
 
 def fd_gradient_curved(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.ndarray,
-                       curv: np.ndarray, delta: float = 1e-4) -> FDDerivatives:
+                       curv: np.ndarray, delta: float = 1e-4,
+                       d_prev: list[np.ndarray] | None = None) -> FDDerivatives:
     """Forward differences corrected by known curvatures h_i ≈ ∂²f/∂x_i²:
 
         g_i = (f(x+δe_i) − f(x))/δ − (δ/2) h_i,
 
     with error (δ/2)(∂²f/∂x_i² − h_i) + O(δ²): as accurate as central differences
     where h_i is within a few percent (the Hessian of a nearby function), at half
-    the evaluations.
+    the evaluations. ``d_prev`` predicts the modes as in :func:`fd_gradient`.
     """
     k = x.size
     fp = np.empty(k)
@@ -142,7 +144,7 @@ def fd_gradient_curved(fun: ModeObjective, x: np.ndarray, fx: float, u_c: np.nda
     for i in range(k):
         xp = x.copy()
         xp[i] += delta
-        fp[i], up = fun(xp, u_c)
+        fp[i], up = fun(xp, u_c if d_prev is None else u_c + d_prev[i])
         if up is None or not fp[i] < _BAD:
             return FDDerivatives(np.full(k, np.nan), None, i + 1, False, d)
         d.append(up - u_c)
@@ -280,7 +282,9 @@ def newton_fd(fun: ModeObjective, x0: np.ndarray, f0: float, u0: np.ndarray,
                 return None
             x, f, u, g, H, d, final = xn, fn, un, der.g, der.H, der.d, True
             continue
-        grad = fd_gradient(fun, xn, un, delta, d_prev=d)
+        # the gradient steers the next step only (the final one comes with the
+        # symmetric Hessian): forward differences corrected by H's curvatures
+        grad = fd_gradient_curved(fun, xn, fn, un, np.diag(H), delta, d_prev=d)
         nfev += grad.nfev
         if not grad.ok:
             return None
