@@ -14,7 +14,6 @@ sums) code the rows against the level tables the same way.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,14 +82,17 @@ def _add(*parts: _Partial) -> _Partial:
     return cp, gram, sum(p[2] for p in parts[1:]) + parts[0][2]
 
 
-def _tree_sum(parts: list[Any], add: Any) -> Any:
-    """One delayed value: ``add`` over ``parts`` in a tree of fan-in :data:`SPLIT_EVERY`."""
+def _tree_sum(parts: list[Any], add: Any, first: Any = None) -> Any:
+    """One delayed value: ``add`` over ``parts`` in a tree of fan-in :data:`SPLIT_EVERY`
+    (``first`` in place of ``add`` on the first level, which always exists when given)."""
     from dask import delayed
 
-    while len(parts) > 1:
+    level = first or add
+    while len(parts) > 1 or level is first:
         parts = [
-            delayed(add)(*parts[i : i + SPLIT_EVERY]) for i in range(0, len(parts), SPLIT_EVERY)
+            delayed(level)(*parts[i : i + SPLIT_EVERY]) for i in range(0, len(parts), SPLIT_EVERY)
         ]
+        level = add
     return parts[0]
 
 
@@ -256,9 +258,20 @@ def reduce_partitions(ddf: Any, func: Any, add: Any, coder: Any, *args: Any) -> 
     coder_key = delayed(coder, pure=True, traverse=False)
     per = ddf.map_partitions(func, coder_key, *args, meta=(None, object),
                              enforce_metadata=False, align_dataframes=False)
-    parts = [delayed(operator.getitem, pure=True)(d, 0) for d in per.to_delayed()]
-    (total,) = dask.compute(_tree_sum(parts, add))
+    parts = per.to_delayed()  # each a one-element list, opened by the first level of the tree
+    (total,) = dask.compute(_tree_sum(parts, add, _Opened(add)))
     return total
+
+
+class _Opened:
+    """``add`` over the values inside one-element lists (the outputs of ``map_partitions``):
+    the first level of the tree, so that no task only takes an element out of a list."""
+
+    def __init__(self, add: Any):
+        self.add = add
+
+    def __call__(self, *parts: list[Any]) -> Any:
+        return self.add(*[p[0] for p in parts])
 
 
 class DaskSource:
