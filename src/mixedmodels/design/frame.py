@@ -355,7 +355,7 @@ def _without_response(spec: TermSpec, response: str) -> TermSpec:
     """R's model.matrix: "the response appeared on the right-hand side and was
     dropped" (the term that is the response goes; interactions with it stay)."""
     kept = _terms_without(spec, response)
-    if kept is spec:
+    if len(kept.terms) == len(spec.terms):  # the cache may hand back an equal spec
         return spec
     warnings.warn(
         f"the response '{response}' appeared on the right-hand side and was dropped",
