@@ -92,15 +92,21 @@ def _matching_paren(text: str, start: int, formula: str, offset: int) -> int:
 
 
 def split_top_level(text: str, sep: str) -> list[tuple[str, int]]:
-    """Split ``text`` at ``sep`` characters outside parentheses.
+    """Split ``text`` at ``sep`` characters outside parentheses, brackets and quotes
+    (``'…'``, ``"…"``, backticks).
 
     Returns the pieces with their start offsets.
     """
     pieces: list[tuple[str, int]] = []
     depth = 0
     start = 0
+    quote = ""
     for i, ch in enumerate(text):
-        if ch in "([":
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([":
             depth += 1
         elif ch in ")]":
             depth -= 1

@@ -27,6 +27,7 @@ from ..design.variables import Categorical, TransformState, evaluate
 from ..errors import DataError, FormulaError
 from ..family import Family, check_support
 from ..formula import parse_formula
+from ..formula.parse import split_top_level
 
 __all__ = ["GlmmResponse", "glmm_design"]
 
@@ -44,17 +45,7 @@ class GlmmResponse:
 
 
 def _split_args(text: str) -> list[str]:
-    depth, start, out = 0, 0, []
-    for i, ch in enumerate(text):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append(text[start:i].strip())
-            start = i + 1
-    out.append(text[start:].strip())
-    return out
+    return [piece.strip() for piece, _ in split_top_level(text, ",")]
 
 
 def glmm_design(

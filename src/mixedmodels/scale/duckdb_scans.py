@@ -19,6 +19,7 @@ import numpy as np
 from ..crossprod import Centering
 from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import parse_terms
+from ..formula.parse import split_top_level
 from .design import column_recipes
 from .duckdb_levels import LevelTables
 from .duckdb_products import Combination, ProductPlan
@@ -297,23 +298,6 @@ def group_moments(
 
 def top_level_factors(expr: str) -> list[str]:
     """The factors of ``a * b * (c * d)`` split at the top level: [a, b, (c * d)]."""
-    out: list[str] = []
-    depth = 0
-    start = 0
-    quote = ""
-    for i, ch in enumerate(expr):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "*" and depth == 0:
-            out.append(expr[start:i].strip())
-            start = i + 1
-    out.append(expr[start:].strip())
-    return out
+    return [piece.strip() for piece, _ in split_top_level(expr, "*")]
 
 
