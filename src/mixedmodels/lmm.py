@@ -429,7 +429,8 @@ class LinearMixedModel(GradientFit, MixedModelResults):
             new.design = dataclasses.replace(
                 self.design, weights=_checked_weights(weights, self.design.n), has_weights=True
             )
-            for cache in ("_response_rows", "_moment_start", "_inv_hessian_at_optimum"):
+            for cache in ("_response_rows", "_moment_start", "_anova_start",
+                          "_inv_hessian_at_optimum"):
                 new.__dict__.pop(cache, None)  # they hold the old weights
             new.cp = self._crossprod_of(new.design, new.y - self.design.offset,
                                         self.control.rest)

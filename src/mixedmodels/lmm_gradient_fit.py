@@ -27,6 +27,7 @@ from .optimize import OptResult, bobyqa, boundary_check, default_maxeval
 from .progress import FitWatch
 from .quasi_newton import GTOL, bfgs_bounded
 from .start import MomentStart
+from .start_anova import anova_start
 
 __all__ = ["BAD", "GradientFit"]
 
@@ -153,10 +154,18 @@ class GradientFit:
     def _small_moment_start(
         self, fallback: np.ndarray, owner: GradientFit | None = None
     ) -> np.ndarray:
-        """The moment start (:class:`mixedmodels.start.MomentStart`, formed once per design
-        and kept on ``owner``, the fit whose refits share it) inside the bounds, or
-        ``fallback`` where it is not finite."""
+        """The ANOVA start of a balanced design (:mod:`mixedmodels.start_anova`) where it
+        has every variance positive, else the moment start
+        (:class:`mixedmodels.start.MomentStart`) inside the bounds, or ``fallback`` where
+        that is not finite. Both are formed once per design and kept on ``owner``, the fit
+        whose refits share them."""
         owner = self if owner is None else owner
+        if "_anova_start" not in owner.__dict__:
+            owner._anova_start = anova_start(self.design)
+        if owner._anova_start is not None:
+            x0 = owner._anova_start(self.y - self.design.offset)
+            if x0 is not None and x0.shape == fallback.shape and np.all(np.isfinite(x0)):
+                return x0  # the REML optimum itself (a balanced design, interior optimum)
         try:
             ms = owner.__dict__.get("_moment_start")
             if ms is None:
