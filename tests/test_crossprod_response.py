@@ -42,7 +42,9 @@ def test_equals_the_cross_products_of_the_new_rows(ds: str, formula: str, weight
 
 
 def test_refit_equals_a_fresh_fit() -> None:
-    d = mm.datasets.load("Penicillin")
+    # a few cells dropped: unbalanced, so neither fit starts at its optimum (the ANOVA
+    # start of mixedmodels.start_anova) and the refits' start from θ̂ is what saves evaluations
+    d = mm.datasets.load("Penicillin").iloc[5:]
     m = mm.lmer("diameter ~ 1 + (1|plate) + (1|sample)", d)
     ys = simulate(m, 6, seed=3)  # parametric-bootstrap responses
     evals_refit = evals_fresh = 0

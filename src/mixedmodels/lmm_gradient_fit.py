@@ -161,7 +161,10 @@ class GradientFit:
         whose refits share them."""
         owner = self if owner is None else owner
         if "_anova_start" not in owner.__dict__:
-            owner._anova_start = anova_start(self.design)
+            try:
+                owner._anova_start = anova_start(self.design)
+            except AttributeError:  # a design of sufficient statistics only (no rows)
+                owner._anova_start = None
         if owner._anova_start is not None:
             x0 = owner._anova_start(self.y - self.design.offset)
             if x0 is not None and x0.shape == fallback.shape and np.all(np.isfinite(x0)):
