@@ -39,15 +39,14 @@ from scipy.linalg import lapack
 from .._triangular import solve_triangular
 from ..crossprod import CrossProducts
 from ..memory import check_dense_rest
+from . import batched
+from .level_blocks import SMALL_LEVEL_S, LevelBlocks
 from .symbolic import level_pairs
 from .threads import blas_threads, in_force, threads_for
 
 __all__ = ["BlockedCholesky", "FactorizationError"]
 
 _DENSE_FLOP_LIMIT = 3e7
-# below this many entries the per-level outer products of A21 are stored and the
-# rank update of a 2-effect first term is one matrix-vector product
-_SMALL_Q_ENTRIES = 200_000
 
 class FactorizationError(ArithmeticError):
     """Ω(θ) is not numerically positive definite at this θ."""
@@ -81,17 +80,20 @@ class BlockedCholesky:
         dense_flops = float(self.r) ** 2 * d1.q if self.dense_update else 0.0
         # BLAS threads by problem size (mixedmodels.linalg.threads)
         self.blas_threads = threads_for(self.r, dense_flops)
+        self.level_blocks: LevelBlocks | None = None
         if self.dense_update:
             a21 = cp.A21.toarray() if sp.issparse(cp.A21) else np.asarray(cp.A21)
-            self.A21_levels = np.ascontiguousarray(
-                a21.reshape(self.r, self.nl1, self.S1).transpose(1, 0, 2)
-            )  # (nl1, r, S1)
-            if self.scalar1:
-                self.A21_levels = np.ascontiguousarray(self.A21_levels[:, :, 0])
+            if self.S1 in SMALL_LEVEL_S:
+                # closed-form per-level factors (mixedmodels.linalg.level_blocks)
+                self.level_blocks = LevelBlocks(cp.A11, a21)
             else:
-                self.A21_levels_t = np.ascontiguousarray(self.A21_levels.transpose(0, 2, 1))
-                if self.S1 == 2:
-                    self._prepare_2x2()
+                self.A21_levels = np.ascontiguousarray(
+                    a21.reshape(self.r, self.nl1, self.S1).transpose(1, 0, 2)
+                )  # (nl1, r, S1)
+                if self.scalar1:
+                    self.A21_levels = np.ascontiguousarray(self.A21_levels[:, :, 0])
+                else:
+                    self.A21_levels_t = np.ascontiguousarray(self.A21_levels.transpose(0, 2, 1))
         else:
             self._prepare_sparse_update()
         self.L22 = np.empty((self.r, self.r), order="F")
@@ -246,8 +248,13 @@ class BlockedCholesky:
                 S = cp.A22 - V.T @ V
             else:
                 S = self._sparse_update(t1 * t1 / m)
-        elif self.S1 == 2 and self.dense_update:
-            S, logdet1 = self._update_2x2(theta)
+        elif self.level_blocks is not None:
+            done = self.level_blocks.update(self.T(theta, 0))
+            if done is None:
+                raise FactorizationError("a level's block of term 1 is not positive definite")
+            self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
+            update, logdet1 = done
+            S = cp.A22 - update
         else:
             T1 = self.T(theta, 0)
             Lm = self._term1_chol(T1)
@@ -294,77 +301,21 @@ class BlockedCholesky:
         """Cholesky factors of M_l = T₁'A11_l T₁ + I for every level of term 1."""
         M = T1.T @ (self.cp.A11 @ T1)
         M.reshape(self.nl1, -1)[:, :: self.S1 + 1] += 1.0
+        if self.S1 <= batched.SMALL_S:
+            L = batched.cholesky(M)
+            if L is None:
+                raise FactorizationError("a level's block of term 1 is not positive definite")
+            return L
         try:
             return np.linalg.cholesky(M)
         except np.linalg.LinAlgError as exc:
             raise FactorizationError(str(exc)) from exc
 
-    def _prepare_2x2(self) -> None:
-        """Operators of the closed-form update for a 2-effect first term.
-
-        ``_a3`` holds (a00, a01, a11) of every level's A11 block. With few rest
-        rows, ``_Q`` maps the per-level (C00, C01, C11) to vec(A21 C A21'):
-        column 3l + j of Q is vec(p0p0'), vec(p0p1' + p1p0') or vec(p1p1') for
-        level l's two columns p0, p1 of A21; otherwise the update is a GEMM.
-        """
-        A11 = self.cp.A11
-        self._a3 = np.column_stack([A11[:, 0, 0], A11[:, 0, 1], A11[:, 1, 1]])
-        self._m_shift = np.array([1.0, 0.0, 1.0])
-        p0 = np.ascontiguousarray(self.A21_levels[:, :, 0])
-        p1 = np.ascontiguousarray(self.A21_levels[:, :, 1])
-        r, nl = self.r, self.nl1
-        if r * r * 3 * nl <= _SMALL_Q_ENTRIES:
-            Q = np.empty((r, r, nl, 3))
-            Q[:, :, :, 0] = np.einsum("li,lj->ijl", p0, p0)
-            cross = np.einsum("li,lj->ijl", p0, p1)
-            Q[:, :, :, 1] = cross + cross.transpose(1, 0, 2)
-            Q[:, :, :, 2] = np.einsum("li,lj->ijl", p1, p1)
-            self._Q: np.ndarray | None = Q.reshape(r * r, 3 * nl)
-            self._a22_flat = self.cp.A22.reshape(-1).copy()
-        else:
-            self._Q = None
-            self._p2 = (p0, p1)
-
-    def _update_2x2(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
-        """Closed form of the dense update for a 2-effect first term (random slopes).
-
-        With T₁ = [[t0, 0], [t1, t2]] the entries (m00, m01, m11) of every
-        M_l = T₁'A_l T₁ + I are one linear map K(θ) of (a00, a01, a11), and
-        C_l = T₁ M_l⁻¹ T₁' = T₁ adj(M_l) T₁' / det M_l another, J(θ), of
-        (m00, m01, m11):  C00 = t0² m11, C01 = t0 t1 m11 − t0 t2 m01,
-        C11 = t2² m00 − 2 t1 t2 m01 + t1² m11 (over det M_l). Then
-        A21 C A21' = Q c with few rest rows, else the GEMM Σ_l V_l'V_l with
-        V_l = L_l⁻¹ T₁'A21_l' (L_l the Cholesky factor of M_l).
-        """
-        t0, t1, t2 = theta[:3].tolist()
-        kj = np.array(
-            [t0 * t0, 0.0, 0.0, 2.0 * t0 * t1, t0 * t2, 0.0, t1 * t1, t1 * t2, t2 * t2,
-             0.0, 0.0, t2 * t2, 0.0, -t0 * t2, -2.0 * t1 * t2, t0 * t0, t0 * t1, t1 * t1]
-        )  # fmt: skip
-        M = self._a3 @ kj[:9].reshape(3, 3)
-        M += self._m_shift
-        m00, m01, m11 = M[:, 0], M[:, 1], M[:, 2]
-        det = m00 * m11
-        det -= m01 * m01
-        if not np.minimum.reduce(det) > 0.0:
-            raise FactorizationError("a level's block of term 1 is not positive definite")
-        self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
-        logdet = float(np.add.reduce(np.log(det)))
-        if self._Q is not None:
-            C = M @ kj[9:].reshape(3, 3)
-            C /= det[:, None]
-            S = (self._a22_flat - self._Q @ C.reshape(-1)).reshape(self.r, self.r)
-            return S, logdet
-        l00 = np.sqrt(m00)
-        l10 = m01 / l00
-        l11 = np.sqrt(det) / l00
-        p0, p1 = self._p2
-        v0 = (t0 * p0 + t1 * p1) / l00[:, None]
-        v1 = (t2 * p1 - l10[:, None] * v0) / l11[:, None]
-        S = self.cp.A22 - v0.T @ v0 - v1.T @ v1
-        return S, logdet
-
     def _lm1(self) -> np.ndarray:
+        if getattr(self, "Lm1", None) is None and getattr(self, "level_blocks", None) is not None:
+            self.Lm1 = self.level_blocks.cholesky_factors()  # of the M_l of the last update
+            if self.Lm1 is None:
+                raise FactorizationError("a level's block of term 1 is not positive definite")
         if getattr(self, "Lm1", None) is None:
             self.Lm1 = self._term1_chol(self.T(self.theta, 0))
         return self.Lm1
@@ -442,7 +393,10 @@ class BlockedCholesky:
             T1 = self.T(self.theta, 0)
             rhs = (h @ T1)[:, :, None]  # T1' h_l
             Lm = self._lm1()
-            u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
+            if self.S1 <= batched.SMALL_S:
+                u1 = -batched.solve_upper(Lm, batched.solve_lower(Lm, rhs))[:, :, 0]
+            else:
+                u1 = -np.linalg.solve(Lm.transpose(0, 2, 1), np.linalg.solve(Lm, rhs))[:, :, 0]
         us = [u1]
         off = 0
         for d in self.cp.dims[1:]:
