@@ -69,6 +69,31 @@ def test_anova_start_is_the_reml_optimum(case: str) -> None:
     np.testing.assert_allclose(m._theta, theta, rtol=1e-12)
 
 
+@pytest.mark.parametrize("case", ["pastes", "nested_three"])
+def test_ml_anova_start_of_nested_factors_is_the_ml_optimum(case: str) -> None:
+    """One factor coarser than all others: ML's mean stratum shares its eigenvalue."""
+    formula, data = BALANCED[case]
+    m = mm.lmer(formula, data, REML=False)
+    theta = anova_start(m.design)(m.y, False)
+    dense = m._dense_criterion()
+    assert np.max(np.abs(dense.gradient(*dense.factor(theta)))) < 1e-8
+    ref = mm.lmer(formula, data, REML=False, control=BFGS_LME4_START)
+    np.testing.assert_allclose(theta, ref._theta, rtol=1e-6)
+    assert m.optinfo["feval"] == 1
+
+
+def test_ml_anova_start_of_crossed_factors_is_a_start_only() -> None:
+    """Crossed factors: no closed-form ML optimum; the REML solution starts the fit, which
+    must still end at the ML optimum."""
+    formula, data = BALANCED["penicillin"]
+    m = mm.lmer(formula, data, REML=False)
+    start = anova_start(m.design)
+    np.testing.assert_allclose(start(m.y, False), start(m.y, True), rtol=0)
+    ref = mm.lmer(formula, data, REML=False, control=BFGS_LME4_START)
+    np.testing.assert_allclose(m._theta, ref._theta, rtol=1e-6)
+    assert m.deviance <= ref.deviance + 1e-10 * ref.deviance
+
+
 def test_refits_start_from_the_anova_estimates_of_the_new_response() -> None:
     formula, data = BALANCED["penicillin"]
     m = mm.lmer(formula, data)

@@ -166,16 +166,16 @@ class GradientFit:
             except AttributeError:  # a design of sufficient statistics only (no rows)
                 owner._anova_start = None
         if owner._anova_start is not None:
-            x0 = owner._anova_start(self.y - self.design.offset)
+            x0 = owner._anova_start(self.y - self.design.offset, self.REML)
             if x0 is not None and x0.shape == fallback.shape and np.all(np.isfinite(x0)):
-                return x0  # the REML optimum itself (a balanced design, interior optimum)
+                return x0  # the optimum itself (a balanced design, interior optimum)
         try:
             ms = owner.__dict__.get("_moment_start")
             if ms is None:
                 with np.errstate(all="ignore"):
                     ms = owner._moment_start = MomentStart(self.design)
             with np.errstate(all="ignore"):  # extreme scales: a non-finite start, not a warning
-                x0 = ms(self.y - self.design.offset)
+                x0 = ms(self.y - self.design.offset, self.REML)
         except np.linalg.LinAlgError:
             return fallback
         except AttributeError:  # a design of sufficient statistics only (RowsNotAvailableError)

@@ -10,11 +10,16 @@ With OLS residuals e (weights w, variance v = Σwe²/Σw):
   residual r on Z_k within each level, b̂_l = G_l⁻¹h_l with G_l = Σ w z z',
   h_l = Σ w z r (levels with G_l of full rank and rows to spare), and takes
   the fit out of r. σ₀² is the final Σwr² over its degrees of freedom
-  (n less S per fitted level), Σ̂_k = cov(b̂_l) − σ₀² mean(G_l⁻¹) with its
+  (n less S per fitted level, and for REML less r_W = rank of X after the
+  same pass: the fixed effects within levels), Σ̂_k = B_k/m' − σ₀² mean(G_l⁻¹)
+  with B_k = Σ_l (b̂_l − b̄)(b̂_l − b̄)' over the m fitted levels, m' = m − (p − r_W)/S
+  for REML (the fixed effects between levels) and m' = m for ML, its
   eigenvalues floored at 1% of the largest (a diagonal of 1% of v where no two
   levels can be fitted), and θ_k the lower triangle of chol(Σ̂_k/σ₀²). For
-  one term in a balanced design this is the ANOVA estimator, which is the
-  REML optimum itself.
+  one term in a balanced design whose fixed effects are Z's columns and
+  columns within levels (sleepstudy's ``Days + (Days | Subject)`` or
+  ``Days + (1 | Subject)``) this is the ANOVA estimator, which is the REML
+  optimum itself, and with m' = m the ML optimum.
 
 Only a starting point: the optimum does not depend on it, the number of
 evaluations does.
@@ -69,34 +74,60 @@ class MomentStart:
             dof -= S * int(ok.sum())
             self.terms.append((t, (c, Z, wz, Gi, ok, Gi[ok].mean(axis=0))))
         self.dof = dof
+        self.rank_within = self._rank_within(d.X, sw)
+        self.p = d.X.shape[1]
 
-    def __call__(self, y: np.ndarray) -> np.ndarray:
-        """θ₀ for the response y (offset removed), lme4's order."""
+    def _backfit(self, r: np.ndarray) -> list[np.ndarray | None]:
+        """One pass of the within-level regressions over the terms: r (n,) or (n, m) is
+        updated in place to its residual; returns b̂ of the fitted levels per term."""
+        fits: list[np.ndarray | None] = []
+        for t, pre in self.terms:
+            if pre is None:
+                fits.append(None)
+                continue
+            c, Z, wz, Gi, ok, _ = pre
+            cols = r.reshape(r.shape[0], -1)
+            for j in range(cols.shape[1]):
+                h = np.stack([np.bincount(c, weights=a * cols[:, j], minlength=t.nl)
+                              for a in wz], axis=1)
+                b = (Gi * h[:, None, :]).sum(axis=2)  # 0 on the levels not fitted
+                cols[:, j] -= (Z * b[c]).sum(axis=1)
+            fits.append(b[ok] if r.ndim == 1 else None)
+        return fits
+
+    def _rank_within(self, X: np.ndarray, sw: np.ndarray) -> int:
+        """r_W: the rank of √w X after the within-level regressions (its part within levels)."""
+        if not X.shape[1]:
+            return 0
+        Xr = np.array(X, dtype=float)
+        self._backfit(Xr)
+        scale = np.sqrt((X * X * (sw * sw)[:, None]).sum(axis=0))
+        scale[scale == 0.0] = 1.0
+        sv = np.linalg.svd(Xr * sw[:, None] / scale, compute_uv=False)
+        return int((sv > 1e-8 * max(1.0, float(sv.max()))).sum())
+
+    def __call__(self, y: np.ndarray, reml: bool = True) -> np.ndarray:
+        """θ₀ for the response y (offset removed), lme4's order; ``reml``: the degrees of
+        freedom of the REML criterion, else of ML's."""
         # numpy's sums, not BLAS dot products: those round by the operands' alignment, so
         # a start (and the fit from it) would differ between a model and its pickled copy
         e = y - (self.X * (self.ols * y).sum(axis=1)).sum(axis=1)
         w = self.w
         v = float((w * e * e).sum()) / self.sum_w
         r = e.copy()
-        fits = []
-        for t, pre in self.terms:
-            if pre is None:
-                fits.append(None)
-                continue
-            c, Z, wz, Gi, ok, _ = pre
-            h = np.stack([np.bincount(c, weights=a * r, minlength=t.nl) for a in wz], axis=1)
-            b = (Gi * h[:, None, :]).sum(axis=2)  # 0 on the levels not fitted
-            r -= (Z * b[c]).sum(axis=1)
-            fits.append(b[ok])
-        s0 = float((w * r * r).sum()) / self.sum_w * self.n / self.dof if self.dof > 0 else v
+        fits = self._backfit(r)
+        dof = self.dof - self.rank_within if reml else self.dof
+        s0 = float((w * r * r).sum()) / self.sum_w * self.n / dof if dof > 0 else v
         s0 = max(s0, _FLOOR * v, 1e-300)
+        between = self.p - self.rank_within if reml else 0
         theta = []
         for (t, pre), b in zip(self.terms, fits):
             if pre is None:
                 cov = np.eye(t.S) * (_FLOOR * v)
             else:
                 bc = b - b.mean(axis=0)
-                cov = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / (b.shape[0] - 1) - s0 * pre[5]
+                m = max(b.shape[0] - between / t.S, 1.0)
+                cov = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / m - s0 * pre[5]
                 vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
                 top = float(vals.max())
                 vals = np.maximum(vals, _FLOOR * top) if top > 0 else np.full(t.S, _FLOOR * v)

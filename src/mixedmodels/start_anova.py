@@ -28,9 +28,14 @@ The sums of squares come from level sums of the centred response:
 SSM_k = Σ_l (Σ_{i in l} e_i)²/n_k = ‖(P_k − P_0)y‖², SS_k = SSM_k − Σ_{c coarser} SS_c,
 SS_0 = ‖e‖² − Σ_k SS_k.
 
-For ML the same values are a close start, not the optimum. Where the
+ML keeps the mean stratum (dimension 1, SS 0 at β̂), whose eigenvalue is
+σ² + Σ_k n_k σ_k². Where one factor t is coarser than every other (a single
+factor, or a nesting such as Pastes' ``batch/cask``) that is λ_t, so the ML
+optimum is the same solution with d_t + 1 in place of d_t; otherwise (crossed
+factors) the ML optimum has no closed form and the REML solution is returned
+as a close start (fewer evaluations than the moment start). Where the
 design is not balanced in this sense, :func:`anova_start` returns ``None``;
-where some σ_k² ≤ 0 (the REML optimum on the boundary), the call does.
+where some σ_k² ≤ 0 (the optimum on the boundary), the call does.
 """
 
 from __future__ import annotations
@@ -87,28 +92,33 @@ class AnovaStart:
         self.dof = dof
         self.dof0 = n - 1 - sum(dof)
         self.finer = [[f for f in range(len(codes)) if k in coarser[f]] for k in range(len(codes))]
+        tops = [k for k in range(len(codes)) if len(self.finer[k]) == len(codes) - 1]
+        self.top = tops[0] if tops else None  # coarser than every other factor
 
     @property
     def identifiable(self) -> bool:
         """Every stratum has a degree of freedom (else some σ_k² is not estimable this way)."""
         return self.dof0 > 0 and all(d > 0 for d in self.dof)
 
-    def __call__(self, y: np.ndarray) -> np.ndarray | None:
-        """θ̂ (lme4's order: the design's terms) for the response y (offset removed), or
-        ``None`` where some variance estimate is not positive."""
+    def __call__(self, y: np.ndarray, reml: bool = True) -> np.ndarray | None:
+        """θ̂ (lme4's order: the design's terms) of the REML (``reml``) or ML criterion for
+        the response y (offset removed), or ``None`` where some variance estimate is not
+        positive. For ML without a factor coarser than all others: the REML solution."""
+        # numpy's sums, not BLAS dot products (as in mixedmodels.start: a model and its
+        # pickled copy must start, and so end, at the same θ to the last bit)
         e = y - y.mean()
         ss = [0.0] * len(self.codes)
         for k in self.order:
             sums = np.bincount(self.codes[k], weights=e, minlength=self.n_levels[k])
-            ssm = float(sums @ sums) / self.n_per_level[k]
+            ssm = float((sums * sums).sum()) / self.n_per_level[k]
             ss[k] = ssm - sum(ss[c] for c in self.coarser[k])
-        ss0 = float(e @ e) - sum(ss)
+        ss0 = float((e * e).sum()) - sum(ss)
         sigma2 = ss0 / self.dof0
         if not sigma2 > 0.0:
             return None
         var = [0.0] * len(self.codes)
         for k in reversed(self.order):  # finest first: λ_k needs the finer σ_f²
-            lam = ss[k] / self.dof[k]
+            lam = ss[k] / (self.dof[k] + (0 if reml or k != self.top else 1))
             rest = sigma2 + sum(self.n_per_level[f] * var[f] for f in self.finer[k])
             var[k] = (lam - rest) / self.n_per_level[k]
             if not var[k] > 0.0:
