@@ -48,6 +48,11 @@ class Design:
     the fixed-effects model matrix (n × p) with ``x_names``, ``weights``
     the prior weights (ones if none), ``offset`` (zeros if none) and
     ``terms`` the random-effect terms in lme4's order.
+
+    Arrays of n values are held once: ``y`` is the response's own values
+    (no copy), unit weights and a zero offset are read-only views of one
+    number, and ``rows`` (the positions of the data rows used) is made on
+    use when every row is used (``row_positions`` is then None).
     """
 
     formula: ParsedFormula
@@ -58,7 +63,7 @@ class Design:
     weights: np.ndarray
     offset: np.ndarray
     terms: list[ReTerm]
-    rows: np.ndarray  # positions (0-based) of the data rows used
+    row_positions: np.ndarray | None  # positions (0-based) of the data rows used; None: all
     n_input: int
     fixed_spec: MatrixSpec
     state: TransformState
@@ -78,6 +83,13 @@ class Design:
     @property
     def n_omitted(self) -> int:
         return self.n_input - self.n
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Positions (0-based) of the data rows used (0, …, n−1 when no row was dropped)."""
+        if self.row_positions is None:
+            return np.arange(self.n_input)
+        return self.row_positions
 
 
 
@@ -230,7 +242,7 @@ def build_design(
     if isinstance(response, Categorical):
         y = response.codes.astype(float)
     else:
-        y = response.values.astype(float)
+        y = np.asarray(response.values, dtype=float)  # the response's own values: no copy
     if w is not None:
         if not np.all(np.isfinite(w)):
             raise DataError("weights must be finite; found infinite values")
@@ -246,7 +258,7 @@ def build_design(
             f"the response '{parsed.response}' has {int((~np.isfinite(y)).sum())} infinite "
             "values; remove or recode them"
         )
-    total_offset = np.zeros(n) if off is None else off.copy()
+    total_offset = off.copy() if off is not None else np.zeros(n) if offsets_in_formula else None
     for expr, o in zip(fixed.offsets, offsets_in_formula):
         if not isinstance(o, Numeric) or o.values.ndim != 1:
             raise DataError(
@@ -305,10 +317,10 @@ def build_design(
         response=response,
         X=X,
         x_names=list(fixed_spec.column_names),
-        weights=_ones(n) if w is None else w,
-        offset=total_offset,
+        weights=_constant(1.0, n) if w is None else w,
+        offset=_constant(0.0, n) if total_offset is None else total_offset,
         terms=terms,
-        rows=rows,
+        row_positions=rows if n < n_input else None,
         n_input=n_input,
         fixed_spec=fixed_spec,
         state=state,
@@ -319,12 +331,13 @@ def build_design(
     )
 
 
-_ONE = np.ones(1)
+_CONSTANTS = {1.0: np.ones(1), 0.0: np.zeros(1)}
 
 
-def _ones(n: int) -> np.ndarray:
-    """n unit weights as a read-only view of one number (no n-vector in memory)."""
-    out = np.ndarray((n,), dtype=np.float64, buffer=_ONE, strides=(0,))
+def _constant(value: float, n: int) -> np.ndarray:
+    """n copies of ``value`` (unit weights, a zero offset) as a read-only view of one
+    number (no n-vector in memory)."""
+    out = np.ndarray((n,), dtype=np.float64, buffer=_CONSTANTS[value], strides=(0,))
     out.flags.writeable = False
     return out
 

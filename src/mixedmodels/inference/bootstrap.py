@@ -169,7 +169,7 @@ def _take_design(d: Any, rows: np.ndarray, group_codes: dict[str, np.ndarray] | 
         terms.append(dataclasses.replace(t, factor=f, Z=t.Z[rows]))
     return dataclasses.replace(
         d, y=d.y[rows], response=d.response.take(rows), X=d.X[rows], weights=d.weights[rows],
-        offset=d.offset[rows], terms=terms, rows=d.rows[rows], index=None,
+        offset=d.offset[rows], terms=terms, row_positions=d.rows[rows], index=None,
     )
 
 
