@@ -53,3 +53,19 @@ def test_ml_refit_of_a_reml_fit_reaches_the_ml_optimum() -> None:
                   REML=False, control=BFGS_LME4_START)
     np.testing.assert_allclose(ml._theta, ref._theta, rtol=1e-6)
     assert ml.deviance == pytest.approx(ref.deviance, rel=1e-12)
+
+
+def test_terms_on_one_factor_take_blocks_of_the_joint_estimate() -> None:
+    """``(Days || Subject)``: both terms are regressed on together, so their start is the
+    square root of the diagonal of the correlated model's Σ̂/σ₀² = T T'."""
+    d = mm.datasets.load("sleepstudy")
+    corr = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    uncorr = mm.lmer("Reaction ~ Days + (Days || Subject)", d)
+    for reml in (True, False):
+        t = MomentStart(corr.design)(corr.y, reml)
+        T = np.array([[t[0], 0.0], [t[1], t[2]]])
+        expected = np.sqrt(np.diag(T @ T.T))
+        np.testing.assert_allclose(MomentStart(uncorr.design)(uncorr.y, reml), expected,
+                                   rtol=1e-6)
+    ref = mm.lmer("Reaction ~ Days + (Days || Subject)", d, control=BFGS_LME4_START)
+    np.testing.assert_allclose(uncorr._theta, ref._theta, rtol=1e-6)

@@ -6,8 +6,9 @@ With OLS residuals e (weights w, variance v = Σwe²/Σw):
   term the between-level variance σ_k² = var(ē_l) − v·mean(1/n_l) (at
   least 1% of v), σ₀² = v − Σσ_k² (at least 10% of v), θ_k = √(σ_k²/σ₀²).
 * :class:`MomentStart` (the start of the small models BFGS fits and of
-  their refits): one backfitting pass, term by term in lme4's order, regresses the current
-  residual r on Z_k within each level, b̂_l = G_l⁻¹h_l with G_l = Σ w z z',
+  their refits): one backfitting pass, grouping factor by grouping factor in lme4's
+  order of terms, regresses the current residual r on Z_k (the columns of all terms
+  on that factor) within each level, b̂_l = G_l⁻¹h_l with G_l = Σ w z z',
   h_l = Σ w z r (levels with G_l of full rank and rows to spare), and takes
   the fit out of r. σ₀² is the final Σwr² over its degrees of freedom
   (n less S per fitted level, and for REML less r_W = rank of X after the
@@ -15,7 +16,8 @@ With OLS residuals e (weights w, variance v = Σwe²/Σw):
   with B_k = Σ_l (b̂_l − b̄)(b̂_l − b̄)' over the m fitted levels, m' = m − (p − r_W)/S
   for REML (the fixed effects between levels) and m' = m for ML, its
   eigenvalues floored at 1% of the largest (a diagonal of 1% of v where no two
-  levels can be fitted), and θ_k the lower triangle of chol(Σ̂_k/σ₀²). For
+  levels can be fitted), and θ_k the lower triangle of chol(Σ̂_k/σ₀²), Σ̂_k
+  a term's own diagonal block of the factor's Σ̂. For
   one term in a balanced design whose fixed effects are Z's columns and
   columns within levels (sleepstudy's ``Days + (Days | Subject)`` or
   ``Days + (1 | Subject)``) this is the ANOVA estimator, which is the REML
@@ -39,9 +41,14 @@ _FLOOR = 0.01  # smallest variance (share of v) or eigenvalue (share of the larg
 class MomentStart:
     """``start(y)``: θ₀ by the backfitted within-level regressions (the module docstring)
     for the responses of one design. Everything but the response's
-    own sums is formed once: the OLS map (X'WX)⁻¹X'W and, per term, w·z, the per-level
-    G_l, which levels can be fitted and their G_l⁻¹; a call is the OLS residual, S
-    ``bincount`` sums and two gathers per term, and the S × S covariance algebra."""
+    own sums is formed once: the OLS map (X'WX)⁻¹X'W and, per grouping factor, w·z, the
+    per-level G_l, which levels can be fitted and their G_l⁻¹; a call is the OLS residual,
+    S ``bincount`` sums and two gathers per factor, and the S × S covariance algebra.
+
+    Terms on the same grouping factor (``(x || g)``, or ``(1 | g) + (0 + x | g)``) are
+    regressed on together, on their columns side by side, and each takes its own
+    diagonal block of the joint Σ̂: the within-level fit is then not split between
+    terms by the order of the pass."""
 
     def __init__(self, design: Any):
         d = design
@@ -51,11 +58,18 @@ class MomentStart:
         self.ols = np.linalg.pinv(d.X * sw[:, None]) * sw[None, :]  # β̂ = ols @ y
         self.sum_w = float(w.sum())
         self.n = d.n
-        self.terms = []
+        self.n_terms = len(d.terms)
+        self.groups: list[tuple[list[tuple[int, Any, int]], int, tuple | None]] = []
         dof = float(d.n)
-        for t in d.terms:
-            S, nl, c = t.S, t.nl, t.factor.codes
-            Z = t.Z
+        for members in _same_factor(d.terms):
+            parts, offset = [], 0
+            for k in members:
+                parts.append((k, d.terms[k], offset))
+                offset += d.terms[k].S
+            t0 = d.terms[members[0]]
+            nl, c = t0.nl, t0.factor.codes
+            Z = np.hstack([d.terms[k].Z for k in members]) if len(members) > 1 else t0.Z
+            S = Z.shape[1]
             wz = [w * Z[:, i] for i in range(S)]
             G = np.empty((nl, S, S))
             for i in range(S):
@@ -67,28 +81,28 @@ class MomentStart:
             scale = np.prod(np.maximum(np.einsum("lii->li", G), 1e-300), axis=1)
             ok = (n_l > S) & (det > 1e-10 * scale)  # full rank, and rows to spare
             if ok.sum() < 2:
-                self.terms.append((t, None))
+                self.groups.append((parts, S, None))
                 continue
             Gi = np.zeros((nl, S, S))
             Gi[ok] = np.linalg.inv(G[ok])
             dof -= S * int(ok.sum())
-            self.terms.append((t, (c, Z, wz, Gi, ok, Gi[ok].mean(axis=0))))
+            self.groups.append((parts, S, (c, nl, Z, wz, Gi, ok, Gi[ok].mean(axis=0))))
         self.dof = dof
         self.rank_within = self._rank_within(d.X, sw)
         self.p = d.X.shape[1]
 
     def _backfit(self, r: np.ndarray) -> list[np.ndarray | None]:
-        """One pass of the within-level regressions over the terms: r (n,) or (n, m) is
-        updated in place to its residual; returns b̂ of the fitted levels per term."""
+        """One pass of the within-level regressions over the grouping factors: r (n,) or
+        (n, m) is updated in place to its residual; returns b̂ of the fitted levels."""
         fits: list[np.ndarray | None] = []
-        for t, pre in self.terms:
+        for _, _, pre in self.groups:
             if pre is None:
                 fits.append(None)
                 continue
-            c, Z, wz, Gi, ok, _ = pre
+            c, nl, Z, wz, Gi, ok, _ = pre
             cols = r.reshape(r.shape[0], -1)
             for j in range(cols.shape[1]):
-                h = np.stack([np.bincount(c, weights=a * cols[:, j], minlength=t.nl)
+                h = np.stack([np.bincount(c, weights=a * cols[:, j], minlength=nl)
                               for a in wz], axis=1)
                 b = (Gi * h[:, None, :]).sum(axis=2)  # 0 on the levels not fitted
                 cols[:, j] -= (Z * b[c]).sum(axis=1)
@@ -120,21 +134,39 @@ class MomentStart:
         s0 = float((w * r * r).sum()) / self.sum_w * self.n / dof if dof > 0 else v
         s0 = max(s0, _FLOOR * v, 1e-300)
         between = self.p - self.rank_within if reml else 0
-        theta = []
-        for (t, pre), b in zip(self.terms, fits):
+        theta: list[np.ndarray] = [np.empty(0)] * self.n_terms
+        for (parts, S, pre), b in zip(self.groups, fits):
             if pre is None:
-                cov = np.eye(t.S) * (_FLOOR * v)
+                joint = np.eye(S) * (_FLOOR * v)
             else:
                 bc = b - b.mean(axis=0)
-                m = max(b.shape[0] - between / t.S, 1.0)
-                cov = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / m - s0 * pre[5]
-                vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
-                top = float(vals.max())
-                vals = np.maximum(vals, _FLOOR * top) if top > 0 else np.full(t.S, _FLOOR * v)
-                cov = (vecs * vals) @ vecs.T
-            T = np.linalg.cholesky(cov / s0 + 1e-12 * np.eye(t.S))
-            theta.append(T[t.tri_index])
+                m = max(b.shape[0] - between / S, 1.0)
+                joint = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / m - s0 * pre[6]
+            for k, t, off in parts:
+                cov = joint[off : off + t.S, off : off + t.S]
+                if pre is not None:
+                    vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+                    top = float(vals.max())
+                    vals = np.maximum(vals, _FLOOR * top) if top > 0 else np.full(t.S, _FLOOR * v)
+                    cov = (vecs * vals) @ vecs.T
+                T = np.linalg.cholesky(cov / s0 + 1e-12 * np.eye(t.S))
+                theta[k] = T[t.tri_index]
         return np.concatenate(theta)
+
+
+def _same_factor(terms: list[Any]) -> list[list[int]]:
+    """Indices of the terms grouped by grouping factor (same name and codes), in order of
+    first appearance."""
+    groups: list[list[int]] = []
+    for k, t in enumerate(terms):
+        for g in groups:
+            first = terms[g[0]]
+            if first.group == t.group and np.array_equal(first.factor.codes, t.factor.codes):
+                g.append(k)
+                break
+        else:
+            groups.append([k])
+    return groups
 
 
 def moment_theta(design: Any, y: np.ndarray) -> np.ndarray:
