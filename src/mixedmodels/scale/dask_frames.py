@@ -2,11 +2,11 @@
 partitions, or Parquet/CSV files read with ``dask.dataframe``.
 
 For local Parquet files and a model whose X and Z are numeric
-(:mod:`mixedmodels.scale.dask_onepass`), :func:`parquet_frame` reads each file
-as one partition with only the model's columns and the string grouping columns
-dictionary-encoded (``read_dictionary``): the workers then get level codes
-without decoding and re-hashing every string. Such a column is a categorical
-only as storage; its levels still come in R's order of the values.
+(:mod:`mixedmodels.scale.dask_files`), :func:`read_table` reads one file with
+only the model's columns and the string grouping columns dictionary-encoded
+(``read_dictionary``): the workers then get level codes without decoding and
+re-hashing every string. Such a column is a dictionary only as storage; its
+levels still come in R's order of the values.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["as_dask_frame", "parquet_paths", "parquet_frame", "string_columns"]
+__all__ = ["as_dask_frame", "parquet_paths", "read_table", "string_columns"]
 
 
 def as_dask_frame(data: Any) -> Any:
@@ -61,18 +61,22 @@ def parquet_paths(data: Any) -> list[str]:
 
 def string_columns(path: str, columns: list[str]) -> list[str]:
     """The columns of ``columns`` stored as (large) strings in the Parquet file ``path``."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
+    return _strings(pq.read_schema(path), columns)
+
+
+def _strings(schema: Any, columns: list[str]) -> list[str]:
+    import pyarrow as pa
+
     return [c for c in columns if c in schema.names
             and (pa.types.is_string(schema.field(c).type)
                  or pa.types.is_large_string(schema.field(c).type))]
 
 
-def read_file(path: str, columns: list[str], dictionary: list[str]) -> pd.DataFrame:
-    """One Parquet file as a pandas frame: ``columns`` only, ``dictionary`` columns read
-    dictionary-encoded (pandas categoricals); a missing column names the file."""
+def read_table(path: str, columns: list[str], dictionary: list[str] | frozenset[str]) -> Any:
+    """One Parquet file as an Arrow table: ``columns`` only, those of ``dictionary`` stored
+    as strings read dictionary-encoded; a missing column names the file."""
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
@@ -83,18 +87,5 @@ def read_file(path: str, columns: list[str], dictionary: list[str]) -> pd.DataFr
             "files differ in their columns; give every file the same columns (or select the "
             "files that have them)"
         )
-    dictionary = [c for c in dictionary if c in string_columns(path, [c])]
-    return pq.read_table(path, columns=columns, read_dictionary=dictionary).to_pandas()
-
-
-def parquet_frame(files: list[str], columns: list[str], dictionary: list[str],
-                  meta: pd.DataFrame) -> Any:
-    """A Dask frame of one partition per file (see :func:`read_file`); ``meta``: the
-    columns' empty frame with the ``dictionary`` columns categorical."""
-    import dask.dataframe as dd
-
-    meta = meta[columns].copy()
-    for c in dictionary:
-        meta[c] = meta[c].astype("category")
-    return dd.from_map(read_file, files, columns=columns, dictionary=dictionary, meta=meta,
-                       enforce_metadata=False, divisions=[None] * (len(files) + 1))
+    encode = _strings(schema, [c for c in columns if c in dictionary])
+    return pq.read_table(path, columns=columns, read_dictionary=encode)

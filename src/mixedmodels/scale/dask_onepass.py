@@ -61,13 +61,13 @@ def factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         codes, first = pd.factorize(codes.astype(np.int64) * max(len(ub), 1) + cb)
         del ub
     if first is None:
-        return codes, pd.DataFrame({cols[0]: _plain(uniq)})
+        return codes, pd.DataFrame({cols[0]: plain_values(uniq)})
     rows = np.zeros(len(first), dtype=np.intp)
     rows[codes] = np.arange(len(codes))  # a row of each distinct tuple
-    return codes, frame.iloc[rows].reset_index(drop=True).apply(_plain)
+    return codes, frame.iloc[rows].reset_index(drop=True).apply(plain_values)
 
 
-def _plain(values: Any) -> Any:
+def plain_values(values: Any) -> Any:
     """Distinct values without a categorical wrapper (categories are kept aside)."""
     if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
         cat = pd.Categorical(values)  # distinct values: none missing
@@ -134,9 +134,7 @@ class OnePassPlan:
         return np.asarray(X, dtype=float)
 
     def reduce(self, frame: pd.DataFrame) -> KeyedSums:
-        """The :class:`KeyedSums` of one partition."""
-        from .dask_backend import numeric_values
-
+        """The :class:`KeyedSums` of one partition (a pandas frame)."""
         frame = frame[self.raw]
         ok = frame.notna()
         present = ok.sum().to_numpy(dtype=np.int64)
@@ -145,12 +143,23 @@ class OnePassPlan:
         cats = {c: list(pdf[c].cat.categories) for k in self.keys for c in k
                 if isinstance(pdf[c].dtype, pd.CategoricalDtype) and c not in self.encoded}
         coded = [factorize_rows(pdf[list(k)]) for k in self.keys]
-        values = [v for _, v in coded]
+        return self.sums(pdf, [c for c, _ in coded], [v for _, v in coded], len(frame),
+                         present, cats)
+
+    def sums(self, pdf: pd.DataFrame, key_codes: list[np.ndarray],
+             values: list[pd.DataFrame], n_input: int, present: np.ndarray,
+             cats: dict[str, list[Any]]) -> KeyedSums:
+        """The :class:`KeyedSums` of complete rows ``pdf`` (the numeric columns at least)
+        whose key k has codes ``key_codes[k]`` into its distinct values ``values[k]``;
+        ``n_input`` rows and ``present`` non-missing values per raw column before
+        removing incomplete rows."""
+        from .dask_backend import numeric_values
+
         n = len(pdf)
         w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
         wmin = math.inf if w is None or not n else float(w.min())
         if n == 0:
-            return KeyedSums(values, None, None, None, None, 0, 0.0, len(frame), present,
+            return KeyedSums(values, None, None, None, None, 0, 0.0, n_input, present,
                              wmin, cats)
         made: dict[tuple[str, ...], np.ndarray] = {}  # Z of (x | g) is X of ~ x: made once
         for spec in [self.fixed, *self.bars]:
@@ -162,7 +171,7 @@ class OnePassPlan:
         y = numeric_values(evaluate(self.response, pdf, TransformState(), "the response"),
                            self.response)
         shift = Centering.from_rows(X, y, w, self.intercept)
-        codes = [coded[k][0] for k in self.bar_key]
+        codes = [key_codes[k] for k in self.bar_key]
         nls = [len(values[k]) for k in self.bar_key]
         w_ok = w if w is not None and wmin > 0 else None
         A: sp.csr_matrix | OneTerm
@@ -185,7 +194,7 @@ class OnePassPlan:
             gram = Xt.T @ Xt
         head = (X[:SAMPLE_ROWS], y[:SAMPLE_ROWS], None if w is None else w[:SAMPLE_ROWS])
         return KeyedSums(values, A, shift, gram, norms2, n, sum_log_w,
-                         len(frame), present, wmin, cats, head)
+                         n_input, present, wmin, cats, head)
 
 
 def scalar_terms_matrix(
@@ -450,7 +459,7 @@ def _reduce_partition(pdf: pd.DataFrame, plan: OnePassPlan) -> list[KeyedSums]:
     return [plan.reduce(pdf)]
 
 
-class _Adder:
+class Adder:
     """``add_keyed_sums`` bound to a plan (a picklable callable for the reduction tree)."""
 
     def __init__(self, plan: OnePassPlan):
@@ -469,8 +478,8 @@ def one_pass(
     The workers reduce and add their partitions; the client codes the distinct
     values of each grouping factor in R's order, builds the design and maps the
     total onto its terms and levels. ``files``: the local Parquet files ``ddf``
-    was read from, scanned instead with the string grouping columns
-    dictionary-encoded (:func:`~mixedmodels.scale.dask_frames.parquet_frame`).
+    was read from, scanned instead as Arrow tables with the string grouping
+    columns dictionary-encoded (:func:`~mixedmodels.scale.dask_files.scan_files`).
     """
     from .dask_backend import (
         DaskSource,
@@ -483,15 +492,16 @@ def one_pass(
     from .design import build_scale_design
 
     plan = OnePassPlan.of(parsed, infos, raw, weights)
-    scan = ddf[raw]
-    if files:
-        from .dask_frames import parquet_frame, string_columns
-
-        groups = list(dict.fromkeys(c for k in plan.keys for c in k))
-        plan.encoded = frozenset(string_columns(files[0], groups))
-        scan = parquet_frame(files, raw, sorted(plan.encoded), ddf._meta)
     with partitions_checked():
-        total = reduce_partitions(scan, _reduce_partition, _Adder(plan), plan)
+        if files:
+            from .dask_files import scan_files
+            from .dask_frames import string_columns
+
+            groups = list(dict.fromkeys(c for k in plan.keys for c in k))
+            plan.encoded = frozenset(string_columns(files[0], groups))
+            total = scan_files(files, plan)
+        else:
+            total = reduce_partitions(ddf[raw], _reduce_partition, Adder(plan), plan)
     check_rows(raw, total.present, total.n_input, total.n,
                None if weights is None else total.wmin)
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
