@@ -17,24 +17,26 @@ LME4_PATH = mm.OptimizerControl(start="lme4", optimizer="bobyqa")
 BFGS_LME4_START = mm.OptimizerControl(start="lme4")
 
 
-def _crossed_with_cells(seed: int = 3, a: int = 6, b: int = 4, reps: int = 3) -> pd.DataFrame:
+def _crossed_with_cells(seed: int = 3, a: int = 6, b: int = 4, reps: int = 3,
+                        sd: tuple[float, float, float] = (2.0, 1.5, 1.0)) -> pd.DataFrame:
     """y = μ + α_i + β_j + γ_ij + ε, every cell (i, j) ``reps`` times."""
     rng = np.random.default_rng(seed)
     i, j, _ = np.meshgrid(np.arange(a), np.arange(b), np.arange(reps), indexing="ij")
     i, j = i.ravel(), j.ravel()
-    y = (10 + rng.normal(0, 2.0, a)[i] + rng.normal(0, 1.5, b)[j]
-         + rng.normal(0, 1.0, (a, b))[i, j] + rng.normal(0, 0.7, i.size))
+    y = (10 + rng.normal(0, sd[0], a)[i] + rng.normal(0, sd[1], b)[j]
+         + rng.normal(0, sd[2], (a, b))[i, j] + rng.normal(0, 0.7, i.size))
     return pd.DataFrame({"y": y, "A": [f"a{k}" for k in i], "B": [f"b{k}" for k in j]})
 
 
-def _nested_three(seed: int = 5) -> pd.DataFrame:
+def _nested_three(seed: int = 5, sd: tuple[float, float, float] = (3.0, 2.0, 1.0)
+                  ) -> pd.DataFrame:
     """y = μ + a_i + b_ij + c_ijk + ε: 5 A, 3 B per A, 2 C per B, 2 rows per C."""
     rng = np.random.default_rng(seed)
     i, j, k, _ = np.meshgrid(np.arange(5), np.arange(3), np.arange(2), np.arange(2),
                              indexing="ij")
     i, j, k = i.ravel(), j.ravel(), k.ravel()
-    y = (rng.normal(0, 3.0, 5)[i] + rng.normal(0, 2.0, (5, 3))[i, j]
-         + rng.normal(0, 1.0, (5, 3, 2))[i, j, k] + rng.normal(0, 0.5, i.size))
+    y = (rng.normal(0, sd[0], 5)[i] + rng.normal(0, sd[1], (5, 3))[i, j]
+         + rng.normal(0, sd[2], (5, 3, 2))[i, j, k] + rng.normal(0, 0.5, i.size))
     return pd.DataFrame({"y": y, "A": i.astype(str), "B": (i * 3 + j).astype(str),
                          "C": (i * 6 + j * 2 + k).astype(str)})
 
@@ -106,16 +108,53 @@ def test_refits_start_from_the_anova_estimates_of_the_new_response() -> None:
                                rtol=1e-6)
 
 
-def test_non_positive_estimates_fall_back() -> None:
-    """Dyestuff2: the between-batch mean square is below the residual one, so the ANOVA
-    estimate is negative; the REML optimum is on the boundary, found from another start."""
+def test_dyestuff2_boundary_optimum_in_one_evaluation() -> None:
+    """Dyestuff2: the between-batch mean square is below the residual one, so the
+    stationary point has a negative variance; the optimum (REML and ML) is θ = 0."""
     data = mm.datasets.load("Dyestuff2")
+    for reml in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = mm.lmer("Yield ~ 1 + (1|Batch)", data, REML=reml)
+            ref = mm.lmer("Yield ~ 1 + (1|Batch)", data, REML=reml, control=LME4_PATH)
+        start = anova_start(m.design)
+        assert start._solve(m.y - m.y.mean(), reml) is None  # not an interior optimum
+        np.testing.assert_array_equal(start(m.y, reml), [0.0])
+        assert m._theta[0] == 0.0 and m.optinfo["feval"] == 1
+        assert m._crit <= ref._crit + 1e-12 * ref._crit
+
+
+# small true components: many of these have their optimum on a face (some θ_k = 0)
+FACES = [("y ~ 1 + (1|A) + (1|B) + (1|A:B)", True, _crossed_with_cells(s, reps=2,
+                                                                      sd=(0.7, 0.15, 0.2)))
+         for s in range(8)]
+FACES += [("y ~ 1 + (1|A) + (1|B) + (1|C)", reml, _nested_three(s, sd=(0.3, 0.2, 0.25)))
+          for s in range(4) for reml in (True, False)]
+
+
+@pytest.mark.parametrize("formula, reml, data", FACES)
+def test_boundary_optimum_is_the_best_face(formula: str, reml: bool, data: pd.DataFrame) -> None:
+    """The face search finds the optimum that lme4's BOBYQA path finds, in one evaluation,
+    with a criterion no worse."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = mm.lmer("Yield ~ 1 + (1|Batch)", data)
-    start = anova_start(m.design)
-    assert start is not None and start(m.y) is None
-    assert m._theta[0] == 0.0
+        m = mm.lmer(formula, data, REML=reml)
+        ref = mm.lmer(formula, data, REML=reml, control=LME4_PATH)
+    assert m.optinfo["feval"] == 1
+    assert m._crit <= ref._crit + 1e-10 * abs(ref._crit)
+    np.testing.assert_allclose(m._theta, ref._theta, atol=5e-4)
+
+
+def test_faces_are_searched_in_some_boundary_cases() -> None:
+    """The face cases above include optima on the boundary (else the search is untested)."""
+    on_face = 0
+    for formula, reml, data in FACES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = mm.lmer(formula, data, REML=reml)
+        e = m.y - m.y.mean()
+        on_face += anova_start(m.design)._solve(e, reml) is None
+    assert on_face >= 4
 
 
 def test_unbalanced_or_other_designs_are_declined() -> None:

@@ -130,7 +130,7 @@ class GradientFit:
         def singular(x: np.ndarray) -> bool:
             return bool(np.any(x[diag] - lower[diag] < _SINGULAR_TOL))
 
-        if res.ok and not singular(res.x):
+        if res.ok and (not singular(res.x) or self._proven_optimum(res.x)):
             return self._bfgs_result(res, res.feval)
         path = bobyqa(watch.wrap(self.objective), x0 if lme4_start is None else lme4_start, lower,
                       control=dataclasses.replace(control, polish=False), initial_step=step)
@@ -151,11 +151,21 @@ class GradientFit:
         res.x, res.fun, res.feval = x, fun, feval + nf
         return res
 
+    def _proven_optimum(self, x: np.ndarray) -> bool:
+        """Whether x is the balanced design's ANOVA solution (:mod:`mixedmodels.start_anova`),
+        which is the global optimum where the criterion is convex in the strata's
+        precisions: then no other face needs to be searched (lme4's BOBYQA path)."""
+        start = self.__dict__.get("_anova_start")
+        if start is None or not start.optimal(self.REML):
+            return False
+        theta = start(self.y - self.design.offset, self.REML)
+        return theta is not None and bool(np.array_equal(np.maximum(theta, self.lower), x))
+
     def _small_moment_start(
         self, fallback: np.ndarray, owner: GradientFit | None = None
     ) -> np.ndarray:
-        """The ANOVA start of a balanced design (:mod:`mixedmodels.start_anova`) where it
-        has every variance positive, else the moment start
+        """The ANOVA start of a balanced design (:mod:`mixedmodels.start_anova`), else
+        the moment start
         (:class:`mixedmodels.start.MomentStart`) inside the bounds, or ``fallback`` where
         that is not finite. Both are formed once per design and kept on ``owner``, the fit
         whose refits share them."""
@@ -168,7 +178,7 @@ class GradientFit:
         if owner._anova_start is not None:
             x0 = owner._anova_start(self.y - self.design.offset, self.REML)
             if x0 is not None and x0.shape == fallback.shape and np.all(np.isfinite(x0)):
-                return x0  # the optimum itself (a balanced design, interior optimum)
+                return x0  # the optimum itself, or for crossed ML close to it
         try:
             ms = owner.__dict__.get("_moment_start")
             if ms is None:

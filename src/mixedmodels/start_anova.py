@@ -28,18 +28,28 @@ The sums of squares come from level sums of the centred response:
 SSM_k = Σ_l (Σ_{i in l} e_i)²/n_k = ‖(P_k − P_0)y‖², SS_k = SSM_k − Σ_{c coarser} SS_c,
 SS_0 = ‖e‖² − Σ_k SS_k.
 
+Where the stationary point has some σ_k² ≤ 0 the optimum is on the boundary:
+in the precisions ψ_s = 1/λ_s the criterion Σ_s (SS_s ψ_s − d_s log ψ_s) is
+strictly convex and the constraints σ_k² ≥ 0 are linear (λ_k ≥ λ of the next
+finer factor or λ_0: the factors finer than k form a chain), so the optimum is
+unique, and it is the stationary point of one face (the model without some
+terms, whose strata merge into the next finer kept one). Every face
+(2^K − 1 sub-models) is solved and, among those with all their σ_k² > 0, the
+one of least criterion Σ_s d_s log MS_s (+ constants) is the optimum.
+
 ML keeps the mean stratum (dimension 1, SS 0 at β̂), whose eigenvalue is
 σ² + Σ_k n_k σ_k². Where one factor t is coarser than every other (a single
 factor, or a nesting such as Pastes' ``batch/cask``) that is λ_t, so the ML
-optimum is the same solution with d_t + 1 in place of d_t; otherwise (crossed
+optimum is the same solution with d_t + 1 in place of d_t (on the boundary
+too: every subset of such factors is a nesting again); otherwise (crossed
 factors) the ML optimum has no closed form and the REML solution is returned
 as a close start (fewer evaluations than the moment start). Where the
-design is not balanced in this sense, :func:`anova_start` returns ``None``;
-where some σ_k² ≤ 0 (the optimum on the boundary), the call does.
+design is not balanced in this sense, :func:`anova_start` returns ``None``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -100,30 +110,81 @@ class AnovaStart:
         """Every stratum has a degree of freedom (else some σ_k² is not estimable this way)."""
         return self.dof0 > 0 and all(d > 0 for d in self.dof)
 
+    def optimal(self, reml: bool) -> bool:
+        """Whether a θ this start returns is the optimum of the criterion (the module
+        docstring: always for REML; for ML where one factor is coarser than all others)."""
+        return reml or self.top is not None
+
     def __call__(self, y: np.ndarray, reml: bool = True) -> np.ndarray | None:
         """θ̂ (lme4's order: the design's terms) of the REML (``reml``) or ML criterion for
-        the response y (offset removed), or ``None`` where some variance estimate is not
-        positive. For ML without a factor coarser than all others: the REML solution."""
+        the response y (offset removed): the interior solution, else the best face's (some
+        θ_k = 0). ``None`` where neither exists (a zero sum of squares). For ML without a
+        factor coarser than all others: the REML solution, a start only."""
         # numpy's sums, not BLAS dot products (as in mixedmodels.start: a model and its
         # pickled copy must start, and so end, at the same θ to the last bit)
         e = y - y.mean()
+        if not self.optimal(reml):
+            reml = True
+        best = self._solve(e, reml)
+        if best is None and self.optimal(reml):
+            faces = (self._face(keep) for keep in _proper_subsets(len(self.codes)))
+            best = min(((value, var, s2, keep) for face, keep in faces
+                        for value, var, s2 in [face._solve(e, reml) or (np.inf, None, 0.0)]
+                        if var is not None), default=None, key=lambda c: c[0])
+            if best is None:
+                return None
+            value, var_kept, sigma2, keep = best
+            var = [0.0] * len(self.codes)
+            for k, v in zip(keep, var_kept):
+                var[k] = v
+            best = (value, var, sigma2)
+        if best is None:
+            return None
+        _, var, sigma2 = best
+        return np.sqrt(np.array(var) / (self.weight * sigma2))
+
+    def _face(self, keep: tuple[int, ...]) -> tuple[AnovaStart, tuple[int, ...]]:
+        """The structure of the model with only the factors ``keep`` (the others' θ = 0:
+        their strata merge into the next finer kept factor's or the residual)."""
+        faces = self.__dict__.setdefault("_faces", {})
+        if keep not in faces:
+            pos = {k: i for i, k in enumerate(keep)}
+            faces[keep] = AnovaStart(
+                [self.codes[k] for k in keep], [self.n_levels[k] for k in keep],
+                [[pos[c] for c in self.coarser[k] if c in pos] for k in keep], self.n,
+                self.weight)
+        return faces[keep], keep
+
+    def _solve(self, e: np.ndarray, reml: bool) -> tuple[float, list[float], float] | None:
+        """(Σ_s d_s log MS_s, σ_k², σ²) at the stationary point of the criterion over the
+        strata of this structure for the centred response e, ``None`` where some
+        σ_k² ≤ 0. ML: the mean stratum joins the coarsest factor's (or the residual's)."""
         ss = [0.0] * len(self.codes)
         for k in self.order:
             sums = np.bincount(self.codes[k], weights=e, minlength=self.n_levels[k])
             ssm = float((sums * sums).sum()) / self.n_per_level[k]
             ss[k] = ssm - sum(ss[c] for c in self.coarser[k])
         ss0 = float((e * e).sum()) - sum(ss)
-        sigma2 = ss0 / self.dof0
+        dof0 = self.dof0 + (0 if reml or self.codes else 1)
+        sigma2 = ss0 / dof0
         if not sigma2 > 0.0:
             return None
+        value = dof0 * math.log(sigma2)
         var = [0.0] * len(self.codes)
         for k in reversed(self.order):  # finest first: λ_k needs the finer σ_f²
-            lam = ss[k] / (self.dof[k] + (0 if reml or k != self.top else 1))
+            dof = self.dof[k] + (0 if reml or k != self.top else 1)
+            lam = ss[k] / dof
             rest = sigma2 + sum(self.n_per_level[f] * var[f] for f in self.finer[k])
             var[k] = (lam - rest) / self.n_per_level[k]
             if not var[k] > 0.0:
                 return None
-        return np.sqrt(np.array(var) / (self.weight * sigma2))
+            value += dof * math.log(lam)
+        return value, var, sigma2
+
+
+def _proper_subsets(k: int) -> list[tuple[int, ...]]:
+    """The subsets of range(k) other than range(k) itself, as sorted tuples."""
+    return [tuple(i for i in range(k) if mask >> i & 1) for mask in range((1 << k) - 1)]
 
 
 def anova_start(design: Any) -> AnovaStart | None:
