@@ -10,7 +10,12 @@ from scipy import stats
 
 import mixedmodels as mm
 from mixedmodels.inference.intervals import confint, parameter_vector
-from mixedmodels.inference.profile import _angles_from_unit, _Profiler, _Trace, _unit_from_angles
+from mixedmodels.inference.profile import _Trace
+from mixedmodels.inference.profile_problems import (
+    ProfiledDeviance,
+    _angles_from_unit,
+    _unit_from_angles,
+)
 from refcases import case_data, case_json, fit_case, lmer_cases_with
 
 PROFILE = [
@@ -81,7 +86,7 @@ def test_profile_level():
 def test_zeta_at_the_ends_is_the_normal_quantile():
     m = fit_case("sleep_rs")
     ci = confint(m, "profile")
-    prof = _Profiler(m.refit(REML=False))
+    prof = ProfiledDeviance(m.refit(REML=False))
     z = stats.norm.ppf(0.975)
     for par in prof.parameters():
         tr = _Trace(prof, par)

@@ -102,6 +102,7 @@ class DenseCriterion:
         self.reml = bool(reml)
         self.b = q + cp.p if reml else q  # the leading block of the log-determinant
         self.k = float(cp.n - cp.p if reml else cp.n)
+        self.n = float(cp.n)
         # M = Ω_B⁻¹Λ_B'A_{B,Z} is b × q; tr(M Λ_j) gathers M[col, row] of Λ_j's pairs
         self._trace_flat = self.lam_cols * q + self.lam_rows
         self._diag_q = np.arange(q) * (N + 1)
@@ -165,6 +166,12 @@ class DenseCriterion:
 
     def gradient(self, L: np.ndarray, AL: np.ndarray) -> np.ndarray:
         """∇d(θ) at the θ of ``L`` and ``AL`` = AΛ (the formula of the module docstring)."""
+        g_ld, g_lr = self.gradient_parts(L, AL)
+        return g_ld + self.k * g_lr
+
+    def gradient_parts(self, L: np.ndarray, AL: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(∇ log|Ω_B|, ∇ log r²) at the θ of ``L`` and ``AL``: the two terms of ∇d,
+        for criteria that weigh them otherwise (profiles with σ held fixed)."""
         b, q = self.b, self.q
         l_nn = L[-1, -1]
         v = self.solution(L)
@@ -173,5 +180,34 @@ class DenseCriterion:
         rhs = AL[:q, :b].T  # Λ_B'A_{B,Z}
         M, info = lapack.dpotrs(L[:b, :b], rhs, lower=1)  # Ω_B⁻¹ rhs: L_B⁻ᵀ(L_B⁻¹ rhs)
         g_t = M.reshape(-1)[self._trace_flat]
-        contrib = 2.0 * g_t + (2.0 * self.k / (l_nn * l_nn)) * g_r
-        return np.bincount(self.lam_src, weights=contrib, minlength=self.ntheta)
+        bc = np.bincount
+        g_ld = bc(self.lam_src, weights=2.0 * g_t, minlength=self.ntheta)
+        g_lr = bc(self.lam_src, weights=(2.0 / (l_nn * l_nn)) * g_r, minlength=self.ntheta)
+        return g_ld, g_lr
+
+    def restricted(self, T: np.ndarray, c: np.ndarray) -> DenseCriterion:
+        """The ML criterion of the same random effects with the fixed-effect columns and
+        response [X̃ ỹ] replaced by [X̃T, ỹ − X̃c] (T: p × p', c: p): the model with
+        β̃ = c + Tγ, so a linear restriction of β̃ (one fixed effect held at a value,
+        as a profile does) is the criterion of a smaller model of the same form."""
+        q, p = self.q, self.p
+        p2 = T.shape[1]
+        R = np.zeros((p + 1, p2 + 1))
+        R[:p, :p2] = T
+        R[:p, p2] = -c
+        R[p, p2] = 1.0
+        N = q + p2 + 1
+        A = np.empty((N, N))
+        A[:q, :q] = self.A[:q, :q]
+        A[q:, :q] = R.T @ self.A[q:, :q]
+        A[:q, q:] = A[q:, :q].T
+        A[q:, q:] = R.T @ self.A[q:, q:] @ R
+        new = copy.copy(self)
+        new.A, new.p, new.N = A, p2, N
+        new.lam_flat = self.lam_rows * N + self.lam_cols
+        new._lam = np.zeros((N, N))
+        new._lam.reshape(-1)[np.arange(q, N) * (N + 1)] = 1.0
+        new._diag_q = np.arange(q) * (N + 1)
+        new.reml, new.b, new.k = False, q, self.n
+        new._ld_x_shift = 0.0
+        return new
