@@ -56,7 +56,10 @@ def test_refit_equals_a_fresh_fit() -> None:
         np.testing.assert_allclose(again.fixef, fresh.fixef, rtol=1e-9)
         evals_refit += again.optinfo["feval"]
         evals_fresh += fresh.optinfo["feval"]
-    assert evals_refit < evals_fresh  # started from θ̂ with the fit's inverse Hessian
+    # both start near the optimum on its curvature (the refit: the fit's inverse Hessian at
+    # θ̂; the fresh fit: differences of the gradient at its moment start); the refit may
+    # spend one more evaluation per response on its second start, θ̂
+    assert evals_refit <= evals_fresh + ys.shape[1]
 
 
 def test_refit_with_new_weights_equals_a_fresh_weighted_fit() -> None:
