@@ -6,7 +6,10 @@ Two levels of parity:
   (1e-12 relative), and the criterion at a fixed θ agrees to 1e-10;
 * the fits agree: the criterion to 1e-9 relative, β̂, σ̂ to 1e-6, θ̂, b̂ and the
   SEs (functions of θ̂) to 1e-5 of their scale — the optimizer stops within its tolerance, and
-  summation-order differences of 1e-14 in A move the stopping point that much.
+  summation-order differences of 1e-14 in A move the stopping point that much;
+* small fits (the dense BFGS path) start where lmer starts, the starts computed
+  from the blocks (:mod:`mixedmodels.start_blocks`): the same evaluations, and
+  θ̂, β̂, σ̂ to 1e-10 (:func:`assert_same_path`).
 """
 
 from __future__ import annotations
@@ -112,6 +115,18 @@ def assert_same_fit(m, r) -> None:
         np.testing.assert_allclose(m.ranef.condsd[g].loc[ref.index], r.ranef.condsd[g], rtol=1e-5)
 
 
+def assert_same_path(m, r) -> None:
+    """A small fit (the dense path) starts where lmer starts — the starts from the blocks
+    (:mod:`mixedmodels.start_blocks`) are lmer's to rounding — and takes its steps: the
+    same evaluations, θ̂, β̂, σ̂ and the criterion to rounding."""
+    assert m.optinfo["feval"] == r.optinfo["feval"]
+    th = r.theta.to_numpy()
+    np.testing.assert_allclose(m.theta, th, rtol=0, atol=1e-10 * max(1.0, np.abs(th).max()))
+    np.testing.assert_allclose(m.fixef, r.fixef, rtol=1e-11)
+    assert m.sigma == pytest.approx(r.sigma, rel=1e-11)
+    assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-13)
+
+
 @pytest.mark.parametrize("name,formula", CASES)
 def test_duckdb_matches_lmer(tmp_path, name: str, formula: str) -> None:
     d, path = _parquet(tmp_path, name)
@@ -123,6 +138,7 @@ def test_duckdb_matches_lmer(tmp_path, name: str, formula: str) -> None:
     assert m.objective(th) == pytest.approx(r.objective(th), rel=1e-10)
     m.fit()
     assert_same_fit(m, r)
+    assert_same_path(m, r)
     np.testing.assert_allclose(m.fitted, r.fitted, rtol=1e-6)
     np.testing.assert_allclose(m.resid("scaled"), r.resid("scaled"), atol=1e-5)
     s, sr = m.summary(), r.summary()
@@ -134,13 +150,14 @@ def test_duckdb_matches_lmer(tmp_path, name: str, formula: str) -> None:
 
 
 def test_engine_on_in_memory_crossprod_is_lmer(tmp_path) -> None:
-    """The model class itself adds nothing: on lmer's own A it reproduces lmer (from the
-    same start: lme4's, as the rows the moment start needs are not in memory)."""
+    """The model class itself adds nothing: on lmer's own A, from the same start (lme4's:
+    the starts from the blocks are lmer's to rounding, not to the bit), it reproduces lmer."""
     d, path = _parquet(tmp_path, "sleepstudy")
     f = "Reaction ~ Days + (Days | Subject)"
-    r = mm.lmer(f, d, control=mm.OptimizerControl(start="lme4"))
+    control = mm.OptimizerControl(start="lme4")
+    r = mm.lmer(f, d, control=control)
     _, design, src = scale.crossprod_duckdb(f, path)
-    m = scale.SufficientStatsLMM(design, r.cp, src).fit()
+    m = scale.SufficientStatsLMM(design, r.cp, src, control=control).fit()
     assert m.reml_criterion == r.reml_criterion
     np.testing.assert_array_equal(m.theta, r.theta)
     np.testing.assert_array_equal(m.fixef, r.fixef)
@@ -399,7 +416,9 @@ def test_infinite_expression_and_overflow(tmp_path) -> None:
 
 def test_dask_accepts_a_pandas_frame() -> None:
     d = mm.datasets.load("sleepstudy")
-    assert_same_fit(scale.lmer_dask(SLEEP, d), mm.lmer(SLEEP, d))
+    m, r = scale.lmer_dask(SLEEP, d), mm.lmer(SLEEP, d)
+    assert_same_fit(m, r)
+    assert_same_path(m, r)
     with pytest.raises(mm.errors.DataError, match="needs a Dask DataFrame"):
         scale.lmer_dask(SLEEP, d.to_dict())
 
@@ -452,3 +471,18 @@ def test_duckdb_all_missing_column_is_named(tmp_path) -> None:
     d.iloc[:0].to_parquet(path)
     with pytest.raises(mm.errors.DataError, match="has no rows"):
         scale.lmer_duckdb(SLEEP, str(path))
+
+
+@pytest.mark.parametrize("REML", [True, False])
+@pytest.mark.parametrize("formula", [SLEEP, "Reaction ~ Days + (0 + Days | Subject)"])
+def test_weighted_small_fits_take_lmers_path(tmp_path, formula: str, REML: bool) -> None:
+    """With weights (or a term without intercept) the level counts and Σw of the starts
+    come from the source's moment sums; the fits then follow lmer's path too."""
+    dd = pytest.importorskip("dask.dataframe")
+    d = mm.datasets.load("sleepstudy")
+    d["w"] = np.random.default_rng(2).uniform(0.5, 2.0, len(d))
+    path = tmp_path / "sleep_w.parquet"
+    d.to_parquet(path)
+    r = mm.lmer(formula, d, weights="w", REML=REML)
+    assert_same_path(scale.lmer_duckdb(formula, str(path), weights="w", REML=REML), r)
+    assert_same_path(scale.lmer_dask(formula, dd.read_parquet(path), weights="w", REML=REML), r)

@@ -168,8 +168,13 @@ class GradientFit:
         start = self.__dict__.get("_anova_start")
         if start is None or not start.optimal(self.REML):
             return False
-        theta = start(self.y - self.design.offset, self.REML)
+        theta = start(self._start_response(), self.REML)
         return theta is not None and bool(np.array_equal(np.maximum(theta, self.lower), x))
+
+    def _start_response(self) -> np.ndarray | None:
+        """The response the starts are computed for: y less the offset (a fit of
+        sufficient statistics: None, its starts read it from the blocks)."""
+        return self.y - self.design.offset
 
     def _small_moment_start(
         self, fallback: np.ndarray, owner: GradientFit | None = None
@@ -186,7 +191,7 @@ class GradientFit:
             except AttributeError:  # a design of sufficient statistics only (no rows)
                 owner._anova_start = None
         if owner._anova_start is not None:
-            x0 = owner._anova_start(self.y - self.design.offset, self.REML)
+            x0 = owner._anova_start(self._start_response(), self.REML)
             if x0 is not None and x0.shape == fallback.shape and np.all(np.isfinite(x0)):
                 return x0  # the optimum itself, or for crossed ML close to it
         try:
@@ -195,7 +200,7 @@ class GradientFit:
                 with np.errstate(all="ignore"):
                     ms = owner._moment_start = MomentStart(self.design)
             with np.errstate(all="ignore"):  # extreme scales: a non-finite start, not a warning
-                x0 = ms(self.y - self.design.offset, self.REML)
+                x0 = ms(self._start_response(), self.REML)
         except np.linalg.LinAlgError:
             return fallback
         except AttributeError:  # a design of sufficient statistics only (RowsNotAvailableError)

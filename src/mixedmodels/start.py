@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MomentStart", "moment_theta"]
+__all__ = ["MomentStart", "fitted_levels", "moment_theta"]
 
 _FLOOR = 0.01  # smallest variance (share of v) or eigenvalue (share of the largest)
 
@@ -76,15 +76,11 @@ class MomentStart:
                 for j in range(i + 1):
                     G[:, i, j] = G[:, j, i] = np.bincount(c, weights=wz[i] * Z[:, j],
                                                           minlength=nl)
-            n_l = np.bincount(c, minlength=nl)
-            det = np.linalg.det(G)
-            scale = np.prod(np.maximum(np.einsum("lii->li", G), 1e-300), axis=1)
-            ok = (n_l > S) & (det > 1e-10 * scale)  # full rank, and rows to spare
-            if ok.sum() < 2:
+            fitted = fitted_levels(G, np.bincount(c, minlength=nl))
+            if fitted is None:
                 self.groups.append((parts, S, None))
                 continue
-            Gi = np.zeros((nl, S, S))
-            Gi[ok] = np.linalg.inv(G[ok])
+            ok, Gi = fitted
             dof -= S * int(ok.sum())
             self.groups.append((parts, S, (c, nl, Z, wz, Gi, ok, Gi[ok].mean(axis=0))))
         self.dof = dof
@@ -130,8 +126,13 @@ class MomentStart:
         v = float((w * e * e).sum()) / self.sum_w
         r = e.copy()
         fits = self._backfit(r)
+        return self._theta(v, float((w * r * r).sum()), fits, reml)
+
+    def _theta(self, v: float, rss: float, fits: list[np.ndarray | None], reml: bool
+               ) -> np.ndarray:
+        """θ₀ from v = Σwe²/Σw of the OLS residual, rss = Σwr² after the pass and its b̂."""
         dof = self.dof - self.rank_within if reml else self.dof
-        s0 = float((w * r * r).sum()) / self.sum_w * self.n / dof if dof > 0 else v
+        s0 = rss / self.sum_w * self.n / dof if dof > 0 else v
         s0 = max(s0, _FLOOR * v, 1e-300)
         between = self.p - self.rank_within if reml else 0
         theta: list[np.ndarray] = [np.empty(0)] * self.n_terms
@@ -141,7 +142,7 @@ class MomentStart:
             else:
                 bc = b - b.mean(axis=0)
                 m = max(b.shape[0] - between / S, 1.0)
-                joint = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / m - s0 * pre[6]
+                joint = (bc[:, :, None] * bc[:, None, :]).sum(axis=0) / m - s0 * pre[-1]
             for k, t, off in parts:
                 cov = joint[off : off + t.S, off : off + t.S]
                 if pre is not None:
@@ -152,6 +153,21 @@ class MomentStart:
                 T = np.linalg.cholesky(cov / s0 + 1e-12 * np.eye(t.S))
                 theta[k] = T[t.tri_index]
         return np.concatenate(theta)
+
+
+def fitted_levels(G: np.ndarray, n_l: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(which levels are fitted, G_l⁻¹ there and 0 elsewhere) for the per-level G_l
+    (nl × S × S) and row counts n_l: the levels with G_l of full rank and rows to spare
+    (n_l > S); None where fewer than two are."""
+    nl, S = G.shape[0], G.shape[1]
+    det = np.linalg.det(G)
+    scale = np.prod(np.maximum(np.einsum("lii->li", G), 1e-300), axis=1)
+    ok = (np.asarray(n_l) > S) & (det > 1e-10 * scale)
+    if ok.sum() < 2:
+        return None
+    Gi = np.zeros((nl, S, S))
+    Gi[ok] = np.linalg.inv(G[ok])
+    return ok, Gi
 
 
 def _same_factor(terms: list[Any]) -> list[list[int]]:

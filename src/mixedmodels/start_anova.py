@@ -123,14 +123,28 @@ class AnovaStart:
         # numpy's sums, not BLAS dot products (as in mixedmodels.start: a model and its
         # pickled copy must start, and so end, at the same θ to the last bit)
         e = y - y.mean()
+        return self.from_level_sums(self._level_sums(e), float((e * e).sum()), reml)
+
+    def _level_sums(self, e: np.ndarray) -> list[np.ndarray]:
+        """Σ_{i in l} eᵢ per level of every factor."""
+        return [np.bincount(c, weights=e, minlength=nl)
+                for c, nl in zip(self.codes, self.n_levels)]
+
+    def from_level_sums(self, sums: list[np.ndarray], ee: float, reml: bool = True
+                        ) -> np.ndarray | None:
+        """:meth:`__call__` from the level sums Σ_{i in l} eᵢ of every factor and ‖e‖², e the
+        centred response: all the response enters by (so sufficient statistics serve)."""
         if not self.optimal(reml):
             reml = True
-        best = self._solve(e, reml)
+        best = self._solve_sums(sums, ee, reml)
         if best is None and self.optimal(reml):
             faces = (self._face(keep) for keep in _proper_subsets(len(self.codes)))
-            best = min(((value, var, s2, keep) for face, keep in faces
-                        for value, var, s2 in [face._solve(e, reml) or (np.inf, None, 0.0)]
-                        if var is not None), default=None, key=lambda c: c[0])
+            found = []
+            for face, keep in faces:
+                got = face._solve_sums([sums[k] for k in keep], ee, reml)
+                if got is not None:
+                    found.append((*got, keep))
+            best = min(found, default=None, key=lambda c: c[0])
             if best is None:
                 return None
             value, var_kept, sigma2, keep = best
@@ -156,15 +170,20 @@ class AnovaStart:
         return faces[keep], keep
 
     def _solve(self, e: np.ndarray, reml: bool) -> tuple[float, list[float], float] | None:
+        """:meth:`_solve_sums` for the centred response e."""
+        return self._solve_sums(self._level_sums(e), float((e * e).sum()), reml)
+
+    def _solve_sums(self, sums: list[np.ndarray], ee: float, reml: bool
+                    ) -> tuple[float, list[float], float] | None:
         """(Σ_s d_s log MS_s, σ_k², σ²) at the stationary point of the criterion over the
-        strata of this structure for the centred response e, ``None`` where some
-        σ_k² ≤ 0. ML: the mean stratum joins the coarsest factor's (or the residual's)."""
+        strata of this structure for the centred response e (its level sums per factor
+        and ‖e‖²), ``None`` where some σ_k² ≤ 0. ML: the mean stratum joins the coarsest
+        factor's (or the residual's)."""
         ss = [0.0] * len(self.codes)
         for k in self.order:
-            sums = np.bincount(self.codes[k], weights=e, minlength=self.n_levels[k])
-            ssm = float((sums * sums).sum()) / self.n_per_level[k]
+            ssm = float((sums[k] * sums[k]).sum()) / self.n_per_level[k]
             ss[k] = ssm - sum(ss[c] for c in self.coarser[k])
-        ss0 = float((e * e).sum()) - sum(ss)
+        ss0 = ee - sum(ss)
         dof0 = self.dof0 + (0 if reml or self.codes else 1)
         sigma2 = ss0 / dof0
         if not sigma2 > 0.0:

@@ -15,11 +15,14 @@ import functools
 from typing import Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..crossprod import CrossProducts
+from ..linalg.dense import DenseCriterion
 from ..lmm import LinearMixedModel
 from ..optimize import OptimizerControl
 from ..results.summary import LmerSummary
+from ..start_blocks import BlockMomentStart, block_anova_start
 from .design import RowsNotAvailableError, ScaleDesign
 
 __all__ = ["RowSource", "SufficientStatsLMM", "StatsSummary"]
@@ -105,6 +108,48 @@ class SufficientStatsLMM(LinearMixedModel):
             comps.append(max(vb, 0.01 * v))
         s2 = max(v - sum(comps), 0.1 * v)
         return np.sqrt(np.array(comps) / s2)
+
+    def _start_response(self) -> None:
+        """The starts of this fit read the response from the blocks of A."""
+        return None
+
+    def _small_moment_start(self, fallback: np.ndarray, owner: Any = None) -> np.ndarray:
+        """``lmer``'s start on the same rows (the ANOVA start of a balanced design, else the
+        moment start), formed from the blocks of A (:mod:`mixedmodels.start_blocks`) once;
+        ``fallback`` where the level counts are not to be had."""
+        owner = self if owner is None else owner
+        if "_anova_start" not in owner.__dict__:
+            owner._anova_start = owner._moment_start = None
+            counts_w = self._level_counts()
+            if counts_w is not None:
+                counts, sum_w = counts_w
+                d, cp = self.design, self.cp
+                A = DenseCriterion(cp, [t.tri_index for t in d.terms], False).A
+                owner._anova_start = block_anova_start(A, d.terms, d.x_names, cp.n, counts,
+                                                       d.has_weights)
+                with np.errstate(all="ignore"):
+                    owner._moment_start = BlockMomentStart(A, d.terms, cp.p, cp.n, counts,
+                                                           sum_w)
+        if owner._moment_start is None:
+            return fallback
+        return super()._small_moment_start(fallback, owner)
+
+    def _level_counts(self) -> tuple[list[np.ndarray], float] | None:
+        """(rows per level of each term, Σw): without weights, where every term has an
+        intercept column, they are on the diagonal of A (Σ 1·1 per level, exact) and
+        Σw = n; else the source's moment sums (one pass over the rows)."""
+        d, cp = self.design, self.cp
+        if not d.has_weights and all(t.names[0] == "(Intercept)" for t in d.terms):
+            diag = cp.A22.diagonal() if sp.issparse(cp.A22) else np.diag(cp.A22)
+            counts, off = [cp.A11[:, 0, 0].copy()], 0
+            for t in d.terms[1:]:
+                counts.append(np.array(diag[off : off + t.nl * t.S : t.S], dtype=float))
+                off += t.nl * t.S
+            return counts, float(cp.n)
+        if self.source is None:
+            return None
+        _, sum_w, per_term = self.source.moment_sums(np.zeros(cp.p))
+        return [n_l for _, n_l in per_term], sum_w
 
     def _fitted_values(self) -> None:
         """Fitted values stay with the source: the rows are not in memory."""
