@@ -93,8 +93,13 @@ class SubProblem:
 def _chol_psd(S: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """Lower Cholesky factor of a positive semi-definite matrix (zero pivots give zero columns)."""
     m = S.shape[0]
-    L = np.zeros_like(S)
     scale = max(float(np.max(np.abs(np.diag(S)))), 1e-300)
+    if float(np.min(np.diag(S))) > 1e-6 * scale:
+        try:  # well inside the cone: LAPACK's factor (the loop below gives the same)
+            return np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            pass
+    L = np.zeros_like(S)
     for c in range(m):
         d = S[c, c] - float(L[c, :c] @ L[c, :c])
         if d <= tol * scale:
@@ -340,6 +345,7 @@ class ProfiledDeviance:
         rho = float(np.clip(v, -1.0, 1.0))
         nang = S * (S - 1) // 2 - 1
         no, tri = other.size, self.tri[k]
+        back = np.ix_(perm, perm)
 
         def term_theta(y: np.ndarray) -> np.ndarray:
             """θ_k from the term's sds and angles y."""
@@ -352,7 +358,7 @@ class ProfiledDeviance:
                 C[r, : r + 1] = _unit_from_angles(ang[pos : pos + r])
                 pos += r
             Sig = np.empty((S, S))
-            Sig[np.ix_(perm, perm)] = (C @ C.T) * np.outer(d, d)
+            Sig[back] = (C @ C.T) * np.outer(d, d)
             return _chol_psd(Sig)[tri]
 
         def to_theta(x: np.ndarray) -> np.ndarray:
