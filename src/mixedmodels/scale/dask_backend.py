@@ -471,7 +471,7 @@ def code_levels(
         ):
             cats = tuple(r_label(v) for v in distinct[c].cat.categories)
             known[c] = FactorMeta(cats, False, "Dask categorical dtype")
-    tuples = [tuple(r) for r in distinct.itertuples(index=False, name=None)]
+    tuples = list(zip(*(distinct[c].to_numpy(dtype=object) for c in key)))
     level, labels = level_coding(tuples, key, known)  # values printed alike: one level
     table = distinct.copy()  # the frame's own dtypes, for the lookups
     table["code"] = np.asarray(level, dtype=np.intp)

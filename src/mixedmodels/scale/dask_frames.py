@@ -76,7 +76,8 @@ def _strings(schema: Any, columns: list[str]) -> list[str]:
 
 def read_table(path: str, columns: list[str], dictionary: list[str] | frozenset[str]) -> Any:
     """One Parquet file as an Arrow table: ``columns`` only, those of ``dictionary`` stored
-    as strings read dictionary-encoded; a missing column names the file."""
+    as strings read dictionary-encoded; a missing column names the file. Read on the
+    calling thread (a Dask worker's tasks are the parallelism)."""
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
@@ -88,4 +89,4 @@ def read_table(path: str, columns: list[str], dictionary: list[str] | frozenset[
             "files that have them)"
         )
     encode = _strings(schema, [c for c in columns if c in dictionary])
-    return pq.read_table(path, columns=columns, read_dictionary=encode)
+    return pq.read_table(path, columns=columns, read_dictionary=encode, use_threads=False)

@@ -243,9 +243,11 @@ def scalar_terms_matrix(
             key = c.astype(np.int64) * nls[b] + codes[b]
             prod = None if unit[k] and unit[b] else z * zw[b]
             if nl * nls[b] <= max(4 * key.size, 1 << 20):  # few pairs possible: count them all
-                dense = np.bincount(key, weights=prod, minlength=nl * nls[b]).astype(float)
-                present = np.flatnonzero(np.bincount(key, minlength=nl * nls[b]))
-                v = dense[present]
+                count = np.bincount(key, minlength=nl * nls[b])
+                present = np.flatnonzero(count)
+                dense = count if prod is None else np.bincount(key, weights=prod,
+                                                               minlength=nl * nls[b])
+                v = dense[present].astype(float)
             else:  # hash the pairs present
                 pair, present = pd.factorize(key)
                 v = np.bincount(pair, weights=prod, minlength=present.size).astype(float)
