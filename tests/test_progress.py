@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import mixedmodels as mm
@@ -71,20 +72,131 @@ def test_tqdm_is_imported_only_for_a_bar():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_out_of_core_fits_show_their_passes(capsys):
+# -- out-of-core fits: one step per scan of the rows ---------------------------------
+
+
+class _Recorder:
+    """A bar lent to a fit: records the description at each step."""
+
+    def __init__(self) -> None:
+        self.total, self.n, self.desc, self.steps = 0, 0, "", []
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.steps.append(self.desc)
+
+    def set_description_str(self, desc: str = "", refresh: bool = True) -> None:
+        self.desc = desc
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _CountingConnection:
+    """A DuckDB connection that records the queries reading every row (a SELECT without
+    LIMIT: DESCRIBE, views, level tables and the first rows of the centering are not)."""
+
+    def __init__(self, con) -> None:
+        self._con = con
+        self.reads: list[str] = []
+
+    def _seen(self, sql: str) -> None:
+        if sql.lstrip().upper().startswith("SELECT") and "LIMIT" not in sql.upper():
+            self.reads.append(sql)
+
+    def execute(self, sql: str, *args):
+        self._seen(sql)
+        return self._con.execute(sql, *args)
+
+    def sql(self, sql: str, *args):
+        self._seen(sql)
+        return self._con.sql(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+@pytest.fixture(scope="module")
+def crossed():
+    rng = np.random.default_rng(3)
+    d = mm.datasets.load("sleepstudy")
+    d["h"] = rng.integers(0, 6, len(d)).astype(str)
+    d["f"] = rng.choice(["u", "v", "w"], len(d))
+    return d
+
+
+DUCKDB_SCANS = [
+    # (formula, method, the scans named in order)
+    ("Reaction ~ Days + (1 | Subject) + (1 | h)", None,
+     ["rows", "Σ by Subject", "Σ by h", "Σ by Subject×h"]),
+    ("Reaction ~ Days + f + (Days | Subject)", None, ["rows", "levels of f", "Σ by Subject"]),
+    ("Reaction ~ Days + (1 | Subject) + (1 | h)", "moments",
+     ["rows", "Σ by Subject", "Σ by h", "Σ by Subject×h"]),
+]
+
+
+@pytest.mark.parametrize("formula, method, names", DUCKDB_SCANS)
+def test_duckdb_bar_steps_once_per_query_over_the_rows(crossed, formula, method, names):
+    duckdb = pytest.importorskip("duckdb")
+    con = _CountingConnection(duckdb.connect())
+    con.register("rows_table", crossed)
+    bar = _Recorder()
+    mm.scale.lmer_duckdb(formula, "rows_table", con=con, progress=bar, method=method)
+    assert bar.steps == [f"duckdb: {name}" for name in names]
+    assert bar.n == len(con.reads) == bar.total  # every scan counted, and planned
+
+
+def _dask_computations():
+    from dask.callbacks import Callback
+
+    class Count(Callback):
+        n = 0
+
+        def _start(self, dsk) -> None:
+            Count.n += 1
+
+    return Count
+
+
+@pytest.mark.parametrize("formula, method, names", [
+    ("Reaction ~ Days + (1 | Subject) + (1 | h)", None, ["Σ by Subject, h"]),
+])
+def test_dask_bar_steps_once_per_computation(crossed, formula, method, names):
+    dd = pytest.importorskip("dask.dataframe")
+    bar = _Recorder()
+    with _dask_computations()() as count:
+        mm.scale.lmer_dask(formula, dd.from_pandas(crossed, npartitions=3), progress=bar,
+                           method=method)
+    assert bar.steps == [f"dask: {name}" for name in names]
+    assert bar.n == count.n == bar.total
+
+
+def test_out_of_core_bars_name_their_scans(crossed, capsys):
     pytest.importorskip("duckdb")
     dd = pytest.importorskip("dask.dataframe")
-    d = mm.datasets.load("sleepstudy")
-    m = mm.scale.lmer_duckdb("Reaction ~ Days + (Days | Subject)", d, progress=True)
+    formula = "Reaction ~ Days + (1 | Subject) + (1 | h)"
+    m = mm.scale.lmer_duckdb(formula, crossed, progress=True)
     err = capsys.readouterr().err
-    assert "duckdb fit" in err and "3/3" in err and "cross-products" in err
-    m2 = mm.scale.lmer_dask("Reaction ~ Days + (Days | Subject)",
-                            dd.from_pandas(d, npartitions=3), progress=True)
+    assert "duckdb: Σ by Subject×h" in err and "4/4" in err and "duckdb: fit" in err
+    m2 = mm.scale.lmer_dask(formula, dd.from_pandas(crossed, npartitions=3), progress=True)
     err = capsys.readouterr().err
-    assert "dask scan" in err and "100%" in err and "task" in err
+    assert "dask: Σ by Subject, h" in err and "1/1" in err and "tasks" in err
     assert m.fixef.round(6).equals(m2.fixef.round(6))
-    mm.scale.lmer_duckdb("Reaction ~ Days + (1 | Subject)", d)  # not a terminal: silent
-    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("shown", [False, None])  # off, and None when not a terminal
+def test_out_of_core_fits_are_silent_unless_asked(crossed, capsys, shown):
+    pytest.importorskip("duckdb")
+    dd = pytest.importorskip("dask.dataframe")
+    formula = "Reaction ~ Days + (1 | Subject) + (1 | h)"
+    for method in (None, "moments"):
+        mm.scale.lmer_duckdb(formula, crossed, progress=shown, method=method)
+        mm.scale.lmer_dask(formula, dd.from_pandas(crossed, npartitions=2), progress=shown,
+                           method=method)
+    assert capsys.readouterr() == ("", "")
 
 
 # -- one long fit: a bar of its objective evaluations --------------------------------

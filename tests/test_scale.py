@@ -446,7 +446,7 @@ class _RecordingConnection:
     ("formula", "scans"),
     [
         ("y ~ x + (x | g)", 1),  # levels, n, Z'Z, [X y]'Z and [X y]'[X y]: one scan
-        ("y ~ x * trt + (1 | g) + (1 | h)", 3),  # one per factor, one for the pair
+        ("y ~ x * trt + (1 | g) + (1 | h)", 4),  # levels of trt, one per factor, the pair
         ("y ~ x + (x | g) + (1 | h) + (1 | trt)", 6),  # one per factor and per pair
     ],
 )

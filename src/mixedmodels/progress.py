@@ -8,8 +8,8 @@ One helper decides whether and how to show progress:
   when a person is watching — in a Jupyter kernel, or when stderr is a
   terminal — and nothing in scripts, pipes, logs and CI.
 
-Out-of-core fits show the passes over the data (DuckDB) or the finished
-tasks of the Dask graphs (:func:`dask_progress`). Bars are tqdm's: a
+Out-of-core fits count their scans of the data, each named by what it
+sums (:class:`ScanBar`). Bars are tqdm's: a
 widget in Jupyter when ``ipywidgets`` is installed
 (tqdm's notebook bar), else tqdm's text bar on stderr with rate and ETA.
 tqdm is imported only when a bar is shown. A single long ``lmer`` /
@@ -24,20 +24,24 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 WATCH_SECONDS = 1.0
 """A fit expected to take at least this long (:func:`expected_fit_seconds`) is watched."""
 BAR_DELAY = 2.0
 """A watched fit shows its bar once it has run this long (tqdm's ``delay``)."""
+POSTFIX_SECONDS = 0.2
+"""A Dask scan's count of finished tasks is redrawn at most this often."""
 
 __all__ = [
     "FitWatch",
     "NoBar",
-    "dask_progress",
+    "ScanBar",
     "evaluation_flops",
     "expected_fit_seconds",
     "fit_watch",
@@ -125,10 +129,13 @@ class _Shared:
     """A caller's bar lent to a callee: updates go through, closing is the caller's."""
 
     def __init__(self, bar: Any):
-        self._bar = bar
+        object.__setattr__(self, "_bar", bar)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bar, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # bar.total = ...: the caller's
+        setattr(self._bar, name, value)
 
     def close(self) -> None:
         pass
@@ -156,33 +163,93 @@ def progress_bar(progress: Any, total: int | None, desc: str, unit: str = "fit")
                         file=sys.stderr)
 
 
-@contextlib.contextmanager
-def dask_progress(progress: Any, desc: str) -> Iterator[None]:
-    """A bar over the tasks of every Dask computation run inside the block.
+class ScanBar:
+    """A bar over the scans of out-of-core data: one step per scan, named by what it sums.
 
-    Dask's local schedulers report each finished task through
-    ``dask.callbacks.Callback``; the total grows with each computation's
-    graph. (The distributed scheduler has its own dashboard instead.)
+    A scan is one read of the rows: a DuckDB query over them (a ``GROUP BY``), or one
+    Dask computation over every partition. ``with scans.scan("Σ by g"): ...`` shows
+    ``"<desc>: Σ by g"`` while the scan runs and advances the bar by one when it ends;
+    :meth:`expect` adds planned scans to the total (a scan beyond it raises the total).
+    A Dask scan (``tasks=True``) also shows its finished tasks as the bar's postfix,
+    through ``dask.callbacks.Callback`` (the local schedulers; the distributed scheduler
+    has its own dashboard). ``progress`` is read as by :func:`progress_bar` (a caller's
+    bar is advanced and left open); off, nothing is shown and the scans are only
+    counted (:attr:`n`).
     """
-    if not (_is_bar(progress) or wants_progress(progress)):
-        yield
-        return
+
+    def __init__(self, progress: Any, desc: str, total: int = 0):
+        self.desc = desc
+        self.bar = progress_bar(progress, total, desc, unit="scan")
+        self.n = 0
+
+    def expect(self, k: int) -> None:
+        """``k`` more scans are planned."""
+        if getattr(self.bar, "total", None) is not None:
+            self.bar.total += k
+            getattr(self.bar, "refresh", lambda: None)()
+
+    def label(self, what: str) -> None:
+        """Name the current step (a scan, or the fit after them) on the bar."""
+        self.bar.set_description_str(f"{self.desc}: {what}")
+
+    @contextlib.contextmanager
+    def scan(self, what: str, tasks: bool = False) -> Iterator[None]:
+        """One scan, named ``what``: the bar advances by one when the block ends."""
+        self.label(what)
+        total = getattr(self.bar, "total", None)
+        if total is not None and getattr(self.bar, "n", 0) >= total:
+            self.expect(1)
+        if tasks and not isinstance(self.bar, NoBar):
+            with _task_postfix(self.bar):
+                yield
+        else:
+            yield
+        self.n += 1
+        self.bar.update()
+
+    def counted(self, what: str, fn: Callable[[], _T], tasks: bool = False
+                ) -> Callable[[], _T]:
+        """``fn`` (a scan of the rows, run later if at all) counted as one scan ``what``."""
+
+        def run() -> _T:
+            with self.scan(what, tasks):
+                return fn()
+
+        return run
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> ScanBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _task_postfix(bar: Any) -> Iterator[None]:
+    """The finished tasks of the Dask computations inside the block, as ``bar``'s postfix."""
     from dask.callbacks import Callback
 
-    with progress_bar(progress, 0, desc, unit="task") as bar:
+    count = {"done": 0, "total": 0}
+    shown = [0.0]
 
-        class _Tasks(Callback):  # type: ignore[misc]
-            def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
-                pending = sum(len(state[k]) for k in ("ready", "waiting", "running"))
-                if hasattr(bar, "total"):
-                    bar.total = (bar.total or 0) + pending + len(state["finished"])
-                    getattr(bar, "refresh", lambda: None)()
+    class _Tasks(Callback):  # type: ignore[misc]
+        def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
+            count["total"] += len(state["finished"]) + sum(
+                len(state[k]) for k in ("ready", "waiting", "running"))
 
-            def _posttask(self, *args: Any) -> None:
-                bar.update()
+        def _posttask(self, *args: Any) -> None:
+            count["done"] += 1
+            now = time.monotonic()
+            if now - shown[0] >= POSTFIX_SECONDS:  # redrawn at most this often
+                shown[0] = now
+                bar.set_postfix_str(f"{count['done']}/{count['total']} tasks")
 
-        with _Tasks():
-            yield
+    with _Tasks():
+        yield
+    bar.set_postfix_str("")
 
 
 def expected_fit_seconds(n_params: int, flops_per_evaluation: float) -> float:

@@ -35,7 +35,7 @@ from ..design.variables import (
 )
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..optimize import OptimizerControl
-from ..progress import dask_progress
+from ..progress import ScanBar
 from .dask_frames import as_dask_frame, parquet_paths
 from .design import (
     ScaleDesign,
@@ -367,6 +367,7 @@ def crossprod_dask(
     levels: dict[str, Any] | None = None,
     ordered: dict[str, Any] | None = None,
     rest: str = "auto",
+    progress: Any = None,
 ) -> tuple[CrossProducts, ScaleDesign, DaskSource]:
     """The cross-products, row-free design and row source of ``formula`` on a Dask frame.
 
@@ -377,18 +378,25 @@ def crossprod_dask(
     (:mod:`mixedmodels.scale.dask_onepass`: blocks keyed by raw group values);
     factors in X or Z need their levels first (one pass for the levels, one
     for the blocks). ``rest`` then chooses the dense or sparse rest block as
-    for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`).
+    for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`). ``progress``: a bar over the
+    scans (:class:`~mixedmodels.progress.ScanBar`).
     """
     files = parquet_paths(ddf)
     ddf, parsed, infos, raw, meta = read_formula(formula, ddf, weights, levels, ordered)
-    if all(i.kind == "num" for i in infos.values()):
-        from .dask_onepass import one_pass
+    scans = ScanBar(progress, "dask")
+    sums = "Σ by " + ", ".join(dict.fromkeys(":".join(b.group_vars) for b in parsed.bars))
+    with scans:
+        if all(i.kind == "num" for i in infos.values()):
+            from .dask_onepass import one_pass
 
-        cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights, files)
-    else:
-        design, src = _design_from_levels(ddf, parsed, infos, raw, meta, weights)
-        cp, G, norms2 = src.crossprod()
-    check_finite(cp, design, src.column_stats)
+            with scans.scan(sums, tasks=True):
+                cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights,
+                                                      files)
+        else:
+            design, src = _design_from_levels(ddf, parsed, infos, raw, meta, weights, scans)
+            with scans.scan(sums, tasks=True):
+                cp, G, norms2 = src.crossprod()
+        check_finite(cp, design, scans.counted("±inf per column", src.column_stats, True))
     cp, keep = drop_dependent(cp, G, design, norms2)
     src.x_index = [int(j) for j in keep]
     return plan_crossproducts(cp, rest), design, src
@@ -478,23 +486,9 @@ def code_levels(
     return table, labels
 
 
-def dask_design(
-    formula: str,
-    ddf: Any,
-    weights: str | None = None,
-    *,
-    levels: dict[str, Any] | None = None,
-    ordered: dict[str, Any] | None = None,
-) -> tuple[ScaleDesign, DaskSource]:
-    """The row-free design of ``formula`` on a Dask frame and its row source (levels
-    coded in one pass over the partitions; nothing summed yet)."""
-    ddf, parsed, infos, raw, meta = read_formula(formula, ddf, weights, levels, ordered)
-    return _design_from_levels(ddf, parsed, infos, raw, meta, weights)
-
-
 def _design_from_levels(
     ddf: Any, parsed: Any, infos: dict[str, VarInfo], raw: list[str],
-    meta: dict[str, FactorMeta], weights: str | None,
+    meta: dict[str, FactorMeta], weights: str | None, scans: ScanBar | None = None,
 ) -> tuple[ScaleDesign, DaskSource]:
     rows = ddf[raw].dropna()
     keys: list[tuple[str, ...]] = [(i.column,) for i in infos.values() if i.kind == "cat"]
@@ -506,7 +500,9 @@ def _design_from_levels(
     import dask
 
     wmin = rows[weights].min() if weights is not None else None
-    with partitions_checked():
+    scans = scans or ScanBar(False, "dask")
+    with partitions_checked(), scans.scan("levels of " + ", ".join(":".join(k) for k in keys),
+                                          tasks=True):
         n_input, n, wmin, present, *found = dask.compute(
             ddf.shape[0],
             rows.shape[0],
@@ -552,21 +548,25 @@ def lmer_dask(
     ``levels=`` / ``ordered=`` code factors as in :func:`lmer_duckdb`;
     without them a categorical dtype gives its categories and ordered flag.
     Rows with NA or NaN are left out; ±inf is an error naming the column.
-    ``progress`` shows a bar over the Dask tasks of the scans (None: when
-    interactive, :mod:`mixedmodels.progress`).
+    ``progress`` shows a bar over the scans of the partitions, each named by what
+    it sums and showing its finished Dask tasks (None: when interactive, False
+    never, True always; :class:`~mixedmodels.progress.ScanBar`).
     ``method="moments"``: crossed random intercepts by moments + backfitting GLS
     from partition-wise group sums (:mod:`mixedmodels.moments`).
     """
     if method is not None:
         return _lmer_dask_moments(formula, ddf, method, weights, start, levels, ordered,
                                   progress)
-    with dask_progress(progress, "dask scan"):
+    with ScanBar(progress, "dask") as scans:
         cp, design, src = crossprod_dask(formula, ddf, weights=weights, levels=levels,
-                                         ordered=ordered, rest=getattr(control, "rest", "auto"))
-    model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name="dask")
-    if isinstance(start, pd.Series):
-        start = start.to_numpy()
-    return model.fit(start=start)
+                                         ordered=ordered, rest=getattr(control, "rest", "auto"),
+                                         progress=scans.bar)
+        model = SufficientStatsLMM(design, cp, src, REML=REML, control=control,
+                                   data_name="dask")
+        if isinstance(start, pd.Series):
+            start = start.to_numpy()
+        scans.label("fit")
+        return model.fit(start=start)
 
 
 def _lmer_dask_moments(
@@ -582,10 +582,13 @@ def _lmer_dask_moments(
         raise ArgumentError("method", method, "None (exact (RE)ML) or 'moments'")
     parsed = parse_formula(formula)
     check_moments_call(parsed.text, parsed.response, weights, start)
-    with dask_progress(progress, "dask scan"):
-        design, src = dask_design(formula, ddf, None, levels=levels, ordered=ordered)
+    with ScanBar(progress, "dask") as scans:
+        ddf, parsed, infos, raw, meta = read_formula(formula, ddf, None, levels, ordered)
+        design, src = _design_from_levels(ddf, parsed, infos, raw, meta, None, scans)
         check_moments_terms(design.terms)
-        sums = group_sums_dask(src)
+        with scans.scan("Σ by " + ", ".join(":".join(t.bar.group_vars) for t in design.terms),
+                        tasks=True):
+            sums = group_sums_dask(src)
     sums, keep = drop_dependent_sums(sums, design)
     src.x_index = [int(j) for j in keep]
     return fit_from_sums(design, sums, source=src, data_name="dask")

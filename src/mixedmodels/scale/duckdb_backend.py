@@ -31,7 +31,7 @@ from ..crossprod.centering import SAMPLE_ROWS
 from ..crossprod.rest import plan_crossproducts
 from ..errors import DataError
 from ..optimize import OptimizerControl
-from ..progress import NoBar, progress_bar, wants_progress
+from ..progress import NoBar, ScanBar, wants_progress
 from .design import (
     ScaleDesign,
     build_scale_design,
@@ -99,6 +99,7 @@ class DuckDBSource:
         self.factor_sums, self.pair_sums = moments or ({}, {})
         self.shift = shift or Centering.identity(len(design.x_columns))
         self.levels = levels  # per grouping factor: its raw values and their level codes
+        self.scans = ScanBar(False, "duckdb")  # the bar of the fit while it scans the rows
 
     @property
     def view(self) -> str:
@@ -155,7 +156,8 @@ class DuckDBSource:
         sql = f"SELECT {', '.join(cols)} FROM {self.view if view is None else view}"
         if groups:
             sql += " GROUP BY " + ", ".join(groups)
-        res = self.con.execute(sql).fetchnumpy()
+        with self.scans.scan("Σ by " + ", ".join(groups) if groups else "Σ"):
+            res = self.con.execute(sql).fetchnumpy()
         out = {f"g{i}": res[f"g{i}"] for i in range(len(groups))}
         size = len(out["g0"]) if groups else 1
         for j, key in enumerate(keys):
@@ -244,8 +246,15 @@ def _prepare(
     source: Any,
     weights: str | None,
     explicit: dict[str, FactorMeta] | None = None,
+    scans: ScanBar | None = None,
 ) -> DuckDBSource:
-    """Views, level tables and the row-free design of ``formula`` on ``source``."""
+    """Views, level tables and the row-free design of ``formula`` on ``source``.
+
+    The scans of the rows, each one step of ``scans``: the row count (not for
+    Parquet, whose footers hold it), the levels of the factors used in X or Z (one
+    ``GROUP BY GROUPING SETS`` for all of them), and per grouping factor and per pair
+    of grouping factors one ``GROUP BY`` (:func:`group_moments`)."""
+    scans = scans or ScanBar(False, "duckdb")
     prefix = f"__mm{next(_counter)}_"
     src = from_clause(source, prefix, con)
     described = describe(con, src)
@@ -257,6 +266,10 @@ def _prepare(
     is_cat = {c: t.startswith(("VARCHAR", "ENUM", "BOOL")) or c in meta for c, t in types.items()}
     parsed, infos, raw = formula_columns(formula, is_cat, weights, numeric_response=True)
     refuse_type_conflict(src, raw)
+    factors = list(dict.fromkeys(i.column for i in infos.values()
+                                 if i.kind == "cat" and i.column is not None))
+    keys = len(dict.fromkeys(bar.group_vars for bar in parsed.bars))
+    scans.expect((not src.parquet_files) + bool(factors) + keys + keys * (keys - 1) // 2)
     warn_unknown_ordered(apply_ordered(infos, meta), stacklevel=5)
 
     col_conds = missing_value_filters(raw, types)
@@ -266,23 +279,27 @@ def _prepare(
         f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT {', '.join(ident(c) for c in raw)} "
         f"FROM {frm} WHERE {' AND '.join(conds)}"
     )
-    n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])  # Parquet: footers
+    if src.parquet_files:  # the footers
+        n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])
+    else:
+        with scans.scan("rows"):
+            n_input = int(con.execute(f"SELECT count(*) FROM {frm}").fetchall()[0][0])
     levels = LevelTables(con, prefix, meta)
 
     # factors used in X or Z: their levels first (their codes enter the columns' SQL)
+    if factors:
+        with scans.scan("levels of " + ", ".join(factors)):
+            found = factor_levels(con, base, factors)
+        for c, values in zip(factors, found):
+            levels.register((c,), [values])
     for info in infos.values():
         if info.kind == "cat" and info.column is not None:
-            key = (info.column,)
-            if key not in levels.tables:
-                qc = ident(info.column)
-                got = con.execute(f"SELECT DISTINCT {qc} AS g0 FROM {base}").fetchnumpy()
-                levels.register(key, [got["g0"]])
-            info.values = [lab[0] for lab in levels.labels[key]]
+            info.values = [lab[0] for lab in levels.labels[(info.column,)]]
     joins, code_col = level_joins(levels.tables, infos)
 
     # one GROUP BY per grouping factor: its levels, n, and every moment the cross-products
     # of its terms need (and, with the first, those of [X y]), in the same scan
-    scan = Scan(con, base, joins, parsed, infos, code_col, weights)
+    scan = Scan(con, base, joins, parsed, infos, code_col, weights, scans)
     sample = scan
     if len(src.parquet_files) > 1:  # the first rows are in the first file (DuckDB's order)
         first = f"read_parquet({sql_string(src.parquet_files[0])})"
@@ -344,6 +361,20 @@ def _prepare(
                         levels)
 
 
+def factor_levels(con: Any, base: str, columns: list[str]) -> list[np.ndarray]:
+    """The distinct values of each of ``columns`` in the rows ``base``: one scan (a
+    ``GROUP BY GROUPING SETS``, one set per column; ``GROUPING(c)`` is 0 in the rows of
+    ``c``'s set)."""
+    cols = [f"{ident(c)} AS g{i}" for i, c in enumerate(columns)]
+    cols += [f"GROUPING({ident(c)}) AS s{i}" for i, c in enumerate(columns)]
+    sets = ", ".join(f"({ident(c)})" for c in columns)
+    got = con.execute(
+        f"SELECT {', '.join(cols)} FROM {base} GROUP BY GROUPING SETS ({sets})"
+    ).fetchnumpy()
+    return [np.ma.getdata(got[f"g{i}"])[np.asarray(got[f"s{i}"]) == 0]
+            for i in range(len(columns))]
+
+
 def connect(progress: Any = None) -> Any:
     """A new in-memory DuckDB connection. DuckDB's own bar (on stdout, for queries over
     two seconds) is on only when ``progress`` asks for a bar
@@ -382,14 +413,12 @@ def crossprod_duckdb(
     con = connect(progress) if con is None else con
     explicit = explicit_metadata(levels, ordered)
     try:
-        with progress_bar(progress, 2, "duckdb scan", unit="pass") as bar:
-            bar.set_postfix_str("levels")
-            src = _prepare(con, formula, source, weights, explicit)
-            bar.update()
-            bar.set_postfix_str("cross-products")
+        with ScanBar(progress, "duckdb") as scans:
+            src = _prepare(con, formula, source, weights, explicit, scans)
+            src.scans = scans
             cp, G, norms2 = crossprod_blocks(src)
-            bar.update()
-        check_finite(cp, src.design, src.column_stats)
+            check_finite(cp, src.design, scans.counted("±inf per column", src.column_stats))
+            src.scans = ScanBar(False, "duckdb")
     except (
         duckdb.IOException,
         duckdb.InvalidInputException,
@@ -444,8 +473,10 @@ def lmer_duckdb(
         unordered factors in R's level order.
 
     progress:
-        A bar over the passes (levels, cross-products) and the fit: None
-        (default) when interactive (:mod:`mixedmodels.progress`).
+        A bar over the scans of the rows, one step per query, each named by what
+        it sums (``Σ by g``, ``Σ by g×h``; :class:`~mixedmodels.progress.ScanBar`),
+        then the fit: None (default) when interactive, False never, True always
+        (:mod:`mixedmodels.progress`).
 
     method:
         ``None``: the exact (RE)ML fit. ``"moments"``: crossed random intercepts by
@@ -459,17 +490,15 @@ def lmer_duckdb(
         from .moments_sums import lmer_duckdb_moments
 
         return lmer_duckdb_moments(formula, source, method, weights, con, start, levels,
-                                   ordered)
-    with progress_bar(progress, 3, "duckdb fit", unit="step") as bar:
+                                   ordered, progress)
+    with ScanBar(progress, "duckdb") as scans:
         cp, design, src = crossprod_duckdb(
             formula, source, weights=weights, con=con, levels=levels, ordered=ordered,
-            progress=bar, rest=getattr(control, "rest", "auto"),
+            progress=scans.bar, rest=getattr(control, "rest", "auto"),
         )
         name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
         model = SufficientStatsLMM(design, cp, src, REML=REML, control=control, data_name=name)
         if isinstance(start, pd.Series):
             start = start.to_numpy()
-        bar.set_postfix_str("fit")
-        model = model.fit(start=start)
-        bar.update()
-    return model
+        scans.label("fit")
+        return model.fit(start=start)

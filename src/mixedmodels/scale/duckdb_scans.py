@@ -20,6 +20,7 @@ from ..crossprod import Centering
 from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import parse_terms
 from ..formula.parse import split_top_level
+from ..progress import ScanBar
 from .design import column_recipes
 from .duckdb_levels import LevelTables
 from .duckdb_products import Combination, ProductPlan
@@ -69,7 +70,8 @@ def product_key(factors: list[str]) -> tuple[str, ...]:
 class Scan:
     """What every query over the rows shares: the connection, the rows' FROM clause,
     the joins to the level tables (``code_col``: each factor's code column there), the
-    parsed formula with its columns (``infos``) and the weights column."""
+    parsed formula with its columns (``infos``), the weights column and the bar that
+    counts the scans."""
 
     con: Any
     base: str
@@ -78,6 +80,7 @@ class Scan:
     infos: dict[str, Any]
     code_col: dict[str, str]
     weights: str | None
+    scans: ScanBar = field(default_factory=lambda: ScanBar(False, "duckdb"))
 
 
 def x_sql_of(scan: Scan) -> list[str]:
@@ -265,8 +268,9 @@ def group_moments(
     factors: dict[tuple[str, ...], FactorSums] = {}
     for key, keys in products.factor.items():
         plan = ProductPlan(keys, affine)
-        got = fetch(con, moments_query(scan, list(key), plan.monomials),
-                    all(text.get(c, False) for c in key))
+        with scan.scans.scan(f"Σ by {':'.join(key)}"):
+            got = fetch(con, moments_query(scan, list(key), plan.monomials),
+                        all(text.get(c, False) for c in key))
         found = [got[f"g{i}"] for i in range(len(key))]
         codes = levels.codes_of(key, found) if key in levels.tables else levels.register(
             key, found)
@@ -284,10 +288,11 @@ def group_moments(
         inner = ["pa.code AS ca", "pb.code AS cb"]
         inner += [f"{special.get(f, f)} AS {v}" for f, v in column.items()]
         outer = ["ca", "cb", "count(*) AS n", *_sums_sql(plan.monomials, column)]
-        got = con.execute(
-            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {scan.base} AS b "
-            f"{' '.join(joins)}) GROUP BY ca, cb"
-        ).fetchnumpy()
+        with scan.scans.scan(f"Σ by {':'.join(ka)}×{':'.join(kb)}"):
+            got = con.execute(
+                f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {scan.base} "
+                f"AS b {' '.join(joins)}) GROUP BY ca, cb"
+            ).fetchnumpy()
         n = _floats(got["n"])
         sums = plan.evaluate(n, {m: _floats(got[f"m{j}"]) for j, m in enumerate(plan.monomials)})
         sums[()] = n

@@ -95,9 +95,10 @@ def drop_dependent_sums(sums: GroupSums, design: Any) -> tuple[GroupSums, np.nda
 
 def lmer_duckdb_moments(
     formula: str, source: Any, method: str, weights: str | None, con: Any, start: Any,
-    levels: dict[str, Any] | None, ordered: dict[str, Any] | None,
+    levels: dict[str, Any] | None, ordered: dict[str, Any] | None, progress: Any = None,
 ) -> Any:
-    """``lmer_duckdb(..., method="moments")``: the levels scan, the pair counts, the fit."""
+    """``lmer_duckdb(..., method="moments")``: the scans of the factors and of their pairs
+    (one step each of the ``progress`` bar), the fit."""
     import os
 
     import duckdb
@@ -105,6 +106,7 @@ def lmer_duckdb_moments(
     from ..errors import ArgumentError, DataError
     from ..formula import parse_formula
     from ..moments.api import check_moments_call, check_moments_terms, fit_from_sums
+    from ..progress import ScanBar
     from .duckdb_backend import _prepare, connect
     from .duckdb_source import first_line
     from .factors import explicit_metadata
@@ -113,12 +115,16 @@ def lmer_duckdb_moments(
         raise ArgumentError("method", method, "None (exact (RE)ML) or 'moments'")
     parsed = parse_formula(formula)
     check_moments_call(parsed.text, parsed.response, weights, start)
-    con = connect(False) if con is None else con
+    con = connect(progress) if con is None else con
     name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
     try:
-        src = _prepare(con, formula, source, None, explicit_metadata(levels, ordered))
-        check_moments_terms(src.design.terms)
-        sums = group_sums_duckdb(src)
+        with ScanBar(progress, "duckdb") as scans:
+            src = _prepare(con, formula, source, None, explicit_metadata(levels, ordered),
+                           scans)
+            check_moments_terms(src.design.terms)
+            src.scans = scans
+            sums = group_sums_duckdb(src)
+            src.scans = ScanBar(False, "duckdb")
     except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException,
             duckdb.OutOfRangeException) as exc:
         raise DataError(f"cannot read '{name or 'the DuckDB source'}': {first_line(exc)}"
