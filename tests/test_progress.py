@@ -163,6 +163,10 @@ def _dask_computations():
 
 @pytest.mark.parametrize("formula, method, names", [
     ("Reaction ~ Days + (1 | Subject) + (1 | h)", None, ["Σ by Subject, h"]),
+    ("Reaction ~ Days + (1 | Subject) + (1 | h)", "moments", ["Σ by Subject, h"]),
+    ("Reaction ~ Days * f + (1 | Subject)", "moments", ["levels of f", "Σ by Subject"]),
+    ("Reaction ~ Days + f + (Days | Subject)", None, ["levels of f", "Σ by Subject"]),
+    ("Reaction ~ Days + (f | Subject) + (1 | h)", None, ["levels of f", "Σ by Subject, h"]),
 ])
 def test_dask_bar_steps_once_per_computation(crossed, formula, method, names):
     dd = pytest.importorskip("dask.dataframe")

@@ -24,22 +24,44 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "empty").mkdir()
     rng = np.random.default_rng(5)
     good = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
-                         "g": [f"s{i % 5}" for i in range(40)]})
+                         "g": [f"s{i % 5}" for i in range(40)],
+                         "f": [("a", "b", "c")[i % 3] for i in range(40)]})
     good.to_parquet(root / "good.parquet")
     good.drop(columns="x").to_parquet(root / "no_x.parquet")
     good.assign(y=good["y"].map(lambda v: f"{v:.3f}")).to_parquet(root / "text_y.parquet")
     return root
 
 
+FACTOR = "y ~ x + f + (1 | g)"  # a factor in X: its levels are scanned first
+
+
 def _duckdb(source: object) -> None:
     scale.lmer_duckdb(FORMULA, source)
+
+
+def _duckdb_factor(source: object) -> None:
+    scale.lmer_duckdb(FACTOR, source)
+
+
+def _duckdb_moments(source: object) -> None:
+    scale.lmer_duckdb(FORMULA, source, method="moments")
 
 
 def _dask(source: object) -> None:
     scale.lmer_dask(FORMULA, source)
 
 
-BACKENDS = [pytest.param(_duckdb, id="duckdb"), pytest.param(_dask, id="dask")]
+def _dask_factor(source: object) -> None:
+    scale.lmer_dask(FACTOR, source)
+
+
+def _dask_moments(source: object) -> None:
+    scale.lmer_dask(FORMULA, source, method="moments")
+
+
+DUCKDB = (_duckdb, _duckdb_factor, _duckdb_moments)
+BACKENDS = [pytest.param(fit, id=fit.__name__.strip("_")) for fit in
+            (*DUCKDB, _dask, _dask_factor, _dask_moments)]
 
 
 @pytest.mark.parametrize("fit", BACKENDS)
@@ -57,31 +79,38 @@ def test_dask_frame_of_no_files_is_named(files: Path) -> None:
 
 @pytest.mark.parametrize("fit", BACKENDS)
 def test_column_missing_in_some_files(files: Path, fit) -> None:
-    sources = {_duckdb: str(files / "[gn]o*.parquet"),
-               _dask: dd.read_parquet([str(files / "good.parquet"), str(files / "no_x.parquet")])}
+    source = str(files / "[gn]o*.parquet") if fit in DUCKDB else dd.read_parquet(
+        [str(files / "good.parquet"), str(files / "no_x.parquet")])
     with pytest.raises(DataError, match="no_x.parquet|no column 'x'"):
-        fit(sources[fit])
+        fit(source)
 
 
-def test_dask_files_missing_a_column_name_the_file(files: Path) -> None:
+@pytest.mark.parametrize("fit", [_dask, _dask_factor, _dask_moments])
+def test_dask_files_missing_a_column_name_the_file(files: Path, fit) -> None:
     """A glob given to lmer_dask is read file by file: the file without the column is named."""
     with pytest.raises(DataError, match="'.*no_x.parquet' has no column 'x'"):
-        _dask(str(files / "[gn]o*.parquet"))
+        fit(str(files / "[gn]o*.parquet"))
 
 
 @pytest.mark.parametrize("fit", BACKENDS)
 def test_types_that_differ_between_files(files: Path, fit) -> None:
     pattern = str(files / "[gt]*.parquet")  # good.parquet, text_y.parquet
-    match = ("column 'y' is numeric in '.*good.parquet' but text in '.*text_y.parquet'"
-             if fit is _duckdb else "'y' is not numeric in a partition")
-    with pytest.raises(DataError, match=match):
+    with pytest.raises(DataError, match="column 'y' is numeric in '.*good.parquet' but text "
+                                         "in '.*text_y.parquet'; give the column the same"):
         fit(pattern)
 
 
-@pytest.mark.parametrize("fit", BACKENDS)
+def test_dask_partitions_of_different_types(files: Path) -> None:
+    """A Dask frame whose files disagree on a column's type: the partition is refused."""
+    ddf = dd.read_parquet([str(files / "good.parquet"), str(files / "text_y.parquet")])
+    with pytest.raises(DataError, match="'y' is not numeric in a partition"):
+        _dask(ddf)
+
+
+@pytest.mark.parametrize("fit", [_duckdb, _dask])
 def test_missing_group_ids_are_left_out_as_in_memory(tmp_path, fit) -> None:
-    """NA group ids are R's NA: those rows are omitted (as lmer and lme4 do); a
-    grouping factor missing in every row is an error naming it."""
+    """NA group ids are R's NA: those rows are omitted (as lmer and lme4 do); a grouping
+    factor missing in every row is an error naming it (below)."""
     d = mm.datasets.load("sleepstudy").rename(columns={"Reaction": "y", "Days": "x",
                                                        "Subject": "g"})
     d["g"] = d["g"].astype(str).astype(object)
@@ -89,21 +118,25 @@ def test_missing_group_ids_are_left_out_as_in_memory(tmp_path, fit) -> None:
     path = tmp_path / "na_g.parquet"
     d.to_parquet(path)
     r = mm.lmer(FORMULA, d)
-    m = scale.lmer_duckdb(FORMULA, str(path)) if fit is _duckdb else scale.lmer_dask(FORMULA, d)
+    m = scale.lmer_duckdb(FORMULA, str(path)) if fit in DUCKDB else scale.lmer_dask(FORMULA, d)
     assert m.nobs == r.nobs == 177
     assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
-    d["g"] = None
-    d.to_parquet(path)
-    with pytest.raises(DataError, match="'g' is missing .* in every row"):
-        fit(str(path))
 
 
-@pytest.mark.parametrize("fit", BACKENDS)
-def test_all_missing_column_is_named(tmp_path, fit) -> None:
-    d = pd.DataFrame({"y": np.arange(12.0), "x": np.nan, "g": [f"s{i % 3}" for i in range(12)]})
-    path = tmp_path / "na_x.parquet"
+ALL_MISSING = [pytest.param(fit, column, id=f"{fit.__name__.strip('_')}-{column}")
+               for fit in (*DUCKDB, _dask, _dask_factor, _dask_moments) for column in "xg"]
+ALL_MISSING += [pytest.param(fit, "f", id=f"{fit.__name__.strip('_')}-f")
+                for fit in (_duckdb_factor, _dask_factor)]
+
+
+@pytest.mark.parametrize(("fit", "column"), ALL_MISSING)
+def test_all_missing_column_is_named(tmp_path, fit, column: str) -> None:
+    d = pd.DataFrame({"y": np.arange(12.0), "x": np.arange(12.0) % 5,
+                      "g": [f"s{i % 3}" for i in range(12)], "f": ["a", "b"] * 6})
+    d[column] = np.nan if column == "x" else None
+    path = tmp_path / f"na_{column}.parquet"
     d.to_parquet(path)
-    with pytest.raises(DataError, match="'x' is missing .* in every row"):
+    with pytest.raises(DataError, match=f"'{column}' is missing .* in every row"):
         fit(str(path))
 
 

@@ -167,5 +167,6 @@ def test_string_x_in_one_file_is_named(tmp_path) -> None:
     t = pq.read_table(tmp_path / "p1.parquet")
     pq.write_table(t.set_column(1, "x", t.column("x").cast(pa.string())),
                    tmp_path / "p1.parquet")
-    with pytest.raises(mm.errors.DataError, match="'x' is not numeric"):
+    with pytest.raises(mm.errors.DataError,
+                       match="column 'x' is numeric in '.*p0.parquet' but text in '.*p1.parquet'"):
         scale.lmer_dask(FORMULA, glob, progress=False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -36,7 +37,7 @@ WATCH_SECONDS = 1.0
 BAR_DELAY = 2.0
 """A watched fit shows its bar once it has run this long (tqdm's ``delay``)."""
 POSTFIX_SECONDS = 0.2
-"""A Dask scan's count of finished tasks is redrawn at most this often."""
+"""How often a scan's own progress (Dask tasks, a DuckDB query's percentage) is redrawn."""
 
 __all__ = [
     "FitWatch",
@@ -170,17 +171,21 @@ class ScanBar:
     Dask computation over every partition. ``with scans.scan("Σ by g"): ...`` shows
     ``"<desc>: Σ by g"`` while the scan runs and advances the bar by one when it ends;
     :meth:`expect` adds planned scans to the total (a scan beyond it raises the total).
-    A Dask scan (``tasks=True``) also shows its finished tasks as the bar's postfix,
-    through ``dask.callbacks.Callback`` (the local schedulers; the distributed scheduler
-    has its own dashboard). ``progress`` is read as by :func:`progress_bar` (a caller's
-    bar is advanced and left open); off, nothing is shown and the scans are only
-    counted (:attr:`n`).
+    Within a scan the postfix shows how far it is: a Dask scan (``tasks=True``) its
+    finished tasks, through ``dask.callbacks.Callback`` (the local schedulers; the
+    distributed scheduler has its own dashboard); with ``poll`` (DuckDB's
+    ``query_progress``: the percentage of the running query, or −1) that percentage,
+    read by a thread every :data:`POSTFIX_SECONDS`. ``progress`` is read as by
+    :func:`progress_bar` (a caller's bar is advanced and left open); off, nothing is
+    shown and the scans are only counted (:attr:`n`).
     """
 
-    def __init__(self, progress: Any, desc: str, total: int = 0):
+    def __init__(self, progress: Any, desc: str, total: int = 0,
+                 poll: Callable[[], float] | None = None):
         self.desc = desc
         self.bar = progress_bar(progress, total, desc, unit="scan")
         self.n = 0
+        self.poll = poll
 
     def expect(self, k: int) -> None:
         """``k`` more scans are planned."""
@@ -199,8 +204,13 @@ class ScanBar:
         total = getattr(self.bar, "total", None)
         if total is not None and getattr(self.bar, "n", 0) >= total:
             self.expect(1)
-        if tasks and not isinstance(self.bar, NoBar):
+        if isinstance(self.bar, NoBar):
+            yield
+        elif tasks:
             with _task_postfix(self.bar):
+                yield
+        elif self.poll is not None:
+            with _polled_postfix(self.bar, self.poll):
                 yield
         else:
             yield
@@ -250,6 +260,31 @@ def _task_postfix(bar: Any) -> Iterator[None]:
     with _Tasks():
         yield
     bar.set_postfix_str("")
+
+
+@contextlib.contextmanager
+def _polled_postfix(bar: Any, poll: Callable[[], float]) -> Iterator[None]:
+    """``poll()`` (a percentage, negative when unknown) as ``bar``'s postfix while the block
+    runs, read by a thread every :data:`POSTFIX_SECONDS`."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(POSTFIX_SECONDS):
+            try:
+                pct = float(poll())
+            except Exception:  # the query ended (or the connection closed) meanwhile
+                return
+            if pct >= 0:
+                bar.set_postfix_str(f"{pct:.0f}%")
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        bar.set_postfix_str("")
 
 
 def expected_fit_seconds(n_params: int, flops_per_evaluation: float) -> float:

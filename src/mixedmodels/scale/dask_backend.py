@@ -1,15 +1,17 @@
 """``lmer`` from cross-products summed over the partitions of a Dask DataFrame.
 
-When every variable of X and Z is numeric the blocks come from one scan
-(:mod:`mixedmodels.scale.dask_onepass`: levels keyed by raw values on the
-workers, coded once on the client). Otherwise each partition (a pandas
-DataFrame) is coded against the global levels (found first with
-``drop_duplicates`` over the whole frame, in R's order) and reduced to its
-own blocks with the in-memory :func:`mixedmodels.crossprod.crossprod`; since
-every block is a sum over rows, A = Σ_partitions A_part (likewise n, Σ log wᵢ
-and the unweighted X'X used for the rank check). Only the blocks travel; the
-rows stay in the partitions. Later passes (residuals, fitted values, moment
-sums) code the rows against the level tables the same way.
+The blocks come from one scan of the partitions
+(:mod:`mixedmodels.scale.dask_onepass`: per-partition sums keyed by the raw
+values of the grouping factors, added in a tree on the workers, coded once on
+the client). A factor used in X or Z needs one scan before that: its levels
+(their number and R's order) decide the columns of X and Z, which must exist
+before any of their products can be summed, so the first scan finds only the
+distinct values of those factors in the complete rows; everything else (the
+row counts, the smallest weight, the grouping factors' levels, the first rows
+for the centering) is aggregated by the scan of the blocks. Only O(levels)
+tables cross the network; the rows stay in the partitions. Later scans
+(residuals, fitted values, moment sums) code each partition against the level
+tables (:class:`PartitionCoder`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..crossprod import Centering, CrossProducts, crossprod
-from ..crossprod.centering import SAMPLE_ROWS
+from ..crossprod import CrossProducts
 from ..crossprod.rest import plan_crossproducts
-from ..design.model_matrix import build_matrix
+from ..design.model_matrix import build_matrix, parse_terms
 from ..design.variables import (
     Categorical,
     TransformState,
@@ -36,11 +37,10 @@ from ..design.variables import (
 from ..errors import ColumnNotFoundError, DataError, FormulaError
 from ..optimize import OptimizerControl
 from ..progress import ScanBar
-from .dask_frames import as_dask_frame, parquet_paths
+from .dask_frames import as_dask_frame, parquet_paths, read_table
 from .design import (
     ScaleDesign,
     VarInfo,
-    build_scale_design,
     check_finite,
     drop_dependent,
     formula_columns,
@@ -58,28 +58,8 @@ from .model import SufficientStatsLMM
 __all__ = ["lmer_dask", "crossprod_dask", "DaskSource"]
 
 
-_Partial = tuple[CrossProducts, np.ndarray, np.ndarray]
-
 SPLIT_EVERY = 8
 """Partials summed per node of the reduction tree."""
-
-
-def _add(*parts: _Partial) -> _Partial:
-    """Σ of partials: blocks, n and Σ log w of the rows, X̃'X̃ and Σ (X/d)² for the rank check."""
-    cps = [p[0] for p in parts]
-    c0 = cps[0]
-    cp = CrossProducts(
-        c0.dims,
-        sum(c.A11 for c in cps[1:]) + c0.A11,
-        sum(c.A21 for c in cps[1:]) + c0.A21,
-        sum(c.A22 for c in cps[1:]) + c0.A22,
-        sum(c.n for c in cps),
-        c0.p,
-        sum(c.sum_log_w for c in cps),
-        c0.shift,
-    )
-    gram = sum(p[1] for p in parts[1:]) + parts[0][1]
-    return cp, gram, sum(p[2] for p in parts[1:]) + parts[0][2]
 
 
 def _tree_sum(parts: list[Any], add: Any, first: Any = None) -> Any:
@@ -118,27 +98,10 @@ class PartitionCoder:
         self.x_index = list(range(len(design.x_columns)))
 
     def _code(self, pdf: pd.DataFrame, cols: tuple[str, ...]) -> np.ndarray:
-        table = self.codes[cols]
-        if len(cols) == 1:  # hash the column (Arrow-native for strings), look up the uniques
-            rows, uniques = pd.factorize(pdf[cols[0]], use_na_sentinel=True)
-            pos = pd.Index(table[cols[0]]).get_indexer(uniques)
-            level = np.where(pos >= 0, table["code"].to_numpy(dtype=np.intp)[pos], -1)
-            return np.append(level, -1)[rows]  # −1 (missing) stays −1
-        merged = pdf[list(cols)].merge(table, how="left", on=list(cols))
-        return merged["code"].to_numpy(dtype=np.intp)
+        return level_codes(pdf, cols, self.codes[cols])
 
     def _variables(self, pdf: pd.DataFrame, exprs: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for e in exprs:
-            info = self.infos[e]
-            if info.kind == "cat":
-                assert info.column is not None
-                out[e] = Categorical(self._code(pdf, (info.column,)), info.levels, info.ordered)
-            else:
-                v = evaluate(e, pdf, TransformState(), "the formula")
-                numeric_values(v, e)
-                out[e] = v
-        return out
+        return model_variables(pdf, exprs, self.infos, self.codes)
 
     def coded(self, pdf: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray,
                                                  np.ndarray, np.ndarray | None]:
@@ -157,19 +120,6 @@ class PartitionCoder:
         y = numeric_values(evaluate(d.response, pdf, TransformState(), "the response"), d.response)
         w = None if self.weights is None else pdf[self.weights].to_numpy(dtype=float)
         return codes, Zs, X, y, w
-
-    def partial(self, pdf: pd.DataFrame, shift: Centering) -> _Partial:
-        """One partition's blocks; for the rank check its unweighted X̃'X̃ and Σ (X/d)²."""
-        codes, Zs, X, y, w = self.coded(pdf)
-        # the rest block stays sparse (level-pair triplets) until the sum is planned
-        cp = crossprod(codes, Zs, [t.nl for t in self.design.terms], X, y, w, shift, rest="keep")
-        Xd = X / shift.d  # scaled first: huge columns do not overflow their squares
-        norms2 = np.einsum("ij,ij->j", Xd, Xd)
-        if w is None:  # X̃'X̃ is the X̃ block of A (unit weights)
-            p = X.shape[1]
-            return cp, cp.xy_block()[:p, :p].copy(), norms2
-        Xt, _ = shift.transform(X, y)
-        return cp, Xt.T @ Xt, norms2
 
     def column_stats(self, pdf: pd.DataFrame) -> np.ndarray:
         """One partition's (count of ±inf, largest finite |v|) per model column."""
@@ -214,6 +164,36 @@ class PartitionCoder:
         return out
 
 
+def level_codes(pdf: pd.DataFrame, cols: tuple[str, ...], table: pd.DataFrame) -> np.ndarray:
+    """The level code of each row of ``pdf`` for the factor of columns ``cols``, looked up in
+    ``table`` (its distinct values and their ``code``); −1 where a value is missing."""
+    if len(cols) == 1:  # hash the column (Arrow-native for strings), look up the uniques
+        rows, uniques = pd.factorize(pdf[cols[0]], use_na_sentinel=True)
+        pos = pd.Index(table[cols[0]]).get_indexer(uniques)
+        level = np.where(pos >= 0, table["code"].to_numpy(dtype=np.intp)[pos], -1)
+        return np.append(level, -1)[rows]  # −1 (missing) stays −1
+    merged = pdf[list(cols)].merge(table, how="left", on=list(cols))
+    return merged["code"].to_numpy(dtype=np.intp)
+
+
+def model_variables(pdf: pd.DataFrame, exprs: list[str], infos: dict[str, VarInfo],
+                    codes: dict[tuple[str, ...], pd.DataFrame]) -> dict[str, Any]:
+    """The variables ``exprs`` of a partition: factors coded against their level tables
+    ``codes`` (keyed by the column), numeric expressions evaluated (and checked numeric)."""
+    out: dict[str, Any] = {}
+    for e in exprs:
+        info = infos[e]
+        if info.kind == "cat":
+            assert info.column is not None
+            cols = (info.column,)
+            out[e] = Categorical(level_codes(pdf, cols, codes[cols]), info.levels, info.ordered)
+        else:
+            v = evaluate(e, pdf, TransformState(), "the formula")
+            numeric_values(v, e)
+            out[e] = v
+    return out
+
+
 def numeric_values(v: Any, name: str) -> np.ndarray:
     """The values of a numeric variable of a partition; a column that is numeric in the
     frame's metadata but not in this partition (files with different types) is an error."""
@@ -224,10 +204,6 @@ def numeric_values(v: Any, name: str) -> np.ndarray:
             "in every file (or ddf['col'].astype(float))"
         )
     return np.asarray(v.values, dtype=float)
-
-
-def _partial(pdf: pd.DataFrame, coder: PartitionCoder, shift: Centering) -> list[_Partial]:
-    return [coder.partial(pdf, shift)]
 
 
 def _column_stats(pdf: pd.DataFrame, coder: PartitionCoder) -> list[np.ndarray]:
@@ -297,28 +273,6 @@ class DaskSource:
         """``add`` over ``func(partition, coder, *args)`` of every partition, one compute."""
         return reduce_partitions(self.ddf, func, add, self.coder, *args)
 
-    def centering(self) -> Centering:
-        """Shift and scale of X and y from the first :data:`SAMPLE_ROWS` rows.
-
-        Partitions are read in order until that many rows are in hand
-        (usually the first one only); the in-memory rule on the same rows.
-        """
-        got: list[pd.DataFrame] = []
-        count = 0
-        for i in range(self.ddf.npartitions):
-            pdf = self.ddf.get_partition(i).compute()
-            got.append(pdf)
-            count += len(pdf)
-            if count >= SAMPLE_ROWS:
-                break
-        _, _, X, y, w = self.coder.coded(pd.concat(got).iloc[:SAMPLE_ROWS])
-        intercept = X.shape[1] > 0 and not self.design.x_columns[0]
-        return Centering.from_rows(X, y, w, intercept)
-
-    def crossprod(self) -> _Partial:
-        """Σ over partitions of the blocks: one ``map_partitions`` and a tree reduction."""
-        return self._reduce(_partial, _add, self.centering())
-
     def column_stats(self) -> dict[str, tuple[int, float]]:
         """Per model column (y, x{j}, z{k}_{s}): the count of ±inf and the largest finite |v|."""
         stats = self._reduce(_column_stats, _stack_stats)
@@ -373,33 +327,51 @@ def crossprod_dask(
 
     Factors take their level order and ordered flag from ``levels=`` /
     ``ordered=``, else from the frame's categorical dtypes (as pandas does in
-    memory), else R's order; see :mod:`mixedmodels.scale.factors`. When every
-    variable of X and Z is numeric the partitions are read once
-    (:mod:`mixedmodels.scale.dask_onepass`: blocks keyed by raw group values);
-    factors in X or Z need their levels first (one pass for the levels, one
-    for the blocks). ``rest`` then chooses the dense or sparse rest block as
-    for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`). ``progress``: a bar over the
-    scans (:class:`~mixedmodels.progress.ScanBar`).
+    memory), else R's order; see :mod:`mixedmodels.scale.factors`. The blocks
+    take one scan of the partitions, and a scan for the levels before it when
+    a factor is used in X or Z (:func:`scan_blocks`). ``rest`` then chooses the
+    dense or sparse rest block as for ``lmer`` (:mod:`mixedmodels.linalg.rest_plan`).
+    ``progress``: a bar over the scans (:class:`~mixedmodels.progress.ScanBar`).
     """
     files = parquet_paths(ddf)
     ddf, parsed, infos, raw, meta = read_formula(formula, ddf, weights, levels, ordered)
-    scans = ScanBar(progress, "dask")
-    sums = "Σ by " + ", ".join(dict.fromkeys(":".join(b.group_vars) for b in parsed.bars))
-    with scans:
-        if all(i.kind == "num" for i in infos.values()):
-            from .dask_onepass import one_pass
-
-            with scans.scan(sums, tasks=True):
-                cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights,
-                                                      files)
-        else:
-            design, src = _design_from_levels(ddf, parsed, infos, raw, meta, weights, scans)
-            with scans.scan(sums, tasks=True):
-                cp, G, norms2 = src.crossprod()
-        check_finite(cp, design, scans.counted("±inf per column", src.column_stats, True))
+    with ScanBar(progress, "dask") as scans:
+        cp, design, src, G, norms2 = scan_blocks(ddf, parsed, infos, raw, meta, weights,
+                                                 files, scans)
     cp, keep = drop_dependent(cp, G, design, norms2)
     src.x_index = [int(j) for j in keep]
     return plan_crossproducts(cp, rest), design, src
+
+
+def scan_blocks(
+    ddf: Any, parsed: Any, infos: dict[str, VarInfo], raw: list[str],
+    meta: dict[str, FactorMeta], weights: str | None, files: list[str], scans: ScanBar,
+) -> tuple[CrossProducts, ScaleDesign, DaskSource, np.ndarray, np.ndarray]:
+    """(cross-products, design, row source, X̃'X̃, Σ (X/d)²) of the model on ``ddf``, checked
+    finite: the levels of the factors used in X or Z (one scan, :func:`factor_levels`),
+    then the blocks (one scan, :func:`~mixedmodels.scale.dask_onepass.one_pass`), each a
+    step of ``scans``. (±inf in a column: one more scan, to name it.) Parquet ``files``
+    that disagree on the kind of a column's type are refused first."""
+    from .dask_onepass import one_pass
+    from .duckdb_source import type_conflict
+
+    conflict = type_conflict(files, raw) if len(files) > 1 else None
+    if conflict:  # read from the files' footers: before any scan
+        raise DataError(f"{conflict}; give the column the same type in every file")
+    factors = list(dict.fromkeys(i.column for i in infos.values()
+                                 if i.kind == "cat" and i.column is not None))
+    scans.expect(1 + bool(factors))
+    codes: dict[tuple[str, ...], pd.DataFrame] = {}
+    if factors:
+        with partitions_checked(), scans.scan("levels of " + ", ".join(factors), tasks=True):
+            codes = factor_levels(files_frame(files, raw, ddf._meta) if files else ddf,
+                                  raw, factors, infos, meta)
+    sums = "Σ by " + ", ".join(dict.fromkeys(":".join(b.group_vars) for b in parsed.bars))
+    with scans.scan(sums, tasks=True):
+        cp, design, src, G, norms2 = one_pass(ddf, parsed, infos, raw, meta, weights, files,
+                                              codes)
+    check_finite(cp, design, scans.counted("±inf per column", src.column_stats, True))
+    return cp, design, src, G, norms2
 
 
 def read_formula(
@@ -486,47 +458,43 @@ def code_levels(
     return table, labels
 
 
-def _design_from_levels(
-    ddf: Any, parsed: Any, infos: dict[str, VarInfo], raw: list[str],
-    meta: dict[str, FactorMeta], weights: str | None, scans: ScanBar | None = None,
-) -> tuple[ScaleDesign, DaskSource]:
-    rows = ddf[raw].dropna()
-    keys: list[tuple[str, ...]] = [(i.column,) for i in infos.values() if i.kind == "cat"]
-    keys += [bar.group_vars for bar in parsed.bars]
-    keys = list(dict.fromkeys(keys))  # type: ignore[arg-type]
-    # one pass over the partitions: row counts, the smallest weight and the distinct levels
-    # (computed together, the partitions are read once; the distinct values of each
-    # partition are combined in a tree on the workers, split_out=1: no shuffle of rows)
+def files_frame(files: list[str], columns: list[str], meta: pd.DataFrame) -> Any:
+    """A Dask frame of one partition per Parquet file, ``columns`` only (a file without one
+    of them is named, :func:`~mixedmodels.scale.dask_frames.read_table`)."""
+    import dask.dataframe as dd
+
+    return dd.from_map(_read_frame, files, columns=columns, meta=meta[columns],
+                       enforce_metadata=False, divisions=[None] * (len(files) + 1))
+
+
+def _read_frame(path: str, columns: list[str]) -> pd.DataFrame:
+    return read_table(path, columns, frozenset()).to_pandas()
+
+
+def factor_levels(
+    ddf: Any, raw: list[str], factors: list[str], infos: dict[str, VarInfo],
+    meta: dict[str, FactorMeta],
+) -> dict[tuple[str, ...], pd.DataFrame]:
+    """The level tables of the factors used in X or Z (one scan of the partitions, the
+    distinct values of each in the complete rows, combined in a tree on the workers with
+    ``split_out=1``: no shuffle of rows); their levels go to ``infos``. With no complete
+    row, the error of :func:`check_rows` (the column missing in every row)."""
     import dask
 
-    wmin = rows[weights].min() if weights is not None else None
-    scans = scans or ScanBar(False, "dask")
-    with partitions_checked(), scans.scan("levels of " + ", ".join(":".join(k) for k in keys),
-                                          tasks=True):
-        n_input, n, wmin, present, *found = dask.compute(
-            ddf.shape[0],
-            rows.shape[0],
-            wmin,
-            ddf[raw].count(),
-            *[
-                rows[k[0]].unique(split_out=1) if len(k) == 1
-                else rows[list(k)].drop_duplicates(split_out=1)
-                for k in keys
-            ],
-        )
-    check_rows(raw, [present[c] for c in raw], int(n_input), int(n), wmin)
+    rows = ddf[raw].dropna()
+    n_input, n, present, *found = dask.compute(
+        ddf.shape[0], rows.shape[0], ddf[raw].count(),
+        *[rows[c].unique(split_out=1) for c in factors],
+    )
+    check_rows(raw, [present[c] for c in raw], int(n_input), int(n), None)
     codes: dict[tuple[str, ...], pd.DataFrame] = {}
-    values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-    for key, distinct in zip(keys, found):
-        if isinstance(distinct, pd.Series):
-            distinct = distinct.to_frame(name=key[0])
-        distinct = distinct.drop_duplicates().reset_index(drop=True)  # across partitions
-        codes[key], values[key] = code_levels(key, distinct, meta)
-    for info in infos.values():
-        if info.kind == "cat":
-            info.values = [v[0] for v in values[(info.column,)]]  # type: ignore[index]
-    design = build_scale_design(parsed, infos, values, int(n), int(n_input), weights is not None)
-    return design, DaskSource(rows, PartitionCoder(design, infos, codes, weights))
+    for c, distinct in zip(factors, found):
+        distinct = distinct.to_frame(name=c).drop_duplicates().reset_index(drop=True)
+        codes[(c,)], values = code_levels((c,), distinct, meta)
+        for info in infos.values():
+            if info.kind == "cat" and info.column == c:
+                info.values = [v[0] for v in values]
+    return codes
 
 
 def lmer_dask(
@@ -573,22 +541,31 @@ def _lmer_dask_moments(
     formula: str, ddf: Any, method: str, weights: str | None, start: Any,
     levels: dict[str, Any] | None, ordered: dict[str, Any] | None, progress: bool | None,
 ) -> Any:
+    """``lmer_dask(..., method="moments")``: the scans of the exact fit (one, or two with a
+    factor in X), the group sums read off its cross-products (random intercepts only:
+    their blocks are the level counts, the per-level sums of [X̃ ỹ] and the level-pair
+    counts), the moment fit."""
+    from types import SimpleNamespace
+
     from ..errors import ArgumentError
     from ..formula import parse_formula
     from ..moments.api import check_moments_call, check_moments_terms, fit_from_sums
-    from .moments_sums import drop_dependent_sums, group_sums_dask
+    from .moments_sums import drop_dependent_sums, group_sums_of_crossproducts
 
     if method != "moments":
         raise ArgumentError("method", method, "None (exact (RE)ML) or 'moments'")
     parsed = parse_formula(formula)
     check_moments_call(parsed.text, parsed.response, weights, start)
+    terms = []  # checked before any scan: the terms of each bar, as written
+    for bar in parsed.bars:
+        spec = parse_terms(bar.expr, parsed.text)
+        names = ["(Intercept)"] * spec.intercept + [":".join(t) for t in spec.terms]
+        terms.append(SimpleNamespace(S=len(names), names=names, bar=bar, group=bar.group))
+    check_moments_terms(terms)
+    files = parquet_paths(ddf)
+    ddf, parsed, infos, raw, meta = read_formula(formula, ddf, None, levels, ordered)
     with ScanBar(progress, "dask") as scans:
-        ddf, parsed, infos, raw, meta = read_formula(formula, ddf, None, levels, ordered)
-        design, src = _design_from_levels(ddf, parsed, infos, raw, meta, None, scans)
-        check_moments_terms(design.terms)
-        with scans.scan("Σ by " + ", ".join(":".join(t.bar.group_vars) for t in design.terms),
-                        tasks=True):
-            sums = group_sums_dask(src)
-    sums, keep = drop_dependent_sums(sums, design)
+        cp, design, src, _, _ = scan_blocks(ddf, parsed, infos, raw, meta, None, files, scans)
+    sums, keep = drop_dependent_sums(group_sums_of_crossproducts(cp), design)
     src.x_index = [int(j) for j in keep]
     return fit_from_sums(design, sums, source=src, data_name="dask")

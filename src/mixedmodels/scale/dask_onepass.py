@@ -24,9 +24,9 @@ values once in R's order (:func:`~mixedmodels.scale.factors.level_coding`),
 puts the terms in lme4's order and maps the total onto them with the same
 P'AP (T = I).
 
-Used when every variable of X and Z is numeric (their columns then do not
-depend on any factor's levels); factors in X or Z take the two-pass path of
-:mod:`mixedmodels.scale.dask_backend`.
+A factor used in X or Z is coded against its level table, found by a scan
+before this one (:func:`mixedmodels.scale.dask_backend.factor_levels`): the
+columns of X and Z must be known before their products are summed.
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ class KeyedSums:
 
 @dataclass
 class OnePassPlan:
-    """What a worker needs to reduce a partition: the model matrices' specs (all
-    variables numeric) and the grouping keys; no rows, no levels."""
+    """What a worker needs to reduce a partition: the model matrices' specs, the grouping
+    keys and the level tables of the factors used in X or Z (``codes``); no rows, no
+    levels of the grouping factors."""
 
     infos: dict[str, VarInfo]
     fixed: MatrixSpec
@@ -113,23 +114,23 @@ class OnePassPlan:
     weights: str | None
     intercept: bool
     encoded: frozenset[str] = frozenset()  # categorical only as storage (dictionary reads)
+    codes: dict[tuple[str, ...], pd.DataFrame] = field(default_factory=dict)
 
     @classmethod
     def of(cls, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
-           weights: str | None) -> OnePassPlan:
+           weights: str | None, codes: dict[tuple[str, ...], pd.DataFrame]) -> OnePassPlan:
         x_cols, fixed = column_recipes(parse_terms(parsed.fixed, parsed.text), infos)
         bars = [column_recipes(parse_terms(b.expr, parsed.text), infos)[1] for b in parsed.bars]
         keys = list(dict.fromkeys(b.group_vars for b in parsed.bars))
         return cls(infos, fixed, bars, keys, [keys.index(b.group_vars) for b in parsed.bars],
-                   parsed.response, raw, weights, bool(x_cols) and not x_cols[0])
+                   parsed.response, raw, weights, bool(x_cols) and not x_cols[0],
+                   codes=codes)
 
     def _matrix(self, spec: MatrixSpec, pdf: pd.DataFrame) -> np.ndarray:
-        from .dask_backend import numeric_values
+        from .dask_backend import model_variables
 
         ts = spec.term_spec
-        vals = {e: evaluate(e, pdf, TransformState(), "the formula") for e in ts.variables}
-        for e, v in vals.items():
-            numeric_values(v, e)
+        vals = model_variables(pdf, list(ts.variables), self.infos, self.codes)
         X, _ = build_matrix(ts, vals, len(pdf), spec)
         return np.asarray(X, dtype=float)
 
@@ -474,6 +475,7 @@ class Adder:
 def one_pass(
     ddf: Any, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
     meta: dict[str, Any], weights: str | None, files: list[str] | None = None,
+    factor_codes: dict[tuple[str, ...], pd.DataFrame] | None = None,
 ) -> tuple[CrossProducts, Any, Any, np.ndarray, np.ndarray]:
     """(cross-products, design, row source, X̃'X̃, Σ (X/d)²) from one scan of ``ddf``.
 
@@ -482,6 +484,7 @@ def one_pass(
     total onto its terms and levels. ``files``: the local Parquet files ``ddf``
     was read from, scanned instead as Arrow tables with the string grouping
     columns dictionary-encoded (:func:`~mixedmodels.scale.dask_files.scan_files`).
+    ``factor_codes``: the level tables of the factors used in X or Z.
     """
     from .dask_backend import (
         DaskSource,
@@ -493,7 +496,7 @@ def one_pass(
     )
     from .design import build_scale_design
 
-    plan = OnePassPlan.of(parsed, infos, raw, weights)
+    plan = OnePassPlan.of(parsed, infos, raw, weights, dict(factor_codes or {}))
     with partitions_checked():
         if files:
             from .dask_files import scan_files
@@ -506,7 +509,7 @@ def one_pass(
             total = reduce_partitions(ddf[raw], _reduce_partition, Adder(plan), plan)
     check_rows(raw, total.present, total.n_input, total.n,
                None if weights is None else total.wmin)
-    codes: dict[tuple[str, ...], pd.DataFrame] = {}
+    codes = dict(plan.codes)
     values: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     level_maps, nls = [], []
     for key, distinct in zip(plan.keys, total.values):

@@ -290,6 +290,8 @@ def _prepare(
     if factors:
         with scans.scan("levels of " + ", ".join(factors)):
             found = factor_levels(con, base, factors)
+        if any(len(values) == 0 for values in found):  # no complete row: say which column
+            raise no_rows_error(con, src, col_conds, n_input)
         for c, values in zip(factors, found):
             levels.register((c,), [values])
     for info in infos.values():
@@ -376,15 +378,17 @@ def factor_levels(con: Any, base: str, columns: list[str]) -> list[np.ndarray]:
 
 
 def connect(progress: Any = None) -> Any:
-    """A new in-memory DuckDB connection. DuckDB's own bar (on stdout, for queries over
-    two seconds) is on only when ``progress`` asks for a bar
-    (:func:`mixedmodels.progress.wants_progress`; a caller's bar: unless it is off)."""
+    """A new in-memory DuckDB connection. When ``progress`` asks for a bar
+    (:func:`mixedmodels.progress.wants_progress`; a caller's bar: unless it is off),
+    DuckDB tracks each query's progress for ``query_progress`` (shown on the fit's bar,
+    :class:`~mixedmodels.progress.ScanBar`) but never prints its own bar."""
     import duckdb
 
     con = duckdb.connect()
     lent = hasattr(progress, "update")  # a caller's bar
     on = not isinstance(progress, NoBar) if lent else wants_progress(progress)
     con.execute(f"SET enable_progress_bar = {'true' if on else 'false'}")
+    con.execute("SET enable_progress_bar_print = false")
     return con
 
 
@@ -413,7 +417,7 @@ def crossprod_duckdb(
     con = connect(progress) if con is None else con
     explicit = explicit_metadata(levels, ordered)
     try:
-        with ScanBar(progress, "duckdb") as scans:
+        with ScanBar(progress, "duckdb", poll=con.query_progress) as scans:
             src = _prepare(con, formula, source, weights, explicit, scans)
             src.scans = scans
             cp, G, norms2 = crossprod_blocks(src)

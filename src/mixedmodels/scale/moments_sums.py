@@ -10,8 +10,11 @@ factors the level-pair counts:
   scan), v'v from the per-level sums of products of that scan, and one
   ``SELECT c_f, c_g, count(*) ... GROUP BY c_f, c_g`` per pair (sparse
   triplets: never a dense q_f × q_g array);
-* Dask: per partition, the in-memory :func:`~mixedmodels.moments.sums.group_sums`
-  on the partition's coded rows; the partials are added (a tree reduction).
+* Dask: read off the cross-products of the exact fit's scan
+  (:func:`group_sums_of_crossproducts`): for random intercepts, the blocks of
+  A = [Z X̃ ỹ]'[Z X̃ ỹ] are the level counts (diagonal of Z_f'Z_f), the
+  per-level sums of v (Z_f'v), the level-pair counts (Z_f'Z_g) and v'v, so the
+  moment fit takes the same single scan.
 
 The rank check of X uses v'v as the exact fits do
 (:func:`~mixedmodels.scale.design.dependent_columns_from_gram`).
@@ -24,11 +27,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..moments.sums import GroupSums, group_sums
+from ..crossprod import CrossProducts
+from ..moments.sums import GroupSums
 from .design import dependent_columns_from_gram, drop_design_columns
 from .duckdb_crossprod import pair_level_sums, term_level_sums
 
-__all__ = ["group_sums_duckdb", "group_sums_dask", "drop_dependent_sums", "lmer_duckdb_moments"]
+__all__ = [
+    "group_sums_duckdb",
+    "group_sums_of_crossproducts",
+    "drop_dependent_sums",
+    "lmer_duckdb_moments",
+]
 
 
 def group_sums_duckdb(src: Any) -> GroupSums:
@@ -62,19 +71,29 @@ def group_sums_duckdb(src: Any) -> GroupSums:
     return GroupSums(n, G, S[0].sum(axis=0), n_levels, S, pairs, src.shift)
 
 
-def _partition_sums(pdf: Any, coder: Any, shift: Any) -> list[GroupSums]:
-    codes, _, X, y, _ = coder.coded(pdf)
-    return [group_sums(codes, [t.nl for t in coder.design.terms], X, y, shift)]
-
-
-def _add_sums(*parts: GroupSums) -> GroupSums:
-    return sum(parts[1:], parts[0])
-
-
-def group_sums_dask(src: Any) -> GroupSums:
-    """:class:`GroupSums` of a :class:`~mixedmodels.scale.dask_backend.DaskSource`: one
-    ``map_partitions`` and a tree reduction (as its cross-products)."""
-    return src._reduce(_partition_sums, _add_sums, src.centering())
+def group_sums_of_crossproducts(cp: CrossProducts) -> GroupSums:
+    """:class:`GroupSums` of an unweighted model of K random intercepts from its blocks
+    (terms in the order of ``cp``; rest rows: Z_2 … Z_K, then v = [X̃ ỹ])."""
+    A21 = sp.csr_matrix(cp.A21)
+    A22 = sp.csr_matrix(cp.A22)
+    rz = cp.rz
+    offs = np.cumsum([0] + [d.nl for d in cp.dims[1:]])
+    n_levels = [np.asarray(cp.A11[:, 0, 0], dtype=float)]
+    S = [A21[rz:].toarray().T]
+    for k in range(len(cp.dims) - 1):
+        block = slice(int(offs[k]), int(offs[k + 1]))
+        n_levels.append(np.asarray(A22[block, block].diagonal(), dtype=float))
+        S.append(A22[rz:, block].toarray().T)
+    pairs = {}
+    for b in range(1, len(cp.dims)):
+        rows_b = slice(int(offs[b - 1]), int(offs[b]))
+        pairs[(0, b)] = A21[rows_b].T.tocsr()
+        for a in range(1, b):
+            pairs[(a, b)] = A22[int(offs[a - 1]):int(offs[a]), rows_b].tocsr()
+    for C in pairs.values():
+        C.eliminate_zeros()
+    return GroupSums(int(cp.n), cp.xy_block(), S[0].sum(axis=0), n_levels, S, pairs,
+                     cp.shift)
 
 
 def drop_dependent_sums(sums: GroupSums, design: Any) -> tuple[GroupSums, np.ndarray]:
@@ -118,7 +137,7 @@ def lmer_duckdb_moments(
     con = connect(progress) if con is None else con
     name = os.fspath(source) if isinstance(source, str | os.PathLike) else None
     try:
-        with ScanBar(progress, "duckdb") as scans:
+        with ScanBar(progress, "duckdb", poll=con.query_progress) as scans:
             src = _prepare(con, formula, source, None, explicit_metadata(levels, ordered),
                            scans)
             check_moments_terms(src.design.terms)
