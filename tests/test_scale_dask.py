@@ -78,6 +78,22 @@ def test_factor_in_x_reads_levels_first() -> None:
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
 
 
+def test_numeric_column_coded_as_a_factor_in_x_from_files(tmp_path) -> None:
+    """A numeric column made a two-level factor by ``levels=``, in X of a one-term model read
+    from Parquet files: its contrast column, not the raw number."""
+    d = _frame(n=4000, groups=40)
+    d["k"] = np.arange(len(d)) % 2
+    d["y"] += 3.0 * d["k"]
+    for i in range(2):
+        d.iloc[i * 2000:(i + 1) * 2000].to_parquet(tmp_path / f"p{i}.parquet")
+    formula = "y ~ x + k + (1 | g)"
+    r = mm.lmer(formula, d.assign(k=pd.Categorical(d["k"], categories=[1, 0])))
+    m = scale.lmer_dask(formula, str(tmp_path / "*.parquet"), levels={"k": [1, 0]},
+                        progress=False)
+    assert list(m.fixef.index) == list(r.fixef.index)
+    _assert_fit_equals_lmer(m, r)
+
+
 @pytest.mark.parametrize("formula", [FORMULA, "y ~ x + (1 | g) + (1 | h)",
                                      "y ~ x + (1 | g) + (0 + x | g) + (1 | g:h)"])
 def test_partitions_far_apart_add_exactly(formula: str) -> None:

@@ -218,8 +218,8 @@ class FileReducer:
     def __init__(self, plan: OnePassPlan):
         self.plan = plan
         self.numeric = numeric_columns(plan)
-        self.plain = PlainColumns.of(plan.fixed, plan.bars, plan.response, plan.raw,
-                                     plan.weights)
+        self.plain = None if plan.codes else PlainColumns.of(  # a factor in X or Z: coded
+            plan.fixed, plan.bars, plan.response, plan.raw, plan.weights)
 
     def __call__(self, paths: list[str]) -> KeyedSums:
         plan, ws = self.plan, Workspace()

@@ -118,13 +118,14 @@ class OnePassPlan:
 
     @classmethod
     def of(cls, parsed: ParsedFormula, infos: dict[str, VarInfo], raw: list[str],
-           weights: str | None, codes: dict[tuple[str, ...], pd.DataFrame]) -> OnePassPlan:
+           weights: str | None, codes: dict[tuple[str, ...], pd.DataFrame] | None = None
+           ) -> OnePassPlan:
         x_cols, fixed = column_recipes(parse_terms(parsed.fixed, parsed.text), infos)
         bars = [column_recipes(parse_terms(b.expr, parsed.text), infos)[1] for b in parsed.bars]
         keys = list(dict.fromkeys(b.group_vars for b in parsed.bars))
         return cls(infos, fixed, bars, keys, [keys.index(b.group_vars) for b in parsed.bars],
                    parsed.response, raw, weights, bool(x_cols) and not x_cols[0],
-                   codes=codes)
+                   codes=dict(codes or {}))
 
     def _matrix(self, spec: MatrixSpec, pdf: pd.DataFrame) -> np.ndarray:
         from .dask_backend import model_variables
@@ -496,7 +497,7 @@ def one_pass(
     )
     from .design import build_scale_design
 
-    plan = OnePassPlan.of(parsed, infos, raw, weights, dict(factor_codes or {}))
+    plan = OnePassPlan.of(parsed, infos, raw, weights, factor_codes)
     with partitions_checked():
         if files:
             from .dask_files import scan_files
