@@ -106,9 +106,16 @@ class MomentStart:
         return fits
 
     def _rank_within(self, X: np.ndarray, sw: np.ndarray) -> int:
-        """r_W: the rank of √w X after the within-level regressions (its part within levels)."""
-        if not X.shape[1]:
+        """r_W: the rank of √w X after the within-level regressions (its part within levels).
+        A column of X that is a column of some Z_k has no part within levels (sleepstudy's
+        ``Days + (Days | Subject)``: r_W = 0 with no arithmetic)."""
+        zcols = [pre[2][:, i] for _, _, pre in self.groups if pre is not None
+                 for i in range(pre[2].shape[1])]
+        rest = [j for j in range(X.shape[1])
+                if not any(np.array_equal(X[:, j], z) for z in zcols)]
+        if not rest:
             return 0
+        X = X[:, rest]
         Xr = np.array(X, dtype=float)
         self._backfit(Xr)
         scale = np.sqrt((X * X * (sw * sw)[:, None]).sum(axis=0))
