@@ -107,10 +107,10 @@ class MomentStart:
 
     def _rank_within(self, X: np.ndarray, sw: np.ndarray) -> int:
         """r_W: the rank of √w X after the within-level regressions (its part within levels).
-        A column of X that is a column of some Z_k has no part within levels (sleepstudy's
-        ``Days + (Days | Subject)``: r_W = 0 with no arithmetic)."""
-        zcols = [pre[2][:, i] for _, _, pre in self.groups if pre is not None
-                 for i in range(pre[2].shape[1])]
+        A column of X that is a column of some Z_k whose levels are all fitted has no part
+        within levels (sleepstudy's ``Days + (Days | Subject)``: r_W = 0 with no arithmetic)."""
+        zcols = [pre[2][:, i] for _, _, pre in self.groups if pre is not None and pre[5].all()
+                 for i in range(pre[2].shape[1])]  # every level fitted: nothing of z left
         rest = [j for j in range(X.shape[1])
                 if not any(np.array_equal(X[:, j], z) for z in zcols)]
         if not rest:
