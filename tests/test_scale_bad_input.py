@@ -107,20 +107,28 @@ def test_dask_partitions_of_different_types(files: Path) -> None:
         _dask(ddf)
 
 
-@pytest.mark.parametrize("fit", [_duckdb, _dask])
+@pytest.mark.parametrize("fit", BACKENDS)
 def test_missing_group_ids_are_left_out_as_in_memory(tmp_path, fit) -> None:
-    """NA group ids are R's NA: those rows are omitted (as lmer and lme4 do); a grouping
-    factor missing in every row is an error naming it (below)."""
+    """NA group ids are R's NA: those rows are omitted (as lmer and lme4 do), from a file
+    and from a frame; a grouping factor missing in every row is an error naming it
+    (below)."""
     d = mm.datasets.load("sleepstudy").rename(columns={"Reaction": "y", "Days": "x",
                                                        "Subject": "g"})
     d["g"] = d["g"].astype(str).astype(object)
+    d["f"] = np.array(["a", "b", "c"])[np.arange(len(d)) % 3]
     d.loc[[0, 7, 50], "g"] = None
     path = tmp_path / "na_g.parquet"
     d.to_parquet(path)
-    r = mm.lmer(FORMULA, d)
-    m = scale.lmer_duckdb(FORMULA, str(path)) if fit in DUCKDB else scale.lmer_dask(FORMULA, d)
-    assert m.nobs == r.nobs == 177
-    assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
+    formula = FACTOR if fit in (_duckdb_factor, _dask_factor) else FORMULA
+    method = "moments" if fit in (_duckdb_moments, _dask_moments) else None
+    r = mm.lmer(formula, d, method=method)
+    fitter = scale.lmer_duckdb if fit in DUCKDB else scale.lmer_dask
+    for source in (str(path), d):
+        m = fitter(formula, source, method=method)
+        assert m.nobs == r.nobs == 177
+        np.testing.assert_allclose(m.fixef, r.fixef, rtol=1e-8)
+        if method is None:
+            assert m.reml_criterion == pytest.approx(r.reml_criterion, rel=1e-9)
 
 
 ALL_MISSING = [pytest.param(fit, column, id=f"{fit.__name__.strip('_')}-{column}")
