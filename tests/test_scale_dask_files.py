@@ -170,3 +170,25 @@ def test_string_x_in_one_file_is_named(tmp_path) -> None:
     with pytest.raises(mm.errors.DataError,
                        match="column 'x' is numeric in '.*p0.parquet' but text in '.*p1.parquet'"):
         scale.lmer_dask(FORMULA, glob, progress=False)
+
+
+def test_one_task_of_files_with_their_own_levels(tmp_path, monkeypatch) -> None:
+    """All files in one task (their sums added on the worker, each on its own centering):
+    files with ids of their own, an id whose rows are incomplete in one file and complete
+    in a later one, an id complete nowhere, an empty file; y far from 0 in later files."""
+    from mixedmodels.scale import dask_files
+
+    monkeypatch.setattr(dask_files, "worker_threads", lambda: 1)
+    d = _frame().sort_values("g", ignore_index=True)
+    d["y"] += np.where(np.arange(len(d)) > 2000, 1e5, 0.0)
+    late = d["g"].iloc[-1]
+    d.loc[d.index[:5], "g"] = late
+    d.loc[d.index[:5], "x"] = np.nan  # incomplete in file 0, complete in the last file
+    d.loc[d.index[5:8], "g"] = "nowhere"
+    d.loc[d.index[5:8], "y"] = np.nan
+    glob = _write(d, tmp_path, files=4)
+    pq.write_table(pq.read_table(tmp_path / "p1.parquet").slice(0, 0), tmp_path / "p1b.parquet")
+    _assert_blocks_equal(FORMULA, glob, d)
+    m = scale.lmer_dask(FORMULA, glob, progress=False)
+    _assert_fit_equals_lmer(m, mm.lmer(FORMULA, d))
+    assert "nowhere" not in m.ranef["g"].index
