@@ -50,6 +50,19 @@ def test_update_matches_lapack(S: int, r: int, use_f: bool) -> None:
 
 
 @pytest.mark.parametrize("S", [2, 3])
+def test_term_blocks_match_lapack(S: int) -> None:
+    A11, _, T = _blocks(30, S, 1)
+    lb = LevelBlocks(A11, None)
+    got = lb.term_blocks(T)
+    assert got is not None
+    M = T.T @ A11 @ T + np.eye(S)
+    np.testing.assert_allclose(got[0], T @ np.linalg.inv(M) @ T.T, rtol=1e-11, atol=1e-13)
+    assert got[1] == pytest.approx(float(np.linalg.slogdet(M)[1].sum()), rel=1e-13)
+    with pytest.raises(ValueError, match="term_blocks"):
+        lb.update(T)
+
+
+@pytest.mark.parametrize("S", [2, 3])
 @pytest.mark.parametrize("use_f", [True, False])
 def test_indefinite_block_is_reported(S: int, use_f: bool) -> None:
     A11, A21, T = _blocks(20, S, 3)
@@ -57,6 +70,7 @@ def test_indefinite_block_is_reported(S: int, use_f: bool) -> None:
     lb = LevelBlocks(A11, A21, use_f=use_f)
     assert lb.update(np.eye(S)) is None
     assert lb.cholesky_factors() is None
+    assert LevelBlocks(A11, None).term_blocks(np.eye(S)) is None
 
 
 def test_route_by_size() -> None:
@@ -93,7 +107,7 @@ def test_blocked_factor_with_few_rest_rows(S1: int, S2: int) -> None:
              for ri, ci in tris]
         )
         ref = direct(codes, Zs, nls, X, y, w, theta, tris)
-        sparse.update(theta)
+        np.testing.assert_allclose(sparse.update(theta), ref, rtol=1e-9)
         for f in factors:
             np.testing.assert_allclose(f.update(theta), ref, rtol=1e-9)
             for a, b in zip(f.solve()[0], sparse.solve()[0]):

@@ -16,7 +16,9 @@ is computed block by block:
   Cholesky). Its trailing (p+1) block holds R_X' and r = √pwrss.
 
 ``A21 C A21'`` is computed either densely (few rest rows: a batched small
-solve and one GEMM) or, for large crossed designs, as one sparse
+solve and one GEMM; for 2 or 3 effects the closed forms of
+:mod:`mixedmodels.linalg.level_blocks`, vectorised over the levels) or, for
+large crossed designs, as one sparse
 matrix-vector product ``G c`` whose operator G (fixed pattern of level
 pairs) is precomputed once — the same work MixedModels.jl does in its
 sparse rank-k update, but vectorized.
@@ -96,6 +98,8 @@ class BlockedCholesky:
                     self.A21_levels_t = np.ascontiguousarray(self.A21_levels.transpose(0, 2, 1))
         else:
             self._prepare_sparse_update()
+            if self.S1 in SMALL_LEVEL_S:  # C_l in closed form for G c
+                self.level_blocks = LevelBlocks(cp.A11, None)
         self.L22 = np.empty((self.r, self.r), order="F")
 
     # -- set-up ---------------------------------------------------------------
@@ -249,12 +253,18 @@ class BlockedCholesky:
             else:
                 S = self._sparse_update(t1 * t1 / m)
         elif self.level_blocks is not None:
-            done = self.level_blocks.update(self.T(theta, 0))
+            # closed-form per-level work (mixedmodels.linalg.level_blocks)
+            T1 = self.T(theta, 0)
+            lb = self.level_blocks
+            done = lb.update(T1) if self.dense_update else lb.term_blocks(T1)
             if done is None:
                 raise FactorizationError("a level's block of term 1 is not positive definite")
             self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
-            update, logdet1 = done
-            S = cp.A22 - update
+            if self.dense_update:
+                S = cp.A22 - done[0]
+            else:
+                S = self._sparse_update(done[0].reshape(-1))
+            logdet1 = done[1]
         else:
             T1 = self.T(theta, 0)
             Lm = self._term1_chol(T1)

@@ -61,11 +61,11 @@ class LevelBlocks:
     definite.
     """
 
-    def __init__(self, A11: np.ndarray, A21: np.ndarray, use_f: bool | None = None):
+    def __init__(self, A11: np.ndarray, A21: np.ndarray | None, use_f: bool | None = None):
         nl, S, _ = A11.shape
         if S not in SMALL_LEVEL_S:
             raise ValueError(f"LevelBlocks handles blocks of order 2 or 3, not {S}")
-        r = A21.shape[0]
+        r = 0 if A21 is None else A21.shape[0]
         self.nl, self.S, self.r = nl, S, r
         rows, cols = packed_index(S)
         nc = rows.size
@@ -80,18 +80,25 @@ class LevelBlocks:
         self.m = np.empty((nc, nl))
         self.det = np.empty(nl)
         self._tmp = np.empty(nl)
+        if A21 is None:  # C_l only (term_blocks): the rank update is done elsewhere
+            self.use_f = False
+            self._allocate_c()
+            return
         self.use_f = self.prefers_f(r, S, nl) if use_f is None else use_f
         P = A21.reshape(r, nl, S)
         if self.use_f:
             self._prepare_f(P)
-            self.adj = np.empty((nc, nl))
-            self.c = np.empty((nc, nl))
+            self._allocate_c()
         else:
             self.P = np.ascontiguousarray(P.transpose(2, 0, 1))  # (S, r, nl)
             self.V = np.empty_like(self.P)
             self._work = np.empty((r, nl))
             self.lower = np.empty((nc, nl))  # L_l packed
             self.inv_diag = np.empty((S, nl))  # 1 / L_ss
+
+    def _allocate_c(self) -> None:
+        self.adj = np.empty((self.nc, self.nl))
+        self.c = np.empty((self.nc, self.nl))
 
     @staticmethod
     def prefers_f(r: int, S: int, nl: int) -> bool:
@@ -116,15 +123,33 @@ class LevelBlocks:
         """(nc, nc) matrix whose row k is vech(left E_k right)."""
         return (left @ self._E @ right)[:, self._rows, self._cols]
 
-    def update(self, T: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """(A21 C A21', Σ_l log det M_l) at T = T₁(θ), or None (not positive definite)."""
+    def _set_m(self, T: np.ndarray) -> None:
+        """m = vech(T'A_l T + I) for every level."""
         m = self.m
         np.matmul(self._linear_map(T.T, T).T, self.a, out=m)
         for k in self._diag:
             m[k] += 1.0
+
+    def update(self, T: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """(A21 C A21', Σ_l log det M_l) at T = T₁(θ), or None (not positive definite)."""
+        if self.r == 0:
+            raise ValueError("LevelBlocks built without A21 has no rank update: use term_blocks")
+        self._set_m(T)
         if self.use_f:
             return self._update_f(T)
         return self._update_v(T)
+
+    def term_blocks(self, T: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """(C (nl, S, S) with C_l = T M_l⁻¹ T', Σ_l log det M_l) at T = T₁(θ), or None
+        (not positive definite)."""
+        self._set_m(T)
+        logdet = self._packed_c(T)
+        if logdet is None:
+            return None
+        C = np.empty((self.nl, self.S, self.S))
+        C[:, self._rows, self._cols] = self.c.T
+        C[:, self._cols, self._rows] = self.c.T
+        return C, logdet
 
     # -- few rest rows: adjugate and F c ------------------------------------------
     def _adjugate(self) -> bool:
@@ -156,16 +181,23 @@ class LevelBlocks:
         mn = np.minimum.reduce
         return bool(mn(m00) > 0.0 and mn(c22) > 0.0 and mn(det) > 0.0)
 
-    def _update_f(self, T: np.ndarray) -> tuple[np.ndarray, float] | None:
+    def _packed_c(self, T: np.ndarray) -> float | None:
+        """vech(C_l) = J(θ)' adj(M_l) / det M_l into ``self.c``; Σ_l log det M_l, or
+        None (not positive definite)."""
         if not self._adjugate():
             return None
         logdet = _sum_log(self.det, self._tmp)
         if logdet is None:
             return None
-        c = self.c
-        np.matmul(self._linear_map(T, T.T).T, self.adj, out=c)
-        c /= self.det
-        vals = self.F @ c.reshape(-1)
+        np.matmul(self._linear_map(T, T.T).T, self.adj, out=self.c)
+        self.c /= self.det
+        return logdet
+
+    def _update_f(self, T: np.ndarray) -> tuple[np.ndarray, float] | None:
+        logdet = self._packed_c(T)
+        if logdet is None:
+            return None
+        vals = self.F @ self.c.reshape(-1)
         out = np.zeros((self.r, self.r))
         ii, jj = self._pairs
         out[ii, jj] = vals

@@ -32,6 +32,7 @@ from scipy.linalg import lapack
 
 from ..crossprod import CrossProducts
 from .blocked import BlockedCholesky, FactorizationError
+from .level_blocks import SMALL_LEVEL_S, LevelBlocks
 from .rest_plan import RestPlan, plan_rest
 from .symbolic import level_pairs
 from .threads import threads_for
@@ -76,6 +77,7 @@ class SparseRestCholesky(BlockedCholesky):
         self._attach_cholmod()
         self.blas_threads = threads_for(0, plan.counts.flops)
         self.dense_update = False
+        self.level_blocks = LevelBlocks(cp.A11, None) if self.S1 in SMALL_LEVEL_S else None
         self._d = np.ones(rz)
         self._K = np.zeros((rz, self.p + 1))
         self._Lt = np.zeros((self.p + 1, self.p + 1))
@@ -122,11 +124,18 @@ class SparseRestCholesky(BlockedCholesky):
             c = t1 * t1 / m
             return c, float(np.log(m).sum()), self.A21x.T * c[:, None]
         T1 = self.T(theta, 0)
-        Lm = self._term1_chol(T1)
-        self.Lm1 = Lm
-        logdet1 = 2.0 * float(np.log(Lm.reshape(nl1, -1)[:, :: S1 + 1]).sum())
-        Linv = np.linalg.inv(Lm)
-        C = T1 @ (Linv.transpose(0, 2, 1) @ Linv) @ T1.T  # (nl1, S1, S1)
+        if self.level_blocks is not None:  # closed form (mixedmodels.linalg.level_blocks)
+            done = self.level_blocks.term_blocks(T1)
+            if done is None:
+                raise FactorizationError("a level's block of term 1 is not positive definite")
+            self.Lm1 = None  # built on demand by solve() / cond_var_spherical()
+            C, logdet1 = done
+        else:
+            Lm = self._term1_chol(T1)
+            self.Lm1 = Lm
+            logdet1 = 2.0 * float(np.log(Lm.reshape(nl1, -1)[:, :: S1 + 1]).sum())
+            Linv = np.linalg.inv(Lm)
+            C = T1 @ (Linv.transpose(0, 2, 1) @ Linv) @ T1.T  # (nl1, S1, S1)
         cx = C @ self.A21x.T.reshape(nl1, S1, -1)
         return C.reshape(-1), logdet1, cx.reshape(nl1 * S1, -1)
 
