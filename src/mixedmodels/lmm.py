@@ -33,6 +33,7 @@ from .linalg.tail import MIN_REST_ROWS
 from .linalg.threads import blas_threads, threads_for
 from .lmm_gradient_fit import BAD as _BAD
 from .lmm_gradient_fit import GradientFit
+from .lmm_reparam import ShiftedFit
 from .optimize import (
     OptimizerControl,
     OptResult,
@@ -48,7 +49,7 @@ __all__ = ["LinearMixedModel", "lmer"]
 _LOG2PI = math.log(2.0 * math.pi)
 
 
-class LinearMixedModel(GradientFit, MixedModelResults):
+class LinearMixedModel(ShiftedFit, GradientFit, MixedModelResults):
     """A linear mixed model fitted by (RE)ML, lme4's ``lmerMod``.
 
     Create with :func:`lmer`. Everything a user reads off an lme4 fit is an
@@ -181,6 +182,9 @@ class LinearMixedModel(GradientFit, MixedModelResults):
         ``verbose`` prints how the rest block is factored, with the memory and
         time estimates behind that choice (:mod:`mixedmodels.linalg.rest_plan`).
         """
+        shifts = self._z_shifts()
+        if shifts is not None:  # far-off random-effect columns (:mod:`.lmm_reparam`)
+            return self._fit_shifted(shifts, start, verbose, progress, alternative)
         plan = getattr(self.cp, "rest_plan", None)
         if verbose and plan is not None:
             print(plan.describe())
