@@ -9,11 +9,13 @@ the criterion, β̂, σ̂ and (R_X'R_X)⁻¹ are those of the Z̃ fit unchanged.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
 
 from .crossprod import reparam
+from .errors import ModelSpecificationError
 
 
 class ShiftedFit:
@@ -83,6 +85,25 @@ class ShiftedFit:
         self._adopt(shadow, shifts, tris)
         return self
 
+    def _check_range(self, shifts: list[np.ndarray]) -> None:
+        """σ²T_kT_k' must be finite in the units of the data: a far-off shift makes
+        the intercept's variance at z = 0 about c²·var(slope), beyond double range
+        for data near the limit of it."""
+        limit = 0.5 * math.log(np.finfo(float).max)
+        for k, (t, A) in enumerate(zip(self.design.terms, shifts)):
+            rows = np.linalg.norm(self._T(k), axis=1)
+            with np.errstate(divide="ignore"):
+                log_sd = math.log(self._sigma) + np.log(rows) if self._sigma > 0 else rows
+            if np.any(log_sd > limit):
+                cols = ", ".join(n for j, n in enumerate(t.names) if A[j, j] != 1.0
+                                 or (j > 0 and A[0, j] != 0.0))
+                raise ModelSpecificationError(
+                    f"the covariance of the random effects ({' + '.join(t.names)} | "
+                    f"{t.group}) is beyond floating-point range in the units of the data "
+                    f"(column(s) {cols} far from 0 relative to their spread); centre or "
+                    "rescale them, e.g. scale(x) in the formula"
+                )
+
     def _adopt(
         self, shadow: Any, shifts: list[np.ndarray], tris: list[tuple[np.ndarray, np.ndarray]]
     ) -> None:
@@ -93,6 +114,7 @@ class ShiftedFit:
         for name in ("_ld_z", "_ld_x", "_log_pwrss", "_crit", "_beta", "_sigma"):
             setattr(self, name, getattr(shadow, name))
         self._theta = theta
+        self._check_range(shifts)
         self._b = [reparam.b_from_tilde(b, A) for b, A in zip(shadow._b, shifts)]
         self._u = [np.linalg.lstsq(self._T(k), b.T, rcond=None)[0].T
                    for k, b in enumerate(self._b)]
