@@ -127,3 +127,29 @@ def test_theta_maps_are_inverse() -> None:
     th = np.array([0.8, 0.03, -0.2, 0.29, 0.1, 0.4])
     back = reparam.theta_from_tilde(reparam.theta_to_tilde(th, [A], [tri]), [A], [tri])
     assert np.allclose(back, th, rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "dask"])
+def test_out_of_core_shifted_slope(backend: str) -> None:
+    """The fits from sufficient statistics: Z̃'Z̃ from the scanned sums (A⁻ᵀ Z'Z A⁻¹)."""
+    from mixedmodels import scale
+
+    d = _frame()
+    base, moved = _held(d, "x", 1.0, 1e4)
+    moved["y"] = moved["y"] + 1e6
+    f = "y ~ x + (x | g)"
+    if backend == "duckdb":
+        m1 = scale.lmer_duckdb(f, moved, progress=False)
+    else:
+        import dask.dataframe as dd
+
+        m1 = scale.lmer_dask(f, dd.from_pandas(moved, npartitions=3), progress=False)
+    m0 = mm.lmer(f, base)
+    assert not m1.is_singular
+    assert m1.loglik == pytest.approx(m0.loglik, rel=TOL)
+    Bi = np.linalg.inv(np.array([[1.0, 1e4], [0.0, 1.0]]))
+    S0 = Bi @ _cov(m0) @ Bi.T
+    scale_ = np.sqrt(np.outer(np.diag(S0), np.diag(S0)))
+    assert np.max(np.abs(_cov(m1) - S0) / scale_) < 1e-5
+    b0 = m0._b[0] @ Bi.T
+    assert np.max(np.abs(m1._b[0] - b0)) < 1e-5 * np.max(np.abs(b0))

@@ -32,8 +32,9 @@ class ShiftedFit:
         if "_shifts" not in self.__dict__:
             d = self.design
             Zs = [getattr(t, "Z", None) for t in d.terms]
-            if any(Z is None or not isinstance(Z, np.ndarray) for Z in Zs):
-                self._shifts = None  # no rows in memory
+            if any(Z is None or not isinstance(Z, np.ndarray) for Z in Zs):  # no rows
+                self._shifts = reparam.cp_shifts(
+                    self.cp, [t.names[0] == "(Intercept)" for t in d.terms])
             else:
                 w = d.weights if getattr(d, "has_weights", False) else None
                 self._shifts = reparam.term_shifts(Zs, w)
@@ -60,11 +61,13 @@ class ShiftedFit:
         """Fit the Z̃ model and carry its optimum back to this one."""
         d = self.design
         tris = [t.tri_index for t in d.terms]
-        terms = [dataclasses.replace(t, Z=reparam.tilde_columns(t.Z, A))
-                 for t, A in zip(d.terms, shifts)]
         shadow = object.__new__(type(self))
         shadow.__dict__.update(self.__dict__)
-        shadow.design = dataclasses.replace(d, terms=terms)
+        rows = isinstance(getattr(d.terms[0], "Z", None), np.ndarray)
+        if rows:
+            shadow.design = dataclasses.replace(d, terms=[
+                dataclasses.replace(t, Z=reparam.tilde_columns(t.Z, A))
+                for t, A in zip(d.terms, shifts)])
         shadow._shifts = None
         for cache in ("_response_rows", "_moment_start", "_anova_start", "_dense",
                       "_inv_hessian_at_optimum", "_last_dense_factor", "_tri_index",
@@ -72,8 +75,11 @@ class ShiftedFit:
             shadow.__dict__.pop(cache, None)
         shadow._factor = None
         shadow._refit_inv_hessian = None
-        y_eff = self.y - d.offset if d.has_offset else self.y
-        shadow.cp = shadow._crossprod_of(shadow.design, y_eff, self.control.rest)
+        if rows:  # Z̃ summed directly from the centred columns
+            y_eff = self.y - d.offset if d.has_offset else self.y
+            shadow.cp = shadow._crossprod_of(shadow.design, y_eff, self.control.rest)
+        else:
+            shadow.cp = reparam.transform_cp(self.cp, shifts, self.control.rest)
 
         def to_t(th: np.ndarray | None) -> np.ndarray | None:
             if th is None:

@@ -26,8 +26,13 @@ already well conditioned and the fit stays the one lme4 computes.
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
+from .blocks import CrossProducts
 from .centering import _column_means, _column_rms, _pow2
 
 __all__ = [
@@ -35,9 +40,11 @@ __all__ = [
     "SHIFT_MIN",
     "b_from_tilde",
     "cond_var_from_tilde",
+    "cp_shifts",
     "term_shifts",
     "theta_from_tilde",
     "theta_to_tilde",
+    "transform_cp",
 ]
 
 SHIFT_MIN = 16.0
@@ -45,6 +52,23 @@ SHIFT_MIN = 16.0
 
 SCALE_MAX = 16.0
 """s_j above this (or below its inverse) makes a column rescaled."""
+
+
+def _shift_matrix(
+    S: int, cols: list[int], c: np.ndarray, rms: list[float], has_intercept: bool
+) -> np.ndarray | None:
+    """A = [[1, c'], [0, diag(s)]] on the columns ``cols`` (s = powers of two near
+    ``rms``), or None when no column is far off (see :data:`SHIFT_MIN`)."""
+    s = np.array([_pow2(r) for r in rms])
+    far = (np.abs(c) > SHIFT_MIN * s) | (s > SCALE_MAX) | (s < 1.0 / SCALE_MAX)
+    if not np.any(far):
+        return None
+    A = np.eye(S)
+    for j, cj, sj in zip(cols, c, s):
+        if has_intercept:
+            A[0, j] = cj
+        A[j, j] = sj
+    return A
 
 
 def _term_shift(Z: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
@@ -60,16 +84,76 @@ def _term_shift(Z: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
         return None
     V = np.asfortranarray(Z[:, cols])
     c = _column_means(V, w) if has_intercept else np.zeros(len(cols))
-    s = np.array([_pow2(r) for r in _column_rms(V - c, w)])
-    far = (np.abs(c) > SHIFT_MIN * s) | (s > SCALE_MAX) | (s < 1.0 / SCALE_MAX)
-    if not np.any(far):
+    return _shift_matrix(S, cols, c, _column_rms(V - c, w), has_intercept)
+
+
+def _gram_shift(G: np.ndarray, n: int, has_intercept: bool) -> np.ndarray | None:
+    """A of one term from its total Gram matrix G = Σ_l Z_l'WZ_l (no rows at hand):
+    c_j = G_0j/G_00, s_j near √(G_jj/G_00 − c_j²) (only a choice of coordinates:
+    any c and s give the same model)."""
+    S = G.shape[0]
+    has_intercept = has_intercept and S > 1 and G[0, 0] > 0.0
+    cols = list(range(1, S)) if has_intercept else list(range(S))
+    if not cols or not np.all(np.isfinite(G)):
         return None
-    A = np.eye(S)
-    for j, cj, sj in zip(cols, c, s):
-        if has_intercept:
-            A[0, j] = cj
-        A[j, j] = sj
-    return A
+    diag = np.diag(G)[cols]
+    if has_intercept:
+        c = G[0, cols] / G[0, 0]
+        var = diag / G[0, 0] - c * c
+    else:
+        c = np.zeros(len(cols))
+        var = diag / max(n, 1)
+    rms = [float(np.sqrt(v)) if v > 0.0 else 0.0 for v in var]
+    return _shift_matrix(S, cols, c, rms, has_intercept)
+
+
+def _level_block_sum(block: Any, S: int) -> np.ndarray:
+    """Σ_l of the S × S diagonal blocks of a level-major (nl·S)² block."""
+    coo = sp.coo_matrix(block)
+    same = coo.row // S == coo.col // S
+    G = np.zeros((S, S))
+    np.add.at(G, (coo.row[same] % S, coo.col[same] % S), coo.data[same])
+    return G
+
+
+def cp_shifts(cp: CrossProducts, intercepts: list[bool]) -> list[np.ndarray] | None:
+    """Per term A_k chosen from the cross-products alone (fits without rows)."""
+    Gs = [cp.A11.sum(axis=0)]
+    o = 0
+    for d in cp.dims[1:]:
+        Gs.append(_level_block_sum(cp.A22[o : o + d.q, o : o + d.q], d.S))
+        o += d.q
+    As = [_gram_shift(G, cp.n, icpt) for G, icpt in zip(Gs, intercepts)]
+    if all(A is None for A in As):
+        return None
+    return [np.eye(d.S) if A is None else A for d, A in zip(cp.dims, As)]
+
+
+def transform_cp(cp: CrossProducts, As: list[np.ndarray], rest: str = "auto") -> CrossProducts:
+    """The cross-products of [Z̃ X̃ ỹ] from those of [Z X̃ ỹ]: Z̃ = Z D, D =
+    blockdiag(I_nl ⊗ A_k⁻¹), so A11̃_l = B'A11_l B, A21̃ = D_r'A21 D_1, A22̃ = D_r'A22 D_r.
+
+    For fits without rows: the raw Z sums carry the cancellation of a far-off
+    column (relative error ~ (c/s)²·ε in Z̃'Z̃), against none for Z̃ summed directly."""
+    Bs = [np.linalg.inv(A) for A in As]
+    A11 = np.einsum("ji,ljk,km->lim", Bs[0], cp.A11, Bs[0])
+    D1 = sp.kron(sp.identity(cp.dims[0].nl), Bs[0], format="csc")
+    Dr = sp.block_diag(
+        [sp.kron(sp.identity(d.nl), B) for d, B in zip(cp.dims[1:], Bs[1:])]
+        + [sp.identity(cp.p + 1)], format="csc",
+    )
+    if sp.issparse(cp.A21):
+        A21: Any = sp.csc_matrix(Dr.T @ cp.A21 @ D1)
+    else:
+        A21 = np.asarray(Dr.T @ (np.asarray(cp.A21) @ D1.toarray()))
+    if sp.issparse(cp.A22):
+        out = dataclasses.replace(cp, A11=A11, A21=A21,
+                                  A22=sp.csc_matrix(Dr.T @ cp.A22 @ Dr), rest_plan=None)
+        from .rest import plan_crossproducts
+
+        return plan_crossproducts(out, rest)
+    A22 = np.asarray(Dr.T @ (Dr.T @ np.asarray(cp.A22)).T)
+    return dataclasses.replace(cp, A11=A11, A21=A21, A22=A22)
 
 
 def term_shifts(Zs: list[np.ndarray], w: np.ndarray | None) -> list[np.ndarray] | None:
