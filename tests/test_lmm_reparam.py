@@ -153,3 +153,18 @@ def test_out_of_core_shifted_slope(backend: str) -> None:
     assert np.max(np.abs(_cov(m1) - S0) / scale_) < 1e-5
     b0 = m0._b[0] @ Bi.T
     assert np.max(np.abs(m1._b[0] - b0)) < 1e-5 * np.max(np.abs(b0))
+
+
+def test_profile_confint_of_centred_fit() -> None:
+    """σ, β and the slope's sd are profiled in the centred coordinates and agree with
+    the unshifted fit's intervals; the intercept's sd and correlation have no such map
+    and come back NaN with a warning (never the raw, ill-conditioned profile)."""
+    sleep = mm.datasets.load("sleepstudy")
+    base, moved = _held(sleep, "Days", 1.0, 1e4)
+    f = "Reaction ~ Days + (Days | Subject)"
+    ci0 = mm.lmer(f, base).confint(method="profile")
+    with pytest.warns(UserWarning, match="not computed"):
+        ci1 = mm.lmer(f, moved).confint(method="profile")
+    for name in ("sd_Days|Subject", "sigma", "Days"):
+        assert np.allclose(ci1.loc[name], ci0.loc[name], rtol=1e-4)
+    assert ci1.loc[["sd_(Intercept)|Subject", "cor_Days.(Intercept)|Subject"]].isna().all().all()

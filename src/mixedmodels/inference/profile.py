@@ -19,6 +19,7 @@ the system is small, else by BOBYQA. A bound of an sd (0) or a correlation
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import nlopt
@@ -256,7 +257,10 @@ def profile_confint(model: Any, level: float = 0.95, parm: list[str] | None = No
     shows a bar over the parameters (None: when interactive).
     """
     ml = model.refit(REML=False) if getattr(model, "REML", False) else model
-    prof = ProfiledDeviance(ml)
+    # a fit in centred coordinates (:mod:`mixedmodels.lmm_reparam`) is profiled there
+    shadow = getattr(ml, "_reparam_shadow", None)
+    shifts = ml._z_shifts() if shadow is not None else None
+    prof = ProfiledDeviance(ml if shadow is None else shadow)
     z = float(stats.norm.ppf(0.5 + level / 2))
     a = (1 - level) / 2
     cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
@@ -268,11 +272,37 @@ def profile_confint(model: Any, level: float = 0.95, parm: list[str] | None = No
                              f"choose from {[p.name for p in pars]}")
         pars = [p for p in pars if p.name in parm]
     out = {}
+    unmapped = []
     with progress_bar(progress, len(pars), "profile", unit="par") as bar:
         for par in pars:
             bar.set_postfix_str(par.name)
-            trace = _Trace(prof, par)
-            step = _initial_step(prof, par, z)
-            out[par.name] = [_newton_crossing(trace, s, z, step) for s in (-1, 1)]
+            div = 1.0 if shifts is None else _centred_divisor(par, shifts)
+            if div is None:
+                unmapped.append(par.name)
+                out[par.name] = [math.nan, math.nan]
+            else:
+                trace = _Trace(prof, par)
+                step = _initial_step(prof, par, z)
+                out[par.name] = [_newton_crossing(trace, s, z, step) / div for s in (-1, 1)]
             bar.update()
+    if unmapped:
+        warnings.warn(
+            f"profile intervals of {', '.join(unmapped)} are not computed (NaN): the model "
+            "was fitted with its random-slope columns centred (they are far from 0 relative "
+            "to their spread), and these parameters are not functions of one centred "
+            "parameter; centre the columns in the data (the same model) or use "
+            "method='boot'", stacklevel=2)
     return pd.DataFrame.from_dict(out, orient="index", columns=cols)
+
+
+def _centred_divisor(par: ProfileParameter, shifts: list[np.ndarray]) -> float | None:
+    """How a parameter of the centred fit (z̃_j = (z_j − c_j)/s_j, b̃ = A b) maps back:
+    σ, β and correlations among slopes unchanged (1), a slope's sd divided by s_j; None
+    for the intercept's sd and its correlations in a shifted term (no such map)."""
+    if par.kind in ("sigma", "beta"):
+        return 1.0
+    A = shifts[par.term]
+    shifted = bool(np.any(A[0, 1:] != 0.0))
+    if par.kind == "sd":
+        return None if shifted and par.i == 0 else float(A[par.i, par.i])
+    return None if shifted and 0 in (par.i, par.j) else 1.0
