@@ -168,3 +168,18 @@ def test_profile_confint_of_centred_fit() -> None:
     for name in ("sd_Days|Subject", "sigma", "Days"):
         assert np.allclose(ci1.loc[name], ci0.loc[name], rtol=1e-4)
     assert ci1.loc[["sd_(Intercept)|Subject", "cor_Days.(Intercept)|Subject"]].isna().all().all()
+
+
+@pytest.mark.parametrize("ddf", ["Satterthwaite", "Kenward-Roger"])
+def test_denominator_df_of_centred_fit(ddf: str) -> None:
+    """df depend on the model, not on how Σ is parametrized: the slope's t-test of the
+    shifted fit equals the unshifted one."""
+    from mixedmodels.inference import coef_table
+
+    sleep = mm.datasets.load("sleepstudy")
+    base, moved = _held(sleep, "Days", 1.0, 1e4)
+    f = "Reaction ~ Days + (Days | Subject)"
+    t0 = coef_table(mm.lmer(f, base), ddf=ddf)
+    t1 = coef_table(mm.lmer(f, moved), ddf=ddf)
+    assert np.allclose(t1.loc["Days"].to_numpy(float), t0.loc["Days"].to_numpy(float),
+                       rtol=1e-5)

@@ -49,7 +49,16 @@ def normalize_ddf(ddf: str) -> str:
     return _ALIASES[key]
 
 
+def _centred(model: Any) -> Any:
+    """The model fitted in centred coordinates where there is one
+    (:mod:`mixedmodels.lmm_reparam`): the same β̂ and V(β̂), and df are invariant to
+    the parametrization of Σ, but its derivatives in raw θ are ill-conditioned."""
+    shadow = model.__dict__.get("_reparam_shadow")
+    return model if shadow is None else shadow
+
+
 def _derivs(model: Any) -> VarparDerivatives:
+    model = _centred(model)
     cache = model.__dict__.setdefault("_inference_cache", {})
     key = ("varpar", tuple(np.asarray(model._theta).round(14)))
     if key not in cache:
@@ -71,6 +80,7 @@ def _kr(model: Any) -> Any:
             "Kenward-Roger's method is only available for REML fits (as in lmerTest): "
             "refit with REML=True, or use ddf='Satterthwaite'"
         )
+    model = _centred(model)
     cache = model.__dict__.setdefault("_inference_cache", {})
     key = ("kr", tuple(np.asarray(model._theta).round(14)))
     if key not in cache:
