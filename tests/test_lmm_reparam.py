@@ -183,3 +183,15 @@ def test_denominator_df_of_centred_fit(ddf: str) -> None:
     t1 = coef_table(mm.lmer(f, moved), ddf=ddf)
     assert np.allclose(t1.loc["Days"].to_numpy(float), t0.loc["Days"].to_numpy(float),
                        rtol=1e-5)
+
+
+def test_refits_of_centred_fit() -> None:
+    """refit(y), refit(REML=False) and the bootstrap's refits go through the same centred
+    fit: the criteria equal those of the unshifted model's refits."""
+    sleep = mm.datasets.load("sleepstudy")
+    base, moved = _held(sleep, "Days", 1.0, 1e4)
+    f = "Reaction ~ Days + (Days | Subject)"
+    m0, m1 = mm.lmer(f, base), mm.lmer(f, moved)
+    y = m0.y + np.random.default_rng(1).normal(scale=5.0, size=m0.y.size)
+    assert m1.refit(y=y).loglik == pytest.approx(m0.refit(y=y).loglik, rel=TOL)
+    assert m1.refit(REML=False).loglik == pytest.approx(m0.refit(REML=False).loglik, rel=TOL)

@@ -50,6 +50,13 @@ class ShiftedFit:
             return bool(shadow.is_singular)
         return bool(super().is_singular)  # type: ignore[misc]
 
+    def _inverse_hessian(self) -> np.ndarray | None:
+        """H⁻¹ at the optimum in θ̃ (a refit's start; its fit is in the same θ̃)."""
+        shadow = self.__dict__.get("_reparam_shadow")
+        if shadow is not None:
+            return shadow._inverse_hessian()
+        return super()._inverse_hessian()  # type: ignore[misc]
+
     def _fit_shifted(
         self,
         shifts: list[np.ndarray],
@@ -73,8 +80,7 @@ class ShiftedFit:
                       "_inv_hessian_at_optimum", "_last_dense_factor", "_tri_index",
                       "_tri_offsets"):
             shadow.__dict__.pop(cache, None)
-        shadow._factor = None
-        shadow._refit_inv_hessian = None
+        shadow._factor = None  # (a refit's start H⁻¹ is the parent's in θ̃: kept)
         if rows:  # Z̃ summed directly from the centred columns
             y_eff = self.y - d.offset if d.has_offset else self.y
             shadow.cp = shadow._crossprod_of(shadow.design, y_eff, self.control.rest)
