@@ -338,6 +338,9 @@ class LinearMixedModel(ShiftedFit, GradientFit, MixedModelResults):
     def _vcov_pieces(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """((R_X'R_X)⁻¹, (d, D R_X⁻¹)) at θ̂, computed on first use (under the fit's
         BLAS thread limit: busy-waiting threads make even 2×2 solves slow)."""
+        shadow = self.__dict__.get("_reparam_shadow")
+        if shadow is not None:  # fitted in centred coordinates: the same (R_X'R_X)⁻¹
+            return shadow._vcov_pieces()
         if self.__dict__.get("_vcov_cache") is None:
             f = self.factor
             with blas_threads(f.blas_threads):

@@ -50,6 +50,16 @@ class ShiftedFit:
             return bool(shadow.is_singular)
         return bool(super().is_singular)  # type: ignore[misc]
 
+    def _cond_var(self) -> list[np.ndarray]:
+        """Var(b|y) = A⁻¹Var(b̃|y)A⁻ᵀ per level after a fit in Z̃ coordinates."""
+        shadow = self.__dict__.get("_reparam_shadow")
+        if shadow is None:
+            return super()._cond_var()  # type: ignore[misc]
+        if self.__dict__.get("_cond_var_cache") is None:
+            self._cond_var_cache = [reparam.cond_var_from_tilde(V, A)
+                                    for V, A in zip(shadow._cond_var(), self._z_shifts())]
+        return self._cond_var_cache
+
     def _inverse_hessian(self) -> np.ndarray | None:
         """H⁻¹ at the optimum in θ̃ (a refit's start; its fit is in the same θ̃)."""
         shadow = self.__dict__.get("_reparam_shadow")
@@ -131,8 +141,7 @@ class ShiftedFit:
         self._u = [np.linalg.lstsq(self._T(k), b.T, rcond=None)[0].T
                    for k, b in enumerate(self._b)]
         self._fitted_cache = None
-        self._vcov_cache = shadow._vcov_pieces()
-        self._cond_var_cache = [reparam.cond_var_from_tilde(V, A)
-                                for V, A in zip(shadow._cond_var(), shifts)]
+        self._vcov_cache = None  # the shadow's, when first read (lmm._vcov_pieces)
+        self._cond_var_cache = None  # mapped from the shadow's (:meth:`_cond_var`)
         self._reparam_shadow = shadow
         self._fitted_state = True
