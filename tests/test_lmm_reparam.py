@@ -195,3 +195,26 @@ def test_refits_of_centred_fit() -> None:
     y = m0.y + np.random.default_rng(1).normal(scale=5.0, size=m0.y.size)
     assert m1.refit(y=y).loglik == pytest.approx(m0.refit(y=y).loglik, rel=TOL)
     assert m1.refit(REML=False).loglik == pytest.approx(m0.refit(REML=False).loglik, rel=TOL)
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "dask"])
+@pytest.mark.parametrize(("k", "b"), [(1.0, 1e4), (1e3, 0.0)])
+def test_out_of_core_sleepstudy(backend: str, k: float, b: float) -> None:
+    from mixedmodels import scale
+
+    sleep = mm.datasets.load("sleepstudy")
+    base, moved = _held(sleep, "Days", k, b)
+    f = "Reaction ~ Days + (Days | Subject)"
+    if backend == "duckdb":
+        m1 = scale.lmer_duckdb(f, moved, REML=False, progress=False)
+    else:
+        import dask.dataframe as dd
+
+        m1 = scale.lmer_dask(f, dd.from_pandas(moved, npartitions=2), REML=False,
+                             progress=False)
+    m0 = mm.lmer(f, base, REML=False)
+    assert m1.loglik == pytest.approx(m0.loglik, rel=TOL)
+    Bi = np.linalg.inv(np.array([[1.0, b], [0.0, k]]))
+    S0 = Bi @ _cov(m0) @ Bi.T
+    scale_ = np.sqrt(np.outer(np.diag(S0), np.diag(S0)))
+    assert np.max(np.abs(_cov(m1) - S0) / scale_) < 1e-5
