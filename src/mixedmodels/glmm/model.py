@@ -56,6 +56,7 @@ from .fitted import GlmerResults
 from .optim import fd_derivatives, fd_gradient_curved, newton_fd, newton_fd_affine
 from .pirls import PIRLS, PirlsError, PirlsState, separated_rows
 from .pwls import PWLS, PWLSTerm
+from .reparam_fit import ShiftedGlmm
 from .response import GlmmResponse, glmm_design
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerControl", "glmer", "deriv12"]
@@ -156,7 +157,7 @@ def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, delta: float = 1e
     return g, H
 
 
-class GeneralizedLinearMixedModel(GlmerResults):
+class GeneralizedLinearMixedModel(ShiftedGlmm, GlmerResults):
     """A GLMM fitted by maximum likelihood (Laplace or AGQ), lme4's ``glmerMod``.
 
     Create with :func:`glmer`. Besides the accessors of a linear mixed
@@ -241,7 +242,12 @@ class GeneralizedLinearMixedModel(GlmerResults):
     def fit(self, start: Any = None, progress: Any = False) -> GeneralizedLinearMixedModel:
         """Run lme4's two stages and compute every result at the optimum
         (BLAS threads set once for the whole fit, by problem size; ``progress``:
-        a bar of the deviance evaluations, see :func:`mixedmodels.progress.fit_watch`)."""
+        a bar of the deviance evaluations, see :func:`mixedmodels.progress.fit_watch`).
+        A random-effect column far off centre or scale is fitted in centred
+        coordinates and mapped back (:mod:`mixedmodels.glmm.reparam_fit`)."""
+        shifts = self._glmm_shifts()
+        if shifts is not None:
+            return self._fit_centred(shifts, start, progress)
         pw = self.pirls.joint
         flops = evaluation_flops([(t.nl, t.S) for t in pw.terms], pw.r, pw.n, pirls_steps=5)
         watch = fit_watch(progress, "glmer", self.ntheta + pw.p, flops)
