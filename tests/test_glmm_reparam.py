@@ -83,3 +83,16 @@ def test_start_and_refit_in_lme4_parametrization() -> None:
     assert m2.loglik == pytest.approx(m1.loglik, rel=1e-8)
     m3 = m1.refit(m1.y)
     assert m3.loglik == pytest.approx(m1.loglik, rel=1e-8)
+
+
+def test_profile_of_a_centred_fit_equals_unshifted() -> None:
+    """(1 | g) with x + 100 in X is fitted in centred coordinates; profile intervals of
+    the SD and the slope (which evaluate the model's deviance) equal the unshifted ones."""
+    base, moved = _data()
+    moved["x"] = base["x"] + 100.0
+    m0 = mm.glmer("yb ~ x + (1 | g)", base, family="binomial")
+    m1 = mm.glmer("yb ~ x + (1 | g)", moved, family="binomial")
+    assert "coordinates" in m1.optinfo
+    c0, c1 = m0.confint(method="profile"), m1.confint(method="profile")
+    for row in ("sd_(Intercept)|g", "x"):
+        assert np.allclose(c1.loc[row], c0.loc[row], rtol=1e-4)

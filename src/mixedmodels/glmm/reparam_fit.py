@@ -102,7 +102,10 @@ class ShiftedGlmm(ShiftedFit):
         self.opt = dataclasses.replace(shadow.opt, x=x)
         self.optinfo = shadow.optinfo
         self.optinfo["coordinates"] = "centred random-effect columns (Z = Z̃A)"
-        for name in ("_crit", "_eta", "_fitted", "_sigma", "hessian", "gradient"):
+        # η does not depend on the coordinates: this model's objective (profiles)
+        # starts PIRLS from the centred fit's linear predictors, as that fit's did
+        for name in ("_crit", "_eta", "_fitted", "_sigma", "hessian", "gradient",
+                     "_eta_start", "_eta_stage2"):
             setattr(self, name, getattr(shadow, name))
         self._vcov_unscaled = reparam.cond_var_from_tilde(shadow._vcov_unscaled[None], ax)[0]
         self._theta, self._beta = theta, beta
