@@ -34,7 +34,16 @@ from .centering import Centering
 from .dense import dense_rest_blocks
 from .rest import assemble_rest
 
-__all__ = ["TermDims", "CrossProducts", "crossprod", "shifted_columns", "with_response"]
+__all__ = [
+    "CrossProducts",
+    "LevelSums",
+    "TermDims",
+    "crossprod",
+    "gram",
+    "one_term_blocks",
+    "shifted_columns",
+    "with_response",
+]
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,7 @@ def _shifted_column(
     return col
 
 
-def _gram(cols: list[np.ndarray | None], n: int) -> np.ndarray:
+def gram(cols: list[np.ndarray | None], n: int) -> np.ndarray:
     """C'C of columns given one by one (``None``: a column of ones): dot products,
     column sums and n."""
     k = len(cols)
@@ -180,19 +189,21 @@ def _gram(cols: list[np.ndarray | None], n: int) -> np.ndarray:
     return G
 
 
-class _LevelSums:
+class LevelSums:
     """Σ over the rows of each level of products of two columns, each product summed once.
 
     Columns are named (``("z", s)``, ``("x", j)``); a column of ones is dropped
     from a product, so 1·z and z·1 are one sum, and 1·1 is the level count.
     """
 
-    def __init__(self, codes: np.ndarray, nl: int):
+    def __init__(self, codes: np.ndarray, nl: int, buffer: np.ndarray | None = None):
+        """``buffer``: n floats to hold a product of two columns (allocated on first
+        use when not given; a caller summing file after file passes one it reuses)."""
         self.codes = codes
         self.nl = nl
         self.columns: dict[tuple[str, int], np.ndarray | None] = {}
         self._sums: dict[tuple[tuple[str, int], ...], np.ndarray] = {}
-        self._buf: np.ndarray | None = None
+        self._buf = buffer
 
     def add(self, key: tuple[str, int], col: np.ndarray | None) -> None:
         """Name a column (``None``: a column of ones)."""
@@ -214,6 +225,48 @@ class _LevelSums:
             got = np.bincount(self.codes, weights=self._buf, minlength=self.nl)
         self._sums[factors] = got
         return got
+
+
+def _level_a11(sums: LevelSums, z_cols: list[np.ndarray | None]) -> np.ndarray:
+    """A11[l, s, t] = Σ_{i: g_i = l} z_is z_it, the columns named ("z", s) in ``sums``."""
+    S = len(z_cols)
+    for s, z in enumerate(z_cols):
+        sums.add(("z", s), z)
+    A11 = np.empty((sums.nl, S, S))
+    for s in range(S):
+        for t in range(s, S):
+            v = sums(("z", s), ("z", t))
+            A11[:, s, t] = v
+            A11[:, t, s] = v
+    return A11
+
+
+def one_term_blocks(
+    codes: np.ndarray,
+    nl: int,
+    z_cols: list[np.ndarray | None],
+    c_cols: list[np.ndarray | None],
+    n: int,
+    buffer: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The blocks of a one-term design from its columns (``None``: a column of ones):
+
+        A11[l, s, t]    = Σ_{i: g_i = l} z_is z_it
+        A21[j, l·S + s] = Σ_{i: g_i = l} c_ij z_is
+        A22             = C'C
+
+    each distinct per-level product summed once (:class:`LevelSums`, product
+    ``buffer`` as there)."""
+    S = len(z_cols)
+    sums = LevelSums(codes, nl, buffer)
+    A11 = _level_a11(sums, z_cols)
+    for j, c in enumerate(c_cols):
+        sums.add(("x", j), c)
+    A21 = np.empty((len(c_cols), nl * S))
+    for s in range(S):
+        for j in range(len(c_cols)):
+            A21[j, s::S] = sums(("x", j), ("z", s))
+    return A11, A21, gram(c_cols, n)
 
 
 def crossprod(
@@ -258,28 +311,14 @@ def crossprod(
     Z1 = wt(Zs[0])
     c1 = codes[0]
     d1 = dims[0]
-    S1 = d1.S
-    sums = _LevelSums(c1, d1.nl)
-    for s in range(S1):
-        sums.add(("z", s), Z1[:, s])
-    A11 = np.empty((d1.nl, S1, S1))
-    for s in range(S1):
-        for t in range(s, S1):
-            v = sums(("z", s), ("z", t))
-            A11[:, s, t] = v
-            A11[:, t, s] = v
-
+    z1_cols: list[np.ndarray | None] = [Z1[:, s] for s in range(d1.S)]
     if len(Zs) == 1:
         # one term: every block is a per-level sum, no sparse algebra needed; the
         # columns of [X̃ ỹ] are formed one by one (a unit intercept not at all)
         cols = [_shifted_column(X, y, shift, sw, j) for j in range(p + 1)]
-        for j, col in enumerate(cols):
-            sums.add(("x", j), col)
-        A21 = np.empty((p + 1, d1.q))
-        for s in range(S1):
-            for j in range(p + 1):
-                A21[j, s::S1] = sums(("x", j), ("z", s))
-        return CrossProducts(dims, A11, A21, _gram(cols, n), n, p, sum_log_w, shift)
+        A11, A21, A22 = one_term_blocks(c1, d1.nl, z1_cols, cols, n)
+        return CrossProducts(dims, A11, A21, A22, n, p, sum_log_w, shift)
+    A11 = _level_a11(LevelSums(c1, d1.nl), z1_cols)
     Xy = shifted_columns(X, y, shift, sw)
     rest_z = [wt(Z) for Z in Zs[1:]]
     from ..linalg.rest_plan import plan_rest, trivially_dense  # linalg imports crossprod

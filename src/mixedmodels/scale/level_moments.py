@@ -13,9 +13,10 @@ file's centering X̃_j = (x_j − m_j)/d_j (X̃_0 = 1 with an intercept),
 each distinct product of two columns summed once (1·z and z·1 are one sum, 1·1 the
 level count): for ``y ~ x + (x | g)`` the per-level n_l, Σx, Σx², Σx̃, Σx̃·x, Σỹ,
 Σỹ·x, and n, Σx̃, Σx̃², Σỹ, Σx̃ỹ, Σỹ² overall. These are the sums
-:func:`mixedmodels.crossprod.crossprod` forms for one term, without a model
-matrix: the columns are the file's own arrays, and the shifted columns and the
-products are written into a :class:`Workspace` that the next file reuses (no
+:func:`mixedmodels.crossprod.crossprod` forms for one term, by the same
+:func:`mixedmodels.crossprod.blocks.one_term_blocks`, without a model matrix: the
+columns are the file's own arrays, and the shifted columns and the products are
+written into a :class:`Workspace` that the next file reuses (no
 fresh memory per file, so no page faults on it).
 """
 
@@ -27,13 +28,11 @@ from typing import Any
 import numpy as np
 
 from ..crossprod import Centering
+from ..crossprod.blocks import one_term_blocks as level_blocks
 from ..crossprod.centering import SAMPLE_ROWS
 from ..design.model_matrix import MatrixSpec
 
 __all__ = ["PlainColumns", "Workspace", "one_term_blocks"]
-
-Key = tuple[str, Any]
-
 
 class Workspace:
     """Named buffers reused from file to file; :meth:`get` gives the first n entries."""
@@ -100,63 +99,18 @@ def one_term_blocks(
     """(A11, A21, A22) of the module docstring from the level ``codes`` (0..nl−1) and the
     data columns ``cols`` of complete rows."""
     n = codes.size
-    arrays: dict[Key, np.ndarray | None] = {}
-    z_keys: list[Key] = []
-    for c in plain.z:
-        key: Key = ("z", c)
-        arrays[key] = None if c is None else cols[c]
-        z_keys.append(key)
-    c_keys: list[Key] = []
+    z_cols: list[np.ndarray | None] = [None if c is None else cols[c] for c in plain.z]
+    c_cols: list[np.ndarray | None] = []
     for j, c in enumerate(plain.x):
-        key = ("x", j)
         if c is None:  # X̃_0 = 1: the intercept is the first column, unscaled
-            arrays[key] = None
+            c_cols.append(None)
         else:
             col = ws.get(f"x{j}", n)
             np.subtract(cols[c], shift.m[j], out=col)
             col /= shift.d[j]
-            arrays[key] = col
-        c_keys.append(key)
+            c_cols.append(col)
     yt = ws.get("y", n)
     np.subtract(cols[plain.response], shift.c, out=yt)
     yt /= shift.s
-    arrays[("y", 0)] = yt
-    c_keys.append(("y", 0))
-    sums: dict[tuple[Key, ...], np.ndarray] = {}
-    prod = ws.get("product", n)
-
-    def level_sum(a: Key, b: Key) -> np.ndarray:
-        named = tuple(sorted(k for k in (a, b) if arrays[k] is not None))
-        got = sums.get(named)
-        if got is None:
-            if not named:
-                got = np.bincount(codes, minlength=nl).astype(float)
-            elif len(named) == 1:
-                got = np.bincount(codes, weights=arrays[named[0]], minlength=nl)
-            else:
-                np.multiply(arrays[named[0]], arrays[named[1]], out=prod)
-                got = np.bincount(codes, weights=prod, minlength=nl)
-            sums[named] = got
-        return got
-
-    S = len(z_keys)
-    A11 = np.empty((nl, S, S))
-    for s in range(S):
-        for t in range(s, S):
-            A11[:, s, t] = A11[:, t, s] = level_sum(z_keys[s], z_keys[t])
-    A21 = np.empty((len(c_keys), nl * S))
-    for j, cj in enumerate(c_keys):
-        for s, zs in enumerate(z_keys):
-            A21[j, s::S] = level_sum(cj, zs)
-    A22 = np.empty((len(c_keys), len(c_keys)))
-    for a, ka in enumerate(c_keys):
-        for b in range(a + 1):
-            va, vb = arrays[ka], arrays[c_keys[b]]
-            if va is None and vb is None:
-                v = float(n)
-            elif va is None or vb is None:
-                v = float(np.sum(vb if va is None else va))
-            else:
-                v = float(np.dot(va, vb))
-            A22[a, b] = A22[b, a] = v
-    return A11, A21, A22
+    c_cols.append(yt)
+    return level_blocks(codes, nl, z_cols, c_cols, n, buffer=ws.get("product", n))
