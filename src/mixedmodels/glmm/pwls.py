@@ -467,15 +467,10 @@ class PWLS:
     def _term1_chol(self, M: np.ndarray) -> np.ndarray:
         """Cholesky factors of the per-level blocks M_l = T₁'A11_l T₁ + I (small S₁:
         the entry loops of :mod:`mixedmodels.linalg.batched`)."""
-        if self.S1 <= batched.SMALL_S:
-            Lm = batched.cholesky(M)
-            if Lm is None:
-                raise PWLSFailure("a level's block of the first term is not positive definite")
-            return Lm
-        try:
-            return np.linalg.cholesky(M)
-        except np.linalg.LinAlgError as exc:
-            raise PWLSFailure(str(exc)) from exc
+        Lm = batched.factor_blocks(M)
+        if Lm is None:
+            raise PWLSFailure("a level's block of the first term is not positive definite")
+        return Lm
 
     def _lower_solve(self, Lm: np.ndarray, B: np.ndarray) -> np.ndarray:
         """L_l⁻¹ B_l for every level (B (nl1, S1, m))."""

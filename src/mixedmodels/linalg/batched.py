@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SMALL_S", "cholesky", "solve_lower", "solve_upper"]
+__all__ = ["SMALL_S", "cholesky", "factor_blocks", "solve_lower", "solve_upper"]
 
 SMALL_S = 4
 """Largest block order for which the entry loops beat numpy's batched LAPACK calls."""
@@ -39,6 +39,18 @@ def cholesky(M: np.ndarray) -> np.ndarray | None:
                 s = s - np.einsum("lk,lk->l", L[:, i, :j], L[:, j, :j])
             L[:, i, j] = s / ljj
     return L
+
+
+def factor_blocks(M: np.ndarray) -> np.ndarray | None:
+    """Lower Cholesky factors of the blocks M (nl, S, S): the entry loops of
+    :func:`cholesky` for S ≤ :data:`SMALL_S`, numpy's batched LAPACK above; None when
+    some block is not numerically positive definite."""
+    if M.shape[1] <= SMALL_S:
+        return cholesky(M)
+    try:
+        return np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def solve_lower(L: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -311,15 +311,10 @@ class BlockedCholesky:
         """Cholesky factors of M_l = T₁'A11_l T₁ + I for every level of term 1."""
         M = T1.T @ (self.cp.A11 @ T1)
         M.reshape(self.nl1, -1)[:, :: self.S1 + 1] += 1.0
-        if self.S1 <= batched.SMALL_S:
-            L = batched.cholesky(M)
-            if L is None:
-                raise FactorizationError("a level's block of term 1 is not positive definite")
-            return L
-        try:
-            return np.linalg.cholesky(M)
-        except np.linalg.LinAlgError as exc:
-            raise FactorizationError(str(exc)) from exc
+        L = batched.factor_blocks(M)
+        if L is None:
+            raise FactorizationError("a level's block of term 1 is not positive definite")
+        return L
 
     def _lm1(self) -> np.ndarray:
         if getattr(self, "Lm1", None) is None and getattr(self, "level_blocks", None) is not None:
